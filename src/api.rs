@@ -1,0 +1,279 @@
+//! The HTTP API: events in, conversations out, one-click unsubscribe, health.
+//!
+//! Every `/v1` route but unsubscribe takes `Authorization: Bearer <token>`; the token selects
+//! the site, and a handler only ever reads or writes that site's data. Errors are JSON:
+//! `{"error": {"code": "...", "field": "...", "message": "..."}}`.
+
+use crate::apply::{self, ApplyError};
+use crate::clock::Clock;
+use crate::config::{Config, Site};
+use crate::events::{self, FieldError};
+use crate::i18n;
+use crate::store::{MarkedMessage, Store};
+use crate::token::{Purpose, TokenKeys};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub keys: TokenKeys,
+    pub clock: Clock,
+    /// Woken after events are stored, so a due email does not wait for the worker's timer.
+    pub wake: Arc<Notify>,
+}
+
+/// Largest request body: a full batch of long messages.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/v1/conversations/{id}", get(get_conversation))
+        .route(
+            "/v1/unsubscribe/{token}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// An API error: status, a stable code, and what went wrong where.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    field: Option<String>,
+    message: String,
+}
+
+impl ApiError {
+    fn invalid(e: FieldError) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_event",
+            field: Some(e.field),
+            message: e.message,
+        }
+    }
+
+    fn internal(e: anyhow::Error) -> Self {
+        tracing::error!(error = %e, "request failed");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            field: None,
+            message: "internal error; try again".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = Value::String(field);
+        }
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("valid header"),
+            );
+        }
+        response
+    }
+}
+
+/// The site whose token the request carries.
+fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Site, ApiError> {
+    let unauthorized = |message: &str| ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        code: "unauthorized",
+        field: None,
+        message: message.into(),
+    };
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("expected Authorization: Bearer <token>"))?;
+    state
+        .config
+        .site_by_token(token)
+        .ok_or_else(|| unauthorized("unknown token"))
+}
+
+async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let site = authenticate(&state, &headers)?;
+    let events = events::parse_body(&body).map_err(ApiError::invalid)?;
+    let now = state.clock.now();
+    let applied = apply::apply_batch(state.store.as_ref(), site, &events, now)
+        .await
+        .map_err(|e| match e {
+            ApplyError::Invalid(e) => ApiError::invalid(e),
+            ApplyError::Store(e) => ApiError::internal(e),
+        })?;
+    state.wake.notify_one();
+    Ok(Json(
+        json!({"applied": applied.applied, "replayed": applied.replayed}),
+    ))
+}
+
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+}
+
+async fn get_conversation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let site = authenticate(&state, &headers)?;
+    let Some((c, messages)) = state
+        .store
+        .conversation_view(&site.id, &id)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            field: None,
+            message: format!("no conversation `{id}` on this site"),
+        });
+    };
+    let messages: Vec<Value> = messages.iter().map(message_json).collect();
+    Ok(Json(json!({
+        "id": c.id,
+        "status": if c.open { "open" } else { "closed" },
+        "created_at": c.created_at.to_rfc3339(),
+        "closed_at": time(c.closed_at),
+        "visitor": {
+            "id": c.visitor.id,
+            "email": c.visitor.email,
+            "name": c.visitor.name,
+            "locale": c.visitor.locale,
+            "timezone": c.visitor.timezone,
+            "last_activity_at": time(c.last_activity_at),
+            "left_at": time(c.left_at),
+        },
+        "next_email_due_at": time(c.due_at),
+        "unanswered_emails": c.unanswered_emails,
+        "messages": messages,
+    })))
+}
+
+fn message_json(m: &MarkedMessage) -> Value {
+    let msg = &m.message;
+    json!({
+        "id": msg.id,
+        "author": msg.author.as_str(),
+        "name": msg.author_name,
+        "text": msg.text,
+        "attachments": msg.attachments,
+        "source": msg.source,
+        "at": msg.at.to_rfc3339(),
+        "deleted": msg.deleted,
+        "forwarded": m.marker.as_ref().map(|k| json!({
+            "to": k.to,
+            "at": k.at.to_rfc3339(),
+            "message_id": k.message_id,
+            "status": k.status.as_str(),
+            "error": k.error,
+        })),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "unsubscribe.html")]
+struct UnsubscribePage {
+    lang: &'static str,
+    title: String,
+    button: String,
+    /// Shown instead of the button once done, or when the link is bad.
+    message: Option<String>,
+}
+
+/// The site and conversation a genuine unsubscribe token names.
+async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, String)> {
+    let pk = TokenKeys::number(token)?;
+    let mut tx = state.store.begin().await.ok()?;
+    let conv = tx.conversation_by_pk(pk).await.ok()??;
+    drop(tx);
+    let site = state.config.site(&conv.site_id)?;
+    state.keys.verify(Purpose::Unsubscribe, &site.id, token)?;
+    Some((site.clone(), conv.visitor.email?))
+}
+
+fn page(site: Option<&Site>, message: Option<fn(&i18n::Strings) -> &String>) -> Html<String> {
+    let (lang, t) = i18n::strings(site.map(|s| s.locale.language()).as_deref());
+    let site_name = site.map_or("", |s| s.name.as_str());
+    let page = UnsubscribePage {
+        lang,
+        title: i18n::fill(&t.unsubscribe_title, &[("site", site_name)]),
+        button: t.unsubscribe_confirm.clone(),
+        message: message.map(|f| i18n::fill(f(t), &[("site", site_name)])),
+    };
+    Html(
+        page.render()
+            .unwrap_or_else(|e| format!("template error: {e}")),
+    )
+}
+
+/// The link in the email body: a confirmation page, so link scanners do not unsubscribe anyone.
+async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match unsubscribe_target(&state, &token).await {
+        Some((site, _)) => page(Some(&site), None).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            page(None, Some(|t| &t.unsubscribe_invalid)),
+        )
+            .into_response(),
+    }
+}
+
+/// RFC 8058 one-click (and the page's button): suppresses the visitor's address for the site.
+async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some((site, email)) = unsubscribe_target(&state, &token).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            page(None, Some(|t| &t.unsubscribe_invalid)),
+        )
+            .into_response();
+    };
+    let now = state.clock.now();
+    match apply::suppress(state.store.as_ref(), &site, &email, "unsubscribed", now).await {
+        Ok(()) => page(Some(&site), Some(|t| &t.unsubscribe_done)).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.meta("schema").await {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,116 @@
+//! Putting the parts together: open the store, bind the API, start the worker.
+
+use crate::api::{self, AppState};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::outbound::Transport;
+use crate::store::{self, Store};
+use crate::token::TokenKeys;
+use crate::worker::Worker;
+use rand::RngCore;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// A built, bound, not yet running daemon.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    worker: Worker,
+}
+
+impl Application {
+    /// Opens and migrates the store, loads the token keys and binds the API listener.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let store = store::open(&config.database.url).await?;
+        store.migrate().await?;
+        let keys = token_keys(&config, store.as_ref()).await?;
+        let transport = Transport::from_config(&config.delivery.transport)?;
+        let listener = TcpListener::bind(config.api.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.api.listen))?;
+        let worker = Worker::new(
+            store.clone(),
+            config.clone(),
+            keys.clone(),
+            transport,
+            clock.clone(),
+        );
+        let state = AppState {
+            store,
+            config,
+            keys,
+            clock,
+            wake: Arc::new(Notify::new()),
+        };
+        Ok(Self {
+            listener,
+            state,
+            worker,
+        })
+    }
+
+    /// Where the API really listens (the config may have asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The worker, for tests that drive it step by step.
+    pub fn worker(&self) -> Worker {
+        self.worker.clone()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves the API until `shutdown` completes; with `background_worker`, also runs the
+    /// worker loop (tests leave it off and drive the worker themselves).
+    pub async fn run(
+        self,
+        background_worker: bool,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker_task = background_worker.then(|| {
+            let mut rx = stop_rx.clone();
+            let wake = self.state.wake.clone();
+            tokio::spawn(self.worker.run(wake, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }))
+        });
+        let mut rx = stop_rx;
+        let server = axum::serve(self.listener, api::router(self.state)).with_graceful_shutdown(
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        );
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        server.await?;
+        if let Some(task) = worker_task {
+            task.await?;
+        }
+        Ok(())
+    }
+}
+
+/// The configured token keys, or the key generated on first start and kept in the database,
+/// so that links in emails keep working across restarts without any configuration.
+async fn token_keys(config: &Config, store: &dyn Store) -> anyhow::Result<TokenKeys> {
+    if !config.token_keys.is_empty() {
+        return Ok(TokenKeys::new(config.token_keys.clone()));
+    }
+    let mut fresh = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut fresh);
+    let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let key = store.meta_init("token_key", &hex).await?;
+    Ok(TokenKeys::new(vec![key.into_bytes()]))
+}

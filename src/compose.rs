@@ -1,0 +1,444 @@
+//! What goes into an email, and the email itself.
+//!
+//! [`select`] is the rule of the modes (which messages, which are new) over plain data; [`render`]
+//! fills the askama templates in `templates/`; [`build`] wraps the result in a MIME message with
+//! the threading, reply and unsubscribe headers. Chat text is escaped on the way into HTML and
+//! names are stripped of line breaks before they reach a header.
+
+use crate::config::Site;
+use crate::domain::{AuthorKind, Mode};
+use crate::i18n::{self, Strings};
+use crate::store::{Conversation, Message};
+use crate::triggers::EmailKind;
+use askama::Template;
+use chrono::{DateTime, Utc};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+
+/// Which messages an email shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// Indexes into the conversation's messages, in order.
+    pub shown: Vec<usize>,
+    /// The replies this email forwards (their sequence numbers); they get its marker.
+    pub forward: Vec<i64>,
+    /// Whether the whole conversation is shown (a transcript).
+    pub whole: bool,
+}
+
+/// The replies owed: agent or bot messages after the read cursor, neither deleted nor forwarded.
+pub fn pending(messages: &[Message], read_seq: i64) -> impl Iterator<Item = (usize, &Message)> {
+    messages.iter().enumerate().filter(move |(_, m)| {
+        m.author.is_reply() && m.seq > read_seq && !m.deleted && m.email_id.is_none()
+    })
+}
+
+/// Picks the messages for an email under the site's mode.
+pub fn select(
+    site: &Site,
+    kind: EmailKind,
+    conv: &Conversation,
+    messages: &[Message],
+) -> Selection {
+    let forward: Vec<i64> = pending(messages, conv.read_seq)
+        .map(|(_, m)| m.seq)
+        .collect();
+    let visible: Vec<usize> = (0..messages.len())
+        .filter(|&i| !messages[i].deleted)
+        .collect();
+    let whole = kind == EmailKind::CloseTranscript
+        || site.triggers.mode == Mode::Transcript
+        || (!conv.replied_by_email && visible.len() <= site.content.short_conversation);
+    if whole {
+        return Selection {
+            shown: visible,
+            forward,
+            whole,
+        };
+    }
+    let Some((first_new, _)) = pending(messages, conv.read_seq).next() else {
+        return Selection {
+            shown: vec![],
+            forward,
+            whole,
+        };
+    };
+    // From the first new reply on, everything (the visitor may have written in between);
+    // before it, a little context, unless the visitor already answered by email and so has it.
+    let context = if conv.replied_by_email {
+        0
+    } else {
+        site.content.context_messages
+    };
+    let before: Vec<usize> = visible.iter().copied().filter(|&i| i < first_new).collect();
+    let shown = before[before.len().saturating_sub(context)..]
+        .iter()
+        .copied()
+        .chain(visible.iter().copied().filter(|&i| i >= first_new))
+        .collect();
+    Selection {
+        shown,
+        forward,
+        whole,
+    }
+}
+
+/// One message as the templates see it.
+pub struct ViewMessage {
+    pub author: String,
+    pub time: String,
+    pub text: String,
+    /// Sanitised HTML of the light Markdown in `text`.
+    pub html: String,
+    pub attachments: Vec<ViewAttachment>,
+    pub is_visitor: bool,
+    /// Not seen by the visitor before this email.
+    pub new: bool,
+    /// The first new message, where the "New" divider goes.
+    pub first_new: bool,
+}
+
+pub struct ViewAttachment {
+    pub name: String,
+    pub url: String,
+    pub size: Option<String>,
+}
+
+/// Everything the email templates read.
+pub struct View {
+    pub lang: &'static str,
+    pub subject: String,
+    pub preheader: String,
+    pub reply_marker: String,
+    pub intro: String,
+    pub has_earlier: bool,
+    pub new_label: String,
+    pub messages: Vec<ViewMessage>,
+    pub attachment_label: String,
+    pub reply_hint: String,
+    pub chat_url: Option<String>,
+    pub continue_label: String,
+    pub why: String,
+    pub unsubscribe_url: String,
+    pub unsubscribe_label: String,
+}
+
+#[derive(Template)]
+#[template(path = "email.txt")]
+struct TextTemplate<'a> {
+    v: &'a View,
+}
+
+#[derive(Template)]
+#[template(path = "email.html")]
+struct HtmlTemplate<'a> {
+    v: &'a View,
+}
+
+/// The parts of a rendered email.
+pub struct Rendered {
+    pub subject: String,
+    pub from_name: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The inputs of one email besides the conversation.
+pub struct Context<'a> {
+    pub site: &'a Site,
+    pub kind: EmailKind,
+    pub unsubscribe_url: String,
+}
+
+/// Renders the selected messages into the subject, From name and both bodies.
+pub fn render(
+    ctx: &Context<'_>,
+    conv: &Conversation,
+    messages: &[Message],
+    sel: &Selection,
+) -> anyhow::Result<Rendered> {
+    let site = ctx.site;
+    let visitor_lang = conv
+        .visitor
+        .locale
+        .as_deref()
+        .and_then(|l| crate::domain::Locale::parse(l).ok())
+        .map(|l| l.language());
+    let (lang, t) = i18n::strings(
+        visitor_lang
+            .as_deref()
+            .into_iter()
+            .chain([site.locale.language().as_str()])
+            .collect::<Vec<_>>()
+            .iter()
+            .copied(),
+    );
+    let tz: chrono_tz::Tz = conv
+        .visitor
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let site_name = site.name.as_str();
+    let forwarded: std::collections::HashSet<i64> = sel.forward.iter().copied().collect();
+    let mut seen_new = false;
+    let view_messages: Vec<ViewMessage> = sel
+        .shown
+        .iter()
+        .map(|&i| {
+            let m = &messages[i];
+            let new = forwarded.contains(&m.seq);
+            let first_new = new && !seen_new;
+            seen_new |= new;
+            view_message(m, t, site_name, tz, new, first_new)
+        })
+        .collect();
+    let has_earlier = view_messages.first().is_some_and(|m| !m.new);
+    // The agent who wrote last signs the email.
+    let agent = sel
+        .shown
+        .iter()
+        .rev()
+        .map(|&i| &messages[i])
+        .find(|m| m.author == AuthorKind::Agent && m.author_name.is_some())
+        .and_then(|m| m.author_name.clone());
+    let from_name = match (site.from_agent, agent) {
+        (true, Some(agent)) => i18n::fill(&t.from_agent, &[("agent", &agent), ("site", site_name)]),
+        _ => site_name.to_string(),
+    };
+    let intro = match (
+        ctx.kind,
+        sel.whole && site.triggers.mode == Mode::Transcript,
+    ) {
+        (EmailKind::CloseTranscript, _) => &t.intro_closed,
+        (_, true) => &t.intro_transcript,
+        _ => &t.intro_unread,
+    };
+    let view = View {
+        lang,
+        subject: i18n::fill(&t.subject, &[("site", site_name)]),
+        preheader: view_messages
+            .iter()
+            .find(|m| m.new)
+            .map(|m| m.text.chars().take(120).collect())
+            .unwrap_or_default(),
+        reply_marker: t.reply_marker.clone(),
+        intro: i18n::fill(intro, &[("site", site_name)]),
+        has_earlier,
+        new_label: t.new_label.clone(),
+        messages: view_messages,
+        attachment_label: t.attachment.clone(),
+        reply_hint: t.reply_hint.clone(),
+        chat_url: site
+            .chat_url
+            .as_ref()
+            .map(|u| u.replace("{conversation}", &url_escape(&conv.id))),
+        continue_label: t.continue_in_chat.clone(),
+        why: i18n::fill(&t.why, &[("site", site_name)]),
+        unsubscribe_url: ctx.unsubscribe_url.clone(),
+        unsubscribe_label: t.unsubscribe.clone(),
+    };
+    Ok(Rendered {
+        subject: view.subject.clone(),
+        from_name,
+        text: TextTemplate { v: &view }.render()?,
+        html: HtmlTemplate { v: &view }.render()?,
+    })
+}
+
+fn view_message(
+    m: &Message,
+    t: &Strings,
+    site_name: &str,
+    tz: chrono_tz::Tz,
+    new: bool,
+    first_new: bool,
+) -> ViewMessage {
+    let author = match m.author {
+        AuthorKind::Visitor => t.you.clone(),
+        AuthorKind::System => t.system.clone(),
+        AuthorKind::Agent | AuthorKind::Bot => m
+            .author_name
+            .clone()
+            .unwrap_or_else(|| site_name.to_string()),
+    };
+    ViewMessage {
+        author,
+        time: m
+            .at
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        text: m.text.clone(),
+        html: markdown_to_html(&m.text),
+        attachments: m
+            .attachments
+            .iter()
+            .map(|a| ViewAttachment {
+                name: a.name.clone(),
+                url: a.url.clone(),
+                size: a.size.map(human_size),
+            })
+            .collect(),
+        is_visitor: m.author == AuthorKind::Visitor,
+        new,
+        first_new,
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{} KB", b.div_ceil(1 << 10)),
+        b => format!("{b} B"),
+    }
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Light Markdown to HTML that cannot carry markup of its own: raw HTML in the text is shown as
+/// text, only http(s) and mailto links survive, and images become links (no remote loads).
+pub fn markdown_to_html(text: &str) -> String {
+    use pulldown_cmark::{CowStr, Event, LinkType, Parser, Tag, TagEnd};
+    fn safe(url: &str) -> bool {
+        let lower = url.trim().to_ascii_lowercase();
+        lower.starts_with("https://")
+            || lower.starts_with("http://")
+            || lower.starts_with("mailto:")
+    }
+    // For each open link or image, whether we kept it (so its end is kept or dropped alike).
+    let mut kept: Vec<bool> = Vec::new();
+    let events = Parser::new(text).filter_map(|event| match event {
+        Event::Html(s) | Event::InlineHtml(s) => Some(Event::Text(s)),
+        Event::SoftBreak => Some(Event::HardBreak),
+        Event::Start(Tag::Link {
+            dest_url,
+            title,
+            id,
+            link_type,
+        })
+        | Event::Start(Tag::Image {
+            dest_url,
+            title,
+            id,
+            link_type,
+        }) => {
+            let ok = safe(&dest_url);
+            kept.push(ok);
+            ok.then_some(Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }))
+        }
+        Event::End(TagEnd::Link) | Event::End(TagEnd::Image) => kept
+            .pop()
+            .unwrap_or(false)
+            .then_some(Event::End(TagEnd::Link)),
+        Event::Start(Tag::HtmlBlock) | Event::End(TagEnd::HtmlBlock) => None,
+        other => Some(other),
+    });
+    let _ = (LinkType::Inline, CowStr::Borrowed(""));
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events);
+    html
+}
+
+/// The envelope and headers of one email.
+pub struct Envelope<'a> {
+    pub site: &'a Site,
+    pub to: &'a str,
+    pub to_name: Option<&'a str>,
+    pub message_id: &'a str,
+    /// Message-IDs of the earlier emails of the conversation, oldest first.
+    pub thread: &'a [String],
+    pub reply_to: String,
+    pub unsubscribe_url: &'a str,
+    pub date: DateTime<Utc>,
+}
+
+/// How many earlier Message-IDs `References` keeps: the first and the most recent ones.
+const MAX_REFERENCES: usize = 10;
+
+/// Builds the MIME message: multipart/alternative with text and HTML, threading headers,
+/// `Auto-Submitted` and one-click unsubscribe.
+pub fn build(env: &Envelope<'_>, r: &Rendered) -> anyhow::Result<Vec<u8>> {
+    let from = Mailbox::new(Some(r.from_name.clone()), env.site.sender.as_str().parse()?);
+    let to = Mailbox::new(env.to_name.map(String::from), env.to.parse()?);
+    let reply_to = Mailbox::new(None, env.reply_to.parse()?);
+    let mut builder = lettre::Message::builder()
+        .from(from)
+        .reply_to(reply_to)
+        .to(to)
+        .subject(r.subject.clone())
+        .date(env.date.into())
+        .message_id(Some(env.message_id.to_string()));
+    if let Some(last) = env.thread.last() {
+        builder = builder.in_reply_to(last.clone());
+        let refs: Vec<&String> = if env.thread.len() > MAX_REFERENCES {
+            std::iter::once(&env.thread[0])
+                .chain(&env.thread[env.thread.len() - (MAX_REFERENCES - 1)..])
+                .collect()
+        } else {
+            env.thread.iter().collect()
+        };
+        builder = builder.references(
+            refs.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let header = |name: &'static str, value: String| {
+        HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+    };
+    let message = builder
+        .raw_header(header("Auto-Submitted", "auto-generated".into()))
+        .raw_header(header(
+            "List-Unsubscribe",
+            format!("<{}>", env.unsubscribe_url),
+        ))
+        .raw_header(header(
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click".into(),
+        ))
+        .multipart(MultiPart::alternative_plain_html(
+            r.text.clone(),
+            r.html.clone(),
+        ))?;
+    Ok(message.formatted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_is_escaped_and_links_filtered() {
+        let html = markdown_to_html("**hi** <script>alert(1)</script> [x](javascript:alert(1)) [y](https://e.com) ![i](https://e.com/p.png)");
+        assert!(html.contains("<strong>hi</strong>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(html.contains(r#"<a href="https://e.com">y</a>"#), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        let block = markdown_to_html("<div onclick=x>\nhello\n</div>");
+        assert!(!block.contains("<div"), "{block}");
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(2048), "2 KB");
+        assert_eq!(human_size(3 << 20), "3.0 MB");
+    }
+}

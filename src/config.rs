@@ -1,0 +1,1069 @@
+//! The one config file: parsing, defaults, and errors that name the file, line and key.
+//!
+//! Loading happens in two layers. [`raw`] mirrors the TOML exactly (every key optional) so that
+//! serde can read it; [`load`] then resolves it into [`Config`], where every value is present,
+//! checked and typed. Site settings are written once at the top level as defaults and may be
+//! overridden in each `[[site]]`.
+//!
+//! A key that no struct takes is unknown and refused. serde's `deny_unknown_fields` would stop
+//! at the first one, so instead the parsed config is written back out and compared with the file:
+//! whatever the file has and the round trip lost is a key nobody reads.
+
+use crate::domain::{Locale, Mode, VisitorEmail};
+use crate::triggers::TriggerSettings;
+use chrono::TimeDelta;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The resolved configuration: everything the daemon needs, with defaults filled in.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file this came from; `None` when running on built-in defaults.
+    pub source: Option<PathBuf>,
+    pub api: ApiConfig,
+    pub database: DatabaseConfig,
+    pub delivery: DeliveryConfig,
+    /// Keys for reply and unsubscribe tokens, newest first: the first signs, all verify (so keys
+    /// can be rotated). Empty means "generate one and keep it in the database".
+    pub token_keys: Vec<Vec<u8>>,
+    pub sites: Vec<Site>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// The base URL visitors reach the API at, for unsubscribe links.
+    pub public_url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (created if missing).
+    pub url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    pub transport: Transport,
+    /// First retry delay after a temporary failure; it doubles with each attempt.
+    pub retry_initial: TimeDelta,
+    /// The longest delay between two attempts.
+    pub retry_max: TimeDelta,
+    /// A temporary failure becomes permanent once the email is this old.
+    pub give_up_after: TimeDelta,
+    /// How long a worker owns a claimed conversation or email before another may take it.
+    pub lease: TimeDelta,
+}
+
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// Each email written as a file into a maildir (`tmp/`, `new/`, `cur/`): for development.
+    Maildir(PathBuf),
+    Smtp(SmtpConfig),
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Connections kept open to the relay.
+    pub pool_size: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain text; only for a relay on the same host.
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// One website (tenant) and its settings.
+#[derive(Clone, Debug)]
+pub struct Site {
+    /// Stable identifier, used in storage; never shown to visitors.
+    pub id: String,
+    /// The name visitors know, used in From and subjects.
+    pub name: String,
+    /// Bearer tokens that act for this site on the API.
+    pub api_tokens: Vec<String>,
+    /// The address emails come from.
+    pub sender: VisitorEmail,
+    /// Domain of the `reply+token@` addresses; the MTA routes it back to replyrelay.
+    pub reply_domain: String,
+    /// Whether From reads "{agent} from {site}" (true) or just "{site}".
+    pub from_agent: bool,
+    /// Link back into the chat; `{conversation}` is replaced by the conversation id.
+    pub chat_url: Option<String>,
+    /// Where webhooks go.
+    pub webhook_url: Option<String>,
+    /// Language of emails when the visitor's is unknown.
+    pub locale: Locale,
+    pub triggers: TriggerSettings,
+    pub content: ContentSettings,
+}
+
+/// What goes into an email, per site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContentSettings {
+    /// Earlier messages shown before the unread replies.
+    pub context_messages: usize,
+    /// A conversation this short is sent whole.
+    pub short_conversation: usize,
+    /// Also send the full transcript when the conversation is closed.
+    pub transcript_on_close: bool,
+}
+
+/// The token of the built-in development site, used only when there is no config file.
+pub const DEV_TOKEN: &str = "dev-token";
+
+/// One problem in the config file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; `None` when the problem is not at one place (a missing key, say).
+    pub line: Option<usize>,
+    /// Dotted path of the key, e.g. `site[1].sender`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.key, self.message),
+            None => write!(f, "{}: {}: {}", self.file, self.key, self.message),
+        }
+    }
+}
+
+/// All the problems found in one file.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The file read when `--config` is not given.
+pub const DEFAULT_PATH: &str = "replyrelay.toml";
+
+/// Loads the config: the given file, else `./replyrelay.toml` if present, else built-in
+/// defaults that run with no file at all.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    match path {
+        Some(p) => load_file(p),
+        None if Path::new(DEFAULT_PATH).exists() => load_file(Path::new(DEFAULT_PATH)),
+        None => Ok(builtin()),
+    }
+}
+
+/// Loads and checks one file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line: None,
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &file, base)
+}
+
+/// The configuration used when there is no file: SQLite in the working directory, emails into
+/// `./outbox`, the API on loopback, and one development site whose token is [`DEV_TOKEN`].
+pub fn builtin() -> Config {
+    parse("", "(built-in defaults)", Path::new(".")).expect("built-in defaults are valid")
+}
+
+/// Parses config text; `file` names it in errors and `base` anchors relative secret files.
+pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors> {
+    let located = Located::new(text, file);
+    let doc = toml_edit::ImDocument::parse(text.to_owned()).map_err(|e| {
+        let line = e.span().map(|s| located.line_at(s.start));
+        ConfigErrors(vec![ConfigError {
+            file: file.into(),
+            line,
+            key: "(syntax)".into(),
+            message: e.message().trim().to_string(),
+        }])
+    })?;
+    let raw: raw::Config = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            // Find every bad value, one key at a time; serde alone stops at the first and, inside
+            // flattened settings, loses its place.
+            let table: toml::Table = toml::from_str(text).unwrap_or_default();
+            let mut errors: Vec<ConfigError> = probe_types(&table)
+                .into_iter()
+                .map(|(path, message)| located.error(&doc, &path, message))
+                .collect();
+            if errors.is_empty() {
+                errors.push(ConfigError {
+                    file: file.into(),
+                    line: e.span().map(|s| located.line_at(s.start)),
+                    key: "(value)".into(),
+                    message: e.message().trim().to_string(),
+                });
+            }
+            return Err(ConfigErrors(errors));
+        }
+    };
+
+    let mut errors = Vec::new();
+    let echoed = toml::Table::try_from(&raw).expect("a parsed config serializes");
+    unknown_keys(doc.as_table(), &echoed, &mut Vec::new(), &mut |path| {
+        errors.push(located.error(&doc, path, "unknown key".into()));
+    });
+
+    let config = resolve(
+        raw,
+        file.is_empty() || text.trim().is_empty(),
+        base,
+        &mut |path, msg| {
+            errors.push(located.error(&doc, path, msg));
+        },
+    );
+    if errors.is_empty() {
+        let mut config = config;
+        config.source = (file != "(built-in defaults)").then(|| PathBuf::from(file));
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// A step in a key path: a table key or an array index.
+#[derive(Clone, Debug)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn path_string(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) if s.is_empty() => s.push_str(k),
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Config text with its line starts, to turn byte offsets into line numbers.
+struct Located<'a> {
+    file: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Located<'a> {
+    fn new(text: &str, file: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { file, line_starts }
+    }
+
+    fn line_at(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset)
+    }
+
+    fn error(
+        &self,
+        doc: &toml_edit::ImDocument<String>,
+        path: &[Seg],
+        message: String,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.file.into(),
+            line: span_of(doc, path).map(|o| self.line_at(o)),
+            key: path_string(path),
+            message,
+        }
+    }
+}
+
+/// Where in the file a key path is written: its key, or the nearest enclosing one.
+fn span_of(doc: &toml_edit::ImDocument<String>, path: &[Seg]) -> Option<usize> {
+    use toml_edit::{Item, Table, Value};
+
+    fn in_table(t: &Table, path: &[Seg], found: Option<usize>) -> Option<usize> {
+        match path.split_first() {
+            Some((Seg::Key(k), rest)) => match t.get_key_value(k) {
+                Some((key, v)) => in_item(v, rest, key.span().map(|s| s.start).or(found)),
+                None => found,
+            },
+            _ => found,
+        }
+    }
+    fn in_item(item: &Item, path: &[Seg], found: Option<usize>) -> Option<usize> {
+        match (item, path.first()) {
+            (Item::Table(t), _) => in_table(t, path, found),
+            (Item::ArrayOfTables(a), Some(Seg::Index(i))) => match a.get(*i) {
+                Some(t) => in_table(t, &path[1..], t.span().map(|s| s.start).or(found)),
+                None => found,
+            },
+            (Item::Value(v), _) => in_value(v, path, found),
+            _ => found,
+        }
+    }
+    fn in_value(v: &Value, path: &[Seg], found: Option<usize>) -> Option<usize> {
+        match (v, path.split_first()) {
+            (Value::InlineTable(t), Some((Seg::Key(k), rest))) => match t.get_key_value(k) {
+                Some((key, v)) => in_item(v, rest, key.span().map(|s| s.start).or(found)),
+                None => found,
+            },
+            (Value::Array(a), Some((Seg::Index(i), rest))) => match a.get(*i) {
+                Some(x) => in_value(x, rest, x.span().map(|s| s.start).or(found)),
+                None => found,
+            },
+            _ => found,
+        }
+    }
+    in_table(doc.as_table(), path, None)
+}
+
+/// Deserializes each key of each table on its own into the struct that owns it, and reports
+/// the keys whose values do not fit.
+fn probe_types(top: &toml::Table) -> Vec<(Vec<Seg>, String)> {
+    use serde::de::DeserializeOwned;
+    fn each<T: DeserializeOwned>(
+        table: &toml::Table,
+        path: &[Seg],
+        skip: &[&str],
+        out: &mut Vec<(Vec<Seg>, String)>,
+    ) {
+        for (k, v) in table {
+            if skip.contains(&k.as_str()) {
+                continue;
+            }
+            let one = toml::Table::from_iter([(k.clone(), v.clone())]);
+            if let Err(e) = toml::Value::Table(one).try_into::<T>() {
+                let mut p = path.to_vec();
+                p.push(Seg::Key(k.clone()));
+                out.push((p, e.message().trim().to_string()));
+            }
+        }
+    }
+    fn table<'a>(t: &'a toml::Table, k: &str) -> Option<&'a toml::Table> {
+        t.get(k).and_then(toml::Value::as_table)
+    }
+    let mut out = Vec::new();
+    // Sections that are well-shaped tables are probed key by key; anything else as a whole.
+    let sections = ["api", "database", "delivery", "secrets"];
+    let mut whole: Vec<&str> = sections
+        .iter()
+        .copied()
+        .filter(|k| table(top, k).is_some())
+        .collect();
+    let sites = top.get("site").and_then(toml::Value::as_array);
+    if sites.is_some_and(|a| a.iter().all(toml::Value::is_table)) {
+        whole.push("site");
+    }
+    each::<raw::Config>(top, &[], &whole, &mut out);
+    let at = |k: &str| vec![key(k)];
+    if let Some(t) = table(top, "api") {
+        each::<raw::Api>(t, &at("api"), &[], &mut out);
+    }
+    if let Some(t) = table(top, "database") {
+        each::<raw::Database>(t, &at("database"), &[], &mut out);
+    }
+    if let Some(t) = table(top, "delivery") {
+        let smtp_ok = table(t, "smtp").is_some();
+        each::<raw::Delivery>(
+            t,
+            &at("delivery"),
+            if smtp_ok { &["smtp"] } else { &[] },
+            &mut out,
+        );
+        if let Some(smtp) = table(t, "smtp") {
+            each::<raw::Smtp>(smtp, &[key("delivery"), key("smtp")], &[], &mut out);
+        }
+    }
+    if let Some(t) = table(top, "secrets") {
+        each::<raw::Secrets>(t, &at("secrets"), &[], &mut out);
+    }
+    if let Some(sites) = sites {
+        for (i, s) in sites.iter().enumerate() {
+            if let Some(t) = s.as_table() {
+                each::<raw::Site>(t, &[key("site"), Seg::Index(i)], &[], &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Reports every key of `written` that the round trip through the structs did not keep.
+fn unknown_keys(
+    written: &toml_edit::Table,
+    kept: &toml::Table,
+    path: &mut Vec<Seg>,
+    report: &mut dyn FnMut(&[Seg]),
+) {
+    for (key, item) in written.iter() {
+        path.push(Seg::Key(key.to_string()));
+        match (item, kept.get(key)) {
+            (_, None) => report(path),
+            (toml_edit::Item::Table(t), Some(toml::Value::Table(k))) => {
+                unknown_keys(t, k, path, report)
+            }
+            (
+                toml_edit::Item::Value(toml_edit::Value::InlineTable(t)),
+                Some(toml::Value::Table(k)),
+            ) => unknown_keys(&t.clone().into_table(), k, path, report),
+            (toml_edit::Item::ArrayOfTables(a), Some(toml::Value::Array(k))) => {
+                for (i, (t, kv)) in a.iter().zip(k).enumerate() {
+                    if let toml::Value::Table(kt) = kv {
+                        path.push(Seg::Index(i));
+                        unknown_keys(t, kt, path, report);
+                        path.pop();
+                    }
+                }
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+}
+
+/// The file as written: every key optional, so that defaults can be told apart from values.
+pub mod raw {
+    use super::SmtpSecurity;
+    use crate::domain::Mode;
+    use serde::{Deserialize, Serialize};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Config {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub api: Option<Api>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub database: Option<Database>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub delivery: Option<Delivery>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub secrets: Option<Secrets>,
+        /// Site defaults, written at the top level.
+        #[serde(flatten)]
+        pub defaults: SiteSettings,
+        #[serde(default, rename = "site", skip_serializing_if = "Vec::is_empty")]
+        pub sites: Vec<Site>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Api {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub listen: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub public_url: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Database {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub url: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Delivery {
+        /// `maildir` or `smtp`; defaults to `smtp` when `[delivery.smtp]` is present.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub transport: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub maildir: Option<PathBuf>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub smtp: Option<Smtp>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub retry_initial: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub retry_max: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub give_up_after: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub lease: Option<Duration>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Smtp {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub host: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub port: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub security: Option<SmtpSecurity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub username: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub password: Option<Secret>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub pool_size: Option<u32>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub timeout: Option<Duration>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Secrets {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub token_keys: Option<Vec<Secret>>,
+    }
+
+    /// A secret given inline, or read from a file, an environment variable or a systemd
+    /// credential, so that it need not sit in the config file.
+    #[derive(Clone, Debug, Deserialize, Serialize)]
+    #[serde(untagged)]
+    pub enum Secret {
+        Literal(String),
+        File { file: PathBuf },
+        Env { env: String },
+        Credential { credential: String },
+    }
+
+    /// The settings a site may override; at the top level they are the defaults.
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct SiteSettings {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub mode: Option<Mode>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub after_departure: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub after_idle: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub batch_quiet: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub reach_window: Option<Duration>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_unanswered: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub context_messages: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub short_conversation: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub transcript_on_close: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub sender: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub reply_domain: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub from_agent: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub chat_url: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub webhook_url: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub locale: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Site {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub api_tokens: Vec<Secret>,
+        #[serde(flatten)]
+        pub settings: SiteSettings,
+    }
+}
+
+/// Reads a secret wherever it lives.
+fn read_secret(secret: &raw::Secret, base: &Path) -> Result<String, String> {
+    match secret {
+        raw::Secret::Literal(s) => Ok(s.clone()),
+        raw::Secret::File { file } => {
+            let p = base.join(file);
+            std::fs::read_to_string(&p)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))
+        }
+        raw::Secret::Env { env } => {
+            std::env::var(env).map_err(|_| format!("environment variable {env} is not set"))
+        }
+        raw::Secret::Credential { credential } => {
+            let dir = std::env::var("CREDENTIALS_DIRECTORY").map_err(|_| {
+                "CREDENTIALS_DIRECTORY is not set (not run by systemd with LoadCredential=)"
+                    .to_string()
+            })?;
+            let p = Path::new(&dir).join(credential);
+            std::fs::read_to_string(&p)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read credential {}: {e}", p.display()))
+        }
+    }
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.into())
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Turns the raw file into a [`Config`], reporting every problem through `err`.
+fn resolve(
+    raw: raw::Config,
+    empty_file: bool,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> Config {
+    let api = raw.api.unwrap_or_default();
+    let listen_text = api.listen.unwrap_or_else(|| "127.0.0.1:8470".into());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        err(
+            &[key("api"), key("listen")],
+            format!("`{listen_text}` is not an address such as 127.0.0.1:8470"),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 8470))
+    });
+    let public_url = api
+        .public_url
+        .unwrap_or_else(|| format!("http://{listen}"))
+        .trim_end_matches('/')
+        .to_string();
+    if !public_url.starts_with("http://") && !public_url.starts_with("https://") {
+        err(
+            &[key("api"), key("public_url")],
+            "must start with http:// or https://".into(),
+        );
+    }
+
+    let database = DatabaseConfig {
+        url: raw
+            .database
+            .and_then(|d| d.url)
+            .unwrap_or_else(|| "sqlite://replyrelay.db".into()),
+    };
+    if !database.url.starts_with("sqlite:") {
+        err(
+            &[key("database"), key("url")],
+            "only sqlite:// URLs are supported by this build".into(),
+        );
+    }
+
+    let d = raw.delivery.unwrap_or_default();
+    let transport_name = d
+        .transport
+        .clone()
+        .unwrap_or_else(|| if d.smtp.is_some() { "smtp" } else { "maildir" }.into());
+    let transport = match transport_name.as_str() {
+        "maildir" => Transport::Maildir(base.join(d.maildir.unwrap_or_else(|| "outbox".into()))),
+        "smtp" => {
+            let s = d.smtp.unwrap_or_default();
+            let p = |k: &str| [key("delivery"), key("smtp"), key(k)];
+            let host = s.host.unwrap_or_else(|| {
+                err(&p("host"), "is required when the transport is smtp".into());
+                String::new()
+            });
+            let security = s.security.unwrap_or(SmtpSecurity::Starttls);
+            let password = s.password.as_ref().and_then(|sec| {
+                read_secret(sec, base)
+                    .map_err(|e| err(&p("password"), e))
+                    .ok()
+            });
+            if password.is_some() != s.username.is_some() {
+                err(&p("username"), "username and password go together".into());
+            }
+            Transport::Smtp(SmtpConfig {
+                host,
+                port: s.port.unwrap_or(match security {
+                    SmtpSecurity::Tls => 465,
+                    SmtpSecurity::Starttls => 587,
+                    SmtpSecurity::None => 25,
+                }),
+                security,
+                username: s.username,
+                password,
+                pool_size: s.pool_size.unwrap_or(4).max(1),
+                timeout: s.timeout.unwrap_or(Duration::from_secs(30)),
+            })
+        }
+        other => {
+            err(
+                &[key("delivery"), key("transport")],
+                format!("`{other}` is not a transport: use `maildir` or `smtp`"),
+            );
+            Transport::Maildir(PathBuf::from("outbox"))
+        }
+    };
+    let positive = |v: Option<Duration>,
+                    default: Duration,
+                    name: &str,
+                    err: &mut dyn FnMut(&[Seg], String)| {
+        let v = v.unwrap_or(default);
+        if v.is_zero() {
+            err(
+                &[key("delivery"), key(name)],
+                "must be longer than zero".into(),
+            );
+        }
+        delta(v)
+    };
+    let delivery = DeliveryConfig {
+        transport,
+        retry_initial: positive(
+            d.retry_initial,
+            Duration::from_secs(30),
+            "retry_initial",
+            err,
+        ),
+        retry_max: positive(d.retry_max, Duration::from_secs(3600), "retry_max", err),
+        give_up_after: positive(
+            d.give_up_after,
+            Duration::from_secs(2 * 86400),
+            "give_up_after",
+            err,
+        ),
+        lease: positive(d.lease, Duration::from_secs(60), "lease", err),
+    };
+
+    let mut token_keys = Vec::new();
+    if let Some(keys) = raw.secrets.and_then(|s| s.token_keys) {
+        for (i, k) in keys.iter().enumerate() {
+            let path = [key("secrets"), key("token_keys"), Seg::Index(i)];
+            match read_secret(k, base) {
+                Ok(v) if v.len() >= 32 => token_keys.push(v.into_bytes()),
+                Ok(_) => err(&path, "a token key needs at least 32 characters".into()),
+                Err(e) => err(&path, e),
+            }
+        }
+    }
+
+    let mut sites = Vec::new();
+    if raw.sites.is_empty() {
+        if empty_file {
+            sites.push(dev_site(&raw.defaults, err));
+        } else {
+            err(&[key("site")], "at least one [[site]] is required".into());
+        }
+    }
+    for (i, s) in raw.sites.iter().enumerate() {
+        let at = |k: &str| vec![key("site"), Seg::Index(i), key(k)];
+        let id = s.id.clone().unwrap_or_else(|| {
+            err(&[key("site"), Seg::Index(i)], "`id` is required".into());
+            format!("site{i}")
+        });
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            err(&at("id"), "use letters, digits, '-', '_' or '.'".into());
+        }
+        if sites.iter().any(|other: &Site| other.id == id) {
+            err(&at("id"), format!("site `{id}` is defined twice"));
+        }
+        let mut api_tokens = Vec::new();
+        for (j, t) in s.api_tokens.iter().enumerate() {
+            let mut p = at("api_tokens");
+            p.push(Seg::Index(j));
+            match read_secret(t, base) {
+                Ok(v) if v.len() >= 16 => {
+                    if sites.iter().any(|o: &Site| o.api_tokens.contains(&v)) {
+                        err(&p, "this token is already used by another site".into());
+                    }
+                    api_tokens.push(v);
+                }
+                Ok(_) => err(&p, "an API token needs at least 16 characters".into()),
+                Err(e) => err(&p, e),
+            }
+        }
+        if api_tokens.is_empty() && s.api_tokens.is_empty() {
+            err(
+                &at("api_tokens"),
+                "a site needs at least one API token".into(),
+            );
+        }
+        let name = s.name.clone().unwrap_or_else(|| id.clone());
+        let site = site_settings(
+            id,
+            name,
+            api_tokens,
+            &s.settings,
+            &raw.defaults,
+            &mut |k, m| err(&at(k), m),
+        );
+        sites.push(site);
+    }
+
+    Config {
+        source: None,
+        api: ApiConfig { listen, public_url },
+        database,
+        delivery,
+        token_keys,
+        sites,
+    }
+}
+
+/// The development site of a config-less run.
+fn dev_site(defaults: &raw::SiteSettings, err: &mut dyn FnMut(&[Seg], String)) -> Site {
+    site_settings(
+        "default".into(),
+        "Example Site".into(),
+        vec![DEV_TOKEN.into()],
+        &raw::SiteSettings::default(),
+        defaults,
+        &mut |k, m| err(&[key(k)], m),
+    )
+}
+
+/// Merges a site's own settings over the top-level defaults over the built-in ones.
+fn site_settings(
+    id: String,
+    name: String,
+    api_tokens: Vec<String>,
+    own: &raw::SiteSettings,
+    defaults: &raw::SiteSettings,
+    err: &mut dyn FnMut(&str, String),
+) -> Site {
+    macro_rules! pick {
+        ($field:ident, $default:expr) => {
+            own.$field
+                .clone()
+                .or_else(|| defaults.$field.clone())
+                .unwrap_or($default)
+        };
+    }
+    let dur = |v: Duration, k: &str, err: &mut dyn FnMut(&str, String)| {
+        if v.is_zero() && k != "batch_quiet" {
+            err(k, "must be longer than zero".into());
+        }
+        delta(v)
+    };
+    let sender_text = pick!(sender, "support@example.com".to_string());
+    let sender = VisitorEmail::parse(&sender_text).unwrap_or_else(|e| {
+        err("sender", format!("`{sender_text}` {e}"));
+        VisitorEmail::parse("invalid@example.com").expect("valid")
+    });
+    let reply_domain = pick!(reply_domain, "reply.example.com".to_string()).to_lowercase();
+    if VisitorEmail::parse(&format!("x@{reply_domain}")).is_err() {
+        err(
+            "reply_domain",
+            format!("`{reply_domain}` is not a domain name"),
+        );
+    }
+    let locale_text = pick!(locale, "en".to_string());
+    let locale = Locale::parse(&locale_text).unwrap_or_else(|e| {
+        err("locale", e);
+        Locale::parse("en").expect("valid")
+    });
+    for (k, v) in [
+        ("chat_url", &own.chat_url),
+        ("webhook_url", &own.webhook_url),
+    ] {
+        if let Some(u) = v.as_ref().or(if k == "chat_url" {
+            defaults.chat_url.as_ref()
+        } else {
+            defaults.webhook_url.as_ref()
+        }) {
+            if !u.starts_with("http://") && !u.starts_with("https://") {
+                err(k, "must start with http:// or https://".into());
+            }
+        }
+    }
+    let max_unanswered = pick!(max_unanswered, 5);
+    if max_unanswered == 0 {
+        err(
+            "max_unanswered",
+            "must be at least 1 (use mode = \"off\" to send nothing)".into(),
+        );
+    }
+    Site {
+        id,
+        name,
+        api_tokens,
+        sender,
+        reply_domain,
+        from_agent: pick!(from_agent, true),
+        chat_url: own.chat_url.clone().or_else(|| defaults.chat_url.clone()),
+        webhook_url: own
+            .webhook_url
+            .clone()
+            .or_else(|| defaults.webhook_url.clone()),
+        locale,
+        triggers: TriggerSettings {
+            mode: pick!(mode, Mode::Unread),
+            after_departure: dur(
+                pick!(after_departure, Duration::from_secs(300)),
+                "after_departure",
+                err,
+            ),
+            after_idle: dur(
+                pick!(after_idle, Duration::from_secs(1800)),
+                "after_idle",
+                err,
+            ),
+            batch_quiet: dur(
+                pick!(batch_quiet, Duration::from_secs(60)),
+                "batch_quiet",
+                err,
+            ),
+            reach_window: dur(
+                pick!(reach_window, Duration::from_secs(30 * 86400)),
+                "reach_window",
+                err,
+            ),
+            max_unanswered,
+        },
+        content: ContentSettings {
+            context_messages: pick!(context_messages, 3),
+            short_conversation: pick!(short_conversation, 10),
+            transcript_on_close: pick!(transcript_on_close, false),
+        },
+    }
+}
+
+impl Config {
+    /// The site an API token acts for.
+    pub fn site_by_token(&self, token: &str) -> Option<&Site> {
+        use subtle::ConstantTimeEq;
+        // Compare against every token in constant time, so timing says nothing about them.
+        let mut found = None;
+        for site in &self.sites {
+            for t in &site.api_tokens {
+                if bool::from(t.as_bytes().ct_eq(token.as_bytes())) {
+                    found = Some(site);
+                }
+            }
+        }
+        found
+    }
+
+    pub fn site(&self, id: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse(text, "rr.toml", Path::new(".")) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    const SITE: &str = "[[site]]\nid = \"acme\"\napi_tokens = [\"0123456789abcdef\"]\n";
+
+    #[test]
+    fn builtin_defaults_work() {
+        let c = builtin();
+        assert_eq!(c.sites.len(), 1);
+        assert_eq!(c.sites[0].api_tokens, vec![DEV_TOKEN.to_string()]);
+        assert!(matches!(c.delivery.transport, Transport::Maildir(_)));
+        assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(5));
+    }
+
+    #[test]
+    fn top_level_defaults_and_site_overrides() {
+        let text =
+            format!("after_departure = \"2m\"\nmode = \"transcript\"\n{SITE}mode = \"off\"\n");
+        let c = parse(&text, "rr.toml", Path::new(".")).unwrap();
+        assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(2));
+        assert_eq!(c.sites[0].triggers.mode, Mode::Off);
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_line() {
+        let text = format!("aftr_idle = \"5m\"\n[api]\nlisen = \"x\"\n{SITE}sendr = \"a@b.co\"\n");
+        assert_eq!(
+            errors(&text),
+            vec![
+                "rr.toml:1: aftr_idle: unknown key",
+                "rr.toml:3: api.lisen: unknown key",
+                "rr.toml:7: site[0].sendr: unknown key",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_line_and_key() {
+        let e = errors(&format!("{SITE}after_idle = \"soon\"\n"));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("rr.toml:4: site[0].after_idle:"), "{e:?}");
+        let e = errors(&format!("{SITE}sender = \"nobody\"\nlocale = \"??\"\n"));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("rr.toml:4: site[0].sender:"), "{e:?}");
+        assert!(e[1].starts_with("rr.toml:5: site[0].locale:"), "{e:?}");
+    }
+
+    #[test]
+    fn secrets_from_env() {
+        std::env::set_var("RR_TEST_TOKEN", "from-the-environment-1");
+        let text = "[[site]]\nid = \"a\"\napi_tokens = [{ env = \"RR_TEST_TOKEN\" }]\n";
+        let c = parse(text, "rr.toml", Path::new(".")).unwrap();
+        assert_eq!(
+            c.sites[0].api_tokens,
+            vec!["from-the-environment-1".to_string()]
+        );
+        assert!(c.site_by_token("from-the-environment-1").is_some());
+        assert!(c.site_by_token("from-the-environment-2").is_none());
+    }
+}

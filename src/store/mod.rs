@@ -1,0 +1,252 @@
+//! Storage: what the daemon keeps, behind two traits so that a backend is a matter of SQL.
+//!
+//! [`Store`] is the database; [`Tx`] one transaction in it. The domain code (`apply`, `worker`)
+//! only speaks these traits and the plain structs below, so adding a backend never touches it.
+//! [`sqlite`] is the embedded default.
+
+pub mod sqlite;
+
+use crate::domain::{Attachment, AuthorKind};
+use anyhow::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// One conversation and its visitor, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conversation {
+    /// Internal number; reply and unsubscribe tokens name it.
+    pub pk: i64,
+    pub site_id: String,
+    /// The platform's id, unique within the site.
+    pub id: String,
+    pub open: bool,
+    pub visitor: Visitor,
+    pub created_at: DateTime<Utc>,
+    /// The visitor's last sign of life (trigger b).
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// When the visitor left, if they have not come back since (trigger a).
+    pub left_at: Option<DateTime<Utc>>,
+    /// Opens the reach-back window.
+    pub last_visitor_message_at: Option<DateTime<Utc>>,
+    /// For the quiet period that batches a burst of replies.
+    pub last_agent_message_at: Option<DateTime<Utc>>,
+    /// The visitor has seen every message up to this sequence number.
+    pub read_seq: i64,
+    /// Emails sent since the visitor last wrote.
+    pub unanswered_emails: u32,
+    /// The visitor answered one of our emails: later emails carry only the new replies.
+    pub replied_by_email: bool,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// A transcript-on-close is owed since this time.
+    pub close_transcript_at: Option<DateTime<Utc>>,
+    /// The oldest reply the visitor has neither read nor been emailed (derived, kept for the
+    /// triggers so they need not read messages).
+    pub pending_since: Option<DateTime<Utc>>,
+    /// Message-IDs of the emails of this conversation, oldest first, for threading.
+    pub thread: Vec<String>,
+    /// When the next email is due; indexed, it is all the scheduler looks at.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// The person on the other side of the chat.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Visitor {
+    pub id: Option<String>,
+    /// Set once the visitor is identified.
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// A chat message as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// Arrival order within the daemon; the read cursor compares against it.
+    pub seq: i64,
+    pub id: String,
+    pub author: AuthorKind,
+    pub author_name: Option<String>,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    /// `chat` or `email`.
+    pub source: String,
+    pub at: DateTime<Utc>,
+    pub deleted: bool,
+    /// The outbox email that forwarded this message, if any (its forwarding marker).
+    pub email_id: Option<String>,
+}
+
+/// A message to add.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub id: String,
+    pub author: AuthorKind,
+    pub author_name: Option<String>,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    pub source: &'static str,
+    pub at: DateTime<Utc>,
+}
+
+/// Per-site presence of agents.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SiteState {
+    /// `None` until the platform has said.
+    pub agents_online: Option<u32>,
+    /// While no agent is online: since when.
+    pub agents_offline_since: Option<DateTime<Utc>>,
+}
+
+/// Delivery state of an outbox email, shown in forwarding markers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl EmailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailStatus::Pending => "pending",
+            EmailStatus::Sent => "sent",
+            EmailStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "sent" => EmailStatus::Sent,
+            "failed" => EmailStatus::Failed,
+            _ => EmailStatus::Pending,
+        }
+    }
+}
+
+/// One email in the outbox. The message is composed once, before the first attempt, so every
+/// retry sends the same bytes with the same Message-ID.
+#[derive(Clone, Debug)]
+pub struct OutboxEmail {
+    pub id: String,
+    pub conversation_pk: i64,
+    pub site_id: String,
+    /// The `Message-ID` header.
+    pub message_id: String,
+    pub mail_from: String,
+    pub rcpt_to: String,
+    pub raw: Vec<u8>,
+    pub status: EmailStatus,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The relay's last answer, for the forwarding marker.
+    pub last_error: Option<String>,
+}
+
+/// A message with its forwarding marker, for the API.
+#[derive(Clone, Debug)]
+pub struct MarkedMessage {
+    pub message: Message,
+    pub marker: Option<Marker>,
+}
+
+/// To which address, when, with which email, and how its delivery went.
+#[derive(Clone, Debug)]
+pub struct Marker {
+    pub to: String,
+    pub at: DateTime<Utc>,
+    pub message_id: String,
+    pub status: EmailStatus,
+    pub error: Option<String>,
+}
+
+/// The database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// Starts a write transaction.
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// Takes the lease on one due conversation.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<i64>>;
+    /// Takes the lease on one email ready to be sent, counting the attempt.
+    async fn claim_email(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<OutboxEmail>>;
+    async fn email_sent(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn email_retry(&self, id: &str, next: DateTime<Utc>, error: &str) -> Result<()>;
+    async fn email_failed(&self, id: &str, error: &str) -> Result<()>;
+    /// The earliest instant at which there may be work.
+    async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>>;
+    /// A conversation with its messages and their markers.
+    async fn conversation_view(
+        &self,
+        site: &str,
+        id: &str,
+    ) -> Result<Option<(Conversation, Vec<MarkedMessage>)>>;
+    /// A value kept across restarts (the generated token key).
+    async fn meta(&self, key: &str) -> Result<Option<String>>;
+    /// Stores `value` unless the key exists; returns what is stored.
+    async fn meta_init(&self, key: &str, value: &str) -> Result<String>;
+}
+
+/// One transaction: all of it or none of it is kept.
+#[async_trait]
+pub trait Tx: Send {
+    /// Records an event id; `true` if it had been seen before (a replay).
+    async fn event_seen(&mut self, site: &str, event_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn conversation(&mut self, site: &str, id: &str) -> Result<Option<Conversation>>;
+    async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>>;
+    async fn create_conversation(
+        &mut self,
+        site: &str,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Conversation>;
+    /// Writes every field back and releases the worker's lease.
+    async fn save_conversation(&mut self, c: &Conversation) -> Result<()>;
+    /// Adds a message; `None` if the conversation already has one with this id.
+    async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>>;
+    async fn message_seq(&mut self, pk: i64, message_id: &str) -> Result<Option<i64>>;
+    /// Marks a message deleted; `false` if there is no such message.
+    async fn delete_message(&mut self, pk: i64, message_id: &str) -> Result<bool>;
+    async fn messages(&mut self, pk: i64) -> Result<Vec<Message>>;
+    /// The oldest agent/bot message after `read_seq`, neither deleted nor forwarded.
+    async fn pending_since(&mut self, pk: i64, read_seq: i64) -> Result<Option<DateTime<Utc>>>;
+    async fn site_state(&mut self, site: &str) -> Result<SiteState>;
+    async fn save_site_state(&mut self, site: &str, s: &SiteState) -> Result<()>;
+    /// Conversations of a site that may owe an email: their due time depends on site presence.
+    async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>>;
+    /// Conversations of a site whose visitor has this address.
+    async fn conversations_of(&mut self, site: &str, email: &str) -> Result<Vec<i64>>;
+    async fn is_suppressed(&mut self, site: &str, email: &str) -> Result<bool>;
+    async fn suppress(
+        &mut self,
+        site: &str,
+        email: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn insert_email(&mut self, e: &OutboxEmail) -> Result<()>;
+    /// Sets the forwarding marker of these messages to `email_id`.
+    async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Opens the store a database URL names.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL `{url}`: expected sqlite://PATH")
+    }
+}

@@ -1,0 +1,154 @@
+//! Reply and unsubscribe tokens: a conversation's number and a MAC, so they cannot be guessed
+//! or forged.
+//!
+//! A token is the lowercase base32 of `conversation number (8 bytes) || HMAC-SHA256 truncated
+//! to 128 bits`, 39 characters, short enough for an address local part (`reply+…@`) and safe
+//! for MTAs that lowercase local parts. The MAC covers a purpose label, the site and the number,
+//! so a reply token is no unsubscribe token, and a token of one site is worthless on another.
+//! Several keys may be configured: the first signs, all verify, so keys rotate without breaking
+//! the tokens already sent.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Bytes of MAC kept: 128 bits, above DESIGN's 96-bit floor.
+const MAC_LEN: usize = 16;
+
+/// What a token may be used for; part of what the MAC covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Reply,
+    Unsubscribe,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Reply => b"replyrelay/reply/v1",
+            Purpose::Unsubscribe => b"replyrelay/unsubscribe/v1",
+        }
+    }
+}
+
+/// The signing keys, newest first.
+#[derive(Clone)]
+pub struct TokenKeys(Vec<Vec<u8>>);
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKeys({} keys)", self.0.len())
+    }
+}
+
+impl TokenKeys {
+    pub fn new(keys: Vec<Vec<u8>>) -> Self {
+        assert!(!keys.is_empty(), "at least one token key");
+        Self(keys)
+    }
+
+    fn mac(key: &[u8], purpose: Purpose, site: &str, number: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(purpose.label());
+        mac.update(&[0]);
+        mac.update(site.as_bytes());
+        mac.update(&[0]);
+        mac.update(&number.to_be_bytes());
+        mac
+    }
+
+    /// The token for conversation `number` of `site`.
+    pub fn sign(&self, purpose: Purpose, site: &str, number: i64) -> String {
+        let tag = Self::mac(&self.0[0], purpose, site, number)
+            .finalize()
+            .into_bytes();
+        let mut raw = number.to_be_bytes().to_vec();
+        raw.extend_from_slice(&tag[..MAC_LEN]);
+        data_encoding::BASE32_NOPAD
+            .encode(&raw)
+            .to_ascii_lowercase()
+    }
+
+    /// The conversation number a token names, before checking it: needed to find the site.
+    pub fn number(token: &str) -> Option<i64> {
+        let raw = data_encoding::BASE32_NOPAD
+            .decode(token.trim().to_ascii_uppercase().as_bytes())
+            .ok()?;
+        if raw.len() != 8 + MAC_LEN {
+            return None;
+        }
+        Some(i64::from_be_bytes(raw[..8].try_into().ok()?))
+    }
+
+    /// Whether `token` was signed by one of our keys for this purpose, site and number. The
+    /// comparison is constant-time (`verify_truncated_left`).
+    pub fn verify(&self, purpose: Purpose, site: &str, token: &str) -> Option<i64> {
+        let raw = data_encoding::BASE32_NOPAD
+            .decode(token.trim().to_ascii_uppercase().as_bytes())
+            .ok()?;
+        if raw.len() != 8 + MAC_LEN {
+            return None;
+        }
+        let number = i64::from_be_bytes(raw[..8].try_into().ok()?);
+        let tag = &raw[8..];
+        self.0
+            .iter()
+            .any(|k| {
+                Self::mac(k, purpose, site, number)
+                    .verify_truncated_left(tag)
+                    .is_ok()
+            })
+            .then_some(number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(vec![b"k1-0123456789abcdef0123456789abcdef".to_vec()])
+    }
+
+    #[test]
+    fn round_trip_and_case_insensitive() {
+        let t = keys().sign(Purpose::Reply, "acme", 42);
+        assert_eq!(t.len(), 39);
+        assert_eq!(keys().verify(Purpose::Reply, "acme", &t), Some(42));
+        assert_eq!(
+            keys().verify(Purpose::Reply, "acme", &t.to_uppercase()),
+            Some(42)
+        );
+        assert_eq!(TokenKeys::number(&t), Some(42));
+    }
+
+    #[test]
+    fn forged_or_misused_tokens_fail() {
+        let k = keys();
+        let t = k.sign(Purpose::Reply, "acme", 42);
+        assert_eq!(k.verify(Purpose::Unsubscribe, "acme", &t), None);
+        assert_eq!(k.verify(Purpose::Reply, "other", &t), None);
+        // Change the number, keep the MAC.
+        let mut raw = data_encoding::BASE32_NOPAD
+            .decode(t.to_uppercase().as_bytes())
+            .unwrap();
+        raw[7] ^= 1;
+        let forged = data_encoding::BASE32_NOPAD.encode(&raw).to_lowercase();
+        assert_eq!(k.verify(Purpose::Reply, "acme", &forged), None);
+        assert_eq!(k.verify(Purpose::Reply, "acme", &t[..30]), None);
+        assert_eq!(k.verify(Purpose::Reply, "acme", "not a token"), None);
+    }
+
+    #[test]
+    fn rotated_keys_still_verify() {
+        let old = keys();
+        let t = old.sign(Purpose::Reply, "acme", 7);
+        let rotated = TokenKeys::new(vec![
+            b"k2-new-key-0123456789abcdef012345".to_vec(),
+            old.0[0].clone(),
+        ]);
+        assert_eq!(rotated.verify(Purpose::Reply, "acme", &t), Some(7));
+        assert_ne!(rotated.sign(Purpose::Reply, "acme", 7), t);
+    }
+}

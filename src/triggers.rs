@@ -1,0 +1,285 @@
+//! When is a visitor "gone"? The six conditions of DESIGN.md as one pure function.
+//!
+//! [`due`] turns what is known about a conversation into the instant an email becomes due, or
+//! the reason none will be. It is computed whenever an event changes a conversation and stored
+//! in an indexed column, so the scheduler only ever looks at conversations that are due; it is
+//! computed again at send time, so a visitor who came back in between gets no email.
+
+use crate::domain::Mode;
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// The per-site knobs the triggers read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerSettings {
+    pub mode: Mode,
+    /// Trigger (a): this long after the visitor left the site.
+    pub after_departure: TimeDelta,
+    /// Trigger (b): this long after the visitor's last activity.
+    pub after_idle: TimeDelta,
+    /// Condition 5: wait until no agent has written for this long, so a burst is one email.
+    pub batch_quiet: TimeDelta,
+    /// Condition 6: no email once the visitor's last message is this old.
+    pub reach_window: TimeDelta,
+    /// Condition 6: at most this many emails since the visitor last wrote.
+    pub max_unanswered: u32,
+}
+
+/// Everything the rules need to know about one conversation, as plain data.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facts {
+    /// The visitor gave an email address.
+    pub identified: bool,
+    /// The address unsubscribed, hard-bounced or complained.
+    pub suppressed: bool,
+    /// The oldest agent or bot message after the read cursor that is neither deleted nor
+    /// forwarded: `None` means there is nothing to tell the visitor.
+    pub pending_since: Option<DateTime<Utc>>,
+    /// The newest agent or bot message, read or not (condition 5).
+    pub last_agent_message_at: Option<DateTime<Utc>>,
+    /// When the visitor left the site, if they have not come back since.
+    pub left_at: Option<DateTime<Utc>>,
+    /// The visitor's last sign of life: a message, a read, a presence event.
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// When the conversation began; stands in for activity and messages never seen.
+    pub started_at: DateTime<Utc>,
+    /// When the last agent of the site went offline, while none is online.
+    pub agents_offline_since: Option<DateTime<Utc>>,
+    /// The visitor's newest message (chat or email), opening the reach-back window.
+    pub last_visitor_message_at: Option<DateTime<Utc>>,
+    /// Emails sent since the visitor last wrote.
+    pub unanswered_emails: u32,
+    /// The conversation was closed at this time and its transcript is still owed.
+    pub close_transcript_since: Option<DateTime<Utc>>,
+}
+
+/// What the email that falls due will carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailKind {
+    /// The replies the visitor has not read (or the transcript, in `transcript` mode).
+    Replies,
+    /// The full transcript owed because the conversation was closed.
+    CloseTranscript,
+}
+
+/// An email is owed at `at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Due {
+    pub at: DateTime<Utc>,
+    pub kind: EmailKind,
+}
+
+/// Why no email is owed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotDue {
+    ModeOff,
+    NotIdentified,
+    Suppressed,
+    NothingUnread,
+    ReachWindowClosed,
+    TooManyUnanswered,
+}
+
+/// When the next email for this conversation is due, or why none is.
+pub fn due(facts: &Facts, settings: &TriggerSettings) -> Result<Due, NotDue> {
+    // Conditions 1 and 2.
+    if settings.mode == Mode::Off {
+        return Err(NotDue::ModeOff);
+    }
+    if !facts.identified {
+        return Err(NotDue::NotIdentified);
+    }
+    if facts.suppressed {
+        return Err(NotDue::Suppressed);
+    }
+    // Condition 6, the count half: it only resets when the visitor writes.
+    if facts.unanswered_emails >= settings.max_unanswered {
+        return Err(NotDue::TooManyUnanswered);
+    }
+
+    let due = if let Some(closed_at) = facts.close_transcript_since {
+        // The conversation is over: the transcript goes at once, carrying any unread reply.
+        Due {
+            at: closed_at,
+            kind: EmailKind::CloseTranscript,
+        }
+    } else {
+        // Condition 3.
+        let pending_since = facts.pending_since.ok_or(NotDue::NothingUnread)?;
+        // Condition 4: the earliest of the three ways of being gone. Idle always applies; a
+        // conversation with no recorded activity counts from its start.
+        let idle = facts.last_activity_at.unwrap_or(facts.started_at) + settings.after_idle;
+        let departed = facts.left_at.map(|t| t + settings.after_departure);
+        let gone = [Some(idle), departed, facts.agents_offline_since]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(idle);
+        // Condition 5: never before the burst has ended; and never before the reply exists.
+        let quiet = facts
+            .last_agent_message_at
+            .map(|t| t + settings.batch_quiet)
+            .unwrap_or(pending_since);
+        Due {
+            at: gone.max(quiet).max(pending_since),
+            kind: EmailKind::Replies,
+        }
+    };
+
+    // Condition 6, the time half: the window must still be open when the email goes.
+    let window_opened = facts.last_visitor_message_at.unwrap_or(facts.started_at);
+    if due.at >= window_opened + settings.reach_window {
+        return Err(NotDue::ReachWindowClosed);
+    }
+    Ok(due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + TimeDelta::minutes(min)
+    }
+
+    fn settings() -> TriggerSettings {
+        TriggerSettings {
+            mode: Mode::Unread,
+            after_departure: TimeDelta::minutes(5),
+            after_idle: TimeDelta::minutes(30),
+            batch_quiet: TimeDelta::seconds(60),
+            reach_window: TimeDelta::days(30),
+            max_unanswered: 5,
+        }
+    }
+
+    /// A visitor who wrote at 0 and got an agent reply at 1.
+    fn waiting() -> Facts {
+        Facts {
+            identified: true,
+            pending_since: Some(t(1)),
+            last_agent_message_at: Some(t(1)),
+            last_activity_at: Some(t(0)),
+            started_at: t(0),
+            last_visitor_message_at: Some(t(0)),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn idle_trigger() {
+        assert_eq!(due(&waiting(), &settings()).unwrap().at, t(30));
+    }
+
+    #[test]
+    fn departure_trigger() {
+        let f = Facts {
+            left_at: Some(t(2)),
+            ..waiting()
+        };
+        assert_eq!(due(&f, &settings()).unwrap().at, t(7));
+    }
+
+    #[test]
+    fn agents_offline_trigger_waits_only_for_the_burst() {
+        let f = Facts {
+            agents_offline_since: Some(t(1)),
+            ..waiting()
+        };
+        assert_eq!(
+            due(&f, &settings()).unwrap().at,
+            t(1) + TimeDelta::seconds(60)
+        );
+    }
+
+    #[test]
+    fn a_late_reply_waits_for_quiet() {
+        let f = Facts {
+            left_at: Some(t(0)),
+            pending_since: Some(t(20)),
+            last_agent_message_at: Some(t(21)),
+            ..waiting()
+        };
+        assert_eq!(
+            due(&f, &settings()).unwrap().at,
+            t(21) + TimeDelta::seconds(60)
+        );
+    }
+
+    #[test]
+    fn nothing_owed() {
+        let s = settings();
+        let f = waiting();
+        assert_eq!(
+            due(
+                &Facts {
+                    identified: false,
+                    ..f.clone()
+                },
+                &s
+            ),
+            Err(NotDue::NotIdentified)
+        );
+        assert_eq!(
+            due(
+                &Facts {
+                    suppressed: true,
+                    ..f.clone()
+                },
+                &s
+            ),
+            Err(NotDue::Suppressed)
+        );
+        assert_eq!(
+            due(
+                &Facts {
+                    pending_since: None,
+                    ..f.clone()
+                },
+                &s
+            ),
+            Err(NotDue::NothingUnread)
+        );
+        assert_eq!(
+            due(
+                &Facts {
+                    unanswered_emails: 5,
+                    ..f.clone()
+                },
+                &s
+            ),
+            Err(NotDue::TooManyUnanswered)
+        );
+        assert_eq!(
+            due(
+                &f,
+                &TriggerSettings {
+                    mode: Mode::Off,
+                    ..s.clone()
+                }
+            ),
+            Err(NotDue::ModeOff)
+        );
+        let old = Facts {
+            last_visitor_message_at: Some(t(0) - TimeDelta::days(30)),
+            ..f
+        };
+        assert_eq!(due(&old, &s), Err(NotDue::ReachWindowClosed));
+    }
+
+    #[test]
+    fn close_transcript_goes_at_once() {
+        let f = Facts {
+            pending_since: None,
+            close_transcript_since: Some(t(3)),
+            ..waiting()
+        };
+        assert_eq!(
+            due(&f, &settings()),
+            Ok(Due {
+                at: t(3),
+                kind: EmailKind::CloseTranscript
+            })
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! The scheduler and the sender: turns due conversations into outbox emails, and outbox emails
+//! into deliveries.
+//!
+//! Work is claimed with a lease, one item at a time. [`Worker::try_execute_task`] does one item
+//! and says what it did, so tests drive the worker step by step; [`Worker::run`] is the daemon's
+//! loop around it, sleeping until the next due time or until an event wakes it.
+
+use crate::apply;
+use crate::clock::Clock;
+use crate::compose::{self, Context, Envelope};
+use crate::config::Config;
+use crate::outbound::{SendError, Transport};
+use crate::store::{EmailStatus, OutboxEmail, Store};
+use crate::token::{Purpose, TokenKeys};
+use crate::triggers::{self, NotDue};
+use chrono::TimeDelta;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A due conversation became an outbox email.
+    Composed,
+    /// A due conversation turned out not to owe an email (yet); its due time was updated.
+    Rescheduled,
+    /// An email was accepted by the transport.
+    Sent,
+    /// An email failed for now and will be tried again.
+    Retried,
+    /// An email failed for good.
+    Failed,
+    /// Nothing was due.
+    Idle,
+}
+
+/// Does the sending. Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct Worker {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    keys: TokenKeys,
+    transport: Transport,
+    clock: Clock,
+}
+
+impl Worker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        keys: TokenKeys,
+        transport: Transport,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            keys,
+            transport,
+            clock,
+        }
+    }
+
+    /// Does one piece of work: composes one due email, else delivers one ready email.
+    pub async fn try_execute_task(&self) -> anyhow::Result<Step> {
+        let step = self.compose_one().await?;
+        if step != Step::Idle {
+            return Ok(step);
+        }
+        self.deliver_one().await
+    }
+
+    /// Works until nothing is due now; returns the steps taken.
+    pub async fn run_until_idle(&self) -> anyhow::Result<Vec<Step>> {
+        let mut steps = Vec::new();
+        loop {
+            match self.try_execute_task().await? {
+                Step::Idle => return Ok(steps),
+                step => steps.push(step),
+            }
+        }
+    }
+
+    /// The daemon's loop: work while there is work, then sleep until the next due time, an
+    /// event (`wake`), or `shutdown`.
+    pub async fn run(self, wake: Arc<Notify>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let mut pause = std::time::Duration::from_secs(30);
+            loop {
+                match self.try_execute_task().await {
+                    Ok(Step::Idle) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "worker step failed; retrying shortly");
+                        pause = std::time::Duration::from_secs(1);
+                        break;
+                    }
+                }
+                // Stop between steps, never in the middle of one.
+                if futures_now(&mut shutdown) {
+                    return;
+                }
+            }
+            if let Ok(Some(next)) = self.store.next_wakeup().await {
+                let now = self.clock.now();
+                // A past wake-up means the work is leased elsewhere: look again in a second.
+                let until = (next - now)
+                    .to_std()
+                    .unwrap_or(std::time::Duration::from_secs(1));
+                pause = pause.min(until.max(std::time::Duration::from_millis(10)));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = wake.notified() => {}
+                _ = &mut shutdown => return,
+            }
+        }
+    }
+
+    /// Claims one due conversation and, if it still owes an email, writes it to the outbox.
+    async fn compose_one(&self) -> anyhow::Result<Step> {
+        let now = self.clock.now();
+        let lease = self.config.delivery.lease;
+        let Some(pk) = self.store.claim_due(now, now + lease).await? else {
+            return Ok(Step::Idle);
+        };
+        let mut tx = self.store.begin().await?;
+        let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
+            return Ok(Step::Rescheduled);
+        };
+        let span = tracing::info_span!("compose", site = %conv.site_id, conversation = %conv.id);
+        let _enter = span.enter();
+        let Some(site) = self.config.site(&conv.site_id) else {
+            // The site was removed from the config: nothing to send on its behalf.
+            conv.due_at = None;
+            tx.save_conversation(&conv).await?;
+            tx.commit().await?;
+            return Ok(Step::Rescheduled);
+        };
+        // Everything is checked again now: the visitor may have come back and read.
+        let facts = apply::load_facts(tx.as_mut(), site, &mut conv).await?;
+        let due = match triggers::due(&facts, &site.triggers) {
+            Ok(due) if due.at <= now => due,
+            other => {
+                conv.due_at = other.ok().map(|d| d.at);
+                tx.save_conversation(&conv).await?;
+                tx.commit().await?;
+                return Ok(Step::Rescheduled);
+            }
+        };
+        let messages = tx.messages(pk).await?;
+        let selection = compose::select(site, due.kind, &conv, &messages);
+        let to = conv
+            .visitor
+            .email
+            .clone()
+            .expect("identified: checked by the triggers");
+        let id = uuid::Uuid::new_v4();
+        let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
+        let unsubscribe_url = format!(
+            "{}/v1/unsubscribe/{}",
+            self.config.api.public_url,
+            self.keys.sign(Purpose::Unsubscribe, &site.id, pk)
+        );
+        let ctx = Context {
+            site,
+            kind: due.kind,
+            unsubscribe_url: unsubscribe_url.clone(),
+        };
+        let raw = compose::render(&ctx, &conv, &messages, &selection).and_then(|rendered| {
+            compose::build(
+                &Envelope {
+                    site,
+                    to: &to,
+                    to_name: conv.visitor.name.as_deref(),
+                    message_id: &message_id,
+                    thread: &conv.thread,
+                    reply_to: format!(
+                        "reply+{}@{}",
+                        self.keys.sign(Purpose::Reply, &site.id, pk),
+                        site.reply_domain
+                    ),
+                    unsubscribe_url: &unsubscribe_url,
+                    date: now,
+                },
+                &rendered,
+            )
+        });
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                // An address the mail system cannot take is as good as a hard bounce.
+                tracing::warn!(error = %e, "cannot build an email for this visitor; suppressing the address");
+                tx.suppress(&site.id, &to, "invalid_address", now).await?;
+                conv.due_at = None;
+                tx.save_conversation(&conv).await?;
+                tx.commit().await?;
+                return Ok(Step::Rescheduled);
+            }
+        };
+        let email = OutboxEmail {
+            id: id.to_string(),
+            conversation_pk: pk,
+            site_id: site.id.clone(),
+            message_id: message_id.clone(),
+            mail_from: site.sender.as_str().to_string(),
+            rcpt_to: to,
+            raw,
+            status: EmailStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            next_attempt_at: now,
+            sent_at: None,
+            last_error: None,
+        };
+        tx.insert_email(&email).await?;
+        tx.mark_forwarded(pk, &selection.forward, &email.id).await?;
+        conv.unanswered_emails += 1;
+        conv.thread.push(message_id);
+        if due.kind == triggers::EmailKind::CloseTranscript {
+            conv.close_transcript_at = None;
+        }
+        let facts = apply::load_facts(tx.as_mut(), site, &mut conv).await?;
+        conv.due_at = triggers::due(&facts, &site.triggers).ok().map(|d| d.at);
+        tx.save_conversation(&conv).await?;
+        tx.commit().await?;
+        tracing::info!(email = %email.id, forwarded = selection.forward.len(), "email queued");
+        Ok(Step::Composed)
+    }
+
+    /// Claims one ready email and hands it to the transport.
+    async fn deliver_one(&self) -> anyhow::Result<Step> {
+        let now = self.clock.now();
+        let delivery = &self.config.delivery;
+        let Some(email) = self.store.claim_email(now, now + delivery.lease).await? else {
+            return Ok(Step::Idle);
+        };
+        let span = tracing::info_span!("deliver", email = %email.id, attempt = email.attempts);
+        let _enter = span.enter();
+        match self
+            .transport
+            .send(&email.mail_from, &email.rcpt_to, &email.raw)
+            .await
+        {
+            Ok(answer) => {
+                self.store.email_sent(&email.id, self.clock.now()).await?;
+                tracing::info!(%answer, "email sent");
+                Ok(Step::Sent)
+            }
+            Err(SendError::Transient(reason)) => {
+                if now - email.created_at >= delivery.give_up_after {
+                    let reason = format!("gave up after {} attempts: {reason}", email.attempts);
+                    self.store.email_failed(&email.id, &reason).await?;
+                    tracing::warn!(%reason, "email failed");
+                    return Ok(Step::Failed);
+                }
+                let next =
+                    now + backoff(email.attempts, delivery.retry_initial, delivery.retry_max);
+                self.store.email_retry(&email.id, next, &reason).await?;
+                tracing::info!(%reason, retry_at = %next, "email deferred");
+                Ok(Step::Retried)
+            }
+            Err(SendError::Permanent { reply, bad_address }) => {
+                self.store.email_failed(&email.id, &reply).await?;
+                tracing::warn!(%reply, "email refused");
+                if bad_address {
+                    if let Some(site) = self.config.site(&email.site_id) {
+                        apply::suppress(
+                            self.store.as_ref(),
+                            site,
+                            &email.rcpt_to,
+                            "hard_bounce",
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                Ok(Step::Failed)
+            }
+        }
+    }
+}
+
+/// The wait before attempt `attempts + 1`: `initial`, doubling, at most `max`.
+pub fn backoff(attempts: u32, initial: TimeDelta, max: TimeDelta) -> TimeDelta {
+    let factor = 1i32
+        .checked_shl(attempts.saturating_sub(1).min(30))
+        .unwrap_or(i32::MAX);
+    initial.checked_mul(factor).unwrap_or(max).min(max)
+}
+
+/// Whether `fut` has already completed, without waiting for it.
+fn futures_now<F: Future<Output = ()> + Unpin>(fut: &mut F) -> bool {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    std::pin::Pin::new(fut).poll(&mut cx).is_ready()
+}
+
+/// Why a conversation owes no email, for logs and the API.
+pub fn describe(reason: NotDue) -> &'static str {
+    match reason {
+        NotDue::ModeOff => "mode is off",
+        NotDue::NotIdentified => "visitor has no email address",
+        NotDue::Suppressed => "address is suppressed",
+        NotDue::NothingUnread => "no unread reply",
+        NotDue::ReachWindowClosed => "reach-back window closed",
+        NotDue::TooManyUnanswered => "too many unanswered emails",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let s = TimeDelta::seconds;
+        assert_eq!(backoff(1, s(30), s(3600)), s(30));
+        assert_eq!(backoff(2, s(30), s(3600)), s(60));
+        assert_eq!(backoff(4, s(30), s(3600)), s(240));
+        assert_eq!(backoff(20, s(30), s(3600)), s(3600));
+        assert_eq!(backoff(200, s(30), s(3600)), s(3600));
+    }
+}
