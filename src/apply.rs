@@ -131,7 +131,7 @@ async fn apply_one(
             if let Some(tz) = &visitor.timezone {
                 c.visitor.timezone = Some(tz.name().to_string());
             }
-            c.last_activity_at = later(c.last_activity_at, at);
+            // Not activity: the platform may update who the visitor is at any time.
         }
         EventKind::Message { message, .. } => {
             let new = NewMessage {

@@ -97,7 +97,10 @@ async fn main() -> ExitCode {
 
 async fn serve(c: config::Config) -> anyhow::Result<()> {
     let builtin = c.source.is_none();
-    let transport = format!("{:?}", c.delivery.transport);
+    let transport = match &c.delivery.transport {
+        config::Transport::Maildir(dir) => format!("maildir {}", dir.display()),
+        config::Transport::Smtp(s) => format!("SMTP relay {}:{}", s.host, s.port),
+    };
     let db = c.database.url.clone();
     let app = Application::build(c, Clock::System).await?;
     let addr = app.local_addr();
@@ -106,13 +109,15 @@ async fn serve(c: config::Config) -> anyhow::Result<()> {
         eprintln!(
             "\nreplyrelay is running on built-in defaults (no replyrelay.toml):\n  \
              API       http://{addr}\n  database  {db}\n  emails    {transport}\n\n\
-             Post a first event (a visitor who left 10 minutes ago, and an agent reply):\n\n  \
-             curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    \
-             http://{addr}/v1/events -d '{{\"events\": [\n      \
-             {{\"type\": \"visitor\", \"conversation\": \"c1\", \"visitor\": {{\"id\": \"v1\", \"email\": \"ana@example.com\", \"name\": \"Ana\"}}}},\n      \
-             {{\"type\": \"message\", \"conversation\": \"c1\", \"message\": {{\"id\": \"m1\", \"author\": \"visitor\", \"text\": \"Do you ship to Spain?\"}}}},\n      \
-             {{\"type\": \"presence\", \"conversation\": \"c1\", \"state\": \"left\", \"at\": \"$(date -u -d '-10 min' +%FT%TZ)\"}},\n      \
-             {{\"type\": \"message\", \"conversation\": \"c1\", \"message\": {{\"id\": \"m2\", \"author\": \"agent\", \"name\": \"Sam\", \"text\": \"Yes, in 3 days!\"}}, \"at\": \"$(date -u -d '-2 min' +%FT%TZ)\"}}]}}'\n\n\
+             Post a first event: a visitor who left 10 minutes ago, and an agent's reply:\n\n\
+             curl -s http://{addr}/v1/events -H 'Authorization: Bearer {token}' --json @- <<EOF\n\
+             {{\"events\": [\n  \
+             {{\"type\": \"visitor\", \"conversation\": \"c1\", \"visitor\": {{\"id\": \"v1\", \"email\": \"ana@example.com\", \"name\": \"Ana\"}}}},\n  \
+             {{\"type\": \"message\", \"conversation\": \"c1\", \"message\": {{\"id\": \"m1\", \"author\": \"visitor\", \"text\": \"Do you ship to Spain?\"}}, \"at\": \"$(date -u -d '-12 min' +%FT%TZ)\"}},\n  \
+             {{\"type\": \"presence\", \"conversation\": \"c1\", \"state\": \"left\", \"at\": \"$(date -u -d '-10 min' +%FT%TZ)\"}},\n  \
+             {{\"type\": \"message\", \"conversation\": \"c1\", \"message\": {{\"id\": \"m2\", \"author\": \"agent\", \"name\": \"Sam\", \"text\": \"Yes, in 3 days!\"}}, \"at\": \"$(date -u -d '-2 min' +%FT%TZ)\"}}\n\
+             ]}}\n\
+             EOF\n\n\
              then look in ./outbox/new/.\n",
             token = config::DEV_TOKEN
         );
