@@ -23,15 +23,18 @@ pub struct Application {
 
 impl Application {
     /// Opens and migrates the store, loads the token keys and binds the API listener.
-    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.api.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.api.listen))?;
+        if config.api.public_url.is_none() {
+            config.api.public_url = Some(format!("http://{}", listener.local_addr()?));
+        }
         let config = Arc::new(config);
         let store = store::open(&config.database.url).await?;
         store.migrate().await?;
         let keys = token_keys(&config, store.as_ref()).await?;
         let transport = Transport::from_config(&config.delivery.transport)?;
-        let listener = TcpListener::bind(config.api.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.api.listen))?;
         let worker = Worker::new(
             store.clone(),
             config.clone(),

@@ -220,7 +220,7 @@ pub fn render(
         preheader: view_messages
             .iter()
             .find(|m| m.new)
-            .map(|m| m.text.chars().take(120).collect())
+            .map(|m| markdown_to_plain(&m.text).chars().take(120).collect())
             .unwrap_or_default(),
         reply_marker: t.reply_marker.clone(),
         intro: i18n::fill(intro, &[("site", site_name)]),
@@ -308,7 +308,7 @@ fn url_escape(s: &str) -> String {
 /// Light Markdown to HTML that cannot carry markup of its own: raw HTML in the text is shown as
 /// text, only http(s) and mailto links survive, and images become links (no remote loads).
 pub fn markdown_to_html(text: &str) -> String {
-    use pulldown_cmark::{CowStr, Event, LinkType, Parser, Tag, TagEnd};
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
     fn safe(url: &str) -> bool {
         let lower = url.trim().to_ascii_lowercase();
         lower.starts_with("https://")
@@ -348,10 +348,25 @@ pub fn markdown_to_html(text: &str) -> String {
         Event::Start(Tag::HtmlBlock) | Event::End(TagEnd::HtmlBlock) => None,
         other => Some(other),
     });
-    let _ = (LinkType::Inline, CowStr::Borrowed(""));
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events);
     html
+}
+
+/// The words of light Markdown without its markup, for the inbox preview line.
+pub fn markdown_to_plain(text: &str) -> String {
+    use pulldown_cmark::{Event, Parser};
+    let mut out = String::new();
+    for event in Parser::new(text) {
+        match event {
+            Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
+                out.push_str(&t)
+            }
+            Event::SoftBreak | Event::HardBreak | Event::End(_) => out.push(' '),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The envelope and headers of one email.

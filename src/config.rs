@@ -35,8 +35,9 @@ pub struct Config {
 pub struct ApiConfig {
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
-    /// The base URL visitors reach the API at, for unsubscribe links.
-    pub public_url: String,
+    /// The base URL visitors reach the API at, for unsubscribe links; `None` means the address
+    /// the API is bound to (right for a machine's own tests, not for production).
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -680,12 +681,11 @@ fn resolve(
         );
         SocketAddr::from(([127, 0, 0, 1], 8470))
     });
-    let public_url = api
-        .public_url
-        .unwrap_or_else(|| format!("http://{listen}"))
-        .trim_end_matches('/')
-        .to_string();
-    if !public_url.starts_with("http://") && !public_url.starts_with("https://") {
+    let public_url = api.public_url.map(|u| u.trim_end_matches('/').to_string());
+    if public_url
+        .as_ref()
+        .is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+    {
         err(
             &[key("api"), key("public_url")],
             "must start with http:// or https://".into(),

@@ -25,7 +25,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: the API and the worker.
-    Serve,
+    Serve {
+        /// Listen on this address instead of the config's `api.listen` (port 0 picks one).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Check the config file and print every problem with its file, line and key.
@@ -78,12 +82,15 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => {
+        Command::Serve { listen } => {
             telemetry::init(cli.log_json);
-            let c = match load(cli.config.as_deref()) {
+            let mut c = match load(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            if let Some(addr) = listen {
+                c.api.listen = addr;
+            }
             match serve(c).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -161,7 +161,7 @@ impl Worker {
         let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
         let unsubscribe_url = format!(
             "{}/v1/unsubscribe/{}",
-            self.config.api.public_url,
+            self.config.api.public_url.as_deref().unwrap_or_default(),
             self.keys.sign(Purpose::Unsubscribe, &site.id, pk)
         );
         let ctx = Context {

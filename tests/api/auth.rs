@@ -1,0 +1,96 @@
+//! Tokens select the site: no token, a wrong one, or another site's one gets nothing.
+
+use crate::helpers::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused() {
+    let app = spawn_app("").await;
+    let url = format!("{}/v1/events", app.base);
+    let body = message("c1", "m1", "visitor", "hi", 0.0);
+    let none = app.client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let wrong = app.post_as("acme-token-0123456780", body).await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"]["code"],
+        "unauthorized"
+    );
+}
+
+#[tokio::test]
+async fn a_site_never_sees_another_sites_conversations() {
+    let app = spawn_app("").await;
+    app.events(vec![message("c1", "m1", "visitor", "acme secret", 0.0)])
+        .await;
+    let r = app
+        .client
+        .get(format!("{}/v1/conversations/c1", app.base))
+        .bearer_auth(OTHER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The same conversation id on the other site is a different conversation.
+    let r = app
+        .post_as(
+            OTHER_TOKEN,
+            message("c1", "m1", "visitor", "other text", 0.0),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let acme = app.conversation("c1").await;
+    assert_eq!(acme["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(acme["messages"][0]["text"], "acme secret");
+}
+
+#[tokio::test]
+async fn unsubscribe_links_cannot_be_forged() {
+    let app = spawn_app("").await;
+    app.at_minute(1.0).await;
+    let mut events = asked_and_answered("c1");
+    events.push(presence("c1", "left", 0.5));
+    app.events(events).await;
+    app.at_minute(6.0).await;
+    let url = app.sent()[0].header("List-Unsubscribe").unwrap();
+    let token = url
+        .trim_matches(['<', '>'])
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // The page behind the link only asks; it does not unsubscribe by itself.
+    let page = app
+        .client
+        .get(format!("{}/v1/unsubscribe/{token}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("<form method=\"post\">"));
+
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'a' { b'b' } else { b'a' };
+    let forged = String::from_utf8(forged).unwrap();
+    for bad in [forged.as_str(), "aaaaaaaaaaaac", "nothing-here"] {
+        let r = app
+            .client
+            .post(format!("{}/v1/unsubscribe/{bad}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+    // Still subscribed: the next reply goes out.
+    app.events(vec![message("c1", "a2", "agent", "More news", 6.0)])
+        .await;
+    app.at_minute(8.0).await;
+    assert_eq!(app.sent().len(), 2);
+}

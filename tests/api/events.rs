@@ -1,0 +1,159 @@
+//! `POST /v1/events`: errors that name the field, all-or-nothing batches, idempotent replays.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+
+async fn error_of(app: &TestApp, body: Value) -> Value {
+    let r = app.post(body).await;
+    assert_eq!(r.status(), 400);
+    r.json::<Value>().await.unwrap()["error"].clone()
+}
+
+#[tokio::test]
+async fn a_bad_event_gets_400_naming_the_field() {
+    let app = spawn_app("").await;
+    let cases = [
+        (
+            json!({"type": "message", "conversation": "c", "message": {"id": "m", "author": "boss", "text": "x"}}),
+            "message.author",
+        ),
+        (
+            json!({"type": "message", "conversation": "c", "message": {"id": "m", "author": "agent"}}),
+            "message.text",
+        ),
+        (
+            json!({"type": "visitor", "conversation": "c", "visitor": {"id": "v", "email": "not-an-address"}}),
+            "visitor.email",
+        ),
+        (
+            json!({"type": "presence", "conversation": "c", "state": "left", "at": "last tuesday"}),
+            "at",
+        ),
+        (json!({"type": "agents", "online": -1}), "online"),
+        (json!({"type": "teleport", "conversation": "c"}), "type"),
+        (json!({"conversation": "c"}), "type"),
+        (
+            json!({"events": [{"type": "closed", "conversation": "c"}, {"type": "read", "conversation": "c"}]}),
+            "events[1].message_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let error = error_of(&app, body.clone()).await;
+        assert_eq!(error["field"], field, "{body} → {error}");
+        assert_eq!(error["code"], "invalid_event");
+        assert!(!error["message"].as_str().unwrap().is_empty());
+    }
+    let r = app
+        .client
+        .post(format!("{}/v1/events", app.base))
+        .bearer_auth(TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "body");
+}
+
+#[tokio::test]
+async fn a_batch_is_all_or_nothing() {
+    let app = spawn_app("").await;
+    let error = error_of(
+        &app,
+        json!({"events": [
+            visitor("c1", Some("ana@visitor.example"), 0.0),
+            message("c1", "q1", "visitor", "Hi", 0.0),
+            read("c1", "no-such-message", 0.0),
+        ]}),
+    )
+    .await;
+    assert_eq!(error["field"], "events[2].message_id");
+    let r = app
+        .client
+        .get(format!("{}/v1/conversations/c1", app.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "nothing of the refused batch was kept");
+}
+
+#[tokio::test]
+async fn replays_with_the_same_id_are_ignored() {
+    let app = spawn_app("").await;
+    let mut event = message("c1", "q1", "visitor", "Hi", 0.0);
+    event["id"] = "evt-1".into();
+    let first: Value = app.post(event.clone()).await.json().await.unwrap();
+    assert_eq!(first, json!({"applied": 1, "replayed": 0}));
+    let again: Value = app
+        .post(json!({"events": [event.clone(), event]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, json!({"applied": 0, "replayed": 2}));
+    assert_eq!(
+        app.conversation("c1").await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn events_may_describe_the_past() {
+    let app = spawn_app("").await;
+    app.at_minute(60.0).await;
+    app.events(vec![
+        visitor("c1", None, 2.0),
+        message("c1", "q1", "visitor", "Hi", 2.5),
+    ])
+    .await;
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][0]["at"], "2026-03-02T10:02:30+00:00");
+    assert_eq!(
+        conv["visitor"]["last_activity_at"],
+        "2026-03-02T10:02:30+00:00"
+    );
+}
+
+#[tokio::test]
+async fn the_conversation_view_shows_visitor_and_messages() {
+    let app = spawn_app("").await;
+    app.events(vec![
+        json!({"type": "visitor", "conversation": "c1", "visitor": {
+            "id": "v1", "email": "Ana@Visitor.EXAMPLE", "name": "Ana", "locale": "pt-BR", "timezone": "America/Sao_Paulo"}}),
+        json!({"type": "message", "conversation": "c1", "message": {
+            "id": "m1", "author": "agent", "name": "Sam", "text": "See attached",
+            "attachments": [{"name": "price list.pdf", "url": "https://cdn.example/p.pdf", "size": 2048, "type": "application/pdf"}]}}),
+    ])
+    .await;
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["status"], "open");
+    assert_eq!(conv["visitor"]["email"], "Ana@visitor.example");
+    assert_eq!(conv["visitor"]["locale"], "pt-BR");
+    assert_eq!(conv["visitor"]["timezone"], "America/Sao_Paulo");
+    assert_eq!(
+        conv["messages"][0]["attachments"][0]["name"],
+        "price list.pdf"
+    );
+    assert_eq!(conv["messages"][0]["source"], "chat");
+    assert!(
+        conv["next_email_due_at"].is_string(),
+        "an identified visitor with an unread reply is owed an email"
+    );
+}
+
+#[tokio::test]
+async fn health() {
+    let app = spawn_app("").await;
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+}

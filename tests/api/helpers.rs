@@ -1,0 +1,367 @@
+//! What every API test needs: a daemon on a fresh database and port 0, a manual clock, and a
+//! real SMTP server on loopback that records what it receives and answers as told.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use replyrelay::app::Application;
+use replyrelay::clock::Clock;
+use replyrelay::worker::{Step, Worker};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// One message as the SMTP server got it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+impl Received {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(&self.data)
+            .expect("a parsable message")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.data);
+        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+        unfolded.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        self.parsed()
+            .body_text(0)
+            .expect("a text part")
+            .replace("\r\n", "\n")
+    }
+
+    pub fn html(&self) -> String {
+        self.parsed()
+            .body_html(0)
+            .expect("an HTML part")
+            .replace("\r\n", "\n")
+    }
+}
+
+/// A small SMTP server built on smtp-proto: it records every message and answers the end of
+/// DATA with the next scripted reply (default `250 2.0.0 OK`).
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<String>>>,
+    arrived: Arc<Notify>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sink = SmtpSink {
+            port: listener.local_addr().unwrap().port(),
+            received: Default::default(),
+            script: Default::default(),
+            arrived: Arc::new(Notify::new()),
+        };
+        let s = sink.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(s.clone().session(socket));
+            }
+        });
+        sink
+    }
+
+    /// The next transactions are answered with these replies, in order.
+    pub fn answer_next(&self, replies: &[&str]) {
+        self.script
+            .lock()
+            .unwrap()
+            .extend(replies.iter().map(|r| r.to_string()));
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` messages were accepted, or panics after `secs` seconds.
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let notified = self.arrived.notified();
+            if self.received().len() >= n {
+                return self.received();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("expected {n} messages, got {}", self.received().len());
+            }
+        }
+    }
+
+    async fn session(self, mut socket: tokio::net::TcpStream) {
+        use smtp_proto::request::receiver::DataReceiver;
+        use smtp_proto::{Error, Request};
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let mut from = String::new();
+        let mut rcpts: Vec<String> = Vec::new();
+        let mut data: Option<(DataReceiver, Vec<u8>)> = None;
+        if socket.write_all(b"220 sink ESMTP\r\n").await.is_err() {
+            return;
+        }
+        loop {
+            let n = match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            let mut iter = buf.iter();
+            let mut out = String::new();
+            loop {
+                if let Some((receiver, body)) = data.as_mut() {
+                    if !receiver.ingest(&mut iter, body) {
+                        break;
+                    }
+                    let body = std::mem::take(body);
+                    data = None;
+                    let reply = self
+                        .script
+                        .lock()
+                        .unwrap()
+                        .pop_front()
+                        .unwrap_or_else(|| "250 2.0.0 OK".into());
+                    if reply.starts_with('2') {
+                        self.received.lock().unwrap().push(Received {
+                            mail_from: std::mem::take(&mut from),
+                            rcpt_to: std::mem::take(&mut rcpts),
+                            data: body,
+                        });
+                        self.arrived.notify_waiters();
+                    }
+                    out.push_str(&reply);
+                    out.push_str("\r\n");
+                    continue;
+                }
+                let before = iter.clone();
+                match Request::parse(&mut iter) {
+                    Ok(Request::Ehlo { .. }) => {
+                        out.push_str("250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                    }
+                    Ok(Request::Mail { from: f }) => {
+                        from = f.address.to_string();
+                        rcpts.clear();
+                        out.push_str("250 2.1.0 OK\r\n");
+                    }
+                    Ok(Request::Rcpt { to }) => {
+                        rcpts.push(to.address.to_string());
+                        out.push_str("250 2.1.5 OK\r\n");
+                    }
+                    Ok(Request::Data) => {
+                        data = Some((DataReceiver::new(), Vec::new()));
+                        out.push_str("354 go ahead\r\n");
+                    }
+                    Ok(Request::Quit) => {
+                        let _ = socket
+                            .write_all(format!("{out}221 bye\r\n").as_bytes())
+                            .await;
+                        return;
+                    }
+                    Ok(_) => out.push_str("250 OK\r\n"),
+                    Err(Error::NeedsMoreData { .. }) => {
+                        iter = before;
+                        break;
+                    }
+                    Err(_) => out.push_str("500 5.5.2 syntax error\r\n"),
+                }
+            }
+            buf = iter.as_slice().to_vec();
+            if !out.is_empty() && socket.write_all(out.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The instant tests start at; events name times relative to it.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+}
+
+/// RFC 3339 for `t0 + minutes`.
+pub fn at(minutes: f64) -> String {
+    (t0() + TimeDelta::milliseconds((minutes * 60_000.0) as i64)).to_rfc3339()
+}
+
+pub const TOKEN: &str = "acme-token-0123456789";
+pub const OTHER_TOKEN: &str = "other-token-0123456789";
+
+/// A running daemon for one test.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub worker: Worker,
+    pub sink: SmtpSink,
+    /// Holds the database until the test ends.
+    pub _dir: tempfile::TempDir,
+}
+
+/// Starts a daemon on a fresh SQLite file, sending to a fresh SMTP sink. `extra` is TOML put
+/// inside the `acme` site (so tests can change its mode and delays).
+pub async fn spawn_app(extra: &str) -> TestApp {
+    spawn_app_with(extra, Clock::manual(t0()), false).await
+}
+
+/// Like [`spawn_app`], with the clock and whether the worker runs in the background (as under
+/// `replyrelay serve`) rather than being driven by the test.
+pub async fn spawn_app_with(extra: &str, clock: Clock, background_worker: bool) -> TestApp {
+    let sink = SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[api]
+listen = "127.0.0.1:0"
+public_url = "https://relay.example.net"
+
+[database]
+url = "sqlite://{db}"
+
+[delivery]
+retry_initial = "30s"
+give_up_after = "1h"
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+
+[secrets]
+token_keys = ["test-key-0123456789-0123456789-0123456789"]
+
+[[site]]
+id = "other"
+name = "Other Co"
+api_tokens = ["{OTHER_TOKEN}"]
+sender = "help@other.example"
+reply_domain = "reply.other.example"
+
+[[site]]
+id = "acme"
+name = "Acme"
+api_tokens = ["{TOKEN}"]
+sender = "support@acme.example"
+reply_domain = "reply.acme.example"
+chat_url = "https://acme.example/chat/{{conversation}}"
+{extra}
+"#,
+        db = dir.path().join("rr.db").display(),
+        port = sink.port,
+    );
+    let config = replyrelay::config::parse(&config, "test.toml", dir.path())
+        .unwrap_or_else(|e| panic!("test config: {e}"));
+    let app = Application::build(config, clock.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let worker = app.worker();
+    tokio::spawn(app.run(background_worker, std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        clock,
+        worker,
+        sink,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Posts a body to `/v1/events` with the acme token.
+    pub async fn post(&self, body: Value) -> reqwest::Response {
+        self.post_as(TOKEN, body).await
+    }
+
+    pub async fn post_as(&self, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/events", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts events that must be accepted.
+    pub async fn events(&self, events: Vec<Value>) {
+        let r = self.post(serde_json::json!({ "events": events })).await;
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub async fn conversation(&self, id: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/v1/conversations/{id}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Moves the clock to `t0 + minutes` and lets the worker do all that is due.
+    pub async fn at_minute(&self, minutes: f64) -> Vec<Step> {
+        let target = t0() + TimeDelta::milliseconds((minutes * 60_000.0) as i64);
+        let now = self.clock.now();
+        assert!(target >= now, "time only moves forward");
+        self.clock.advance(target - now);
+        self.worker.run_until_idle().await.unwrap()
+    }
+
+    pub fn sent(&self) -> Vec<Received> {
+        self.sink.received()
+    }
+}
+
+// Event builders, so tests read as a story.
+
+pub fn visitor(conv: &str, email: Option<&str>, at_min: f64) -> Value {
+    let mut v = serde_json::json!({"id": format!("v-{conv}"), "name": "Ana Souza"});
+    if let Some(e) = email {
+        v["email"] = e.into();
+    }
+    serde_json::json!({"type": "visitor", "conversation": conv, "visitor": v, "at": at(at_min)})
+}
+
+pub fn message(conv: &str, id: &str, author: &str, text: &str, at_min: f64) -> Value {
+    let mut m = serde_json::json!({"id": id, "author": author, "text": text});
+    if author == "agent" {
+        m["name"] = "Sam".into();
+    }
+    serde_json::json!({"type": "message", "conversation": conv, "message": m, "at": at(at_min)})
+}
+
+pub fn presence(conv: &str, state: &str, at_min: f64) -> Value {
+    serde_json::json!({"type": "presence", "conversation": conv, "state": state, "at": at(at_min)})
+}
+
+pub fn read(conv: &str, message_id: &str, at_min: f64) -> Value {
+    serde_json::json!({"type": "read", "conversation": conv, "message_id": message_id, "at": at(at_min)})
+}
+
+/// A visitor who asked a question at minute 0 and was answered at minute 1.
+pub fn asked_and_answered(conv: &str) -> Vec<Value> {
+    vec![
+        visitor(conv, Some("ana@visitor.example"), 0.0),
+        message(conv, "q1", "visitor", "Do you ship to Spain?", 0.0),
+        message(conv, "a1", "agent", "Yes, in **3 days**.", 1.0),
+    ]
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the daemon driven through its HTTP API, emails received by a real SMTP
+//! server on loopback, time moved by a manual clock (never slept).
+
+mod auth;
+mod delivery;
+mod events;
+mod helpers;
+mod modes;
+mod serve;
+mod triggers;

@@ -1,0 +1,199 @@
+//! What the email holds under each mode, and how emails of one conversation thread.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+
+/// A conversation of 12 messages the visitor has read, then two new agent replies.
+fn long_conversation() -> Vec<Value> {
+    let mut events = vec![visitor("c1", Some("ana@visitor.example"), 0.0)];
+    for i in 0..12 {
+        let author = if i % 2 == 0 { "visitor" } else { "agent" };
+        events.push(message(
+            "c1",
+            &format!("m{i}"),
+            author,
+            &format!("Message number {i}."),
+            i as f64 * 0.1,
+        ));
+    }
+    events.push(read("c1", "m11", 1.2));
+    events.push(presence("c1", "left", 1.3));
+    events.push(message("c1", "n1", "agent", "First new reply.", 2.0));
+    events.push(message("c1", "n2", "agent", "Second new reply.", 2.1));
+    events
+}
+
+#[tokio::test]
+async fn unread_mode_shows_new_replies_with_some_context() {
+    let app = spawn_app("").await;
+    app.at_minute(2.1).await;
+    app.events(long_conversation()).await;
+    app.at_minute(7.0).await;
+    let sent = app.sent();
+    assert_eq!(sent.len(), 1);
+    let text = sent[0].text();
+    // Three messages of context, then the divider, then the new replies.
+    for shown in [
+        "Message number 9.",
+        "Message number 10.",
+        "Message number 11.",
+        "First new reply.",
+        "Second new reply.",
+    ] {
+        assert!(text.contains(shown), "{shown} missing from\n{text}");
+    }
+    assert!(!text.contains("Message number 8."), "{text}");
+    let divider = text
+        .find("--- New ---")
+        .expect("a divider before the new replies");
+    assert!(divider > text.find("Message number 11.").unwrap());
+    assert!(divider < text.find("First new reply.").unwrap());
+    assert!(sent[0].html().contains(">New</p>"));
+}
+
+#[tokio::test]
+async fn transcript_mode_sends_everything_every_time() {
+    let app = spawn_app(r#"mode = "transcript""#).await;
+    app.at_minute(2.1).await;
+    app.events(long_conversation()).await;
+    app.at_minute(7.0).await;
+    app.events(vec![message("c1", "n3", "agent", "Third new reply.", 7.0)])
+        .await;
+    app.at_minute(9.0).await;
+    let sent = app.sent();
+    assert_eq!(sent.len(), 2);
+    for email in &sent {
+        let text = email.text();
+        assert!(text.contains("Message number 0."), "{text}");
+        assert!(
+            text.contains("Here is your conversation with Acme."),
+            "{text}"
+        );
+    }
+    assert!(sent[1].text().contains("First new reply."));
+    assert!(sent[1].text().contains("Third new reply."));
+}
+
+#[tokio::test]
+async fn off_mode_sends_nothing() {
+    let app = spawn_app(r#"mode = "off""#).await;
+    app.at_minute(2.1).await;
+    app.events(long_conversation()).await;
+    app.at_minute(24.0 * 60.0).await;
+    assert!(app.sent().is_empty());
+}
+
+#[tokio::test]
+async fn transcript_on_close_sends_the_whole_conversation_when_closed() {
+    let app = spawn_app("transcript_on_close = true").await;
+    app.at_minute(2.0).await;
+    let mut events = asked_and_answered("c1");
+    events.push(read("c1", "a1", 1.5));
+    events.push(json!({"type": "closed", "conversation": "c1", "at": at(2.0)}));
+    app.events(events).await;
+    app.at_minute(2.0).await;
+    let sent = app.sent();
+    assert_eq!(sent.len(), 1, "sent at once, though every reply was read");
+    let text = sent[0].text();
+    assert!(
+        text.contains("Your conversation with Acme has been closed."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Do you ship to Spain?") && text.contains("Yes, in **3 days**."),
+        "{text}"
+    );
+    assert_eq!(app.conversation("c1").await["status"], "closed");
+    app.at_minute(600.0).await;
+    assert_eq!(app.sent().len(), 1, "one transcript per close");
+}
+
+#[tokio::test]
+async fn without_transcript_on_close_closing_sends_nothing_by_itself() {
+    let app = spawn_app("").await;
+    app.at_minute(2.0).await;
+    let mut events = asked_and_answered("c1");
+    events.push(read("c1", "a1", 1.5));
+    events.push(json!({"type": "closed", "conversation": "c1", "at": at(2.0)}));
+    app.events(events).await;
+    app.at_minute(600.0).await;
+    assert!(app.sent().is_empty());
+}
+
+#[tokio::test]
+async fn later_emails_thread_under_the_first() {
+    let app = spawn_app("").await;
+    app.at_minute(1.0).await;
+    let mut events = asked_and_answered("c1");
+    events.push(presence("c1", "left", 0.5));
+    app.events(events).await;
+    app.at_minute(6.0).await;
+    app.events(vec![message(
+        "c1",
+        "a2",
+        "agent",
+        "Also: free returns.",
+        6.0,
+    )])
+    .await;
+    app.at_minute(8.0).await;
+    app.events(vec![message("c1", "a3", "agent", "And gift wrap.", 8.0)])
+        .await;
+    app.at_minute(10.0).await;
+    let sent = app.sent();
+    assert_eq!(sent.len(), 3);
+    let ids: Vec<String> = sent
+        .iter()
+        .map(|e| e.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(sent[1].header("In-Reply-To").unwrap(), ids[0]);
+    assert_eq!(sent[1].header("References").unwrap(), ids[0]);
+    assert_eq!(sent[2].header("In-Reply-To").unwrap(), ids[1]);
+    assert_eq!(
+        sent[2].header("References").unwrap(),
+        format!("{} {}", ids[0], ids[1])
+    );
+    let subjects: Vec<String> = sent.iter().map(|e| e.header("Subject").unwrap()).collect();
+    assert!(
+        subjects.iter().all(|s| s == &subjects[0]),
+        "a stable subject: {subjects:?}"
+    );
+    // Every email forwards only what was not forwarded before.
+    assert!(
+        !sent[1].text().contains("Yes, in **3 days**.")
+            || sent[1].text().contains("Also: free returns.")
+    );
+    assert!(sent[2].text().contains("And gift wrap."));
+}
+
+#[tokio::test]
+async fn chat_text_cannot_inject_html_or_headers() {
+    let app = spawn_app("").await;
+    app.at_minute(1.0).await;
+    app.events(vec![
+        json!({"type": "visitor", "conversation": "c1", "at": at(0.0), "visitor": {
+            "id": "v", "email": "ana@visitor.example", "name": "Ana <b>\r\nBcc: evil@x.example"}}),
+        message("c1", "q1", "visitor", "<script>alert(1)</script>", 0.0),
+        presence("c1", "left", 0.5),
+        json!({"type": "message", "conversation": "c1", "at": at(1.0), "message": {
+            "id": "a1", "author": "agent", "name": "Sam\r\nX-Evil: 1",
+            "text": "<img src=x onerror=alert(1)> [click](javascript:alert(1))"}}),
+    ])
+    .await;
+    app.at_minute(6.0).await;
+    let sent = app.sent();
+    assert_eq!(sent.len(), 1);
+    let email = &sent[0];
+    assert_eq!(
+        email.rcpt_to,
+        vec!["ana@visitor.example"],
+        "no extra recipient"
+    );
+    assert!(email.header("Bcc").is_none() && email.header("X-Evil").is_none());
+    let html = email.html();
+    assert!(
+        !html.contains("<script>") && !html.contains("<img") && !html.contains("javascript:"),
+        "{html}"
+    );
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+}

@@ -1,0 +1,23 @@
+//! The worker as `replyrelay serve` runs it: in the background, on the wall clock. Events with
+//! past times stand in for waiting, so nothing here sleeps.
+
+use crate::helpers::*;
+use chrono::{TimeDelta, Utc};
+use replyrelay::clock::Clock;
+use serde_json::json;
+
+#[tokio::test]
+async fn the_background_worker_sends_what_is_due_within_seconds() {
+    let app = spawn_app_with("", Clock::System, true).await;
+    let ago = |min: i64| (Utc::now() - TimeDelta::minutes(min)).to_rfc3339();
+    app.events(vec![
+        json!({"type": "visitor", "conversation": "c1", "visitor": {"id": "v", "email": "ana@visitor.example"}}),
+        json!({"type": "message", "conversation": "c1", "at": ago(12), "message": {"id": "q", "author": "visitor", "text": "Hello?"}}),
+        json!({"type": "presence", "conversation": "c1", "state": "left", "at": ago(10)}),
+        json!({"type": "message", "conversation": "c1", "at": ago(2), "message": {"id": "a", "author": "agent", "text": "Hi Ana!"}}),
+    ])
+    .await;
+    let sent = app.sink.wait_for(1, 20).await;
+    assert_eq!(sent[0].rcpt_to, vec!["ana@visitor.example"]);
+    assert!(sent[0].text().contains("Hi Ana!"));
+}
