@@ -13,7 +13,7 @@ use crate::store::{MarkedMessage, Store};
 use crate::token::{Purpose, TokenKeys};
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/conversations/{id}", get(get_conversation))
+        .route("/v1/contacts", get(find_contacts))
         .route(
             "/v1/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
@@ -201,6 +202,65 @@ fn message_json(m: &MarkedMessage) -> Value {
             "error": k.error,
         })),
     })
+}
+
+/// `GET /v1/contacts` parameters.
+#[derive(serde::Deserialize)]
+struct ContactQuery {
+    /// Part of a visitor's name, email or id, or a conversation id; empty lists everyone.
+    #[serde(default)]
+    q: String,
+    /// `open` or `closed`.
+    status: Option<String>,
+    /// At most this many (default 50, at most 500).
+    limit: Option<u32>,
+}
+
+/// Finds visitors by name, email or id, with their conversations.
+async fn find_contacts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ContactQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let site = authenticate(&state, &headers)?;
+    let open = match query.status.as_deref() {
+        None | Some("") => None,
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
+        Some(other) => {
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_query",
+                field: Some("status".into()),
+                message: format!("`{other}` is not `open` or `closed`"),
+            })
+        }
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let found = state
+        .store
+        .find_contacts(&site.id, query.q.trim(), open, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let contacts: Vec<Value> = found
+        .iter()
+        .map(|(c, suppressed)| {
+            json!({
+                "visitor": {
+                    "id": c.visitor.id,
+                    "email": c.visitor.email,
+                    "name": c.visitor.name,
+                    "suppressed": suppressed,
+                },
+                "conversation": {
+                    "id": c.id,
+                    "status": if c.open { "open" } else { "closed" },
+                    "created_at": c.created_at.to_rfc3339(),
+                },
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "contacts": contacts })))
 }
 
 #[derive(Template)]

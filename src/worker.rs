@@ -31,6 +31,8 @@ pub enum Step {
     Retried,
     /// An email failed for good.
     Failed,
+    /// An email was withdrawn before delivery: no longer wanted.
+    Cancelled,
     /// Nothing was due.
     Idle,
 }
@@ -144,6 +146,9 @@ impl Worker {
         let due = match triggers::due(&facts, &site.triggers) {
             Ok(due) if due.at <= now => due,
             other => {
+                if let Err(reason) = other {
+                    tracing::debug!(reason = describe(reason), "no email owed");
+                }
                 conv.due_at = other.ok().map(|d| d.at);
                 tx.save_conversation(&conv).await?;
                 tx.commit().await?;
@@ -239,6 +244,14 @@ impl Worker {
         };
         let span = tracing::info_span!("deliver", email = %email.id, attempt = email.attempts);
         let _enter = span.enter();
+        // Checked again at every attempt: a retry may come hours later, after the visitor came
+        // back and read the replies, or unsubscribed.
+        if !self.store.email_still_wanted(&email.id).await? {
+            let reason = "withdrawn: the visitor read the replies or unsubscribed";
+            self.store.email_cancelled(&email.id, reason).await?;
+            tracing::info!(reason, "email cancelled");
+            return Ok(Step::Cancelled);
+        }
         match self
             .transport
             .send(&email.mail_from, &email.rcpt_to, &email.raw)

@@ -105,6 +105,8 @@ pub enum EmailStatus {
     Pending,
     Sent,
     Failed,
+    /// Withdrawn before delivery: the visitor read the replies or unsubscribed meanwhile.
+    Cancelled,
 }
 
 impl EmailStatus {
@@ -113,6 +115,7 @@ impl EmailStatus {
             EmailStatus::Pending => "pending",
             EmailStatus::Sent => "sent",
             EmailStatus::Failed => "failed",
+            EmailStatus::Cancelled => "cancelled",
         }
     }
 
@@ -120,6 +123,7 @@ impl EmailStatus {
         match s {
             "sent" => EmailStatus::Sent,
             "failed" => EmailStatus::Failed,
+            "cancelled" => EmailStatus::Cancelled,
             _ => EmailStatus::Pending,
         }
     }
@@ -197,6 +201,20 @@ pub trait Store: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Stores `value` unless the key exists; returns what is stored.
     async fn meta_init(&self, key: &str, value: &str) -> Result<String>;
+    /// Whether an outbox email is still worth sending: its visitor is not suppressed, and it
+    /// forwards no message (a close transcript) or at least one the visitor has not read since.
+    async fn email_still_wanted(&self, id: &str) -> Result<bool>;
+    /// Withdraws an email that is no longer wanted (status `cancelled`).
+    async fn email_cancelled(&self, id: &str, reason: &str) -> Result<()>;
+    /// Conversations of a site whose visitor id, email or name contains `q` (case-insensitive),
+    /// or whose id is `q`; newest first, at most `limit`.
+    async fn find_contacts(
+        &self,
+        site: &str,
+        q: &str,
+        open: Option<bool>,
+        limit: u32,
+    ) -> Result<Vec<(Conversation, bool)>>;
 }
 
 /// One transaction: all of it or none of it is kept.

@@ -275,6 +275,77 @@ impl Store for SqliteStore {
             .await?;
         Ok(self.meta(key).await?.expect("just stored"))
     }
+
+    async fn email_still_wanted(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT
+                 (SELECT COUNT(*) FROM suppressions s
+                  WHERE s.site_id = e.site_id AND s.email = e.rcpt_to) AS suppressed,
+                 (SELECT COUNT(*) FROM messages m WHERE m.email_id = e.id) AS forwarded,
+                 (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
+                  WHERE m.email_id = e.id AND m.seq > c.read_seq AND m.deleted = 0) AS unread
+             FROM emails e WHERE e.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let (suppressed, forwarded, unread): (i64, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        Ok(suppressed == 0 && (forwarded == 0 || unread > 0))
+    }
+
+    async fn email_cancelled(&self, id: &str, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE emails SET status = 'cancelled', last_error = ?, lease_until = NULL WHERE id = ?",
+        )
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_contacts(
+        &self,
+        site: &str,
+        q: &str,
+        open: Option<bool>,
+        limit: u32,
+    ) -> Result<Vec<(Conversation, bool)>> {
+        // LIKE wildcards typed by the caller are matched literally.
+        let pattern = format!(
+            "%{}%",
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS},
+                 EXISTS (SELECT 1 FROM suppressions s
+                         WHERE s.site_id = c.site_id AND s.email = c.visitor_email) AS suppressed
+             FROM conversations c
+             WHERE site_id = ?1
+               AND (?2 = '%%' OR id = ?3
+                    OR lower(visitor_id) LIKE ?2 ESCAPE '\\'
+                    OR lower(visitor_email) LIKE ?2 ESCAPE '\\'
+                    OR lower(visitor_name) LIKE ?2 ESCAPE '\\')
+               AND (?4 IS NULL OR open = ?4)
+             ORDER BY created_at DESC, pk DESC
+             LIMIT ?5"
+        ))
+        .bind(site)
+        .bind(&pattern)
+        .bind(q)
+        .bind(open)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((conversation(r)?, r.try_get("suppressed")?)))
+            .collect()
+    }
 }
 
 struct SqliteTx {

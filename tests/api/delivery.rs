@@ -96,3 +96,19 @@ async fn a_permanent_refusal_of_the_content_does_not_suppress_the_visitor() {
     assert_eq!(app.at_minute(7.0).await, vec![Step::Composed, Step::Sent]);
     assert_eq!(app.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn a_retry_is_withdrawn_when_the_visitor_read_the_replies_meanwhile() {
+    let app = spawn_app("").await;
+    app.sink.answer_next(&["451 4.3.0 mailbox busy"]);
+    one_due_email(&app).await;
+    assert_eq!(
+        app.at_minute(5.5).await,
+        vec![Step::Composed, Step::Retried]
+    );
+    app.events(vec![read("c1", "a1", 5.7)]).await;
+    assert_eq!(app.at_minute(6.0).await, vec![Step::Cancelled]);
+    assert!(app.sent().is_empty());
+    let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
+    assert_eq!(marker["status"], "cancelled");
+}

@@ -157,3 +157,51 @@ async fn health() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
 }
+
+#[tokio::test]
+async fn contacts_are_found_by_name_email_or_id() {
+    let app = spawn_app("").await;
+    app.events(vec![
+        json!({"type": "visitor", "conversation": "c1", "visitor": {"id": "v1", "email": "ana@visitor.example", "name": "Ana Souza"}}),
+        json!({"type": "visitor", "conversation": "c2", "visitor": {"id": "v2", "email": "bo@other.example", "name": "Bo 100%"}}),
+        json!({"type": "closed", "conversation": "c2"}),
+    ])
+    .await;
+    app.post_as(OTHER_TOKEN, json!({"type": "visitor", "conversation": "x", "visitor": {"id": "v9", "name": "Ana Other"}}))
+        .await;
+    let find = |q: &str| {
+        let url = format!("{}/v1/contacts?{q}", app.base);
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            v["contacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["conversation"]["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        find("q=souza").await,
+        vec!["c1"],
+        "by name, case-insensitive, this site only"
+    );
+    assert_eq!(find("q=OTHER.example").await, vec!["c2"], "by email");
+    assert_eq!(find("q=v1").await, vec!["c1"], "by visitor id");
+    assert_eq!(find("q=100%25").await, vec!["c2"], "% is literal");
+    assert_eq!(find("q=0%25").await, vec!["c2"]);
+    assert_eq!(find("q=%25").await.len(), 1, "only the name with a % in it");
+    assert_eq!(find("status=closed").await, vec!["c2"]);
+    assert_eq!(find("status=open").await, vec!["c1"]);
+    let r = app
+        .client
+        .get(format!("{}/v1/contacts?status=maybe", app.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
