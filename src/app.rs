@@ -49,6 +49,7 @@ impl Application {
             clock,
             wake: Arc::new(Notify::new()),
         };
+
         Ok(Self {
             listener,
             state,
@@ -81,6 +82,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker_task = background_worker.then(|| {
+            // Other daemons on the same database wake this worker when they take events.
+            self.state.store.listen(self.state.wake.clone());
             let mut rx = stop_rx.clone();
             let wake = self.state.wake.clone();
             tokio::spawn(self.worker.run(wake, async move {

@@ -79,6 +79,7 @@ pub async fn apply_batch(
     for pk in touched {
         refresh(tx.as_mut(), site, pk).await?;
     }
+    tx.notify_work().await?;
     tx.commit().await?;
     Ok(outcome)
 }

@@ -42,7 +42,7 @@ pub struct ApiConfig {
 
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
-    /// `sqlite://path` (created if missing).
+    /// `sqlite://path` (created if missing) or `postgres://user@host/database`.
     pub url: String,
 }
 
@@ -698,10 +698,13 @@ fn resolve(
             .and_then(|d| d.url)
             .unwrap_or_else(|| "sqlite://replyrelay.db".into()),
     };
-    if !database.url.starts_with("sqlite:") {
+    if !["sqlite:", "postgres:", "postgresql:"]
+        .iter()
+        .any(|p| database.url.starts_with(p))
+    {
         err(
             &[key("database"), key("url")],
-            "only sqlite:// URLs are supported by this build".into(),
+            "expected sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
         );
     }
 

@@ -95,3 +95,4 @@ CREATE TABLE messages (
     email_id        TEXT REFERENCES emails (id),
     UNIQUE (conversation_pk, id)
 );
+CREATE INDEX messages_email ON messages (email_id) WHERE email_id IS NOT NULL;

@@ -2,8 +2,11 @@
 //!
 //! [`Store`] is the database; [`Tx`] one transaction in it. The domain code (`apply`, `worker`)
 //! only speaks these traits and the plain structs below, so adding a backend never touches it.
-//! [`sqlite`] is the embedded default.
+//! [`sqlite`] is the embedded default, [`postgres`] the one for production and for several
+//! daemons sharing the work; both are built from the same SQL in `sql.rs`.
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use crate::domain::{Attachment, AuthorKind};
@@ -174,6 +177,9 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Starts a write transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// Wakes `wake` whenever another daemon sharing the database has new work (a no-op where
+    /// only one daemon can use the database).
+    fn listen(&self, wake: Arc<tokio::sync::Notify>);
     /// Takes the lease on one due conversation.
     async fn claim_due(
         &self,
@@ -257,6 +263,8 @@ pub trait Tx: Send {
     async fn insert_email(&mut self, e: &OutboxEmail) -> Result<()>;
     /// Sets the forwarding marker of these messages to `email_id`.
     async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()>;
+    /// Tells the other daemons, once this transaction commits, that there may be work.
+    async fn notify_work(&mut self) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -264,7 +272,9 @@ pub trait Tx: Send {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
-        anyhow::bail!("unsupported database URL `{url}`: expected sqlite://PATH")
+        anyhow::bail!("unsupported database URL `{url}`: expected sqlite://PATH or postgres://…")
     }
 }

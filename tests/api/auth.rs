@@ -1,11 +1,16 @@
 //! Tokens select the site: no token, a wrong one, or another site's one gets nothing.
 
 use crate::helpers::*;
+use rstest::rstest;
+use rstest_reuse::apply;
 use serde_json::Value;
 
+#[apply(backends)]
 #[tokio::test]
-async fn requests_without_a_valid_token_are_refused() {
-    let app = spawn_app("").await;
+async fn requests_without_a_valid_token_are_refused(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     let url = format!("{}/v1/events", app.base);
     let body = message("c1", "m1", "visitor", "hi", 0.0);
     let none = app.client.post(&url).json(&body).send().await.unwrap();
@@ -19,9 +24,12 @@ async fn requests_without_a_valid_token_are_refused() {
     );
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_site_never_sees_another_sites_conversations() {
-    let app = spawn_app("").await;
+async fn a_site_never_sees_another_sites_conversations(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.events(vec![message("c1", "m1", "visitor", "acme secret", 0.0)])
         .await;
     let r = app
@@ -45,9 +53,12 @@ async fn a_site_never_sees_another_sites_conversations() {
     assert_eq!(acme["messages"][0]["text"], "acme secret");
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn unsubscribe_links_cannot_be_forged() {
-    let app = spawn_app("").await;
+async fn unsubscribe_links_cannot_be_forged(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));

@@ -2,6 +2,8 @@
 
 use crate::helpers::*;
 use replyrelay::worker::Step;
+use rstest::rstest;
+use rstest_reuse::apply;
 
 async fn one_due_email(app: &TestApp) {
     app.at_minute(1.0).await;
@@ -10,9 +12,12 @@ async fn one_due_email(app: &TestApp) {
     app.events(events).await;
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_temporary_failure_is_retried_with_the_same_message_id() {
-    let app = spawn_app("").await;
+async fn a_temporary_failure_is_retried_with_the_same_message_id(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.sink
         .answer_next(&["451 4.3.0 mailbox busy", "421 4.7.0 try again later"]);
     one_due_email(&app).await;
@@ -41,9 +46,12 @@ async fn a_temporary_failure_is_retried_with_the_same_message_id() {
     assert!(marker["error"].is_null());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_temporary_failure_gives_up_after_give_up_after() {
-    let app = spawn_app("").await;
+async fn a_temporary_failure_gives_up_after_give_up_after(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.sink.answer_next(&["450 4.2.0 busy"; 20]);
     one_due_email(&app).await;
     app.at_minute(5.5).await;
@@ -65,9 +73,12 @@ async fn a_temporary_failure_gives_up_after_give_up_after() {
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_permanent_failure_fails_at_once_and_suppresses_a_bad_address() {
-    let app = spawn_app("").await;
+async fn a_permanent_failure_fails_at_once_and_suppresses_a_bad_address(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.sink.answer_next(&["550 5.1.1 no such user"]);
     one_due_email(&app).await;
     assert_eq!(app.at_minute(5.5).await, vec![Step::Composed, Step::Failed]);
@@ -85,9 +96,14 @@ async fn a_permanent_failure_fails_at_once_and_suppresses_a_bad_address() {
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_permanent_refusal_of_the_content_does_not_suppress_the_visitor() {
-    let app = spawn_app("").await;
+async fn a_permanent_refusal_of_the_content_does_not_suppress_the_visitor(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.sink.answer_next(&["554 5.7.1 message refused"]);
     one_due_email(&app).await;
     assert_eq!(app.at_minute(5.5).await, vec![Step::Composed, Step::Failed]);
@@ -97,9 +113,14 @@ async fn a_permanent_refusal_of_the_content_does_not_suppress_the_visitor() {
     assert_eq!(app.sent().len(), 1);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_retry_is_withdrawn_when_the_visitor_read_the_replies_meanwhile() {
-    let app = spawn_app("").await;
+async fn a_retry_is_withdrawn_when_the_visitor_read_the_replies_meanwhile(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.sink.answer_next(&["451 4.3.0 mailbox busy"]);
     one_due_email(&app).await;
     assert_eq!(

@@ -1,6 +1,8 @@
 //! `POST /v1/events`: errors that name the field, all-or-nothing batches, idempotent replays.
 
 use crate::helpers::*;
+use rstest::rstest;
+use rstest_reuse::apply;
 use serde_json::{json, Value};
 
 async fn error_of(app: &TestApp, body: Value) -> Value {
@@ -9,9 +11,12 @@ async fn error_of(app: &TestApp, body: Value) -> Value {
     r.json::<Value>().await.unwrap()["error"].clone()
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_bad_event_gets_400_naming_the_field() {
-    let app = spawn_app("").await;
+async fn a_bad_event_gets_400_naming_the_field(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     let cases = [
         (
             json!({"type": "message", "conversation": "c", "message": {"id": "m", "author": "boss", "text": "x"}}),
@@ -55,9 +60,12 @@ async fn a_bad_event_gets_400_naming_the_field() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "body");
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_batch_is_all_or_nothing() {
-    let app = spawn_app("").await;
+async fn a_batch_is_all_or_nothing(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     let error = error_of(
         &app,
         json!({"events": [
@@ -78,9 +86,12 @@ async fn a_batch_is_all_or_nothing() {
     assert_eq!(r.status(), 404, "nothing of the refused batch was kept");
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn replays_with_the_same_id_are_ignored() {
-    let app = spawn_app("").await;
+async fn replays_with_the_same_id_are_ignored(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     let mut event = message("c1", "q1", "visitor", "Hi", 0.0);
     event["id"] = "evt-1".into();
     let first: Value = app.post(event.clone()).await.json().await.unwrap();
@@ -101,9 +112,12 @@ async fn replays_with_the_same_id_are_ignored() {
     );
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn events_may_describe_the_past() {
-    let app = spawn_app("").await;
+async fn events_may_describe_the_past(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(60.0).await;
     app.events(vec![
         visitor("c1", None, 2.0),
@@ -118,9 +132,12 @@ async fn events_may_describe_the_past() {
     );
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn the_conversation_view_shows_visitor_and_messages() {
-    let app = spawn_app("").await;
+async fn the_conversation_view_shows_visitor_and_messages(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.events(vec![
         json!({"type": "visitor", "conversation": "c1", "visitor": {
             "id": "v1", "email": "Ana@Visitor.EXAMPLE", "name": "Ana", "locale": "pt-BR", "timezone": "America/Sao_Paulo"}}),
@@ -145,9 +162,12 @@ async fn the_conversation_view_shows_visitor_and_messages() {
     );
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn health() {
-    let app = spawn_app("").await;
+async fn health(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     let r = app
         .client
         .get(format!("{}/healthz", app.base))
@@ -158,9 +178,12 @@ async fn health() {
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn contacts_are_found_by_name_email_or_id() {
-    let app = spawn_app("").await;
+async fn contacts_are_found_by_name_email_or_id(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.events(vec![
         json!({"type": "visitor", "conversation": "c1", "visitor": {"id": "v1", "email": "ana@visitor.example", "name": "Ana Souza"}}),
         json!({"type": "visitor", "conversation": "c2", "visitor": {"id": "v2", "email": "bo@other.example", "name": "Bo 100%"}}),

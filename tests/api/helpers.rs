@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use replyrelay::app::Application;
 use replyrelay::clock::Clock;
 use replyrelay::worker::{Step, Worker};
+use rstest_reuse::template;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -214,17 +215,93 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
 }
 
-/// Starts a daemon on a fresh SQLite file, sending to a fresh SMTP sink. `extra` is TOML put
-/// inside the `acme` site (so tests can change its mode and delays).
-pub async fn spawn_app(extra: &str) -> TestApp {
-    spawn_app_with(extra, Clock::manual(t0()), false).await
+/// The storage backends every test runs against.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test once per backend: `#[apply(backends)]` on a test taking `#[case] backend`.
+#[template]
+#[export]
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+pub fn backends(#[case] backend: Backend) {}
+
+/// The URL of the PostgreSQL server tests may use, if any.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("REPLYRELAY_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            // Written past the test harness's capture, once, so a laptop run says what it skipped.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "PostgreSQL tests skipped: REPLYRELAY_TEST_POSTGRES_URL is unset"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A fresh database of its own on the test server, as a URL.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    let server = postgres_server()?;
+    let name = format!("rr_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("test PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server.as_str(), ""), |(b, q)| (b, q));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    Some(url)
+}
+
+/// The database URL for a test on `backend` (a file in `dir` for SQLite), or `None` when the
+/// backend is not available here.
+pub async fn database_url(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}", dir.join("rr.db").display())),
+        Backend::Postgres => fresh_postgres_database().await,
+    }
+}
+
+/// Starts a daemon on a fresh database, sending to a fresh SMTP sink. `extra` is TOML put
+/// inside the `acme` site (so tests can change its mode and delays). `None` when the backend
+/// is not available (PostgreSQL without `REPLYRELAY_TEST_POSTGRES_URL`).
+pub async fn spawn_app(backend: Backend, extra: &str) -> Option<TestApp> {
+    spawn_app_with(backend, extra, Clock::manual(t0()), false).await
 }
 
 /// Like [`spawn_app`], with the clock and whether the worker runs in the background (as under
 /// `replyrelay serve`) rather than being driven by the test.
-pub async fn spawn_app_with(extra: &str, clock: Clock, background_worker: bool) -> TestApp {
-    let sink = SmtpSink::start().await;
+pub async fn spawn_app_with(
+    backend: Backend,
+    extra: &str,
+    clock: Clock,
+    background_worker: bool,
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
+    let db = database_url(backend, dir.path()).await?;
+    let sink = SmtpSink::start().await;
     let config = format!(
         r#"
 [api]
@@ -232,7 +309,7 @@ listen = "127.0.0.1:0"
 public_url = "https://relay.example.net"
 
 [database]
-url = "sqlite://{db}"
+url = "{db}"
 
 [delivery]
 retry_initial = "30s"
@@ -262,7 +339,6 @@ reply_domain = "reply.acme.example"
 chat_url = "https://acme.example/chat/{{conversation}}"
 {extra}
 "#,
-        db = dir.path().join("rr.db").display(),
         port = sink.port,
     );
     let config = replyrelay::config::parse(&config, "test.toml", dir.path())
@@ -271,14 +347,14 @@ chat_url = "https://acme.example/chat/{{conversation}}"
     let base = format!("http://{}", app.local_addr());
     let worker = app.worker();
     tokio::spawn(app.run(background_worker, std::future::pending()));
-    TestApp {
+    Some(TestApp {
         base,
         client: reqwest::Client::new(),
         clock,
         worker,
         sink,
         _dir: dir,
-    }
+    })
 }
 
 impl TestApp {

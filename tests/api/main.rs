@@ -1,10 +1,11 @@
 //! Integration tests: the daemon driven through its HTTP API, emails received by a real SMTP
 //! server on loopback, time moved by a manual clock (never slept).
 
+mod helpers;
+
 mod auth;
 mod delivery;
 mod events;
-mod helpers;
 mod modes;
 mod serve;
 mod triggers;

@@ -1,6 +1,8 @@
 //! What the email holds under each mode, and how emails of one conversation thread.
 
 use crate::helpers::*;
+use rstest::rstest;
+use rstest_reuse::apply;
 use serde_json::{json, Value};
 
 /// A conversation of 12 messages the visitor has read, then two new agent replies.
@@ -23,9 +25,12 @@ fn long_conversation() -> Vec<Value> {
     events
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn unread_mode_shows_new_replies_with_some_context() {
-    let app = spawn_app("").await;
+async fn unread_mode_shows_new_replies_with_some_context(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(2.1).await;
     app.events(long_conversation()).await;
     app.at_minute(7.0).await;
@@ -51,9 +56,12 @@ async fn unread_mode_shows_new_replies_with_some_context() {
     assert!(sent[0].html().contains(">New</p>"));
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn transcript_mode_sends_everything_every_time() {
-    let app = spawn_app(r#"mode = "transcript""#).await;
+async fn transcript_mode_sends_everything_every_time(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, r#"mode = "transcript""#).await else {
+        return;
+    };
     app.at_minute(2.1).await;
     app.events(long_conversation()).await;
     app.at_minute(7.0).await;
@@ -74,18 +82,24 @@ async fn transcript_mode_sends_everything_every_time() {
     assert!(sent[1].text().contains("Third new reply."));
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn off_mode_sends_nothing() {
-    let app = spawn_app(r#"mode = "off""#).await;
+async fn off_mode_sends_nothing(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, r#"mode = "off""#).await else {
+        return;
+    };
     app.at_minute(2.1).await;
     app.events(long_conversation()).await;
     app.at_minute(24.0 * 60.0).await;
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn transcript_on_close_sends_the_whole_conversation_when_closed() {
-    let app = spawn_app("transcript_on_close = true").await;
+async fn transcript_on_close_sends_the_whole_conversation_when_closed(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "transcript_on_close = true").await else {
+        return;
+    };
     app.at_minute(2.0).await;
     let mut events = asked_and_answered("c1");
     events.push(read("c1", "a1", 1.5));
@@ -108,9 +122,12 @@ async fn transcript_on_close_sends_the_whole_conversation_when_closed() {
     assert_eq!(app.sent().len(), 1, "one transcript per close");
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn without_transcript_on_close_closing_sends_nothing_by_itself() {
-    let app = spawn_app("").await;
+async fn without_transcript_on_close_closing_sends_nothing_by_itself(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(2.0).await;
     let mut events = asked_and_answered("c1");
     events.push(read("c1", "a1", 1.5));
@@ -120,9 +137,12 @@ async fn without_transcript_on_close_closing_sends_nothing_by_itself() {
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn later_emails_thread_under_the_first() {
-    let app = spawn_app("").await;
+async fn later_emails_thread_under_the_first(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));
@@ -166,9 +186,12 @@ async fn later_emails_thread_under_the_first() {
     assert!(sent[2].text().contains("And gift wrap."));
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn chat_text_cannot_inject_html_or_headers() {
-    let app = spawn_app("").await;
+async fn chat_text_cannot_inject_html_or_headers(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     app.events(vec![
         json!({"type": "visitor", "conversation": "c1", "at": at(0.0), "visitor": {

@@ -4,11 +4,16 @@
 use crate::helpers::*;
 use chrono::{TimeDelta, Utc};
 use replyrelay::clock::Clock;
+use rstest::rstest;
+use rstest_reuse::apply;
 use serde_json::json;
 
+#[apply(backends)]
 #[tokio::test]
-async fn the_background_worker_sends_what_is_due_within_seconds() {
-    let app = spawn_app_with("", Clock::System, true).await;
+async fn the_background_worker_sends_what_is_due_within_seconds(#[case] backend: Backend) {
+    let Some(app) = spawn_app_with(backend, "", Clock::System, true).await else {
+        return;
+    };
     let ago = |min: i64| (Utc::now() - TimeDelta::minutes(min)).to_rfc3339();
     app.events(vec![
         json!({"type": "visitor", "conversation": "c1", "visitor": {"id": "v", "email": "ana@visitor.example"}}),

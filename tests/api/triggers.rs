@@ -1,11 +1,16 @@
 //! The three ways a visitor is "gone", the quiet period, and the cases that must send nothing.
 
 use crate::helpers::*;
+use rstest::rstest;
+use rstest_reuse::apply;
 use serde_json::json;
 
+#[apply(backends)]
 #[tokio::test]
-async fn departure_sends_five_minutes_after_leaving() {
-    let app = spawn_app("").await;
+async fn departure_sends_five_minutes_after_leaving(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.insert(2, presence("c1", "left", 0.5));
@@ -99,9 +104,12 @@ async fn departure_sends_five_minutes_after_leaving() {
     assert_eq!(app.sent().len(), 1);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn idle_sends_thirty_minutes_after_last_activity() {
-    let app = spawn_app("").await;
+async fn idle_sends_thirty_minutes_after_last_activity(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "active", 0.2));
@@ -112,9 +120,12 @@ async fn idle_sends_thirty_minutes_after_last_activity() {
     assert_eq!(app.sent().len(), 1);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn agents_going_offline_sends_after_the_quiet_period() {
-    let app = spawn_app("").await;
+async fn agents_going_offline_sends_after_the_quiet_period(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.5).await;
     let mut events = asked_and_answered("c1");
     events.push(json!({"type": "agents", "online": 0, "at": at(1.5)}));
@@ -126,9 +137,12 @@ async fn agents_going_offline_sends_after_the_quiet_period() {
     assert_eq!(app.sent().len(), 1);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn agents_offline_event_reschedules_conversations_already_waiting() {
-    let app = spawn_app("").await;
+async fn agents_offline_event_reschedules_conversations_already_waiting(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     app.events(asked_and_answered("c1")).await;
     app.at_minute(3.0).await;
@@ -142,9 +156,12 @@ async fn agents_offline_event_reschedules_conversations_already_waiting() {
     assert_eq!(app.sent().len(), 1);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_burst_of_replies_becomes_one_email() {
-    let app = spawn_app("").await;
+async fn a_burst_of_replies_becomes_one_email(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(6.0).await;
     app.events(vec![
         visitor("c1", Some("ana@visitor.example"), 0.0),
@@ -175,9 +192,12 @@ async fn a_burst_of_replies_becomes_one_email() {
     assert_eq!(app.sent().len(), 1);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn no_email_when_the_reply_was_read_before_the_due_time() {
-    let app = spawn_app("").await;
+async fn no_email_when_the_reply_was_read_before_the_due_time(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(3.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));
@@ -188,9 +208,12 @@ async fn no_email_when_the_reply_was_read_before_the_due_time() {
     assert!(app.conversation("c1").await["messages"][1]["forwarded"].is_null());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn no_email_when_the_visitor_came_back_to_the_page() {
-    let app = spawn_app("").await;
+async fn no_email_when_the_visitor_came_back_to_the_page(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));
@@ -202,9 +225,12 @@ async fn no_email_when_the_visitor_came_back_to_the_page() {
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn a_visitor_who_comes_back_between_due_and_send_gets_nothing() {
-    let app = spawn_app("").await;
+async fn a_visitor_who_comes_back_between_due_and_send_gets_nothing(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));
@@ -216,9 +242,12 @@ async fn a_visitor_who_comes_back_between_due_and_send_gets_nothing() {
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn no_email_for_a_visitor_without_an_address() {
-    let app = spawn_app("").await;
+async fn no_email_for_a_visitor_without_an_address(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events[0] = visitor("c1", None, 0.0);
@@ -228,9 +257,12 @@ async fn no_email_for_a_visitor_without_an_address() {
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn no_email_when_the_reply_was_deleted() {
-    let app = spawn_app("").await;
+async fn no_email_when_the_reply_was_deleted(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(2.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));
@@ -243,9 +275,12 @@ async fn no_email_when_the_reply_was_deleted() {
     assert_eq!(app.conversation("c1").await["messages"][1]["deleted"], true);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn no_email_to_a_suppressed_visitor() {
-    let app = spawn_app("").await;
+async fn no_email_to_a_suppressed_visitor(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));
@@ -280,9 +315,12 @@ async fn no_email_to_a_suppressed_visitor() {
     assert_eq!(app.sent().len(), 1);
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn the_reach_window_closes_after_thirty_days() {
-    let app = spawn_app("").await;
+async fn the_reach_window_closes_after_thirty_days(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
     let day = 24.0 * 60.0;
     app.at_minute(31.0 * day).await;
     app.events(vec![
@@ -297,9 +335,12 @@ async fn the_reach_window_closes_after_thirty_days() {
     assert!(app.sent().is_empty());
 }
 
+#[apply(backends)]
 #[tokio::test]
-async fn at_most_max_unanswered_emails_until_the_visitor_writes() {
-    let app = spawn_app("max_unanswered = 2").await;
+async fn at_most_max_unanswered_emails_until_the_visitor_writes(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "max_unanswered = 2").await else {
+        return;
+    };
     app.at_minute(1.0).await;
     let mut events = asked_and_answered("c1");
     events.push(presence("c1", "left", 0.5));

@@ -1,0 +1,95 @@
+//! The PostgreSQL backend, for production and for several daemons sharing one database.
+//!
+//! Claims take `FOR UPDATE SKIP LOCKED` plus a lease, so two daemons never take the same item
+//! and an item whose daemon died is taken over when its lease ends. Event transactions lock the
+//! conversation row they change. `NOTIFY replyrelay_wake` after new events wakes every daemon's
+//! worker at once instead of at its next timer.
+
+use super::sql::{ms, opt_ms, sql_backend, CONVERSATION_COLUMNS};
+use super::*;
+use crate::domain::from_millis;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The channel daemons wake each other on.
+const CHANNEL: &str = "replyrelay_wake";
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+pub struct PgTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name("replyrelay");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    async fn run_migrations(&self) -> Result<()> {
+        // sqlx takes an advisory lock, so daemons starting together migrate once.
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Listens on [`CHANNEL`] for as long as the process runs; `PgListener` reconnects by
+    /// itself when the connection drops, and we wake the worker then too, in case a
+    /// notification was lost meanwhile.
+    fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot LISTEN; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(CHANNEL).await {
+                    tracing::warn!(error = %e, "cannot LISTEN; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(_)) => wake.notify_one(),
+                        // The connection was lost and is being re-established.
+                        Ok(None) => wake.notify_one(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "LISTEN connection failed; reconnecting");
+                            wake.notify_one();
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+sql_backend! {
+    store: PgStore,
+    tx: PgTx,
+    db: Postgres,
+    row: PgRow,
+    row_lock: "FOR UPDATE",
+    claim_lock: "FOR UPDATE SKIP LOCKED",
+    notify: Some("SELECT pg_notify('replyrelay_wake', '')"),
+}
