@@ -211,6 +211,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub worker: Worker,
     pub sink: SmtpSink,
+    /// The database URL the daemon uses.
+    pub db: String,
     /// Holds the database until the test ends.
     pub _dir: tempfile::TempDir,
 }
@@ -353,6 +355,7 @@ chat_url = "https://acme.example/chat/{{conversation}}"
         clock,
         worker,
         sink,
+        db,
         _dir: dir,
     })
 }

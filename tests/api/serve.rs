@@ -26,3 +26,37 @@ async fn the_background_worker_sends_what_is_due_within_seconds(#[case] backend:
     assert_eq!(sent[0].rcpt_to, vec!["ana@visitor.example"]);
     assert!(sent[0].text().contains("Hi Ana!"));
 }
+
+/// PostgreSQL only: every connection the daemon has is cut (as in a database restart); it
+/// reconnects by itself and carries on.
+#[tokio::test]
+async fn the_daemon_carries_on_after_its_database_connections_are_cut() {
+    use sqlx::Connection;
+    let Some(app) = spawn_app_with(Backend::Postgres, "", Clock::System, true).await else {
+        return;
+    };
+    let ago = |min: i64| (Utc::now() - TimeDelta::minutes(min)).to_rfc3339();
+    let conversation = |c: &str| {
+        vec![
+            json!({"type": "visitor", "conversation": c, "visitor": {"id": c, "email": format!("{c}@visitor.example")}}),
+            json!({"type": "presence", "conversation": c, "state": "left", "at": ago(10)}),
+            json!({"type": "message", "conversation": c, "at": ago(2), "message": {"id": "a", "author": "agent", "text": "Hi!"}}),
+        ]
+    };
+    app.events(conversation("c1")).await;
+    app.sink.wait_for(1, 20).await;
+
+    let mut admin = sqlx::PgConnection::connect(&app.db).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!cut.is_empty(), "the daemon had connections to cut");
+
+    app.events(conversation("c2")).await;
+    let sent = app.sink.wait_for(2, 30).await;
+    assert_eq!(sent[1].rcpt_to, vec!["c2@visitor.example"]);
+}
