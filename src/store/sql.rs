@@ -394,7 +394,10 @@ macro_rules! sql_backend {
                 at: DateTime<Utc>,
             ) -> Result<Conversation> {
                 let row = sqlx::query(&format!(
+                    // Two daemons starting the same conversation at once: the second gets the
+                    // first's row (locked, on PostgreSQL) instead of a unique-key error.
                     "INSERT INTO conversations (site_id, id, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (site_id, id) DO UPDATE SET site_id = excluded.site_id
                      RETURNING {CONVERSATION_COLUMNS}"
                 ))
                 .bind(site)
