@@ -29,6 +29,7 @@ pub mod domain;
 pub mod events;
 pub mod i18n;
 pub mod outbound;
+pub mod reply;
 pub mod store;
 pub mod telemetry;
 pub mod token;
