@@ -266,9 +266,17 @@ pub async fn suppress(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let mut tx = store.begin().await?;
+    if tx.is_suppressed(&site.id, email).await? {
+        return Ok(());
+    }
     tx.suppress(&site.id, email, reason, now).await?;
     for pk in tx.conversations_of(&site.id, email).await? {
         refresh(tx.as_mut(), site, pk).await?;
+    }
+    if site.webhook_url.is_some() {
+        let data = serde_json::json!({"email": email, "reason": reason});
+        tx.enqueue_webhook(&crate::webhooks::new(&site.id, "visitor.suppressed", data, now))
+            .await?;
     }
     tx.commit().await
 }

@@ -108,6 +108,8 @@ pub struct Site {
     pub chat_url: Option<String>,
     /// Where webhooks go.
     pub webhook_url: Option<String>,
+    /// The key webhooks are signed with (required with `webhook_url`).
+    pub webhook_secret: Option<String>,
     /// Language of emails when the visitor's is unknown.
     pub locale: Locale,
     pub triggers: TriggerSettings,
@@ -615,6 +617,8 @@ pub mod raw {
         #[serde(skip_serializing_if = "Option::is_none")]
         pub webhook_url: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        pub webhook_secret: Option<Secret>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         pub locale: Option<String>,
     }
 
@@ -799,7 +803,7 @@ fn resolve(
     let mut sites = Vec::new();
     if raw.sites.is_empty() {
         if empty_file {
-            sites.push(dev_site(&raw.defaults, err));
+            sites.push(dev_site(&raw.defaults, base, err));
         } else {
             err(&[key("site")], "at least one [[site]] is required".into());
         }
@@ -848,6 +852,7 @@ fn resolve(
             api_tokens,
             &s.settings,
             &raw.defaults,
+            base,
             &mut |k, m| err(&at(k), m),
         );
         sites.push(site);
@@ -864,13 +869,18 @@ fn resolve(
 }
 
 /// The development site of a config-less run.
-fn dev_site(defaults: &raw::SiteSettings, err: &mut dyn FnMut(&[Seg], String)) -> Site {
+fn dev_site(
+    defaults: &raw::SiteSettings,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> Site {
     site_settings(
         "default".into(),
         "Example Site".into(),
         vec![DEV_TOKEN.into()],
         &raw::SiteSettings::default(),
         defaults,
+        base,
         &mut |k, m| err(&[key(k)], m),
     )
 }
@@ -882,6 +892,7 @@ fn site_settings(
     api_tokens: Vec<String>,
     own: &raw::SiteSettings,
     defaults: &raw::SiteSettings,
+    base: &Path,
     err: &mut dyn FnMut(&str, String),
 ) -> Site {
     macro_rules! pick {
@@ -929,6 +940,18 @@ fn site_settings(
             }
         }
     }
+    let webhook_url = own.webhook_url.clone().or_else(|| defaults.webhook_url.clone());
+    let webhook_secret = own
+        .webhook_secret
+        .as_ref()
+        .or(defaults.webhook_secret.as_ref())
+        .and_then(|s| read_secret(s, base).map_err(|e| err("webhook_secret", e)).ok());
+    if webhook_url.is_some() && webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
+        err(
+            "webhook_secret",
+            "a webhook_url needs a webhook_secret of at least 16 characters to sign with".into(),
+        );
+    }
     let max_unanswered = pick!(max_unanswered, 5);
     if max_unanswered == 0 {
         err(
@@ -944,10 +967,8 @@ fn site_settings(
         reply_domain,
         from_agent: pick!(from_agent, true),
         chat_url: own.chat_url.clone().or_else(|| defaults.chat_url.clone()),
-        webhook_url: own
-            .webhook_url
-            .clone()
-            .or_else(|| defaults.webhook_url.clone()),
+        webhook_url,
+        webhook_secret,
         locale,
         triggers: TriggerSettings {
             mode: pick!(mode, Mode::Unread),

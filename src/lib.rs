@@ -34,4 +34,5 @@ pub mod store;
 pub mod telemetry;
 pub mod token;
 pub mod triggers;
+pub mod webhooks;
 pub mod worker;

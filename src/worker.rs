@@ -10,7 +10,9 @@ use crate::clock::Clock;
 use crate::compose::{self, Context, Envelope};
 use crate::config::Config;
 use crate::outbound::{SendError, Transport};
-use crate::store::{EmailStatus, OutboxEmail, Store};
+use crate::store::{EmailOutcome, EmailStatus, NewWebhook, OutboxEmail, Store};
+use crate::webhooks::{self, Poster};
+use serde_json::json;
 use crate::token::{Purpose, TokenKeys};
 use crate::triggers::{self, NotDue};
 use chrono::TimeDelta;
@@ -33,6 +35,12 @@ pub enum Step {
     Failed,
     /// An email was withdrawn before delivery: no longer wanted.
     Cancelled,
+    /// A webhook was accepted by the platform.
+    WebhookPosted,
+    /// A webhook failed for now and will be tried again.
+    WebhookRetried,
+    /// A webhook failed for good.
+    WebhookFailed,
     /// Nothing was due.
     Idle,
 }
@@ -44,6 +52,7 @@ pub struct Worker {
     config: Arc<Config>,
     keys: TokenKeys,
     transport: Transport,
+    poster: Poster,
     clock: Clock,
 }
 
@@ -60,17 +69,23 @@ impl Worker {
             config,
             keys,
             transport,
+            poster: Poster::default(),
             clock,
         }
     }
 
-    /// Does one piece of work: composes one due email, else delivers one ready email.
+    /// Does one piece of work: composes one due email, else delivers one ready email, else
+    /// posts one webhook.
     pub async fn try_execute_task(&self) -> anyhow::Result<Step> {
         let step = self.compose_one().await?;
         if step != Step::Idle {
             return Ok(step);
         }
-        self.deliver_one().await
+        let step = self.deliver_one().await?;
+        if step != Step::Idle {
+            return Ok(step);
+        }
+        self.post_webhook_one().await
     }
 
     /// Works until nothing is due now; returns the steps taken.
@@ -247,50 +262,128 @@ impl Worker {
         // Checked again at every attempt: a retry may come hours later, after the visitor came
         // back and read the replies, or unsubscribed.
         if !self.store.email_still_wanted(&email.id).await? {
-            let reason = "withdrawn: the visitor read the replies or unsubscribed";
-            self.store.email_cancelled(&email.id, reason).await?;
-            tracing::info!(reason, "email cancelled");
+            let reason = "withdrawn: the visitor read the replies or unsubscribed".to_string();
+            tracing::info!(%reason, "email cancelled");
+            self.store
+                .record_email_outcome(&email.id, &EmailOutcome::Cancelled { reason }, None)
+                .await?;
             return Ok(Step::Cancelled);
         }
-        match self
+        let sent = self
             .transport
             .send(&email.mail_from, &email.rcpt_to, &email.raw)
-            .await
-        {
+            .await;
+        let (step, outcome, bad_address) = match sent {
             Ok(answer) => {
-                self.store.email_sent(&email.id, self.clock.now()).await?;
                 tracing::info!(%answer, "email sent");
-                Ok(Step::Sent)
+                let outcome = EmailOutcome::Sent { at: self.clock.now() };
+                (Step::Sent, outcome, false)
             }
-            Err(SendError::Transient(reason)) => {
-                if now - email.created_at >= delivery.give_up_after {
-                    let reason = format!("gave up after {} attempts: {reason}", email.attempts);
-                    self.store.email_failed(&email.id, &reason).await?;
-                    tracing::warn!(%reason, "email failed");
-                    return Ok(Step::Failed);
-                }
+            Err(SendError::Transient(reason)) if now - email.created_at < delivery.give_up_after => {
                 let next =
                     now + backoff(email.attempts, delivery.retry_initial, delivery.retry_max);
-                self.store.email_retry(&email.id, next, &reason).await?;
                 tracing::info!(%reason, retry_at = %next, "email deferred");
-                Ok(Step::Retried)
+                (Step::Retried, EmailOutcome::Retry { next, error: reason }, false)
+            }
+            Err(SendError::Transient(reason)) => {
+                let error = format!("gave up after {} attempts: {reason}", email.attempts);
+                tracing::warn!(%error, "email failed");
+                (Step::Failed, EmailOutcome::Failed { error }, false)
             }
             Err(SendError::Permanent { reply, bad_address }) => {
-                self.store.email_failed(&email.id, &reply).await?;
                 tracing::warn!(%reply, "email refused");
-                if bad_address {
-                    if let Some(site) = self.config.site(&email.site_id) {
-                        apply::suppress(
-                            self.store.as_ref(),
-                            site,
-                            &email.rcpt_to,
-                            "hard_bounce",
-                            now,
-                        )
-                        .await?;
-                    }
-                }
-                Ok(Step::Failed)
+                (Step::Failed, EmailOutcome::Failed { error: reply }, bad_address)
+            }
+        };
+        let webhook = match &outcome {
+            EmailOutcome::Sent { .. } => self.email_webhook(&email, "message.forwarded", None, now).await?,
+            EmailOutcome::Failed { error } => {
+                self.email_webhook(&email, "delivery.failed", Some(error), now).await?
+            }
+            _ => None,
+        };
+        self.store
+            .record_email_outcome(&email.id, &outcome, webhook.as_ref())
+            .await?;
+        if bad_address {
+            if let Some(site) = self.config.site(&email.site_id) {
+                apply::suppress(self.store.as_ref(), site, &email.rcpt_to, "hard_bounce", now)
+                    .await?;
+            }
+        }
+        Ok(step)
+    }
+
+    /// The `message.forwarded` or `delivery.failed` webhook of an email, if the site wants them.
+    async fn email_webhook(
+        &self,
+        email: &OutboxEmail,
+        event: &str,
+        error: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Option<NewWebhook>> {
+        let wanted = self
+            .config
+            .site(&email.site_id)
+            .is_some_and(|s| s.webhook_url.is_some());
+        if !wanted {
+            return Ok(None);
+        }
+        let (conversation, messages) = self.store.email_context(&email.id).await?.unwrap_or_default();
+        Ok(Some(webhooks::new(
+            &email.site_id,
+            event,
+            json!({
+                "conversation": conversation,
+                "messages": messages,
+                "email": {"message_id": email.message_id, "to": email.rcpt_to},
+                "error": error,
+            }),
+            now,
+        )))
+    }
+
+    /// Claims one queued webhook and posts it.
+    async fn post_webhook_one(&self) -> anyhow::Result<Step> {
+        let now = self.clock.now();
+        let delivery = &self.config.delivery;
+        let Some(hook) = self.store.claim_webhook(now, now + delivery.lease).await? else {
+            return Ok(Step::Idle);
+        };
+        let span = tracing::info_span!("webhook", id = %hook.id, event = %hook.event, attempt = hook.attempts);
+        let _enter = span.enter();
+        let target = self
+            .config
+            .site(&hook.site_id)
+            .and_then(|s| Some((s.webhook_url.as_deref()?, s.webhook_secret.as_deref()?)));
+        let Some((url, secret)) = target else {
+            let error = "the site has no webhook_url any more";
+            self.store
+                .record_webhook_outcome(&hook.id, "failed", None, Some(error))
+                .await?;
+            return Ok(Step::WebhookFailed);
+        };
+        match self.poster.post(url, secret, &hook.payload, now).await {
+            Ok(()) => {
+                self.store
+                    .record_webhook_outcome(&hook.id, "delivered", None, None)
+                    .await?;
+                Ok(Step::WebhookPosted)
+            }
+            Err(error) if now - hook.created_at < delivery.give_up_after => {
+                let next = now + backoff(hook.attempts, delivery.retry_initial, delivery.retry_max);
+                tracing::info!(%error, retry_at = %next, "webhook deferred");
+                self.store
+                    .record_webhook_outcome(&hook.id, "pending", Some(next), Some(&error))
+                    .await?;
+                Ok(Step::WebhookRetried)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "webhook failed");
+                self.store
+                    .record_webhook_outcome(&hook.id, "failed", None, Some(&error))
+                    .await?;
+                Ok(Step::WebhookFailed)
             }
         }
     }

@@ -153,6 +153,59 @@ pub struct OutboxEmail {
     pub last_error: Option<String>,
 }
 
+/// How one delivery attempt went.
+#[derive(Clone, Debug)]
+pub enum EmailOutcome {
+    Sent { at: DateTime<Utc> },
+    Retry { next: DateTime<Utc>, error: String },
+    Failed { error: String },
+    /// Withdrawn before delivery: the visitor read the replies or unsubscribed meanwhile.
+    Cancelled { reason: String },
+}
+
+/// A webhook to post to the site's platform.
+#[derive(Clone, Debug)]
+pub struct NewWebhook {
+    /// Sent in the body, so the platform can ignore a retry it already took.
+    pub id: String,
+    pub site_id: String,
+    /// `message.created`, `message.forwarded`, `delivery.failed`, `visitor.suppressed`.
+    pub event: String,
+    /// The JSON body, fixed when queued so every retry posts the same bytes.
+    pub payload: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A queued webhook, claimed for delivery.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    pub id: String,
+    pub site_id: String,
+    pub event: String,
+    pub payload: String,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A file that came with a visitor's email reply.
+#[derive(Clone, Debug)]
+pub struct NewAttachment {
+    pub id: String,
+    pub site_id: String,
+    pub conversation_pk: i64,
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredAttachment {
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
 /// A message with its forwarding marker, for the API.
 #[derive(Clone, Debug)]
 pub struct MarkedMessage {
@@ -192,9 +245,31 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<OutboxEmail>>;
-    async fn email_sent(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
-    async fn email_retry(&self, id: &str, next: DateTime<Utc>, error: &str) -> Result<()>;
-    async fn email_failed(&self, id: &str, error: &str) -> Result<()>;
+    /// Records how an attempt went and, in the same transaction, queues its webhook.
+    async fn record_email_outcome(
+        &self,
+        id: &str,
+        outcome: &EmailOutcome,
+        webhook: Option<&NewWebhook>,
+    ) -> Result<()>;
+    /// The platform's conversation id and the ids of the messages an email forwarded.
+    async fn email_context(&self, id: &str) -> Result<Option<(String, Vec<String>)>>;
+    /// Takes the lease on one webhook ready to be posted, counting the attempt.
+    async fn claim_webhook(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Webhook>>;
+    /// `status` is `pending` (with `next`), `delivered` or `failed`.
+    async fn record_webhook_outcome(
+        &self,
+        id: &str,
+        status: &str,
+        next: Option<DateTime<Utc>>,
+        error: Option<&str>,
+    ) -> Result<()>;
+    /// An attachment of a visitor's email reply.
+    async fn attachment(&self, site: &str, id: &str) -> Result<Option<StoredAttachment>>;
     /// The earliest instant at which there may be work.
     async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>>;
     /// A conversation with its messages and their markers.
@@ -210,8 +285,6 @@ pub trait Store: Send + Sync + 'static {
     /// Whether an outbox email is still worth sending: its visitor is not suppressed, and it
     /// forwards no message (a close transcript) or at least one the visitor has not read since.
     async fn email_still_wanted(&self, id: &str) -> Result<bool>;
-    /// Withdraws an email that is no longer wanted (status `cancelled`).
-    async fn email_cancelled(&self, id: &str, reason: &str) -> Result<()>;
     /// Conversations of a site whose visitor id, email or name contains `q` (case-insensitive),
     /// or whose id is `q`; newest first, at most `limit`.
     async fn find_contacts(
@@ -263,6 +336,14 @@ pub trait Tx: Send {
     async fn insert_email(&mut self, e: &OutboxEmail) -> Result<()>;
     /// Sets the forwarding marker of these messages to `email_id`.
     async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()>;
+    async fn enqueue_webhook(&mut self, w: &NewWebhook) -> Result<()>;
+    async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()>;
+    /// The email we sent with this `Message-ID` (with angle brackets).
+    async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>>;
+    /// When the conversation's last email was made.
+    async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
+    /// Marks an email failed (a bounce came back for it).
+    async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()>;
     /// Tells the other daemons, once this transaction commits, that there may be work.
     async fn notify_work(&mut self) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;

@@ -110,6 +110,24 @@ macro_rules! sql_backend {
             })
         }
 
+        async fn insert_webhook(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            w: &NewWebhook,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO webhooks (id, site_id, event, payload, created_at, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(&w.id)
+            .bind(&w.site_id)
+            .bind(&w.event)
+            .bind(&w.payload)
+            .bind(ms(w.at))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         #[async_trait]
         impl Store for $store {
             async fn migrate(&self) -> Result<()> {
@@ -168,23 +186,102 @@ macro_rules! sql_backend {
                 row.as_ref().map(outbox_email).transpose()
             }
 
-            async fn email_sent(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+            async fn record_email_outcome(
+                &self,
+                id: &str,
+                outcome: &EmailOutcome,
+                webhook: Option<&NewWebhook>,
+            ) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                let (status, sent_at, next, text) = match outcome {
+                    EmailOutcome::Sent { at } => ("sent", Some(ms(*at)), None, None),
+                    EmailOutcome::Retry { next, error } => {
+                        ("pending", None, Some(ms(*next)), Some(error))
+                    }
+                    EmailOutcome::Failed { error } => ("failed", None, None, Some(error)),
+                    EmailOutcome::Cancelled { reason } => ("cancelled", None, None, Some(reason)),
+                };
                 sqlx::query(
-                    "UPDATE emails SET status = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL
-                     WHERE id = $2",
+                    "UPDATE emails SET status = $1, sent_at = COALESCE($2, sent_at),
+                         next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
+                         lease_until = NULL
+                     WHERE id = $5",
                 )
-                .bind(ms(at))
+                .bind(status)
+                .bind(sent_at)
+                .bind(next)
+                .bind(text)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if let Some(w) = webhook {
+                    insert_webhook(&mut tx, w).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn email_retry(&self, id: &str, next: DateTime<Utc>, error: &str) -> Result<()> {
-                sqlx::query(
-                    "UPDATE emails SET next_attempt_at = $1, last_error = $2, lease_until = NULL WHERE id = $3",
+            async fn email_context(&self, id: &str) -> Result<Option<(String, Vec<String>)>> {
+                let conv: Option<String> = sqlx::query_scalar(
+                    "SELECT c.id FROM emails e JOIN conversations c ON c.pk = e.conversation_pk
+                     WHERE e.id = $1",
                 )
-                .bind(ms(next))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(conv) = conv else { return Ok(None) };
+                let messages: Vec<String> =
+                    sqlx::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(Some((conv, messages)))
+            }
+
+            async fn claim_webhook(
+                &self,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+            ) -> Result<Option<Webhook>> {
+                let row = sqlx::query(&format!(
+                    "UPDATE webhooks SET lease_until = $1, attempts = attempts + 1 WHERE id = (
+                         SELECT id FROM webhooks
+                         WHERE status = 'pending' AND next_attempt_at <= $2
+                           AND (lease_until IS NULL OR lease_until <= $2)
+                         ORDER BY next_attempt_at LIMIT 1 {})
+                     RETURNING id, site_id, event, payload, attempts, created_at",
+                    $claim_lock
+                ))
+                .bind(ms(lease_until))
+                .bind(ms(now))
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| -> Result<Webhook> {
+                    Ok(Webhook {
+                        id: r.try_get("id")?,
+                        site_id: r.try_get("site_id")?,
+                        event: r.try_get("event")?,
+                        payload: r.try_get("payload")?,
+                        attempts: r.try_get::<i64, _>("attempts")? as u32,
+                        created_at: from_millis(r.try_get("created_at")?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn record_webhook_outcome(
+                &self,
+                id: &str,
+                status: &str,
+                next: Option<DateTime<Utc>>,
+                error: Option<&str>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE webhooks SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
+                         last_error = $3, lease_until = NULL WHERE id = $4",
+                )
+                .bind(status)
+                .bind(opt_ms(next))
                 .bind(error)
                 .bind(id)
                 .execute(&self.pool)
@@ -192,15 +289,22 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
-            async fn email_failed(&self, id: &str, error: &str) -> Result<()> {
-                sqlx::query(
-                    "UPDATE emails SET status = 'failed', last_error = $1, lease_until = NULL WHERE id = $2",
+            async fn attachment(&self, site: &str, id: &str) -> Result<Option<StoredAttachment>> {
+                let row = sqlx::query(
+                    "SELECT name, content_type, data FROM attachments WHERE site_id = $1 AND id = $2",
                 )
-                .bind(error)
+                .bind(site)
                 .bind(id)
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-                Ok(())
+                row.map(|r| -> Result<StoredAttachment> {
+                    Ok(StoredAttachment {
+                        name: r.try_get("name")?,
+                        content_type: r.try_get("content_type")?,
+                        data: r.try_get("data")?,
+                    })
+                })
+                .transpose()
             }
 
             async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
@@ -213,7 +317,11 @@ macro_rules! sql_backend {
                     sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM emails WHERE status = 'pending'")
                         .fetch_one(&self.pool)
                         .await?;
-                Ok([due, retry].into_iter().flatten().min().map(from_millis))
+                let webhook: Option<i64> =
+                    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM webhooks WHERE status = 'pending'")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok([due, retry, webhook].into_iter().flatten().min().map(from_millis))
             }
 
             async fn conversation_view(
@@ -292,17 +400,6 @@ macro_rules! sql_backend {
                 let (suppressed, forwarded, unread): (i64, i64, i64) =
                     (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                 Ok(suppressed == 0 && (forwarded == 0 || unread > 0))
-            }
-
-            async fn email_cancelled(&self, id: &str, reason: &str) -> Result<()> {
-                sqlx::query(
-                    "UPDATE emails SET status = 'cancelled', last_error = $1, lease_until = NULL WHERE id = $2",
-                )
-                .bind(reason)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
             }
 
             async fn find_contacts(
@@ -615,6 +712,57 @@ macro_rules! sql_backend {
                         .execute(&mut *self.tx)
                         .await?;
                 }
+                Ok(())
+            }
+
+            async fn enqueue_webhook(&mut self, w: &NewWebhook) -> Result<()> {
+                insert_webhook(&mut self.tx, w).await
+            }
+
+            async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO attachments (id, site_id, conversation_pk, name, content_type, size,
+                                              data, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&a.id)
+                .bind(&a.site_id)
+                .bind(a.conversation_pk)
+                .bind(&a.name)
+                .bind(&a.content_type)
+                .bind(a.data.len() as i64)
+                .bind(&a.data)
+                .bind(ms(a.at))
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>> {
+                let row = sqlx::query("SELECT * FROM emails WHERE message_id = $1")
+                    .bind(message_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(outbox_email).transpose()
+            }
+
+            async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
+                let at: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(created_at) FROM emails WHERE conversation_pk = $1")
+                        .bind(pk)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                Ok(at.map(from_millis))
+            }
+
+            async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()> {
+                sqlx::query(
+                    "UPDATE emails SET status = 'failed', last_error = $1, lease_until = NULL WHERE id = $2",
+                )
+                .bind(error)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
                 Ok(())
             }
 
