@@ -29,6 +29,69 @@ pub struct Config {
     /// can be rotated). Empty means "generate one and keep it in the database".
     pub token_keys: Vec<Vec<u8>>,
     pub sites: Vec<Site>,
+    /// Limits on inbound mail.
+    pub inbound: crate::inbound::Limits,
+    /// The SMTP/LMTP listener for replies, if enabled.
+    pub listener: Option<ListenerConfig>,
+    /// The IMAP mailbox polled for replies, if enabled.
+    pub imap: Option<ImapConfig>,
+}
+
+/// The SMTP/LMTP listener that the MTA routes `reply+…@` mail to.
+#[derive(Clone, Debug)]
+pub struct ListenerConfig {
+    pub listen: SocketAddr,
+    /// LMTP (one answer per recipient after DATA) rather than SMTP.
+    pub lmtp: bool,
+    /// The name in the greeting and EHLO answer.
+    pub hostname: String,
+    /// Connections served at once; more are answered 421 and closed.
+    pub max_connections: usize,
+    /// A client silent this long is disconnected.
+    pub idle_timeout: Duration,
+    /// PEM certificate chain and key for STARTTLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// An IMAP mailbox to poll for replies.
+#[derive(Clone, Debug)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: String,
+    pub password: String,
+    pub mailbox: String,
+    /// Where handled mail is moved.
+    pub processed_folder: String,
+    /// Where refused mail is moved.
+    pub rejected_folder: String,
+    /// How often to look when IDLE is not available (or as a safety net with it).
+    pub poll_interval: Duration,
+    pub idle: bool,
+}
+
+/// What to do with a reply whose sender is not the visitor's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderPolicy {
+    /// Refuse it.
+    Strict,
+    /// Keep it aside, marked, without posting it as the visitor's.
+    #[default]
+    Quarantine,
+    /// Post it anyway.
+    Accept,
+}
+
+impl SenderPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SenderPolicy::Strict => "strict",
+            SenderPolicy::Quarantine => "quarantine",
+            SenderPolicy::Accept => "accept",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +173,8 @@ pub struct Site {
     pub webhook_url: Option<String>,
     /// The key webhooks are signed with (required with `webhook_url`).
     pub webhook_secret: Option<String>,
+    /// What to do with a reply from an address other than the visitor's.
+    pub sender_policy: SenderPolicy,
     /// Language of emails when the visitor's is unknown.
     pub locale: Locale,
     pub triggers: TriggerSettings,
@@ -474,6 +539,8 @@ pub mod raw {
         pub delivery: Option<Delivery>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub secrets: Option<Secrets>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub inbound: Option<Inbound>,
         /// Site defaults, written at the top level.
         #[serde(flatten)]
         pub defaults: SiteSettings,
@@ -553,6 +620,63 @@ pub mod raw {
     }
 
     #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Inbound {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_message_size: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_parts: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_attachment_size: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub smtp: Option<Listener>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub imap: Option<Imap>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Listener {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub listen: Option<String>,
+        /// `smtp` or `lmtp`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub protocol: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub hostname: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_connections: Option<usize>,
+        #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+        pub idle_timeout: Option<Duration>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub tls_certificate: Option<PathBuf>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub tls_key: Option<PathBuf>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    pub struct Imap {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub host: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub port: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub security: Option<SmtpSecurity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub username: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub password: Option<Secret>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub mailbox: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub processed_folder: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub rejected_folder: Option<String>,
+        #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+        pub poll_interval: Option<Duration>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub idle: Option<bool>,
+    }
+
+    #[derive(Debug, Default, Deserialize, Serialize)]
     pub struct Secrets {
         #[serde(skip_serializing_if = "Option::is_none")]
         pub token_keys: Option<Vec<Secret>>,
@@ -618,6 +742,8 @@ pub mod raw {
         pub webhook_url: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub webhook_secret: Option<Secret>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub sender_policy: Option<super::SenderPolicy>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub locale: Option<String>,
     }
@@ -858,6 +984,7 @@ fn resolve(
         sites.push(site);
     }
 
+    let (inbound, listener, imap) = resolve_inbound(raw.inbound.unwrap_or_default(), base, err);
     Config {
         source: None,
         api: ApiConfig { listen, public_url },
@@ -865,7 +992,86 @@ fn resolve(
         delivery,
         token_keys,
         sites,
+        inbound,
+        listener,
+        imap,
     }
+}
+
+/// The `[inbound]` section: limits, the listener, the IMAP mailbox.
+fn resolve_inbound(
+    raw: raw::Inbound,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> (crate::inbound::Limits, Option<ListenerConfig>, Option<ImapConfig>) {
+    let limits = crate::inbound::Limits {
+        max_message_size: raw.max_message_size.unwrap_or(25 << 20),
+        max_parts: raw.max_parts.unwrap_or(100),
+        max_attachment_size: raw.max_attachment_size.unwrap_or(10 << 20),
+    };
+    let listener = raw.smtp.map(|l| {
+        let at = |k: &str| [key("inbound"), key("smtp"), key(k)];
+        let text = l.listen.unwrap_or_else(|| "127.0.0.1:2525".into());
+        let listen = text.parse().unwrap_or_else(|_| {
+            err(&at("listen"), format!("`{text}` is not an address such as 127.0.0.1:2525"));
+            SocketAddr::from(([127, 0, 0, 1], 2525))
+        });
+        let lmtp = match l.protocol.as_deref().unwrap_or("smtp") {
+            "smtp" => false,
+            "lmtp" => true,
+            other => {
+                err(&at("protocol"), format!("`{other}` is not `smtp` or `lmtp`"));
+                false
+            }
+        };
+        let tls = match (l.tls_certificate, l.tls_key) {
+            (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+            (None, None) => None,
+            _ => {
+                err(&at("tls_key"), "tls_certificate and tls_key go together".into());
+                None
+            }
+        };
+        ListenerConfig {
+            listen,
+            lmtp,
+            hostname: l.hostname.unwrap_or_else(|| "replyrelay".into()),
+            max_connections: l.max_connections.unwrap_or(100).max(1),
+            idle_timeout: l.idle_timeout.unwrap_or(Duration::from_secs(60)),
+            tls,
+        }
+    });
+    let imap = raw.imap.map(|i| {
+        let at = |k: &str| [key("inbound"), key("imap"), key(k)];
+        let security = i.security.unwrap_or(SmtpSecurity::Tls);
+        let password = i
+            .password
+            .as_ref()
+            .and_then(|p| read_secret(p, base).map_err(|e| err(&at("password"), e)).ok())
+            .unwrap_or_default();
+        ImapConfig {
+            host: i.host.unwrap_or_else(|| {
+                err(&at("host"), "is required".into());
+                String::new()
+            }),
+            port: i.port.unwrap_or(match security {
+                SmtpSecurity::Tls => 993,
+                _ => 143,
+            }),
+            security,
+            username: i.username.unwrap_or_else(|| {
+                err(&at("username"), "is required".into());
+                String::new()
+            }),
+            password,
+            mailbox: i.mailbox.unwrap_or_else(|| "INBOX".into()),
+            processed_folder: i.processed_folder.unwrap_or_else(|| "Processed".into()),
+            rejected_folder: i.rejected_folder.unwrap_or_else(|| "Rejected".into()),
+            poll_interval: i.poll_interval.unwrap_or(Duration::from_secs(60)),
+            idle: i.idle.unwrap_or(true),
+        }
+    });
+    (limits, listener, imap)
 }
 
 /// The development site of a config-less run.
@@ -969,6 +1175,7 @@ fn site_settings(
         chat_url: own.chat_url.clone().or_else(|| defaults.chat_url.clone()),
         webhook_url,
         webhook_secret,
+        sender_policy: pick!(sender_policy, SenderPolicy::Quarantine),
         locale,
         triggers: TriggerSettings {
             mode: pick!(mode, Mode::Unread),

@@ -67,6 +67,15 @@ pub fn strings<'a>(
     ("en", &t["en"])
 }
 
+/// The "reply above this line" marker of every language, without its `#` decoration: where a
+/// visitor's answer ends and our own email begins.
+pub fn reply_markers() -> Vec<&'static str> {
+    table()
+        .values()
+        .map(|s| s.reply_marker.trim().trim_matches('#').trim())
+        .collect()
+}
+
 /// Fills `{name}` placeholders.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = template.to_string();

@@ -28,6 +28,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod i18n;
+pub mod inbound;
 pub mod outbound;
 pub mod reply;
 pub mod store;

@@ -1,0 +1,814 @@
+//! Visitor replies: one pipeline for every way mail comes in (the SMTP/LMTP listener, the IMAP
+//! poller, `replyrelay ingest`).
+//!
+//! [`Inbound::analyze`] parses, classifies, routes, verifies and extracts without changing
+//! anything (it is all `replyrelay inspect` runs); [`Inbound::deliver`] then acts on the
+//! analysis: a reply is stored in its conversation and announced by webhook, a bounce marks its
+//! email failed (and suppresses the address when permanent), an auto-reply or a loop is dropped
+//! and counted. The classification and extraction steps are plain functions of the message.
+
+use crate::apply;
+use crate::clock::Clock;
+use crate::config::{Config, SenderPolicy, Site};
+use crate::domain::{AuthorKind, Attachment};
+use crate::reply;
+use crate::store::{NewAttachment, NewMessage, Store};
+use crate::token::{Purpose, TokenKeys};
+use chrono::{DateTime, Utc};
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Who the mail system says the message is from and for (SMTP `MAIL FROM` / `RCPT TO`).
+#[derive(Clone, Debug, Default)]
+pub struct Envelope {
+    /// `None` for the null sender `<>` (bounces) or when unknown.
+    pub mail_from: Option<String>,
+    pub rcpt_to: Vec<String>,
+}
+
+/// What a message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A visitor's answer.
+    Reply,
+    /// An out-of-office or other automatic answer: never posted.
+    AutoReply,
+    /// A delivery-status report about an email we sent.
+    Bounce,
+    /// Mail from replyrelay itself coming back: never posted.
+    Loop,
+    /// No conversation could be found for it.
+    Unroutable,
+}
+
+/// How the conversation was found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Routing {
+    /// `token`, `in_reply_to`, or `none`.
+    pub via: &'static str,
+    /// The address that carried the token.
+    pub address: Option<String>,
+    pub site: Option<String>,
+    pub conversation: Option<String>,
+    #[serde(skip)]
+    pub conversation_pk: Option<i64>,
+    /// Why routing failed, when it did.
+    pub error: Option<String>,
+}
+
+/// Whether the reply may be posted.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verification {
+    /// `valid`, `forged` or `none` (routed by `In-Reply-To`, or not at all).
+    pub token: &'static str,
+    /// `match`, `mismatch` or `unknown`.
+    pub sender: &'static str,
+    /// The site's policy for a sender that does not match.
+    pub sender_policy: Option<&'static str>,
+    /// The reach-back window was open when the reply came.
+    pub window_open: bool,
+    /// `accept`, `quarantine` or `reject`.
+    pub decision: &'static str,
+    pub reason: Option<String>,
+}
+
+/// A delivery-status report, read.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Bounce {
+    /// The `Message-ID` of the email that bounced, if the report carries it.
+    pub original_message_id: Option<String>,
+    pub recipient: Option<String>,
+    /// The enhanced status code, e.g. `5.1.1`.
+    pub status: Option<String>,
+    /// 5.x.x: the address does not work.
+    pub permanent: bool,
+}
+
+/// Everything the pipeline found out about one message, before acting on it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    pub kind: Kind,
+    /// Why it is an auto-reply or a loop.
+    pub reason: Option<String>,
+    /// The trimmed reply.
+    pub text: String,
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub routing: Routing,
+    pub verification: Verification,
+    pub bounce: Option<Bounce>,
+    /// Attachments: name, type, size.
+    pub attachments: Vec<AttachmentInfo>,
+    #[serde(skip)]
+    attachment_data: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AttachmentInfo {
+    pub name: String,
+    pub content_type: String,
+    pub size: usize,
+}
+
+/// What became of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Posted into the conversation as a visitor message.
+    Stored { conversation: String, message: String },
+    /// Stored, but held for review (a sender that does not match, under `quarantine`).
+    Quarantined { conversation: String },
+    /// The same `Message-ID` was stored before.
+    Duplicate,
+    /// Accepted and dropped on purpose: an auto-reply, a loop, an empty reply.
+    Dropped(String),
+    /// A bounce, recorded against its email.
+    BounceRecorded,
+    /// Refused; the sender should hear of it.
+    Rejected(Rejection),
+}
+
+/// Why a message was refused; each maps to one SMTP reply and one `ingest` exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// No conversation for this recipient (unknown or forged token).
+    UnknownRecipient(String),
+    /// The sender is not the visitor, under the `strict` policy.
+    Sender(String),
+    /// The conversation's reach-back window has closed.
+    WindowClosed,
+    /// Not a message we can read, or over the limits.
+    BadMessage(String),
+    TooLarge,
+}
+
+impl Rejection {
+    pub fn smtp_reply(&self) -> (u16, String) {
+        match self {
+            Rejection::UnknownRecipient(why) => (550, format!("5.1.1 {why}")),
+            Rejection::Sender(why) => (550, format!("5.7.1 {why}")),
+            Rejection::WindowClosed => (550, "5.7.1 this conversation no longer takes replies".into()),
+            Rejection::BadMessage(why) => (554, format!("5.6.0 {why}")),
+            Rejection::TooLarge => (552, "5.3.4 message too big".into()),
+        }
+    }
+
+    /// A short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejection::UnknownRecipient(_) => "token",
+            Rejection::Sender(_) => "sender",
+            Rejection::WindowClosed => "window",
+            Rejection::BadMessage(_) => "malformed",
+            Rejection::TooLarge => "size",
+        }
+    }
+}
+
+/// Limits on what is read at all.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_message_size: usize,
+    pub max_parts: usize,
+    pub max_attachment_size: usize,
+}
+
+/// The inbound pipeline, shared by every entry point.
+#[derive(Clone)]
+pub struct Inbound {
+    /// `None` for `replyrelay inspect` without a database: nothing can be routed then.
+    store: Option<Arc<dyn Store>>,
+    config: Arc<Config>,
+    keys: Option<TokenKeys>,
+    clock: Clock,
+}
+
+impl Inbound {
+    pub fn new(store: Option<Arc<dyn Store>>, config: Arc<Config>, keys: Option<TokenKeys>, clock: Clock) -> Self {
+        Self { store, config, keys, clock }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.config.inbound
+    }
+
+    /// Whether mail for `rcpt` would be taken: an address with a genuine reply token (checked
+    /// at `RCPT TO`, so a bad one is refused before the message is sent).
+    pub async fn check_recipient(&self, rcpt: &str) -> Result<(), Rejection> {
+        match self.route_token(&[rcpt.to_string()]).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Rejection::UnknownRecipient("no such reply address".into())),
+            Err(e) => Err(Rejection::UnknownRecipient(e)),
+        }
+    }
+
+    /// Reads a message and decides what it is, without changing anything.
+    pub async fn analyze(&self, raw: &[u8], envelope: &Envelope) -> Result<Analysis, Rejection> {
+        let limits = self.limits();
+        if raw.len() > limits.max_message_size {
+            return Err(Rejection::TooLarge);
+        }
+        let message = MessageParser::default()
+            .parse(raw)
+            .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))?;
+        if message.parts.len() > limits.max_parts {
+            return Err(Rejection::BadMessage(format!("more than {} MIME parts", limits.max_parts)));
+        }
+        let from = message.from().and_then(|a| a.first());
+        let mut analysis = Analysis {
+            kind: Kind::Reply,
+            reason: None,
+            text: String::new(),
+            from: from.and_then(|a| a.address()).map(|a| a.trim().to_string()),
+            from_name: from.and_then(|a| a.name()).map(clean_name),
+            subject: message.subject().map(String::from),
+            message_id: message.message_id().map(|id| format!("<{id}>")),
+            routing: Routing { via: "none", ..Routing::default() },
+            verification: Verification { token: "none", sender: "unknown", decision: "reject", ..Verification::default() },
+            bounce: None,
+            attachments: Vec::new(),
+            attachment_data: Vec::new(),
+        };
+
+        if let Some(bounce) = read_bounce(&message, envelope) {
+            analysis.kind = Kind::Bounce;
+            analysis.bounce = Some(bounce);
+            return Ok(analysis);
+        }
+        if let Some(why) = self.loop_reason(&message) {
+            analysis.kind = Kind::Loop;
+            analysis.reason = Some(why);
+            return Ok(analysis);
+        }
+        if let Some(why) = auto_reply_reason(&message) {
+            analysis.kind = Kind::AutoReply;
+            analysis.reason = Some(why);
+        }
+        analysis.text = extract_text(&message);
+        for part in message.attachments() {
+            let data = part.contents();
+            if data.len() > limits.max_attachment_size || matches!(part.body, PartType::Message(_)) {
+                continue;
+            }
+            let content_type = part
+                .content_type()
+                .map(|c| match c.subtype() {
+                    Some(sub) => format!("{}/{}", c.ctype(), sub),
+                    None => c.ctype().to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".into());
+            analysis.attachments.push(AttachmentInfo {
+                name: part.attachment_name().map(clean_name).unwrap_or_else(|| "attachment".into()),
+                content_type,
+                size: data.len(),
+            });
+            analysis.attachment_data.push(data.to_vec());
+        }
+
+        self.route(&message, envelope, &mut analysis).await;
+        if analysis.routing.conversation_pk.is_none() && analysis.kind == Kind::Reply {
+            analysis.kind = Kind::Unroutable;
+        }
+        if analysis.kind == Kind::Reply {
+            self.verify(&mut analysis).await;
+        }
+        Ok(analysis)
+    }
+
+    /// Runs the whole pipeline on one message and acts on it.
+    pub async fn deliver(&self, raw: &[u8], envelope: &Envelope) -> anyhow::Result<Outcome> {
+        let analysis = match self.analyze(raw, envelope).await {
+            Ok(a) => a,
+            Err(rejection) => return Ok(Outcome::Rejected(rejection)),
+        };
+        let span = tracing::info_span!(
+            "inbound",
+            message_id = analysis.message_id.as_deref().unwrap_or("-"),
+            conversation = analysis.routing.conversation.as_deref().unwrap_or("-"),
+        );
+        let _enter = span.enter();
+        let outcome = match analysis.kind {
+            Kind::AutoReply | Kind::Loop => {
+                Outcome::Dropped(analysis.reason.clone().unwrap_or_else(|| "automatic".into()))
+            }
+            Kind::Unroutable => Outcome::Rejected(Rejection::UnknownRecipient(
+                analysis.routing.error.clone().unwrap_or_else(|| "no conversation for this message".into()),
+            )),
+            Kind::Bounce => self.record_bounce(&analysis).await?,
+            Kind::Reply => self.store_reply(&analysis).await?,
+        };
+        tracing::info!(kind = ?analysis.kind, outcome = ?outcome, "inbound message handled");
+        Ok(outcome)
+    }
+
+    fn site(&self, id: &str) -> Option<&Site> {
+        self.config.site(id)
+    }
+
+    /// Mail sent by replyrelay itself (a reply address or a site sender as the author).
+    fn loop_reason(&self, message: &Message<'_>) -> Option<String> {
+        let from = message.from()?.first()?.address()?.to_lowercase();
+        for site in &self.config.sites {
+            if from == site.sender.as_str().to_lowercase() {
+                return Some(format!("sent by {from}, a replyrelay sender"));
+            }
+            if from.ends_with(&format!("@{}", site.reply_domain)) && from.starts_with("reply+") {
+                return Some(format!("sent by {from}, a replyrelay reply address"));
+            }
+        }
+        None
+    }
+
+    /// The conversation a reply token names, with its site, if the token is genuine.
+    /// `Err` says why a token that was there did not do.
+    async fn route_token(&self, addresses: &[String]) -> Result<Option<(String, i64, String)>, String> {
+        let mut error = None;
+        for address in addresses {
+            let Some(token) = reply_token(address) else { continue };
+            let (Some(store), Some(keys)) = (&self.store, &self.keys) else {
+                return Err("no database: no site matched".into());
+            };
+            let Some(pk) = TokenKeys::number(&token) else {
+                error = Some("malformed reply token".to_string());
+                continue;
+            };
+            let conv = conversation_by_pk(store.as_ref(), pk).await.map_err(|e| e.to_string())?;
+            let Some(conv) = conv else {
+                error = Some("unknown reply token".into());
+                continue;
+            };
+            if keys.verify(Purpose::Reply, &conv.site_id, &token).is_none() {
+                error = Some("forged reply token".into());
+                continue;
+            }
+            return Ok(Some((address.clone(), pk, conv.site_id)));
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Finds the conversation: a reply token in the recipients, else our Message-IDs in
+    /// `In-Reply-To`/`References`.
+    async fn route(&self, message: &Message<'_>, envelope: &Envelope, analysis: &mut Analysis) {
+        let mut addresses: Vec<String> = Vec::new();
+        for list in [message.to(), message.cc()].into_iter().flatten() {
+            addresses.extend(list.iter().filter_map(|a| a.address()).map(String::from));
+        }
+        for (name, value) in message.headers_raw() {
+            if name.eq_ignore_ascii_case("Delivered-To") || name.eq_ignore_ascii_case("X-Original-To") {
+                addresses.push(value.trim().trim_matches(['<', '>']).to_string());
+            }
+        }
+        addresses.extend(envelope.rcpt_to.iter().cloned());
+
+        match self.route_token(&addresses).await {
+            Ok(Some((address, pk, site))) => {
+                analysis.routing.via = "token";
+                analysis.routing.address = Some(address);
+                analysis.routing.site = Some(site);
+                analysis.routing.conversation_pk = Some(pk);
+                analysis.verification.token = "valid";
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // A token that does not verify is refused, even if In-Reply-To would route.
+                analysis.verification.token = if e.contains("forged") { "forged" } else { "none" };
+                analysis.routing.error = Some(e);
+                return;
+            }
+        }
+        if analysis.routing.conversation_pk.is_none() {
+            if let Some(store) = &self.store {
+                for id in referenced_ids(message) {
+                    if let Ok(Some(email)) = email_by_message_id(store.as_ref(), &id).await {
+                        analysis.routing.via = "in_reply_to";
+                        analysis.routing.site = Some(email.site_id.clone());
+                        analysis.routing.conversation_pk = Some(email.conversation_pk);
+                        break;
+                    }
+                }
+            }
+        }
+        if analysis.routing.conversation_pk.is_none() && analysis.routing.error.is_none() {
+            analysis.routing.error = Some(if self.store.is_none() {
+                "no database: no site matched".into()
+            } else {
+                "no reply token and no Message-ID of ours".into()
+            });
+        }
+    }
+
+    /// Sender and reach-window checks, under the site's policy.
+    async fn verify(&self, analysis: &mut Analysis) {
+        let (Some(store), Some(pk), Some(site)) = (
+            &self.store,
+            analysis.routing.conversation_pk,
+            analysis.routing.site.as_deref().and_then(|s| self.site(s)),
+        ) else {
+            return;
+        };
+        let Ok(Some(conv)) = conversation_by_pk(store.as_ref(), pk).await else { return };
+        analysis.routing.conversation = Some(conv.id.clone());
+        let visitor = conv.visitor.email.as_deref().map(str::to_lowercase);
+        let from = analysis.from.as_deref().map(str::to_lowercase);
+        analysis.verification.sender = match (&visitor, &from) {
+            (Some(v), Some(f)) if v == f => "match",
+            (Some(_), Some(_)) => "mismatch",
+            _ => "unknown",
+        };
+        let last_email = last_email_at(store.as_ref(), pk).await.ok().flatten();
+        let now = self.clock.now();
+        analysis.verification.window_open =
+            last_email.is_some_and(|t| now < t + site.triggers.reach_window);
+        let policy = site.sender_policy;
+        analysis.verification.sender_policy = Some(policy.as_str());
+        let (decision, reason) = if !analysis.verification.window_open {
+            ("reject", Some("the reach-back window has closed".to_string()))
+        } else if analysis.verification.sender == "match" {
+            ("accept", None)
+        } else {
+            let why = format!(
+                "sender {} is not the visitor's address",
+                analysis.from.as_deref().unwrap_or("(none)")
+            );
+            match policy {
+                SenderPolicy::Strict => ("reject", Some(why)),
+                SenderPolicy::Quarantine => ("quarantine", Some(why)),
+                SenderPolicy::Accept => ("accept", Some(why)),
+            }
+        };
+        analysis.verification.decision = decision;
+        analysis.verification.reason = reason;
+    }
+
+    async fn store_reply(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
+        let v = &analysis.verification;
+        if v.decision == "reject" {
+            return Ok(Outcome::Rejected(if !v.window_open {
+                Rejection::WindowClosed
+            } else {
+                Rejection::Sender(v.reason.clone().unwrap_or_default())
+            }));
+        }
+        if analysis.text.is_empty() && analysis.attachments.is_empty() {
+            return Ok(Outcome::Dropped("empty reply".into()));
+        }
+        let store = self.store.as_ref().expect("routed, so there is a store");
+        let pk = analysis.routing.conversation_pk.expect("routed");
+        let site = self
+            .site(analysis.routing.site.as_deref().unwrap_or_default())
+            .ok_or_else(|| anyhow::anyhow!("site no longer configured"))?;
+        let now = self.clock.now();
+        let quarantined = v.decision == "quarantine";
+        let public_url = self.config.api.public_url.as_deref().unwrap_or_default();
+
+        let mut tx = store.begin().await?;
+        let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
+            return Ok(Outcome::Rejected(Rejection::UnknownRecipient("conversation gone".into())));
+        };
+        // The Message-ID is the message id: a second copy (SMTP and IMAP both) is a duplicate.
+        let message_id = analysis
+            .message_id
+            .clone()
+            .unwrap_or_else(|| format!("<{}@replyrelay.invalid>", content_hash(&analysis.text)));
+        let mut attachments = Vec::new();
+        for (info, data) in analysis.attachments.iter().zip(&analysis.attachment_data) {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            attachments.push(Attachment {
+                name: info.name.clone(),
+                url: format!("{public_url}/v1/attachments/{id}"),
+                size: Some(info.size as u64),
+                content_type: Some(info.content_type.clone()),
+            });
+            tx.insert_attachment(&NewAttachment {
+                id,
+                site_id: site.id.clone(),
+                conversation_pk: pk,
+                name: info.name.clone(),
+                content_type: info.content_type.clone(),
+                data: data.clone(),
+                at: now,
+            })
+            .await?;
+        }
+        let new = NewMessage {
+            id: format!("email:{message_id}"),
+            author: AuthorKind::Visitor,
+            author_name: analysis.from_name.clone().or_else(|| conv.visitor.name.clone()),
+            text: analysis.text.clone(),
+            attachments: attachments.clone(),
+            source: if quarantined { "email_quarantined" } else { "email" },
+            at: now,
+        };
+        let Some(seq) = tx.insert_message(pk, &new).await? else {
+            return Ok(Outcome::Duplicate);
+        };
+        if quarantined {
+            // Held for the platform to review: not the visitor's word until someone says so.
+            tx.commit().await?;
+            return Ok(Outcome::Quarantined { conversation: conv.id });
+        }
+        apply::visitor_wrote(&mut conv, seq, now);
+        conv.replied_by_email = true;
+        if !conv.open {
+            conv.open = true;
+            conv.closed_at = None;
+            conv.close_transcript_at = None;
+        }
+        tx.save_conversation(&conv).await?;
+        apply::refresh(tx.as_mut(), site, pk).await?;
+        if site.webhook_url.is_some() {
+            let data = serde_json::json!({
+                "conversation": conv.id,
+                "visitor": {"id": conv.visitor.id, "email": conv.visitor.email, "name": conv.visitor.name},
+                "message": {
+                    "id": new.id,
+                    "author": "visitor",
+                    "name": new.author_name,
+                    "text": new.text,
+                    "attachments": attachments,
+                    "source": "email",
+                    "at": now.to_rfc3339(),
+                },
+            });
+            tx.enqueue_webhook(&crate::webhooks::new(&site.id, "message.created", data, now))
+                .await?;
+        }
+        tx.notify_work().await?;
+        tx.commit().await?;
+        Ok(Outcome::Stored { conversation: conv.id, message: new.id })
+    }
+
+    async fn record_bounce(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
+        let bounce = analysis.bounce.as_ref().expect("a bounce");
+        let Some(store) = &self.store else {
+            return Ok(Outcome::Dropped("bounce with no database".into()));
+        };
+        let Some(id) = &bounce.original_message_id else {
+            return Ok(Outcome::Dropped("bounce for no email of ours".into()));
+        };
+        let mut tx = store.begin().await?;
+        let Some(email) = tx.email_by_message_id(id).await? else {
+            return Ok(Outcome::Dropped("bounce for no email of ours".into()));
+        };
+        let Some(site) = self.site(&email.site_id) else {
+            return Ok(Outcome::Dropped("bounce for a site no longer configured".into()));
+        };
+        let now = self.clock.now();
+        let reason = format!(
+            "bounced{}{}",
+            bounce.status.as_deref().map(|s| format!(": {s}")).unwrap_or_default(),
+            bounce.recipient.as_deref().map(|r| format!(" for {r}")).unwrap_or_default(),
+        );
+        tx.set_email_failed(&email.id, &reason).await?;
+        if site.webhook_url.is_some() {
+            let data = serde_json::json!({
+                "email": {"message_id": email.message_id, "to": email.rcpt_to},
+                "error": reason,
+            });
+            tx.enqueue_webhook(&crate::webhooks::new(&site.id, "delivery.failed", data, now)).await?;
+        }
+        tx.commit().await?;
+        if bounce.permanent {
+            apply::suppress(store.as_ref(), site, &email.rcpt_to, "hard_bounce", now).await?;
+        }
+        Ok(Outcome::BounceRecorded)
+    }
+}
+
+async fn conversation_by_pk(store: &dyn Store, pk: i64) -> anyhow::Result<Option<crate::store::Conversation>> {
+    let mut tx = store.begin().await?;
+    tx.conversation_by_pk(pk).await
+}
+
+async fn email_by_message_id(store: &dyn Store, id: &str) -> anyhow::Result<Option<crate::store::OutboxEmail>> {
+    let mut tx = store.begin().await?;
+    tx.email_by_message_id(id).await
+}
+
+async fn last_email_at(store: &dyn Store, pk: i64) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let mut tx = store.begin().await?;
+    tx.last_email_at(pk).await
+}
+
+/// The token of a `reply+TOKEN@domain` address.
+fn reply_token(address: &str) -> Option<String> {
+    let address = address.trim().trim_matches(['<', '>']);
+    let (local, _) = address.rsplit_once('@')?;
+    let lower = local.to_ascii_lowercase();
+    lower.strip_prefix("reply+").map(String::from)
+}
+
+/// Message-IDs a reply refers to, newest first, with angle brackets.
+fn referenced_ids(message: &Message<'_>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for value in [message.in_reply_to(), message.references()] {
+        match value {
+            mail_parser::HeaderValue::Text(t) => ids.push(format!("<{t}>")),
+            mail_parser::HeaderValue::TextList(list) => {
+                ids.extend(list.iter().rev().map(|t| format!("<{t}>")))
+            }
+            _ => {}
+        }
+    }
+    ids
+}
+
+/// Display names lose control characters (they may reach headers and chat).
+fn clean_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn content_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Why a message is an automatic answer, if it is one (RFC 3834 and the headers and subjects
+/// that mail systems use in practice).
+pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
+    for (name, value) in message.headers_raw() {
+        let value = value.trim().to_ascii_lowercase();
+        let name = name.to_ascii_lowercase();
+        match name.as_str() {
+            "auto-submitted" if value != "no" => return Some(format!("Auto-Submitted: {value}")),
+            "precedence" if ["bulk", "junk", "list", "auto_reply"].contains(&value.as_str()) => {
+                return Some(format!("Precedence: {value}"))
+            }
+            "x-autoreply" | "x-autorespond" | "x-autoresponder" | "x-auto-response-suppress"
+            | "x-autogenerated" => return Some(format!("{name} header")),
+            _ => {}
+        }
+    }
+    let subject = message.subject()?.trim().to_lowercase();
+    const SUBJECTS: &[&str] = &[
+        "auto:", "automatic reply", "autoreply", "auto-reply", "auto reply", "out of office",
+        "out of the office", "away from the office", "réponse automatique", "absence",
+        "automatische antwort", "abwesenheitsnotiz", "abwesend", "respuesta automática",
+        "fuera de la oficina", "resposta automática", "ausente", "fora do escritório",
+        "risposta automatica", "fuori sede", "automatisch antwoord", "afwezig",
+        "автоматический ответ", "автоответ", "нет на месте", "trả lời tự động",
+        "vắng mặt", "balasan otomatis", "di luar kantor", "自动回复", "自動回覆", "自動応答",
+        "不在", "automatyczna odpowiedź", "poza biurem", "automatiskt svar", "frånvaro",
+    ];
+    SUBJECTS
+        .iter()
+        .find(|s| subject.starts_with(*s))
+        .map(|s| format!("subject starts with \"{s}\""))
+}
+
+/// A delivery-status report (RFC 3464), or a classic bounce from a mailer daemon.
+pub fn read_bounce(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce> {
+    let is_report = message.parts.iter().any(|p| {
+        p.content_type().is_some_and(|c| {
+            let sub = c.subtype().unwrap_or_default().to_ascii_lowercase();
+            c.ctype().eq_ignore_ascii_case("message")
+                && (sub == "delivery-status" || sub == "global-delivery-status")
+        })
+    });
+    let from = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let daemon = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
+    let null_sender = envelope.mail_from.as_deref().is_some_and(|f| f.is_empty() || f == "<>");
+    if !is_report && !(daemon && (null_sender || envelope.mail_from.is_none())) {
+        return None;
+    }
+    let mut bounce = Bounce::default();
+    for part in &message.parts {
+        let ctype = part.content_type();
+        let sub = ctype.and_then(|c| c.subtype()).unwrap_or_default().to_ascii_lowercase();
+        match &part.body {
+            PartType::Message(original) => {
+                bounce.original_message_id = bounce
+                    .original_message_id
+                    .or_else(|| original.message_id().map(|id| format!("<{id}>")));
+            }
+            _ if sub.ends_with("delivery-status") => {
+                let text = String::from_utf8_lossy(part.contents()).to_string();
+                for line in text.lines() {
+                    let Some((k, v)) = line.split_once(':') else { continue };
+                    let v = v.trim();
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "status" => bounce.status = Some(v.to_string()),
+                        "final-recipient" | "original-recipient" if bounce.recipient.is_none() => {
+                            bounce.recipient = Some(v.rsplit(';').next().unwrap_or(v).trim().to_string())
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ if sub == "rfc822-headers" || bounce.original_message_id.is_none() => {
+                // The returned headers, or a classic bounce quoting them in its text.
+                let text = String::from_utf8_lossy(part.contents()).to_string();
+                bounce.original_message_id = bounce.original_message_id.or_else(|| quoted_message_id(&text));
+            }
+            _ => {}
+        }
+    }
+    bounce.permanent = bounce.status.as_deref().is_none_or(|s| s.starts_with('5'));
+    Some(bounce)
+}
+
+/// The value of a `Message-ID:` header line quoted inside a text.
+fn quoted_message_id(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("message-id")
+            .then(|| v.trim().to_string())
+            .filter(|v| v.starts_with('<') && v.ends_with('>'))
+    })
+}
+
+/// The visitor's words: the text part (or the HTML one as text), cut at our "reply above this
+/// line" marker, with the quoted history trimmed.
+pub fn extract_text(message: &Message<'_>) -> String {
+    let body = match message.text_bodies().next() {
+        Some(part) => match &part.body {
+            PartType::Text(t) => t.to_string(),
+            PartType::Html(h) => reply::html_to_text(h),
+            _ => String::new(),
+        },
+        None => String::new(),
+    };
+    let body = cut_at_marker(&body);
+    reply::trim(&body)
+}
+
+/// Everything from the line holding our "reply above this line" marker on is our own email.
+fn cut_at_marker(body: &str) -> String {
+    let markers = crate::i18n::reply_markers();
+    let mut out = Vec::new();
+    for line in body.lines() {
+        let core = line.trim().trim_start_matches('>').trim().trim_matches('#').trim();
+        if !core.is_empty() && markers.iter().any(|m| core == *m) {
+            break;
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Message<'_> {
+        MessageParser::default().parse(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn auto_replies_are_recognised() {
+        let headers = [
+            "Auto-Submitted: auto-replied",
+            "Precedence: bulk",
+            "X-Autoreply: yes",
+            "Subject: Automatic reply: your question",
+            "Subject: Réponse automatique : absent",
+            "Subject: Automatische Antwort: Urlaub",
+            "Subject: Respuesta automática: vacaciones",
+        ];
+        for h in headers {
+            let raw = format!("From: a@b.example\r\nTo: c@d.example\r\n{h}\r\n\r\nHi\r\n");
+            assert!(auto_reply_reason(&parse(&raw)).is_some(), "{h}");
+        }
+        let human = "From: a@b.example\r\nSubject: Re: your question\r\nAuto-Submitted: no\r\n\r\nHi\r\n";
+        assert!(auto_reply_reason(&parse(human)).is_none());
+    }
+
+    #[test]
+    fn the_marker_and_history_are_cut() {
+        let raw = "From: a@b.example\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYes please!\r\n\r\nOn Mon, 3 Mar 2025 at 10:15, Acme <support@acme.example> wrote:\r\n> ## Reply above this line to answer ##\r\n> Hello\r\n";
+        assert_eq!(extract_text(&parse(raw)), "Yes please!");
+        let bottom = "From: a@b.example\r\n\r\nThanks\r\n## Reply above this line to answer ##\r\nold";
+        assert_eq!(extract_text(&parse(bottom)), "Thanks");
+    }
+
+    #[test]
+    fn a_dsn_is_read() {
+        let raw = "From: MAILER-DAEMON@mx.example\r\nTo: support@acme.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <abc@reply.acme.example>\r\nSubject: Your conversation\r\n--b--\r\n";
+        let b = read_bounce(&parse(raw), &Envelope::default()).unwrap();
+        assert_eq!(b.original_message_id.as_deref(), Some("<abc@reply.acme.example>"));
+        assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+        assert_eq!(b.status.as_deref(), Some("5.1.1"));
+        assert!(b.permanent);
+    }
+}
