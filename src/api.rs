@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/conversations/{id}", get(get_conversation))
         .route("/v1/contacts", get(find_contacts))
+        .route("/v1/attachments/{id}", get(get_attachment))
         .route(
             "/v1/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
@@ -163,6 +164,7 @@ async fn get_conversation(
         });
     };
     let messages: Vec<Value> = messages.iter().map(message_json).collect();
+    let replied_by_email = c.replied_by_email;
     Ok(Json(json!({
         "id": c.id,
         "status": if c.open { "open" } else { "closed" },
@@ -179,6 +181,7 @@ async fn get_conversation(
         },
         "next_email_due_at": time(c.due_at),
         "unanswered_emails": c.unanswered_emails,
+        "replied_by_email": replied_by_email,
         "messages": messages,
     })))
 }
@@ -191,7 +194,8 @@ fn message_json(m: &MarkedMessage) -> Value {
         "name": msg.author_name,
         "text": msg.text,
         "attachments": msg.attachments,
-        "source": msg.source,
+        "source": if msg.source == "email_quarantined" { "email" } else { msg.source.as_str() },
+        "quarantined": msg.source == "email_quarantined",
         "at": msg.at.to_rfc3339(),
         "deleted": msg.deleted,
         "forwarded": m.marker.as_ref().map(|k| json!({
@@ -202,6 +206,52 @@ fn message_json(m: &MarkedMessage) -> Value {
             "error": k.error,
         })),
     })
+}
+
+/// A file a visitor attached to an email reply. Always served as a download, never rendered,
+/// so an HTML attachment cannot run in the platform's origin.
+async fn get_attachment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let site = authenticate(&state, &headers)?;
+    let Some(a) = state
+        .store
+        .attachment(&site.id, &id)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            field: None,
+            message: format!("no attachment `{id}` on this site"),
+        });
+    };
+    let filename: String = a
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let content_type = if a
+        .content_type
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/.+-".contains(c))
+    {
+        a.content_type
+    } else {
+        "application/octet-stream".into()
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+        ],
+        a.data,
+    )
+        .into_response())
 }
 
 /// `GET /v1/contacts` parameters.

@@ -1,8 +1,10 @@
-//! Putting the parts together: open the store, bind the API, start the worker.
+//! Putting the parts together: open the store, bind the API and the SMTP/LMTP listener, start
+//! the worker and the IMAP poller.
 
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::inbound::Inbound;
 use crate::outbound::Transport;
 use crate::store::{self, Store};
 use crate::token::TokenKeys;
@@ -17,8 +19,11 @@ use tokio::sync::Notify;
 /// A built, bound, not yet running daemon.
 pub struct Application {
     listener: TcpListener,
+    /// The bound SMTP/LMTP listener for replies, if configured.
+    smtp: Option<(TcpListener, Option<crate::listener::TlsAcceptor>)>,
     state: AppState,
     worker: Worker,
+    inbound: Inbound,
 }
 
 impl Application {
@@ -42,6 +47,20 @@ impl Application {
             transport,
             clock.clone(),
         );
+        let inbound = Inbound::new(Some(store.clone()), config.clone(), Some(keys.clone()), clock.clone());
+        let smtp = match &config.listener {
+            Some(l) => {
+                let bound = TcpListener::bind(l.listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen for mail on {}: {e}", l.listen))?;
+                let tls = match &l.tls {
+                    Some((cert, key)) => Some(crate::listener::tls_acceptor(cert, key)?),
+                    None => None,
+                };
+                Some((bound, tls))
+            }
+            None => None,
+        };
         let state = AppState {
             store,
             config,
@@ -52,8 +71,10 @@ impl Application {
 
         Ok(Self {
             listener,
+            smtp,
             state,
             worker,
+            inbound,
         })
     }
 
@@ -73,6 +94,16 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The inbound pipeline, for tests and `replyrelay ingest`.
+    pub fn inbound(&self) -> Inbound {
+        self.inbound.clone()
+    }
+
+    /// Where the SMTP/LMTP listener really listens, if there is one.
+    pub fn smtp_addr(&self) -> Option<SocketAddr> {
+        self.smtp.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
     /// Serves the API until `shutdown` completes; with `background_worker`, also runs the
     /// worker loop (tests leave it off and drive the worker themselves).
     pub async fn run(
@@ -90,6 +121,19 @@ impl Application {
                 let _ = rx.wait_for(|stop| *stop).await;
             }))
         });
+        let smtp_task = self.smtp.map(|(listener, tls)| {
+            let config = self.state.config.listener.clone().expect("bound only when configured");
+            tokio::spawn(crate::listener::serve(
+                listener,
+                config,
+                self.inbound.clone(),
+                tls,
+                stop_rx.clone(),
+            ))
+        });
+        let imap_task = self.state.config.imap.clone().map(|config| {
+            tokio::spawn(crate::imap::run(config, self.inbound.clone(), self.state.store.clone(), stop_rx.clone()))
+        });
         let mut rx = stop_rx;
         let server = axum::serve(self.listener, api::router(self.state)).with_graceful_shutdown(
             async move {
@@ -101,7 +145,7 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         server.await?;
-        if let Some(task) = worker_task {
+        for task in [worker_task, smtp_task, imap_task].into_iter().flatten() {
             task.await?;
         }
         Ok(())
@@ -110,7 +154,7 @@ impl Application {
 
 /// The configured token keys, or the key generated on first start and kept in the database,
 /// so that links in emails keep working across restarts without any configuration.
-async fn token_keys(config: &Config, store: &dyn Store) -> anyhow::Result<TokenKeys> {
+pub async fn token_keys(config: &Config, store: &dyn Store) -> anyhow::Result<TokenKeys> {
     if !config.token_keys.is_empty() {
         return Ok(TokenKeys::new(config.token_keys.clone()));
     }
@@ -119,4 +163,10 @@ async fn token_keys(config: &Config, store: &dyn Store) -> anyhow::Result<TokenK
     let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
     let key = store.meta_init("token_key", &hex).await?;
     Ok(TokenKeys::new(vec![key.into_bytes()]))
+}
+
+/// Resolves once shutdown is asked for. The watch guard is dropped before returning, so a
+/// future that waits on this in a `select!` stays `Send`.
+pub(crate) async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }

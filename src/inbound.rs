@@ -279,17 +279,15 @@ impl Inbound {
     }
 
     /// Runs the whole pipeline on one message and acts on it.
+    #[tracing::instrument(name = "inbound", skip_all, fields(message_id, conversation))]
     pub async fn deliver(&self, raw: &[u8], envelope: &Envelope) -> anyhow::Result<Outcome> {
         let analysis = match self.analyze(raw, envelope).await {
             Ok(a) => a,
             Err(rejection) => return Ok(Outcome::Rejected(rejection)),
         };
-        let span = tracing::info_span!(
-            "inbound",
-            message_id = analysis.message_id.as_deref().unwrap_or("-"),
-            conversation = analysis.routing.conversation.as_deref().unwrap_or("-"),
-        );
-        let _enter = span.enter();
+        tracing::Span::current()
+            .record("message_id", analysis.message_id.as_deref().unwrap_or("-"))
+            .record("conversation", analysis.routing.conversation.as_deref().unwrap_or("-"));
         let outcome = match analysis.kind {
             Kind::AutoReply | Kind::Loop => {
                 Outcome::Dropped(analysis.reason.clone().unwrap_or_else(|| "automatic".into()))

@@ -1,7 +1,9 @@
 //! The `replyrelay` command.
 
 use clap::{Parser, Subcommand};
+use replyrelay::inbound::{Envelope, Inbound, Outcome, Rejection};
 use replyrelay::{app::Application, clock::Clock, config, store, telemetry};
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,6 +36,24 @@ enum Command {
     Migrate,
     /// Check the config file and print every problem with its file, line and key.
     CheckConfig,
+    /// Take one email on standard input, as an MTA pipe transport delivers it. Exit status
+    /// (sysexits): 0 taken, 65 unreadable, 67 unknown recipient, 75 try again later,
+    /// 77 refused (sender or reach window).
+    Ingest {
+        /// The envelope sender (Postfix: `${sender}`).
+        #[arg(long)]
+        sender: Option<String>,
+        /// An envelope recipient (Postfix: `${original_recipient}`); may be repeated.
+        #[arg(long = "recipient")]
+        recipients: Vec<String>,
+    },
+    /// Show what the inbound pipeline would do with an email file, without storing anything.
+    Inspect {
+        file: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn load(path: Option<&std::path::Path>) -> Result<config::Config, ExitCode> {
@@ -60,6 +80,21 @@ async fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Ingest { sender, recipients } => {
+            telemetry::init(cli.log_json);
+            let c = match load(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            ingest(c, sender, recipients).await
+        }
+        Command::Inspect { file, json } => {
+            let c = match load(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            inspect(c, &file, json).await
+        }
         Command::Migrate => {
             telemetry::init(cli.log_json);
             let c = match load(cli.config.as_deref()) {
@@ -130,6 +165,132 @@ async fn serve(c: config::Config) -> anyhow::Result<()> {
         );
     }
     app.run(true, shutdown_signal()).await
+}
+
+/// sysexits(3) codes for `ingest`.
+const EX_DATAERR: u8 = 65;
+const EX_NOUSER: u8 = 67;
+const EX_TEMPFAIL: u8 = 75;
+const EX_NOPERM: u8 = 77;
+
+/// The inbound pipeline on the configured database.
+async fn open_inbound(mut c: config::Config, store_wanted: bool) -> anyhow::Result<Inbound> {
+    if c.api.public_url.is_none() {
+        c.api.public_url = Some(format!("http://{}", c.api.listen));
+    }
+    let (store, keys) = if store_wanted {
+        let store = store::open(&c.database.url).await?;
+        store.migrate().await?;
+        let keys = replyrelay::app::token_keys(&c, store.as_ref()).await?;
+        (Some(store), Some(keys))
+    } else {
+        (None, None)
+    };
+    Ok(Inbound::new(store, Arc::new(c), keys, Clock::System))
+}
+
+async fn ingest(c: config::Config, sender: Option<String>, recipients: Vec<String>) -> ExitCode {
+    use std::io::Read;
+    let max = c.inbound.max_message_size;
+    let mut raw = Vec::new();
+    if let Err(e) = std::io::stdin().take(max as u64 + 1).read_to_end(&mut raw) {
+        eprintln!("ingest: cannot read standard input: {e}");
+        return ExitCode::from(EX_TEMPFAIL);
+    }
+    let inbound = match open_inbound(c, true).await {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ingest: {e:#}");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    let envelope = Envelope { mail_from: sender, rcpt_to: recipients };
+    match inbound.deliver(&raw, &envelope).await {
+        Ok(Outcome::Rejected(r)) => {
+            let (code, text) = r.smtp_reply();
+            eprintln!("ingest: refused: {code} {text}");
+            ExitCode::from(match r {
+                Rejection::UnknownRecipient(_) => EX_NOUSER,
+                Rejection::BadMessage(_) | Rejection::TooLarge => EX_DATAERR,
+                Rejection::Sender(_) | Rejection::WindowClosed => EX_NOPERM,
+            })
+        }
+        Ok(outcome) => {
+            eprintln!("ingest: {outcome:?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ingest: could not store the message, try later: {e:#}");
+            ExitCode::from(EX_TEMPFAIL)
+        }
+    }
+}
+
+async fn inspect(c: config::Config, file: &std::path::Path, json: bool) -> ExitCode {
+    let raw = match std::fs::read(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("inspect: {}: {e}", file.display());
+            return ExitCode::from(66); // EX_NOINPUT
+        }
+    };
+    // Without a config file there is no database to route against, and none is created.
+    let database_exists = c.source.is_some()
+        && c.database
+            .url
+            .strip_prefix("sqlite://")
+            .is_none_or(|path| std::path::Path::new(path.split('?').next().unwrap_or(path)).exists());
+    let inbound = match open_inbound(c, database_exists).await {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("inspect: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let analysis = match inbound.analyze(&raw, &Envelope::default()).await {
+        Ok(a) => a,
+        Err(r) => {
+            let (code, text) = r.smtp_reply();
+            if json {
+                println!("{}", serde_json::json!({"kind": "rejected", "error": format!("{code} {text}")}));
+            } else {
+                println!("refused: {code} {text}");
+            }
+            return ExitCode::from(EX_DATAERR);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&analysis).expect("serializable"));
+    } else {
+        let r = &analysis.routing;
+        let v = &analysis.verification;
+        println!("kind:          {:?}{}", analysis.kind, analysis.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+        println!("from:          {}", analysis.from.as_deref().unwrap_or("-"));
+        println!("message-id:    {}", analysis.message_id.as_deref().unwrap_or("-"));
+        println!(
+            "routing:       via {}; site {}; conversation {}{}",
+            r.via,
+            r.site.as_deref().unwrap_or("-"),
+            r.conversation.as_deref().unwrap_or("-"),
+            r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+        println!(
+            "verification:  token {}; sender {}; window {}; decision {}{}",
+            v.token,
+            v.sender,
+            if v.window_open { "open" } else { "closed" },
+            v.decision,
+            v.reason.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+        if let Some(b) = &analysis.bounce {
+            println!("bounce:        {:?}", b);
+        }
+        for a in &analysis.attachments {
+            println!("attachment:    {} ({}, {} bytes)", a.name, a.content_type, a.size);
+        }
+        println!("text:\n{}", analysis.text);
+    }
+    ExitCode::SUCCESS
 }
 
 /// Resolves on SIGINT or SIGTERM.

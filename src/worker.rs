@@ -137,6 +137,7 @@ impl Worker {
     }
 
     /// Claims one due conversation and, if it still owes an email, writes it to the outbox.
+    #[tracing::instrument(name = "compose", skip_all, fields(site, conversation))]
     async fn compose_one(&self) -> anyhow::Result<Step> {
         let now = self.clock.now();
         let lease = self.config.delivery.lease;
@@ -147,8 +148,9 @@ impl Worker {
         let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
             return Ok(Step::Rescheduled);
         };
-        let span = tracing::info_span!("compose", site = %conv.site_id, conversation = %conv.id);
-        let _enter = span.enter();
+        tracing::Span::current()
+            .record("site", conv.site_id.as_str())
+            .record("conversation", conv.id.as_str());
         let Some(site) = self.config.site(&conv.site_id) else {
             // The site was removed from the config: nothing to send on its behalf.
             conv.due_at = None;
@@ -251,14 +253,16 @@ impl Worker {
     }
 
     /// Claims one ready email and hands it to the transport.
+    #[tracing::instrument(name = "deliver", skip_all, fields(email, attempt))]
     async fn deliver_one(&self) -> anyhow::Result<Step> {
         let now = self.clock.now();
         let delivery = &self.config.delivery;
         let Some(email) = self.store.claim_email(now, now + delivery.lease).await? else {
             return Ok(Step::Idle);
         };
-        let span = tracing::info_span!("deliver", email = %email.id, attempt = email.attempts);
-        let _enter = span.enter();
+        tracing::Span::current()
+            .record("email", email.id.as_str())
+            .record("attempt", email.attempts);
         // Checked again at every attempt: a retry may come hours later, after the visitor came
         // back and read the replies, or unsubscribed.
         if !self.store.email_still_wanted(&email.id).await? {
@@ -344,14 +348,17 @@ impl Worker {
     }
 
     /// Claims one queued webhook and posts it.
+    #[tracing::instrument(name = "webhook", skip_all, fields(webhook, event, attempt))]
     async fn post_webhook_one(&self) -> anyhow::Result<Step> {
         let now = self.clock.now();
         let delivery = &self.config.delivery;
         let Some(hook) = self.store.claim_webhook(now, now + delivery.lease).await? else {
             return Ok(Step::Idle);
         };
-        let span = tracing::info_span!("webhook", id = %hook.id, event = %hook.event, attempt = hook.attempts);
-        let _enter = span.enter();
+        tracing::Span::current()
+            .record("webhook", hook.id.as_str())
+            .record("event", hook.event.as_str())
+            .record("attempt", hook.attempts);
         let target = self
             .config
             .site(&hook.site_id)

@@ -81,6 +81,14 @@ pub struct Message {
     pub email_id: Option<String>,
 }
 
+impl Message {
+    /// Not part of the conversation as the visitor sees it: deleted, or a quarantined reply
+    /// from an address that is not the visitor's.
+    pub fn is_hidden(&self) -> bool {
+        self.deleted || self.source == "email_quarantined"
+    }
+}
+
 /// A message to add.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -282,6 +290,8 @@ pub trait Store: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Stores `value` unless the key exists; returns what is stored.
     async fn meta_init(&self, key: &str, value: &str) -> Result<String>;
+    /// Stores `value` under `key`, replacing what was there.
+    async fn meta_set(&self, key: &str, value: &str) -> Result<()>;
     /// Whether an outbox email is still worth sending: its visitor is not suppressed, and it
     /// forwards no message (a close transcript) or at least one the visitor has not read since.
     async fn email_still_wanted(&self, id: &str) -> Result<bool>;

@@ -383,6 +383,18 @@ macro_rules! sql_backend {
                 Ok(self.meta(key).await?.expect("just stored"))
             }
 
+            async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn email_still_wanted(&self, id: &str) -> Result<bool> {
                 let row = sqlx::query(
                     "SELECT
