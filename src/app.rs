@@ -47,7 +47,12 @@ impl Application {
             transport,
             clock.clone(),
         );
-        let inbound = Inbound::new(Some(store.clone()), config.clone(), Some(keys.clone()), clock.clone());
+        let inbound = Inbound::new(
+            Some(store.clone()),
+            config.clone(),
+            Some(keys.clone()),
+            clock.clone(),
+        );
         let smtp = match &config.listener {
             Some(l) => {
                 let bound = TcpListener::bind(l.listen)
@@ -122,7 +127,12 @@ impl Application {
             }))
         });
         let smtp_task = self.smtp.map(|(listener, tls)| {
-            let config = self.state.config.listener.clone().expect("bound only when configured");
+            let config = self
+                .state
+                .config
+                .listener
+                .clone()
+                .expect("bound only when configured");
             tokio::spawn(crate::listener::serve(
                 listener,
                 config,
@@ -132,7 +142,12 @@ impl Application {
             ))
         });
         let imap_task = self.state.config.imap.clone().map(|config| {
-            tokio::spawn(crate::imap::run(config, self.inbound.clone(), self.state.store.clone(), stop_rx.clone()))
+            tokio::spawn(crate::imap::run(
+                config,
+                self.inbound.clone(),
+                self.state.store.clone(),
+                stop_rx.clone(),
+            ))
         });
         let mut rx = stop_rx;
         let server = axum::serve(self.listener, api::router(self.state)).with_graceful_shutdown(

@@ -275,8 +275,13 @@ pub async fn suppress(
     }
     if site.webhook_url.is_some() {
         let data = serde_json::json!({"email": email, "reason": reason});
-        tx.enqueue_webhook(&crate::webhooks::new(&site.id, "visitor.suppressed", data, now))
-            .await?;
+        tx.enqueue_webhook(&crate::webhooks::new(
+            &site.id,
+            "visitor.suppressed",
+            data,
+            now,
+        ))
+        .await?;
     }
     tx.commit().await
 }

@@ -644,7 +644,11 @@ pub mod raw {
         pub hostname: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub max_connections: Option<usize>,
-        #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
         pub idle_timeout: Option<Duration>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub tls_certificate: Option<PathBuf>,
@@ -670,7 +674,11 @@ pub mod raw {
         pub processed_folder: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub rejected_folder: Option<String>,
-        #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
         pub poll_interval: Option<Duration>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle: Option<bool>,
@@ -1003,7 +1011,11 @@ fn resolve_inbound(
     raw: raw::Inbound,
     base: &Path,
     err: &mut dyn FnMut(&[Seg], String),
-) -> (crate::inbound::Limits, Option<ListenerConfig>, Option<ImapConfig>) {
+) -> (
+    crate::inbound::Limits,
+    Option<ListenerConfig>,
+    Option<ImapConfig>,
+) {
     let limits = crate::inbound::Limits {
         max_message_size: raw.max_message_size.unwrap_or(25 << 20),
         max_parts: raw.max_parts.unwrap_or(100),
@@ -1013,14 +1025,20 @@ fn resolve_inbound(
         let at = |k: &str| [key("inbound"), key("smtp"), key(k)];
         let text = l.listen.unwrap_or_else(|| "127.0.0.1:2525".into());
         let listen = text.parse().unwrap_or_else(|_| {
-            err(&at("listen"), format!("`{text}` is not an address such as 127.0.0.1:2525"));
+            err(
+                &at("listen"),
+                format!("`{text}` is not an address such as 127.0.0.1:2525"),
+            );
             SocketAddr::from(([127, 0, 0, 1], 2525))
         });
         let lmtp = match l.protocol.as_deref().unwrap_or("smtp") {
             "smtp" => false,
             "lmtp" => true,
             other => {
-                err(&at("protocol"), format!("`{other}` is not `smtp` or `lmtp`"));
+                err(
+                    &at("protocol"),
+                    format!("`{other}` is not `smtp` or `lmtp`"),
+                );
                 false
             }
         };
@@ -1028,7 +1046,10 @@ fn resolve_inbound(
             (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
             (None, None) => None,
             _ => {
-                err(&at("tls_key"), "tls_certificate and tls_key go together".into());
+                err(
+                    &at("tls_key"),
+                    "tls_certificate and tls_key go together".into(),
+                );
                 None
             }
         };
@@ -1047,7 +1068,11 @@ fn resolve_inbound(
         let password = i
             .password
             .as_ref()
-            .and_then(|p| read_secret(p, base).map_err(|e| err(&at("password"), e)).ok())
+            .and_then(|p| {
+                read_secret(p, base)
+                    .map_err(|e| err(&at("password"), e))
+                    .ok()
+            })
             .unwrap_or_default();
         ImapConfig {
             host: i.host.unwrap_or_else(|| {
@@ -1146,12 +1171,19 @@ fn site_settings(
             }
         }
     }
-    let webhook_url = own.webhook_url.clone().or_else(|| defaults.webhook_url.clone());
+    let webhook_url = own
+        .webhook_url
+        .clone()
+        .or_else(|| defaults.webhook_url.clone());
     let webhook_secret = own
         .webhook_secret
         .as_ref()
         .or(defaults.webhook_secret.as_ref())
-        .and_then(|s| read_secret(s, base).map_err(|e| err("webhook_secret", e)).ok());
+        .and_then(|s| {
+            read_secret(s, base)
+                .map_err(|e| err("webhook_secret", e))
+                .ok()
+        });
     if webhook_url.is_some() && webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
         err(
             "webhook_secret",

@@ -54,17 +54,37 @@ async fn connect_and_poll(
     let tcp = tokio::net::TcpStream::connect((config.host.as_str(), config.port)).await?;
     tcp.set_nodelay(true)?;
     match config.security {
-        SmtpSecurity::None => poll(async_imap::Client::new(tcp), config, inbound, store, shutdown).await,
+        SmtpSecurity::None => {
+            poll(
+                async_imap::Client::new(tcp),
+                config,
+                inbound,
+                store,
+                shutdown,
+            )
+            .await
+        }
         SmtpSecurity::Tls => {
-            let tls = tls_connector().connect(server_name(&config.host)?, tcp).await?;
-            poll(async_imap::Client::new(tls), config, inbound, store, shutdown).await
+            let tls = tls_connector()
+                .connect(server_name(&config.host)?, tcp)
+                .await?;
+            poll(
+                async_imap::Client::new(tls),
+                config,
+                inbound,
+                store,
+                shutdown,
+            )
+            .await
         }
         SmtpSecurity::Starttls => {
             let mut client = async_imap::Client::new(tcp);
             client.read_response().await?;
             client.run_command_and_check_ok("STARTTLS", None).await?;
             let tcp = client.into_inner();
-            let tls = tls_connector().connect(server_name(&config.host)?, tcp).await?;
+            let tls = tls_connector()
+                .connect(server_name(&config.host)?, tcp)
+                .await?;
             let client = async_imap::Client::new(tls);
             poll_after_greeting(client, config, inbound, store, shutdown).await
         }
@@ -73,11 +93,13 @@ async fn connect_and_poll(
 
 fn tls_connector() -> tokio_rustls::TlsConnector {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
@@ -123,7 +145,10 @@ where
         // Already there is fine.
         let _ = session.create(folder).await;
     }
-    let state_key = format!("imap:{}@{}:{}/{}", config.username, config.host, config.port, config.mailbox);
+    let state_key = format!(
+        "imap:{}@{}:{}/{}",
+        config.username, config.host, config.port, config.mailbox
+    );
     tracing::info!(mailbox = %config.mailbox, idle = can_idle, "IMAP poller connected");
     loop {
         let mailbox = session.select(&config.mailbox).await?;
@@ -133,7 +158,11 @@ where
             None => (validity, 0),
         };
         if known_validity != validity {
-            tracing::warn!(old = known_validity, new = validity, "UIDVALIDITY changed; rescanning the mailbox");
+            tracing::warn!(
+                old = known_validity,
+                new = validity,
+                "UIDVALIDITY changed; rescanning the mailbox"
+            );
             last_uid = 0;
         }
         let mut uids: Vec<u32> = session
@@ -171,10 +200,16 @@ where
                     .await?
                     .try_collect()
                     .await?;
-                let _: Vec<_> = session.uid_expunge(uid.to_string()).await?.try_collect().await?;
+                let _: Vec<_> = session
+                    .uid_expunge(uid.to_string())
+                    .await?
+                    .try_collect()
+                    .await?;
             }
             last_uid = uid;
-            store.meta_set(&state_key, &format!("{validity}:{last_uid}")).await?;
+            store
+                .meta_set(&state_key, &format!("{validity}:{last_uid}"))
+                .await?;
         }
         // Wait for news.
         if can_idle {

@@ -10,7 +10,7 @@
 use crate::apply;
 use crate::clock::Clock;
 use crate::config::{Config, SenderPolicy, Site};
-use crate::domain::{AuthorKind, Attachment};
+use crate::domain::{Attachment, AuthorKind};
 use crate::reply;
 use crate::store::{NewAttachment, NewMessage, Store};
 use crate::token::{Purpose, TokenKeys};
@@ -118,7 +118,10 @@ pub struct AttachmentInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Posted into the conversation as a visitor message.
-    Stored { conversation: String, message: String },
+    Stored {
+        conversation: String,
+        message: String,
+    },
     /// Stored, but held for review (a sender that does not match, under `quarantine`).
     Quarantined { conversation: String },
     /// The same `Message-ID` was stored before.
@@ -150,7 +153,10 @@ impl Rejection {
         match self {
             Rejection::UnknownRecipient(why) => (550, format!("5.1.1 {why}")),
             Rejection::Sender(why) => (550, format!("5.7.1 {why}")),
-            Rejection::WindowClosed => (550, "5.7.1 this conversation no longer takes replies".into()),
+            Rejection::WindowClosed => (
+                550,
+                "5.7.1 this conversation no longer takes replies".into(),
+            ),
             Rejection::BadMessage(why) => (554, format!("5.6.0 {why}")),
             Rejection::TooLarge => (552, "5.3.4 message too big".into()),
         }
@@ -187,8 +193,18 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    pub fn new(store: Option<Arc<dyn Store>>, config: Arc<Config>, keys: Option<TokenKeys>, clock: Clock) -> Self {
-        Self { store, config, keys, clock }
+    pub fn new(
+        store: Option<Arc<dyn Store>>,
+        config: Arc<Config>,
+        keys: Option<TokenKeys>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            keys,
+            clock,
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -215,7 +231,10 @@ impl Inbound {
             .parse(raw)
             .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))?;
         if message.parts.len() > limits.max_parts {
-            return Err(Rejection::BadMessage(format!("more than {} MIME parts", limits.max_parts)));
+            return Err(Rejection::BadMessage(format!(
+                "more than {} MIME parts",
+                limits.max_parts
+            )));
         }
         let from = message.from().and_then(|a| a.first());
         let mut analysis = Analysis {
@@ -226,8 +245,16 @@ impl Inbound {
             from_name: from.and_then(|a| a.name()).map(clean_name),
             subject: message.subject().map(String::from),
             message_id: message.message_id().map(|id| format!("<{id}>")),
-            routing: Routing { via: "none", ..Routing::default() },
-            verification: Verification { token: "none", sender: "unknown", decision: "reject", ..Verification::default() },
+            routing: Routing {
+                via: "none",
+                ..Routing::default()
+            },
+            verification: Verification {
+                token: "none",
+                sender: "unknown",
+                decision: "reject",
+                ..Verification::default()
+            },
             bounce: None,
             attachments: Vec::new(),
             attachment_data: Vec::new(),
@@ -250,7 +277,8 @@ impl Inbound {
         analysis.text = extract_text(&message);
         for part in message.attachments() {
             let data = part.contents();
-            if data.len() > limits.max_attachment_size || matches!(part.body, PartType::Message(_)) {
+            if data.len() > limits.max_attachment_size || matches!(part.body, PartType::Message(_))
+            {
                 continue;
             }
             let content_type = part
@@ -261,7 +289,10 @@ impl Inbound {
                 })
                 .unwrap_or_else(|| "application/octet-stream".into());
             analysis.attachments.push(AttachmentInfo {
-                name: part.attachment_name().map(clean_name).unwrap_or_else(|| "attachment".into()),
+                name: part
+                    .attachment_name()
+                    .map(clean_name)
+                    .unwrap_or_else(|| "attachment".into()),
                 content_type,
                 size: data.len(),
             });
@@ -287,13 +318,23 @@ impl Inbound {
         };
         tracing::Span::current()
             .record("message_id", analysis.message_id.as_deref().unwrap_or("-"))
-            .record("conversation", analysis.routing.conversation.as_deref().unwrap_or("-"));
+            .record(
+                "conversation",
+                analysis.routing.conversation.as_deref().unwrap_or("-"),
+            );
         let outcome = match analysis.kind {
-            Kind::AutoReply | Kind::Loop => {
-                Outcome::Dropped(analysis.reason.clone().unwrap_or_else(|| "automatic".into()))
-            }
+            Kind::AutoReply | Kind::Loop => Outcome::Dropped(
+                analysis
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "automatic".into()),
+            ),
             Kind::Unroutable => Outcome::Rejected(Rejection::UnknownRecipient(
-                analysis.routing.error.clone().unwrap_or_else(|| "no conversation for this message".into()),
+                analysis
+                    .routing
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no conversation for this message".into()),
             )),
             Kind::Bounce => self.record_bounce(&analysis).await?,
             Kind::Reply => self.store_reply(&analysis).await?,
@@ -322,10 +363,15 @@ impl Inbound {
 
     /// The conversation a reply token names, with its site, if the token is genuine.
     /// `Err` says why a token that was there did not do.
-    async fn route_token(&self, addresses: &[String]) -> Result<Option<(String, i64, String)>, String> {
+    async fn route_token(
+        &self,
+        addresses: &[String],
+    ) -> Result<Option<(String, i64, String)>, String> {
         let mut error = None;
         for address in addresses {
-            let Some(token) = reply_token(address) else { continue };
+            let Some(token) = reply_token(address) else {
+                continue;
+            };
             let (Some(store), Some(keys)) = (&self.store, &self.keys) else {
                 return Err("no database: no site matched".into());
             };
@@ -333,7 +379,9 @@ impl Inbound {
                 error = Some("malformed reply token".to_string());
                 continue;
             };
-            let conv = conversation_by_pk(store.as_ref(), pk).await.map_err(|e| e.to_string())?;
+            let conv = conversation_by_pk(store.as_ref(), pk)
+                .await
+                .map_err(|e| e.to_string())?;
             let Some(conv) = conv else {
                 error = Some("unknown reply token".into());
                 continue;
@@ -353,16 +401,19 @@ impl Inbound {
     /// Finds the conversation: a reply token in the recipients, else our Message-IDs in
     /// `In-Reply-To`/`References`.
     async fn route(&self, message: &Message<'_>, envelope: &Envelope, analysis: &mut Analysis) {
-        let mut addresses: Vec<String> = Vec::new();
+        // The envelope first: it is what the MTA says this copy is for (LMTP delivers one
+        // copy per recipient), then the headers a reply address can be in.
+        let mut addresses: Vec<String> = envelope.rcpt_to.clone();
         for list in [message.to(), message.cc()].into_iter().flatten() {
             addresses.extend(list.iter().filter_map(|a| a.address()).map(String::from));
         }
         for (name, value) in message.headers_raw() {
-            if name.eq_ignore_ascii_case("Delivered-To") || name.eq_ignore_ascii_case("X-Original-To") {
+            if name.eq_ignore_ascii_case("Delivered-To")
+                || name.eq_ignore_ascii_case("X-Original-To")
+            {
                 addresses.push(value.trim().trim_matches(['<', '>']).to_string());
             }
         }
-        addresses.extend(envelope.rcpt_to.iter().cloned());
 
         match self.route_token(&addresses).await {
             Ok(Some((address, pk, site))) => {
@@ -375,7 +426,11 @@ impl Inbound {
             Ok(None) => {}
             Err(e) => {
                 // A token that does not verify is refused, even if In-Reply-To would route.
-                analysis.verification.token = if e.contains("forged") { "forged" } else { "none" };
+                analysis.verification.token = if e.contains("forged") {
+                    "forged"
+                } else {
+                    "none"
+                };
                 analysis.routing.error = Some(e);
                 return;
             }
@@ -410,7 +465,9 @@ impl Inbound {
         ) else {
             return;
         };
-        let Ok(Some(conv)) = conversation_by_pk(store.as_ref(), pk).await else { return };
+        let Ok(Some(conv)) = conversation_by_pk(store.as_ref(), pk).await else {
+            return;
+        };
         analysis.routing.conversation = Some(conv.id.clone());
         let visitor = conv.visitor.email.as_deref().map(str::to_lowercase);
         let from = analysis.from.as_deref().map(str::to_lowercase);
@@ -426,7 +483,10 @@ impl Inbound {
         let policy = site.sender_policy;
         analysis.verification.sender_policy = Some(policy.as_str());
         let (decision, reason) = if !analysis.verification.window_open {
-            ("reject", Some("the reach-back window has closed".to_string()))
+            (
+                "reject",
+                Some("the reach-back window has closed".to_string()),
+            )
         } else if analysis.verification.sender == "match" {
             ("accept", None)
         } else {
@@ -467,7 +527,9 @@ impl Inbound {
 
         let mut tx = store.begin().await?;
         let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
-            return Ok(Outcome::Rejected(Rejection::UnknownRecipient("conversation gone".into())));
+            return Ok(Outcome::Rejected(Rejection::UnknownRecipient(
+                "conversation gone".into(),
+            )));
         };
         // The Message-ID is the message id: a second copy (SMTP and IMAP both) is a duplicate.
         let message_id = analysis
@@ -497,10 +559,17 @@ impl Inbound {
         let new = NewMessage {
             id: format!("email:{message_id}"),
             author: AuthorKind::Visitor,
-            author_name: analysis.from_name.clone().or_else(|| conv.visitor.name.clone()),
+            author_name: analysis
+                .from_name
+                .clone()
+                .or_else(|| conv.visitor.name.clone()),
             text: analysis.text.clone(),
             attachments: attachments.clone(),
-            source: if quarantined { "email_quarantined" } else { "email" },
+            source: if quarantined {
+                "email_quarantined"
+            } else {
+                "email"
+            },
             at: now,
         };
         let Some(seq) = tx.insert_message(pk, &new).await? else {
@@ -509,7 +578,9 @@ impl Inbound {
         if quarantined {
             // Held for the platform to review: not the visitor's word until someone says so.
             tx.commit().await?;
-            return Ok(Outcome::Quarantined { conversation: conv.id });
+            return Ok(Outcome::Quarantined {
+                conversation: conv.id,
+            });
         }
         apply::visitor_wrote(&mut conv, seq, now);
         conv.replied_by_email = true;
@@ -534,12 +605,20 @@ impl Inbound {
                     "at": now.to_rfc3339(),
                 },
             });
-            tx.enqueue_webhook(&crate::webhooks::new(&site.id, "message.created", data, now))
-                .await?;
+            tx.enqueue_webhook(&crate::webhooks::new(
+                &site.id,
+                "message.created",
+                data,
+                now,
+            ))
+            .await?;
         }
         tx.notify_work().await?;
         tx.commit().await?;
-        Ok(Outcome::Stored { conversation: conv.id, message: new.id })
+        Ok(Outcome::Stored {
+            conversation: conv.id,
+            message: new.id,
+        })
     }
 
     async fn record_bounce(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
@@ -555,13 +634,23 @@ impl Inbound {
             return Ok(Outcome::Dropped("bounce for no email of ours".into()));
         };
         let Some(site) = self.site(&email.site_id) else {
-            return Ok(Outcome::Dropped("bounce for a site no longer configured".into()));
+            return Ok(Outcome::Dropped(
+                "bounce for a site no longer configured".into(),
+            ));
         };
         let now = self.clock.now();
         let reason = format!(
             "bounced{}{}",
-            bounce.status.as_deref().map(|s| format!(": {s}")).unwrap_or_default(),
-            bounce.recipient.as_deref().map(|r| format!(" for {r}")).unwrap_or_default(),
+            bounce
+                .status
+                .as_deref()
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default(),
+            bounce
+                .recipient
+                .as_deref()
+                .map(|r| format!(" for {r}"))
+                .unwrap_or_default(),
         );
         tx.set_email_failed(&email.id, &reason).await?;
         if site.webhook_url.is_some() {
@@ -569,7 +658,13 @@ impl Inbound {
                 "email": {"message_id": email.message_id, "to": email.rcpt_to},
                 "error": reason,
             });
-            tx.enqueue_webhook(&crate::webhooks::new(&site.id, "delivery.failed", data, now)).await?;
+            tx.enqueue_webhook(&crate::webhooks::new(
+                &site.id,
+                "delivery.failed",
+                data,
+                now,
+            ))
+            .await?;
         }
         tx.commit().await?;
         if bounce.permanent {
@@ -579,12 +674,18 @@ impl Inbound {
     }
 }
 
-async fn conversation_by_pk(store: &dyn Store, pk: i64) -> anyhow::Result<Option<crate::store::Conversation>> {
+async fn conversation_by_pk(
+    store: &dyn Store,
+    pk: i64,
+) -> anyhow::Result<Option<crate::store::Conversation>> {
     let mut tx = store.begin().await?;
     tx.conversation_by_pk(pk).await
 }
 
-async fn email_by_message_id(store: &dyn Store, id: &str) -> anyhow::Result<Option<crate::store::OutboxEmail>> {
+async fn email_by_message_id(
+    store: &dyn Store,
+    id: &str,
+) -> anyhow::Result<Option<crate::store::OutboxEmail>> {
     let mut tx = store.begin().await?;
     tx.email_by_message_id(id).await
 }
@@ -647,21 +748,53 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
             "precedence" if ["bulk", "junk", "list", "auto_reply"].contains(&value.as_str()) => {
                 return Some(format!("Precedence: {value}"))
             }
-            "x-autoreply" | "x-autorespond" | "x-autoresponder" | "x-auto-response-suppress"
+            "x-autoreply"
+            | "x-autorespond"
+            | "x-autoresponder"
+            | "x-auto-response-suppress"
             | "x-autogenerated" => return Some(format!("{name} header")),
             _ => {}
         }
     }
     let subject = message.subject()?.trim().to_lowercase();
     const SUBJECTS: &[&str] = &[
-        "auto:", "automatic reply", "autoreply", "auto-reply", "auto reply", "out of office",
-        "out of the office", "away from the office", "réponse automatique", "absence",
-        "automatische antwort", "abwesenheitsnotiz", "abwesend", "respuesta automática",
-        "fuera de la oficina", "resposta automática", "ausente", "fora do escritório",
-        "risposta automatica", "fuori sede", "automatisch antwoord", "afwezig",
-        "автоматический ответ", "автоответ", "нет на месте", "trả lời tự động",
-        "vắng mặt", "balasan otomatis", "di luar kantor", "自动回复", "自動回覆", "自動応答",
-        "不在", "automatyczna odpowiedź", "poza biurem", "automatiskt svar", "frånvaro",
+        "auto:",
+        "automatic reply",
+        "autoreply",
+        "auto-reply",
+        "auto reply",
+        "out of office",
+        "out of the office",
+        "away from the office",
+        "réponse automatique",
+        "absence",
+        "automatische antwort",
+        "abwesenheitsnotiz",
+        "abwesend",
+        "respuesta automática",
+        "fuera de la oficina",
+        "resposta automática",
+        "ausente",
+        "fora do escritório",
+        "risposta automatica",
+        "fuori sede",
+        "automatisch antwoord",
+        "afwezig",
+        "автоматический ответ",
+        "автоответ",
+        "нет на месте",
+        "trả lời tự động",
+        "vắng mặt",
+        "balasan otomatis",
+        "di luar kantor",
+        "自动回复",
+        "自動回覆",
+        "自動応答",
+        "不在",
+        "automatyczna odpowiedź",
+        "poza biurem",
+        "automatiskt svar",
+        "frånvaro",
     ];
     SUBJECTS
         .iter()
@@ -685,14 +818,20 @@ pub fn read_bounce(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         .unwrap_or_default()
         .to_ascii_lowercase();
     let daemon = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
-    let null_sender = envelope.mail_from.as_deref().is_some_and(|f| f.is_empty() || f == "<>");
+    let null_sender = envelope
+        .mail_from
+        .as_deref()
+        .is_some_and(|f| f.is_empty() || f == "<>");
     if !is_report && !(daemon && (null_sender || envelope.mail_from.is_none())) {
         return None;
     }
     let mut bounce = Bounce::default();
     for part in &message.parts {
         let ctype = part.content_type();
-        let sub = ctype.and_then(|c| c.subtype()).unwrap_or_default().to_ascii_lowercase();
+        let sub = ctype
+            .and_then(|c| c.subtype())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match &part.body {
             PartType::Message(original) => {
                 bounce.original_message_id = bounce
@@ -702,12 +841,15 @@ pub fn read_bounce(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
             _ if sub.ends_with("delivery-status") => {
                 let text = String::from_utf8_lossy(part.contents()).to_string();
                 for line in text.lines() {
-                    let Some((k, v)) = line.split_once(':') else { continue };
+                    let Some((k, v)) = line.split_once(':') else {
+                        continue;
+                    };
                     let v = v.trim();
                     match k.trim().to_ascii_lowercase().as_str() {
                         "status" => bounce.status = Some(v.to_string()),
                         "final-recipient" | "original-recipient" if bounce.recipient.is_none() => {
-                            bounce.recipient = Some(v.rsplit(';').next().unwrap_or(v).trim().to_string())
+                            bounce.recipient =
+                                Some(v.rsplit(';').next().unwrap_or(v).trim().to_string())
                         }
                         _ => {}
                     }
@@ -716,7 +858,9 @@ pub fn read_bounce(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
             _ if sub == "rfc822-headers" || bounce.original_message_id.is_none() => {
                 // The returned headers, or a classic bounce quoting them in its text.
                 let text = String::from_utf8_lossy(part.contents()).to_string();
-                bounce.original_message_id = bounce.original_message_id.or_else(|| quoted_message_id(&text));
+                bounce.original_message_id = bounce
+                    .original_message_id
+                    .or_else(|| quoted_message_id(&text));
             }
             _ => {}
         }
@@ -756,8 +900,13 @@ fn cut_at_marker(body: &str) -> String {
     let markers = crate::i18n::reply_markers();
     let mut out = Vec::new();
     for line in body.lines() {
-        let core = line.trim().trim_start_matches('>').trim().trim_matches('#').trim();
-        if !core.is_empty() && markers.iter().any(|m| core == *m) {
+        let core = line
+            .trim()
+            .trim_start_matches('>')
+            .trim()
+            .trim_matches('#')
+            .trim();
+        if !core.is_empty() && markers.contains(&core) {
             break;
         }
         out.push(line);
@@ -788,7 +937,8 @@ mod tests {
             let raw = format!("From: a@b.example\r\nTo: c@d.example\r\n{h}\r\n\r\nHi\r\n");
             assert!(auto_reply_reason(&parse(&raw)).is_some(), "{h}");
         }
-        let human = "From: a@b.example\r\nSubject: Re: your question\r\nAuto-Submitted: no\r\n\r\nHi\r\n";
+        let human =
+            "From: a@b.example\r\nSubject: Re: your question\r\nAuto-Submitted: no\r\n\r\nHi\r\n";
         assert!(auto_reply_reason(&parse(human)).is_none());
     }
 
@@ -796,7 +946,8 @@ mod tests {
     fn the_marker_and_history_are_cut() {
         let raw = "From: a@b.example\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYes please!\r\n\r\nOn Mon, 3 Mar 2025 at 10:15, Acme <support@acme.example> wrote:\r\n> ## Reply above this line to answer ##\r\n> Hello\r\n";
         assert_eq!(extract_text(&parse(raw)), "Yes please!");
-        let bottom = "From: a@b.example\r\n\r\nThanks\r\n## Reply above this line to answer ##\r\nold";
+        let bottom =
+            "From: a@b.example\r\n\r\nThanks\r\n## Reply above this line to answer ##\r\nold";
         assert_eq!(extract_text(&parse(bottom)), "Thanks");
     }
 
@@ -804,7 +955,10 @@ mod tests {
     fn a_dsn_is_read() {
         let raw = "From: MAILER-DAEMON@mx.example\r\nTo: support@acme.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <abc@reply.acme.example>\r\nSubject: Your conversation\r\n--b--\r\n";
         let b = read_bounce(&parse(raw), &Envelope::default()).unwrap();
-        assert_eq!(b.original_message_id.as_deref(), Some("<abc@reply.acme.example>"));
+        assert_eq!(
+            b.original_message_id.as_deref(),
+            Some("<abc@reply.acme.example>")
+        );
         assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
         assert_eq!(b.status.as_deref(), Some("5.1.1"));
         assert!(b.permanent);

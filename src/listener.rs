@@ -34,11 +34,14 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Re
         .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -66,10 +69,17 @@ pub async fn serve(
         };
         let _ = socket.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            let _ = socket.write_all(b"421 4.3.2 too many connections, try later\r\n").await;
+            let _ = socket
+                .write_all(b"421 4.3.2 too many connections, try later\r\n")
+                .await;
             continue;
         };
-        let session = Session::new(config.clone(), inbound.clone(), tls.clone(), shutdown.clone());
+        let session = Session::new(
+            config.clone(),
+            inbound.clone(),
+            tls.clone(),
+            shutdown.clone(),
+        );
         let span = tracing::info_span!("smtp", %peer);
         tokio::spawn(
             async move {
@@ -94,7 +104,12 @@ enum State {
     /// At least one recipient accepted.
     Rcpt { from: String, rcpts: Vec<String> },
     /// Receiving the message.
-    Data { from: String, rcpts: Vec<String>, receiver: DataReceiver, body: Vec<u8> },
+    Data {
+        from: String,
+        rcpts: Vec<String>,
+        receiver: DataReceiver,
+        body: Vec<u8>,
+    },
     /// Receiving a message that is already too big, to refuse it once it ends.
     Draining(DummyDataReceiver),
 }
@@ -118,8 +133,20 @@ enum Next {
 }
 
 impl Session {
-    fn new(config: Arc<ListenerConfig>, inbound: Inbound, tls: Option<TlsAcceptor>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { config, inbound, tls, shutdown, state: State::Connected, secure: false }
+    fn new(
+        config: Arc<ListenerConfig>,
+        inbound: Inbound,
+        tls: Option<TlsAcceptor>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            config,
+            inbound,
+            tls,
+            shutdown,
+            state: State::Connected,
+            secure: false,
+        }
     }
 
     async fn run(mut self, socket: tokio::net::TcpStream) -> std::io::Result<()> {
@@ -143,7 +170,10 @@ impl Session {
     }
 
     /// Reads, parses and answers until the client quits, the connection fails, or STARTTLS.
-    async fn converse<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut S) -> std::io::Result<Next> {
+    async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+    ) -> std::io::Result<Next> {
         let mut buf: Vec<u8> = Vec::with_capacity(8192);
         let mut chunk = vec![0u8; 16384];
         loop {
@@ -156,7 +186,8 @@ impl Session {
             };
             let n = match read {
                 Err(_) => {
-                    io.write_all(b"421 4.4.2 idle too long, closing\r\n").await?;
+                    io.write_all(b"421 4.4.2 idle too long, closing\r\n")
+                        .await?;
                     return Ok(Next::Close);
                 }
                 Ok(r) => r?,
@@ -183,7 +214,9 @@ impl Session {
                 }
             }
             buf.drain(..consumed);
-            if !matches!(self.state, State::Data { .. } | State::Draining(_)) && buf.len() > MAX_LINE {
+            if !matches!(self.state, State::Data { .. } | State::Draining(_))
+                && buf.len() > MAX_LINE
+            {
                 replies.push_str("500 5.5.2 line too long\r\n");
                 buf.clear();
             }
@@ -195,7 +228,8 @@ impl Session {
                 Next::Continue => {}
                 Next::StartTls if !buf.is_empty() => {
                     // Commands pipelined after STARTTLS could be injected in clear: refuse.
-                    io.write_all(b"421 4.7.0 no pipelining over STARTTLS\r\n").await?;
+                    io.write_all(b"421 4.7.0 no pipelining over STARTTLS\r\n")
+                        .await?;
                     return Ok(Next::Close);
                 }
                 other => return Ok(other),
@@ -219,7 +253,10 @@ impl Session {
                 if !done {
                     return (used, String::new(), Next::Continue);
                 }
-                let State::Data { from, rcpts, body, .. } = std::mem::replace(&mut self.state, State::Ready) else {
+                let State::Data {
+                    from, rcpts, body, ..
+                } = std::mem::replace(&mut self.state, State::Ready)
+                else {
                     unreachable!()
                 };
                 let reply = self.deliver(from, rcpts, body).await;
@@ -257,7 +294,9 @@ impl Session {
         let lmtp = self.config.lmtp;
         let reply = |s: &str| (format!("{s}\r\n"), Next::Continue);
         match request {
-            Request::Ehlo { .. } | Request::Helo { .. } if lmtp => reply("500 5.5.1 this is LMTP: use LHLO"),
+            Request::Ehlo { .. } | Request::Helo { .. } if lmtp => {
+                reply("500 5.5.1 this is LMTP: use LHLO")
+            }
             Request::Lhlo { .. } if !lmtp => reply("500 5.5.1 this is SMTP: use EHLO"),
             Request::Helo { .. } => {
                 self.state = State::Ready;
@@ -321,12 +360,21 @@ impl Session {
                         }
                     }
                 };
-                self.state = if rcpts.is_empty() { State::Mail { from } } else { State::Rcpt { from, rcpts } };
+                self.state = if rcpts.is_empty() {
+                    State::Mail { from }
+                } else {
+                    State::Rcpt { from, rcpts }
+                };
                 reply(&answer)
             }
             Request::Data => match std::mem::replace(&mut self.state, State::Ready) {
                 State::Rcpt { from, rcpts } => {
-                    self.state = State::Data { from, rcpts, receiver: DataReceiver::new(), body: Vec::new() };
+                    self.state = State::Data {
+                        from,
+                        rcpts,
+                        receiver: DataReceiver::new(),
+                        body: Vec::new(),
+                    };
                     reply("354 end data with <CR><LF>.<CR><LF>")
                 }
                 other => {
@@ -367,12 +415,18 @@ impl Session {
             // LMTP: one answer per recipient, in order.
             let mut replies = String::new();
             for rcpt in rcpts {
-                let envelope = Envelope { mail_from: mail_from.clone(), rcpt_to: vec![rcpt] };
+                let envelope = Envelope {
+                    mail_from: mail_from.clone(),
+                    rcpt_to: vec![rcpt],
+                };
                 replies.push_str(&answer(self.inbound.deliver(&body, &envelope).await));
             }
             replies
         } else {
-            let envelope = Envelope { mail_from, rcpt_to: rcpts };
+            let envelope = Envelope {
+                mail_from,
+                rcpt_to: rcpts,
+            };
             answer(self.inbound.deliver(&body, &envelope).await)
         }
     }
@@ -380,7 +434,10 @@ impl Session {
 
 /// Length of the first line of `input` (to skip past a command that does not parse).
 fn line_len(input: &[u8]) -> usize {
-    input.iter().position(|&b| b == b'\n').map_or(input.len(), |p| p + 1)
+    input
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(input.len(), |p| p + 1)
 }
 
 fn error_reply(e: &ProtoError) -> String {

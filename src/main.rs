@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 use replyrelay::inbound::{Envelope, Inbound, Outcome, Rejection};
 use replyrelay::{app::Application, clock::Clock, config, store, telemetry};
-use std::sync::Arc;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -204,7 +204,10 @@ async fn ingest(c: config::Config, sender: Option<String>, recipients: Vec<Strin
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
-    let envelope = Envelope { mail_from: sender, rcpt_to: recipients };
+    let envelope = Envelope {
+        mail_from: sender,
+        rcpt_to: recipients,
+    };
     match inbound.deliver(&raw, &envelope).await {
         Ok(Outcome::Rejected(r)) => {
             let (code, text) = r.smtp_reply();
@@ -236,10 +239,9 @@ async fn inspect(c: config::Config, file: &std::path::Path, json: bool) -> ExitC
     };
     // Without a config file there is no database to route against, and none is created.
     let database_exists = c.source.is_some()
-        && c.database
-            .url
-            .strip_prefix("sqlite://")
-            .is_none_or(|path| std::path::Path::new(path.split('?').next().unwrap_or(path)).exists());
+        && c.database.url.strip_prefix("sqlite://").is_none_or(|path| {
+            std::path::Path::new(path.split('?').next().unwrap_or(path)).exists()
+        });
     let inbound = match open_inbound(c, database_exists).await {
         Ok(i) => i,
         Err(e) => {
@@ -252,7 +254,10 @@ async fn inspect(c: config::Config, file: &std::path::Path, json: bool) -> ExitC
         Err(r) => {
             let (code, text) = r.smtp_reply();
             if json {
-                println!("{}", serde_json::json!({"kind": "rejected", "error": format!("{code} {text}")}));
+                println!(
+                    "{}",
+                    serde_json::json!({"kind": "rejected", "error": format!("{code} {text}")})
+                );
             } else {
                 println!("refused: {code} {text}");
             }
@@ -260,19 +265,36 @@ async fn inspect(c: config::Config, file: &std::path::Path, json: bool) -> ExitC
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&analysis).expect("serializable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&analysis).expect("serializable")
+        );
     } else {
         let r = &analysis.routing;
         let v = &analysis.verification;
-        println!("kind:          {:?}{}", analysis.kind, analysis.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+        println!(
+            "kind:          {:?}{}",
+            analysis.kind,
+            analysis
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
         println!("from:          {}", analysis.from.as_deref().unwrap_or("-"));
-        println!("message-id:    {}", analysis.message_id.as_deref().unwrap_or("-"));
+        println!(
+            "message-id:    {}",
+            analysis.message_id.as_deref().unwrap_or("-")
+        );
         println!(
             "routing:       via {}; site {}; conversation {}{}",
             r.via,
             r.site.as_deref().unwrap_or("-"),
             r.conversation.as_deref().unwrap_or("-"),
-            r.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            r.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
         );
         println!(
             "verification:  token {}; sender {}; window {}; decision {}{}",
@@ -280,13 +302,19 @@ async fn inspect(c: config::Config, file: &std::path::Path, json: bool) -> ExitC
             v.sender,
             if v.window_open { "open" } else { "closed" },
             v.decision,
-            v.reason.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            v.reason
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
         );
         if let Some(b) = &analysis.bounce {
             println!("bounce:        {:?}", b);
         }
         for a in &analysis.attachments {
-            println!("attachment:    {} ({}, {} bytes)", a.name, a.content_type, a.size);
+            println!(
+                "attachment:    {} ({}, {} bytes)",
+                a.name, a.content_type, a.size
+            );
         }
         println!("text:\n{}", analysis.text);
     }

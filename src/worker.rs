@@ -11,11 +11,11 @@ use crate::compose::{self, Context, Envelope};
 use crate::config::Config;
 use crate::outbound::{SendError, Transport};
 use crate::store::{EmailOutcome, EmailStatus, NewWebhook, OutboxEmail, Store};
-use crate::webhooks::{self, Poster};
-use serde_json::json;
 use crate::token::{Purpose, TokenKeys};
 use crate::triggers::{self, NotDue};
+use crate::webhooks::{self, Poster};
 use chrono::TimeDelta;
+use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -280,14 +280,25 @@ impl Worker {
         let (step, outcome, bad_address) = match sent {
             Ok(answer) => {
                 tracing::info!(%answer, "email sent");
-                let outcome = EmailOutcome::Sent { at: self.clock.now() };
+                let outcome = EmailOutcome::Sent {
+                    at: self.clock.now(),
+                };
                 (Step::Sent, outcome, false)
             }
-            Err(SendError::Transient(reason)) if now - email.created_at < delivery.give_up_after => {
+            Err(SendError::Transient(reason))
+                if now - email.created_at < delivery.give_up_after =>
+            {
                 let next =
                     now + backoff(email.attempts, delivery.retry_initial, delivery.retry_max);
                 tracing::info!(%reason, retry_at = %next, "email deferred");
-                (Step::Retried, EmailOutcome::Retry { next, error: reason }, false)
+                (
+                    Step::Retried,
+                    EmailOutcome::Retry {
+                        next,
+                        error: reason,
+                    },
+                    false,
+                )
             }
             Err(SendError::Transient(reason)) => {
                 let error = format!("gave up after {} attempts: {reason}", email.attempts);
@@ -296,13 +307,21 @@ impl Worker {
             }
             Err(SendError::Permanent { reply, bad_address }) => {
                 tracing::warn!(%reply, "email refused");
-                (Step::Failed, EmailOutcome::Failed { error: reply }, bad_address)
+                (
+                    Step::Failed,
+                    EmailOutcome::Failed { error: reply },
+                    bad_address,
+                )
             }
         };
         let webhook = match &outcome {
-            EmailOutcome::Sent { .. } => self.email_webhook(&email, "message.forwarded", None, now).await?,
+            EmailOutcome::Sent { .. } => {
+                self.email_webhook(&email, "message.forwarded", None, now)
+                    .await?
+            }
             EmailOutcome::Failed { error } => {
-                self.email_webhook(&email, "delivery.failed", Some(error), now).await?
+                self.email_webhook(&email, "delivery.failed", Some(error), now)
+                    .await?
             }
             _ => None,
         };
@@ -311,8 +330,14 @@ impl Worker {
             .await?;
         if bad_address {
             if let Some(site) = self.config.site(&email.site_id) {
-                apply::suppress(self.store.as_ref(), site, &email.rcpt_to, "hard_bounce", now)
-                    .await?;
+                apply::suppress(
+                    self.store.as_ref(),
+                    site,
+                    &email.rcpt_to,
+                    "hard_bounce",
+                    now,
+                )
+                .await?;
             }
         }
         Ok(step)
@@ -333,7 +358,11 @@ impl Worker {
         if !wanted {
             return Ok(None);
         }
-        let (conversation, messages) = self.store.email_context(&email.id).await?.unwrap_or_default();
+        let (conversation, messages) = self
+            .store
+            .email_context(&email.id)
+            .await?
+            .unwrap_or_default();
         Ok(Some(webhooks::new(
             &email.site_id,
             event,

@@ -164,11 +164,20 @@ pub struct OutboxEmail {
 /// How one delivery attempt went.
 #[derive(Clone, Debug)]
 pub enum EmailOutcome {
-    Sent { at: DateTime<Utc> },
-    Retry { next: DateTime<Utc>, error: String },
-    Failed { error: String },
+    Sent {
+        at: DateTime<Utc>,
+    },
+    Retry {
+        next: DateTime<Utc>,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
     /// Withdrawn before delivery: the visitor read the replies or unsubscribed meanwhile.
-    Cancelled { reason: String },
+    Cancelled {
+        reason: String,
+    },
 }
 
 /// A webhook to post to the site's platform.

@@ -37,7 +37,11 @@ async fn a_temporary_failure_is_retried_with_the_same_message_id(#[case] backend
     assert_eq!(app.at_minute(5.99).await, vec![]);
     assert_eq!(app.at_minute(6.0).await, vec![Step::Retried]);
     assert_eq!(app.at_minute(6.99).await, vec![]);
-    assert_eq!(app.at_minute(7.0).await, vec![Step::Sent]);
+    assert_eq!(
+        app.at_minute(7.0).await,
+        vec![Step::Sent, Step::WebhookPosted]
+    );
+    assert_eq!(app.hooks.of_type("message.forwarded").len(), 1);
     let sent = app.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].header("Message-ID").unwrap(), message_id);
@@ -81,7 +85,26 @@ async fn a_permanent_failure_fails_at_once_and_suppresses_a_bad_address(#[case] 
     };
     app.sink.answer_next(&["550 5.1.1 no such user"]);
     one_due_email(&app).await;
-    assert_eq!(app.at_minute(5.5).await, vec![Step::Composed, Step::Failed]);
+    // The failure and the suppression are both announced by webhook.
+    assert_eq!(
+        app.at_minute(5.5).await,
+        vec![
+            Step::Composed,
+            Step::Failed,
+            Step::WebhookPosted,
+            Step::WebhookPosted
+        ]
+    );
+    let failed = app.hooks.of_type("delivery.failed");
+    assert_eq!(failed[0]["data"]["messages"], serde_json::json!(["a1"]));
+    assert!(failed[0]["data"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("5.1.1"));
+    assert_eq!(
+        app.hooks.of_type("visitor.suppressed")[0]["data"]["email"],
+        "ana@visitor.example"
+    );
     let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
     assert_eq!(marker["status"], "failed");
     assert!(
@@ -106,10 +129,16 @@ async fn a_permanent_refusal_of_the_content_does_not_suppress_the_visitor(
     };
     app.sink.answer_next(&["554 5.7.1 message refused"]);
     one_due_email(&app).await;
-    assert_eq!(app.at_minute(5.5).await, vec![Step::Composed, Step::Failed]);
+    assert_eq!(
+        app.at_minute(5.5).await,
+        vec![Step::Composed, Step::Failed, Step::WebhookPosted]
+    );
     app.events(vec![message("c1", "a2", "agent", "Trying again", 5.5)])
         .await;
-    assert_eq!(app.at_minute(7.0).await, vec![Step::Composed, Step::Sent]);
+    assert_eq!(
+        app.at_minute(7.0).await,
+        vec![Step::Composed, Step::Sent, Step::WebhookPosted]
+    );
     assert_eq!(app.sent().len(), 1);
 }
 

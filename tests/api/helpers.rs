@@ -191,6 +191,119 @@ impl SmtpSink {
     }
 }
 
+/// One webhook as the platform got it.
+#[derive(Clone, Debug)]
+pub struct Hook {
+    pub signature: String,
+    pub body: String,
+}
+
+impl Hook {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// The chat platform's webhook endpoint: records what it gets, and fails the first
+/// `fail_first` requests with a 500.
+#[derive(Clone)]
+pub struct WebhookSink {
+    pub url: String,
+    received: Arc<Mutex<Vec<Hook>>>,
+    failures_left: Arc<Mutex<usize>>,
+}
+
+impl WebhookSink {
+    pub async fn start() -> Self {
+        use axum::{body::Bytes, http::HeaderMap, http::StatusCode, routing::post, Router};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sink = WebhookSink {
+            url: format!("http://{}/hooks", listener.local_addr().unwrap()),
+            received: Default::default(),
+            failures_left: Default::default(),
+        };
+        let s = sink.clone();
+        let app = Router::new().route(
+            "/hooks",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let s = s.clone();
+                async move {
+                    let mut left = s.failures_left.lock().unwrap();
+                    if *left > 0 {
+                        *left -= 1;
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    s.received.lock().unwrap().push(Hook {
+                        signature: headers
+                            .get("x-replyrelay-signature")
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default(),
+                        body: String::from_utf8(body.to_vec()).unwrap(),
+                    });
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        sink
+    }
+
+    pub fn fail_first(&self, n: usize) {
+        *self.failures_left.lock().unwrap() = n;
+    }
+
+    pub fn received(&self) -> Vec<Hook> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The webhooks of one type.
+    pub fn of_type(&self, event: &str) -> Vec<Value> {
+        self.received()
+            .iter()
+            .map(Hook::json)
+            .filter(|v| v["type"] == event)
+            .collect()
+    }
+}
+
+/// The secret the test site signs webhooks with.
+pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
+
+/// Checks a webhook signature the way a platform would, with its own HMAC code.
+pub fn signature_is_valid(hook: &Hook) -> bool {
+    use hmac::{Hmac, Mac};
+    let Some((t, v1)) = hook.signature.split_once(",v1=") else {
+        return false;
+    };
+    let t = t.trim_start_matches("t=");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", hook.body).as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    expected == v1
+}
+
+/// A visitor's email answer to `email`: Gmail-shaped, quoting it under an attribution line.
+pub fn reply_to(email: &Received, from: &str, text: &str) -> Vec<u8> {
+    reply_with(email, from, &format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\r\nOn Mon, 2 Mar 2026 at 10:06, Acme <support@acme.example> wrote:\r\n\r\n> ## Reply above this line to answer ##\r\n> Yes, in 3 days.\r\n"))
+}
+
+/// A reply to `email` with the given MIME headers-and-body (after the envelope headers).
+pub fn reply_with(email: &Received, from: &str, mime: &str) -> Vec<u8> {
+    let to = email.header("Reply-To").unwrap();
+    let id = email.header("Message-ID").unwrap();
+    format!(
+        "From: Ana Souza <{from}>\r\nTo: {to}\r\nSubject: Re: {}\r\nDate: Mon, 2 Mar 2026 10:30:00 +0000\r\nMessage-ID: <{}@mail.visitor.example>\r\nIn-Reply-To: {id}\r\nReferences: {id}\r\nMIME-Version: 1.0\r\n{mime}",
+        email.header("Subject").unwrap(),
+        uuid::Uuid::new_v4().simple(),
+    )
+    .into_bytes()
+}
+
 /// The instant tests start at; events name times relative to it.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
@@ -213,6 +326,12 @@ pub struct TestApp {
     pub sink: SmtpSink,
     /// The database URL the daemon uses.
     pub db: String,
+    /// The platform's webhook endpoint.
+    pub hooks: WebhookSink,
+    /// The inbound pipeline, for tests that hand it messages directly.
+    pub inbound: replyrelay::inbound::Inbound,
+    /// Where the SMTP listener for replies listens.
+    pub smtp: std::net::SocketAddr,
     /// Holds the database until the test ends.
     pub _dir: tempfile::TempDir,
 }
@@ -301,11 +420,26 @@ pub async fn spawn_app_with(
     clock: Clock,
     background_worker: bool,
 ) -> Option<TestApp> {
+    spawn_custom(backend, "", extra, clock, background_worker).await
+}
+
+/// The most general start: `top` is TOML added to the top of the config (before any table
+/// but the ones it opens itself), `extra` goes into the `acme` site.
+pub async fn spawn_custom(
+    backend: Backend,
+    top: &str,
+    extra: &str,
+    clock: Clock,
+    background_worker: bool,
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let db = database_url(backend, dir.path()).await?;
     let sink = SmtpSink::start().await;
+    let hooks = WebhookSink::start().await;
     let config = format!(
         r#"
+{top}
+
 [api]
 listen = "127.0.0.1:0"
 public_url = "https://relay.example.net"
@@ -325,6 +459,13 @@ security = "none"
 [secrets]
 token_keys = ["test-key-0123456789-0123456789-0123456789"]
 
+[inbound.smtp]
+listen = "127.0.0.1:0"
+protocol = "{protocol}"
+hostname = "mx.test"
+max_connections = 20
+idle_timeout = "30s"
+
 [[site]]
 id = "other"
 name = "Other Co"
@@ -339,15 +480,25 @@ api_tokens = ["{TOKEN}"]
 sender = "support@acme.example"
 reply_domain = "reply.acme.example"
 chat_url = "https://acme.example/chat/{{conversation}}"
+webhook_url = "{hook_url}"
+webhook_secret = "{WEBHOOK_SECRET}"
 {extra}
 "#,
         port = sink.port,
+        hook_url = hooks.url,
+        protocol = if top.contains("# lmtp") {
+            "lmtp"
+        } else {
+            "smtp"
+        },
     );
     let config = replyrelay::config::parse(&config, "test.toml", dir.path())
         .unwrap_or_else(|e| panic!("test config: {e}"));
     let app = Application::build(config, clock.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let worker = app.worker();
+    let inbound = app.inbound();
+    let smtp = app.smtp_addr().unwrap();
     tokio::spawn(app.run(background_worker, std::future::pending()));
     Some(TestApp {
         base,
@@ -356,6 +507,9 @@ chat_url = "https://acme.example/chat/{{conversation}}"
         worker,
         sink,
         db,
+        hooks,
+        inbound,
+        smtp,
         _dir: dir,
     })
 }

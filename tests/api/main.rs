@@ -7,5 +7,7 @@ mod auth;
 mod delivery;
 mod events;
 mod modes;
+mod replies;
 mod serve;
+mod smtp_listener;
 mod triggers;

@@ -1,0 +1,407 @@
+//! Visitor replies through the inbound pipeline: routed, verified, trimmed, stored, announced.
+
+use crate::helpers::*;
+use replyrelay::inbound::{Envelope, Outcome, Rejection};
+use rstest::rstest;
+use rstest_reuse::apply;
+use serde_json::Value;
+
+/// A conversation whose first email (minute 5.5) went out; returns that email.
+async fn emailed(app: &TestApp) -> Received {
+    app.at_minute(1.0).await;
+    let mut events = asked_and_answered("c1");
+    events.push(presence("c1", "left", 0.5));
+    app.events(events).await;
+    app.at_minute(5.5).await;
+    app.sent().pop().expect("an email went out")
+}
+
+async fn deliver(app: &TestApp, raw: &[u8]) -> Outcome {
+    app.inbound
+        .deliver(raw, &Envelope::default())
+        .await
+        .unwrap()
+}
+
+fn visitor_messages(conv: &Value) -> Vec<Value> {
+    conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["source"] == "email")
+        .cloned()
+        .collect()
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_reply_lands_in_the_thread_trimmed_and_signed_webhook_goes_out(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    app.at_minute(20.0).await;
+    let outcome = deliver(
+        &app,
+        &reply_to(&email, "ana@visitor.example", "Great, please ship it!"),
+    )
+    .await;
+    assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+
+    let conv = app.conversation("c1").await;
+    let replies = visitor_messages(&conv);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0]["text"], "Great, please ship it!");
+    assert_eq!(replies[0]["author"], "visitor");
+    assert_eq!(replies[0]["name"], "Ana Souza");
+    assert_eq!(conv["replied_by_email"], true);
+
+    app.worker.run_until_idle().await.unwrap();
+    let created = app.hooks.of_type("message.created");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["site"], "acme");
+    assert_eq!(created[0]["data"]["conversation"], "c1");
+    assert_eq!(
+        created[0]["data"]["message"]["text"],
+        "Great, please ship it!"
+    );
+    assert_eq!(created[0]["data"]["message"]["source"], "email");
+    assert!(
+        app.hooks.received().iter().all(signature_is_valid),
+        "every webhook is signed"
+    );
+    assert_eq!(
+        app.hooks.of_type("message.forwarded").len(),
+        1,
+        "the first email's webhook"
+    );
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_reply_reopens_resets_and_later_emails_carry_only_new_replies(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    app.events(vec![
+        serde_json::json!({"type": "closed", "conversation": "c1", "at": at(6.0)}),
+    ])
+    .await;
+    app.at_minute(10.0).await;
+    deliver(
+        &app,
+        &reply_to(
+            &email,
+            "ana@visitor.example",
+            "One more question: gift wrap?",
+        ),
+    )
+    .await;
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["status"], "open", "a reply reopens the conversation");
+    assert_eq!(conv["unanswered_emails"], 0);
+
+    // The agent answers in the chat; the visitor is away: the next email has only that answer.
+    app.events(vec![message(
+        "c1",
+        "a2",
+        "agent",
+        "Gift wrap is free.",
+        10.0,
+    )])
+    .await;
+    app.at_minute(41.0).await;
+    let sent = app.sent();
+    assert_eq!(sent.len(), 2);
+    let text = sent[1].text();
+    assert!(text.contains("Gift wrap is free."), "{text}");
+    assert!(
+        !text.contains("Do you ship to Spain?"),
+        "no old context once they answered by email: {text}"
+    );
+    assert_eq!(
+        sent[1].header("In-Reply-To").unwrap(),
+        email.header("Message-ID").unwrap()
+    );
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn replies_from_common_clients_are_trimmed(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "Outlook, Spanish",
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n¿Y a Canarias también?\r\n\r\n________________________________\r\nDe: Acme <support@acme.example>\r\nEnviado: lunes, 2 de marzo de 2026 10:06\r\nPara: Ana Souza\r\nAsunto: Your conversation with Acme\r\n\r\nYes, in 3 days.\r\n".into(),
+            "¿Y a Canarias también?",
+        ),
+        (
+            "Apple Mail, German",
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nDanke!\r\n\r\nVon meinem iPhone gesendet\r\n\r\n> Am 02.03.2026 um 10:06 schrieb Acme <support@acme.example>:\r\n>\r\n> Yes, in 3 days.\r\n".into(),
+            "Danke!",
+        ),
+        (
+            "Gmail HTML only, Portuguese",
+            "Content-Type: text/html; charset=utf-8\r\n\r\n<div dir=\"ltr\">Obrigada, <b>perfeito</b>!</div><br><div class=\"gmail_quote\"><div class=\"gmail_attr\">Em seg., 2 de mar. de 2026 às 10:06, Acme &lt;support@acme.example&gt; escreveu:<br></div><blockquote class=\"gmail_quote\">## Reply above this line to answer ##<br>Yes, in 3 days.</blockquote></div>\r\n".into(),
+            "Obrigada, perfeito!",
+        ),
+        (
+            "Gmail multipart, French",
+            "Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nParfait, merci.\r\n\r\nLe lun. 2 mars 2026 à 10:06, Acme <support@acme.example> a écrit :\r\n\r\n> Yes, in 3 days.\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<div>Parfait, merci.</div>\r\n--b--\r\n".into(),
+            "Parfait, merci.",
+        ),
+    ];
+    for (i, (client, mime, expected)) in cases.into_iter().enumerate() {
+        let outcome = deliver(&app, &reply_with(&email, "ana@visitor.example", &mime)).await;
+        assert!(
+            matches!(outcome, Outcome::Stored { .. }),
+            "{client}: {outcome:?}"
+        );
+        let conv = app.conversation("c1").await;
+        let text = visitor_messages(&conv)[i]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(text.replace("**", ""), expected, "{client}");
+    }
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    let reply_to_header = email.header("Reply-To").unwrap();
+    let token = reply_to_header
+        .trim_start_matches("reply+")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    // Change one character of the MAC; then make one up entirely.
+    let mut modified = token.clone().into_bytes();
+    let last = modified.len() - 1;
+    modified[last] = if modified[last] == b'a' { b'b' } else { b'a' };
+    let modified = String::from_utf8(modified).unwrap();
+    for bad in [
+        modified.as_str(),
+        "aaaaaaaaaaaacaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "not-a-token",
+    ] {
+        let raw = String::from_utf8(reply_to(&email, "ana@visitor.example", "let me in"))
+            .unwrap()
+            .replace(&token, bad);
+        let outcome = deliver(&app, raw.as_bytes()).await;
+        assert!(
+            matches!(outcome, Outcome::Rejected(Rejection::UnknownRecipient(_))),
+            "{bad}: {outcome:?}"
+        );
+    }
+    assert!(visitor_messages(&app.conversation("c1").await).is_empty());
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_wrong_sender_under_each_policy(#[case] backend: Backend) {
+    for (policy, stored, quarantined) in [
+        ("strict", false, false),
+        ("quarantine", false, true),
+        ("accept", true, false),
+    ] {
+        let Some(app) = spawn_app(backend, &format!("sender_policy = \"{policy}\"")).await else {
+            return;
+        };
+        let email = emailed(&app).await;
+        let outcome = deliver(
+            &app,
+            &reply_to(&email, "mallory@elsewhere.example", "I am Ana, honest"),
+        )
+        .await;
+        match policy {
+            "strict" => assert!(
+                matches!(outcome, Outcome::Rejected(Rejection::Sender(_))),
+                "{outcome:?}"
+            ),
+            "quarantine" => assert!(
+                matches!(outcome, Outcome::Quarantined { .. }),
+                "{outcome:?}"
+            ),
+            _ => assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}"),
+        }
+        let conv = app.conversation("c1").await;
+        let replies = visitor_messages(&conv);
+        assert_eq!(
+            replies.iter().any(|m| m["quarantined"] == false),
+            stored,
+            "{policy}"
+        );
+        assert_eq!(
+            replies.iter().any(|m| m["quarantined"] == true),
+            quarantined,
+            "{policy}"
+        );
+        app.worker.run_until_idle().await.unwrap();
+        assert_eq!(
+            app.hooks.of_type("message.created").len(),
+            stored as usize,
+            "{policy}"
+        );
+    }
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn duplicates_auto_replies_and_loops_are_not_posted(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    let raw = reply_to(&email, "ana@visitor.example", "Once only");
+    assert!(matches!(deliver(&app, &raw).await, Outcome::Stored { .. }));
+    assert_eq!(deliver(&app, &raw).await, Outcome::Duplicate);
+
+    let ooo = String::from_utf8(reply_to(
+        &email,
+        "ana@visitor.example",
+        "I am away until Monday.",
+    ))
+    .unwrap()
+    .replacen(
+        "Subject: Re:",
+        "Auto-Submitted: auto-replied\r\nSubject: Out of office Re:",
+        1,
+    );
+    assert!(matches!(
+        deliver(&app, ooo.as_bytes()).await,
+        Outcome::Dropped(_)
+    ));
+    let our_own = String::from_utf8_lossy(&email.data).to_string();
+    assert!(
+        matches!(deliver(&app, our_own.as_bytes()).await, Outcome::Dropped(_)),
+        "a loop"
+    );
+    assert_eq!(visitor_messages(&app.conversation("c1").await).len(), 1);
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_bounce_fails_the_email_and_suppresses_the_address(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    let id = email.header("Message-ID").unwrap();
+    let dsn = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nThe mail system could not deliver your message.\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.visitor.example\r\n\r\nFinal-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n--r--\r\n"
+    );
+    let outcome = app
+        .inbound
+        .deliver(
+            dsn.as_bytes(),
+            &Envelope {
+                mail_from: Some(String::new()),
+                rcpt_to: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::BounceRecorded);
+    let conv = app.conversation("c1").await;
+    let marker = &conv["messages"][1]["forwarded"];
+    assert_eq!(marker["status"], "failed");
+    assert!(
+        marker["error"].as_str().unwrap().contains("5.1.1"),
+        "{marker}"
+    );
+    app.events(vec![message("c1", "a2", "agent", "Hello?", 6.0)])
+        .await;
+    app.at_minute(60.0).await;
+    assert_eq!(
+        app.sent().len(),
+        1,
+        "a hard-bounced address gets nothing more"
+    );
+    let suppressed = app.hooks.of_type("visitor.suppressed");
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0]["data"]["reason"], "hard_bounce");
+    assert_eq!(app.hooks.of_type("delivery.failed").len(), 1);
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_webhook_whose_receiver_fails_at_first_is_retried(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    app.hooks.fail_first(2);
+    let email = emailed(&app).await;
+    assert!(
+        app.hooks.received().is_empty(),
+        "the first two posts failed"
+    );
+    deliver(
+        &app,
+        &reply_to(&email, "ana@visitor.example", "Still there?"),
+    )
+    .await;
+    // Retries after 30 s, then 60 s.
+    app.at_minute(6.0).await;
+    app.at_minute(7.0).await;
+    let hooks = app.hooks.received();
+    let types: Vec<Value> = hooks.iter().map(|h| h.json()["type"].clone()).collect();
+    assert!(types.contains(&"message.forwarded".into()), "{types:?}");
+    assert!(types.contains(&"message.created".into()), "{types:?}");
+    let ids: std::collections::HashSet<String> = hooks
+        .iter()
+        .map(|h| h.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), hooks.len(), "each webhook arrived once");
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn reply_attachments_are_kept_and_downloadable(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    let mime = "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nHere is the photo.\r\n--m\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=\"box.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gcG5n\r\n--m--\r\n";
+    deliver(&app, &reply_with(&email, "ana@visitor.example", mime)).await;
+    let conv = app.conversation("c1").await;
+    let reply = &visitor_messages(&conv)[0];
+    assert_eq!(reply["text"], "Here is the photo.");
+    let attachment = &reply["attachments"][0];
+    assert_eq!(attachment["name"], "box.png");
+    assert_eq!(attachment["type"], "image/png");
+    let url = attachment["url"]
+        .as_str()
+        .unwrap()
+        .replace("https://relay.example.net", &app.base);
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"box.png\""
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello png");
+    let other = app
+        .client
+        .get(&url)
+        .bearer_auth(OTHER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404, "another site cannot read it");
+}

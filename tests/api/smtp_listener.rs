@@ -1,0 +1,265 @@
+//! The SMTP/LMTP listener, spoken to by real clients over loopback.
+
+use crate::helpers::*;
+use replyrelay::clock::Clock;
+use rstest::rstest;
+use rstest_reuse::apply;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+async fn emailed(app: &TestApp, conv: &str) -> Received {
+    app.at_minute(1.0).await;
+    let mut events = asked_and_answered(conv);
+    events.push(presence(conv, "left", 0.5));
+    app.events(events).await;
+    app.at_minute(5.5).await;
+    app.sent()
+        .into_iter()
+        .find(|e| e.text().contains("Do you ship"))
+        .unwrap()
+}
+
+/// Sends with Python's smtplib; returns what it printed (`OK` or the error).
+fn smtplib_send(addr: std::net::SocketAddr, from: &str, to: &[&str], raw: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("msg.eml");
+    std::fs::write(&msg, raw).unwrap();
+    let script = format!(
+        r#"
+import smtplib, sys
+data = open({msg:?}, "rb").read()
+try:
+    with smtplib.SMTP("{ip}", {port}, timeout=30) as s:
+        s.ehlo("client.test")
+        refused = s.sendmail({from:?}, {to:?}, data)
+        print("OK", refused)
+except smtplib.SMTPRecipientsRefused as e:
+    print("REFUSED", {{k: v[0] for k, v in e.recipients.items()}})
+except smtplib.SMTPResponseException as e:
+    print("ERROR", e.smtp_code, e.smtp_error.decode())
+"#,
+        msg = msg.display().to_string(),
+        ip = addr.ip(),
+        port = addr.port(),
+        from = from,
+        to = to,
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn smtplib_delivers_a_reply_that_is_stored_before_the_250(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let rcpt = email.header("Reply-To").unwrap();
+    let raw = reply_to(&email, "ana@visitor.example", "Sent through the listener.");
+    let addr = app.smtp;
+    let rcpt2 = rcpt.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        smtplib_send(addr, "ana@visitor.example", &[&rcpt2], &raw)
+    })
+    .await
+    .unwrap();
+    assert!(out.starts_with("OK {}"), "{out}");
+    // The 250 came after the store: the reply is there the moment the client is done.
+    let conv = app.conversation("c1").await;
+    let texts: Vec<&str> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"Sent through the listener."), "{texts:?}");
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_bad_token_is_refused_at_rcpt_to(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let raw = reply_to(&email, "ana@visitor.example", "x");
+    let addr = app.smtp;
+    let out = tokio::task::spawn_blocking(move || {
+        smtplib_send(
+            addr,
+            "ana@visitor.example",
+            &["reply+aaaaaaaaaaaacaaaaaaaaaaaaaaaaaaaaaaaaaa@reply.acme.example"],
+            &raw,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.starts_with("REFUSED") && out.contains("550"), "{out}");
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn an_oversize_message_is_drained_then_refused(#[case] backend: Backend) {
+    let Some(app) = spawn_custom(
+        backend,
+        "[inbound]\nmax_message_size = 20000",
+        "",
+        Clock::manual(t0()),
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let rcpt = email.header("Reply-To").unwrap();
+    let big = "x".repeat(100) + "\r\n";
+    let raw = reply_to(&email, "ana@visitor.example", &big.repeat(500));
+    let addr = app.smtp;
+    let out = tokio::task::spawn_blocking(move || {
+        smtplib_send(addr, "ana@visitor.example", &[&rcpt], &raw)
+    })
+    .await
+    .unwrap();
+    assert!(out.starts_with("ERROR 552"), "{out}");
+    let conv = app.conversation("c1").await;
+    assert_eq!(
+        conv["messages"].as_array().unwrap().len(),
+        2,
+        "nothing stored"
+    );
+}
+
+/// Reads one SMTP reply (all its lines).
+async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).await.unwrap();
+        all.push_str(&line);
+        if line.len() < 4 || line.as_bytes()[3] == b' ' {
+            return all;
+        }
+    }
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn pipelined_commands_are_answered_in_order(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let rcpt = email.header("Reply-To").unwrap();
+    let raw = String::from_utf8(reply_to(&email, "ana@visitor.example", "Pipelined!")).unwrap();
+    let stream = tokio::net::TcpStream::connect(app.smtp).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    assert!(read_reply(&mut read).await.starts_with("220 mx.test"));
+    write.write_all(b"EHLO client.test\r\n").await.unwrap();
+    let ehlo = read_reply(&mut read).await;
+    assert!(
+        ehlo.contains("250-PIPELINING") && ehlo.contains("SIZE"),
+        "{ehlo}"
+    );
+    // Everything up to DATA in one write, as a pipelining client does.
+    write
+        .write_all(
+            format!(
+                "MAIL FROM:<ana@visitor.example>\r\nRCPT TO:<reply+nope@reply.acme.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert!(read_reply(&mut read).await.starts_with("250"));
+    assert!(read_reply(&mut read).await.starts_with("550 5.1.1"));
+    assert!(read_reply(&mut read).await.starts_with("250"));
+    assert!(read_reply(&mut read).await.starts_with("354"));
+    write
+        .write_all(format!("{}\r\n.\r\nQUIT\r\n", raw.trim_end()).as_bytes())
+        .await
+        .unwrap();
+    assert!(read_reply(&mut read).await.starts_with("250"));
+    assert!(read_reply(&mut read).await.starts_with("221"));
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn lmtp_answers_once_per_recipient(#[case] backend: Backend) {
+    let Some(app) = spawn_custom(backend, "# lmtp", "", Clock::manual(t0()), false).await else {
+        return;
+    };
+    let first = emailed(&app, "c1").await;
+    app.events(vec![
+        visitor("c2", Some("ana@visitor.example"), 5.5),
+        message("c2", "q", "visitor", "Another question", 5.5),
+        presence("c2", "left", 5.5),
+        message("c2", "a", "agent", "Another answer", 5.5),
+    ])
+    .await;
+    app.at_minute(11.0).await;
+    let second = app
+        .sent()
+        .into_iter()
+        .find(|e| e.text().contains("Another answer"))
+        .unwrap();
+    let (r1, r2) = (
+        first.header("Reply-To").unwrap(),
+        second.header("Reply-To").unwrap(),
+    );
+    let raw = String::from_utf8(reply_to(&first, "ana@visitor.example", "To both of you")).unwrap();
+
+    let stream = tokio::net::TcpStream::connect(app.smtp).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    read_reply(&mut read).await;
+    write.write_all(b"EHLO client.test\r\n").await.unwrap();
+    assert!(
+        read_reply(&mut read).await.starts_with("500"),
+        "LMTP wants LHLO"
+    );
+    write.write_all(b"LHLO client.test\r\n").await.unwrap();
+    read_reply(&mut read).await;
+    write
+        .write_all(
+            format!(
+                "MAIL FROM:<ana@visitor.example>\r\nRCPT TO:<{r1}>\r\nRCPT TO:<{r2}>\r\nDATA\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert!(read_reply(&mut read).await.starts_with("250"));
+    }
+    assert!(read_reply(&mut read).await.starts_with("354"));
+    write
+        .write_all(format!("{}\r\n.\r\n", raw.trim_end()).as_bytes())
+        .await
+        .unwrap();
+    assert!(
+        read_reply(&mut read).await.starts_with("250"),
+        "first recipient"
+    );
+    assert!(
+        read_reply(&mut read).await.starts_with("250"),
+        "second recipient"
+    );
+    for conv in ["c1", "c2"] {
+        let texts: Vec<String> = app.conversation(conv).await["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["text"].as_str().map(String::from))
+            .collect();
+        assert!(
+            texts.contains(&"To both of you".to_string()),
+            "{conv}: {texts:?}"
+        );
+    }
+}
