@@ -140,3 +140,192 @@ fn serve_without_config_writes_emails_to_the_outbox() {
     assert!(email.contains("Yes, in 3 days!"), "{email}");
     assert!(dir.path().join("replyrelay.db").exists());
 }
+
+/// `replyrelay ingest` as an MTA pipe transport runs it, and `replyrelay inspect`.
+#[test]
+fn ingest_exit_codes_and_inspect() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("replyrelay.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"
+[api]
+listen = "127.0.0.1:0"
+[database]
+url = "sqlite://{}"
+[delivery]
+maildir = "outbox"
+[secrets]
+token_keys = ["cli-test-key-0123456789-0123456789-01234"]
+[inbound]
+max_message_size = 4000
+[[site]]
+id = "acme"
+name = "Acme"
+api_tokens = ["acme-token-0123456789"]
+sender = "support@acme.example"
+reply_domain = "reply.acme.example"
+"#,
+            dir.path().join("rr.db").display()
+        ),
+    )
+    .unwrap();
+    let config = replyrelay::config::load_file(&config_path).unwrap();
+
+    // A conversation emailed by the daemon (in-process), whose email we then answer.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (email, base) = rt.block_on(async {
+        let app = replyrelay::app::Application::build(config, replyrelay::clock::Clock::System)
+            .await
+            .unwrap();
+        let base = format!("http://{}", app.local_addr());
+        let worker = app.worker();
+        tokio::spawn(app.run(false, std::future::pending()));
+        let ago = |m: i64| (chrono::Utc::now() - chrono::TimeDelta::minutes(m)).to_rfc3339();
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/events"))
+            .bearer_auth("acme-token-0123456789")
+            .json(&serde_json::json!({"events": [
+                {"type": "visitor", "conversation": "c1", "visitor": {"id": "v", "email": "ana@visitor.example"}},
+                {"type": "presence", "conversation": "c1", "state": "left", "at": ago(10)},
+                {"type": "message", "conversation": "c1", "at": ago(2), "message": {"id": "a", "author": "agent", "text": "Hello Ana"}}
+            ]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        worker.run_until_idle().await.unwrap();
+        let file = std::fs::read_dir(dir.path().join("outbox/new")).unwrap().next().unwrap().unwrap();
+        (std::fs::read_to_string(file.path()).unwrap(), base)
+    });
+    let header = |name: &str| {
+        email
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+            .unwrap()
+    };
+    let (reply_to, message_id) = (header("Reply-To"), header("Message-ID"));
+    let reply = format!(
+        "From: Ana <ana@visitor.example>\r\nTo: {reply_to}\r\nSubject: Re: hi\r\nMessage-ID: <r1@visitor.example>\r\nIn-Reply-To: {message_id}\r\n\r\nThanks Sam!\r\n\r\n> Hello Ana\r\n"
+    );
+    let ingest = |input: &str, recipient: &str| {
+        let mut child = replyrelay()
+            .arg("--config")
+            .arg(&config_path)
+            .args([
+                "ingest",
+                "--sender",
+                "ana@visitor.example",
+                "--recipient",
+                recipient,
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap().status.code()
+    };
+    assert_eq!(ingest(&reply, &reply_to), Some(0), "stored");
+    assert_eq!(
+        ingest(&reply, &reply_to),
+        Some(0),
+        "a duplicate is fine too"
+    );
+    let forged = reply
+        .replace("reply+", "reply+zz")
+        .replace(&message_id, "<nothing@else>");
+    assert_eq!(
+        ingest(&forged, "reply+zzabc@reply.acme.example"),
+        Some(67),
+        "unknown recipient"
+    );
+    let huge = format!("{reply}{}", "x".repeat(5000));
+    assert_eq!(ingest(&huge, &reply_to), Some(65), "bad data");
+
+    let conv: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}/v1/conversations/c1"))
+            .bearer_auth("acme-token-0123456789")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let texts: Vec<&str> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, vec!["Hello Ana", "Thanks Sam!"]);
+
+    // A database that cannot be reached: try again later.
+    let down = dir.path().join("down.toml");
+    std::fs::write(
+        &down,
+        std::fs::read_to_string(&config_path).unwrap().replace(
+            &format!("sqlite://{}", dir.path().join("rr.db").display()),
+            "postgres://nobody@127.0.0.1:1/none",
+        ),
+    )
+    .unwrap();
+    let mut child = replyrelay()
+        .arg("--config")
+        .arg(&down)
+        .args(["ingest", "--recipient", &reply_to])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(reply.as_bytes())
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(75), "try later");
+
+    // inspect: with the config, it routes; without any config, it still classifies and trims.
+    let file = dir.path().join("reply.eml");
+    std::fs::write(&file, &reply).unwrap();
+    let out = replyrelay()
+        .arg("--config")
+        .arg(&config_path)
+        .args(["inspect", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "reply");
+    assert_eq!(v["text"], "Thanks Sam!");
+    assert_eq!(v["routing"]["site"], "acme");
+    assert_eq!(v["routing"]["conversation"], "c1");
+    assert_eq!(v["verification"]["token"], "valid");
+    assert_eq!(v["verification"]["sender"], "match");
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = replyrelay()
+        .current_dir(empty.path())
+        .args(["inspect", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "unroutable");
+    assert_eq!(v["text"], "Thanks Sam!");
+    assert_eq!(v["routing"]["error"], "no database: no site matched");
+    assert!(
+        !empty.path().join("replyrelay.db").exists(),
+        "inspect creates no database"
+    );
+}

@@ -432,6 +432,14 @@ pub async fn spawn_custom(
     clock: Clock,
     background_worker: bool,
 ) -> Option<TestApp> {
+    // Logs go to the test's captured output: shown only when it fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,replyrelay=info".into()),
+        )
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let db = database_url(backend, dir.path()).await?;
     let sink = SmtpSink::start().await;

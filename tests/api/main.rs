@@ -2,6 +2,7 @@
 //! server on loopback, time moved by a manual clock (never slept).
 
 mod helpers;
+mod imap;
 
 mod auth;
 mod delivery;
