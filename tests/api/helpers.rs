@@ -473,6 +473,7 @@ protocol = "{protocol}"
 hostname = "mx.test"
 max_connections = 20
 idle_timeout = "30s"
+{tls}
 
 [[site]]
 id = "other"
@@ -494,6 +495,13 @@ webhook_secret = "{WEBHOOK_SECRET}"
 "#,
         port = sink.port,
         hook_url = hooks.url,
+        // "# tls CERT KEY" in `top` turns STARTTLS on.
+        tls = top
+            .lines()
+            .find_map(|l| l.strip_prefix("# tls "))
+            .and_then(|rest| rest.split_once(' '))
+            .map(|(c, k)| format!("tls_certificate = \"{c}\"\ntls_key = \"{k}\""))
+            .unwrap_or_default(),
         protocol = if top.contains("# lmtp") {
             "lmtp"
         } else {

@@ -263,3 +263,63 @@ async fn lmtp_answers_once_per_recipient(#[case] backend: Backend) {
         );
     }
 }
+
+#[tokio::test]
+async fn starttls_is_offered_and_works() {
+    let cert = rcgen::generate_simple_self_signed(vec!["mx.test".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&crt, cert.cert.pem()).unwrap();
+    std::fs::write(&key, cert.signing_key.serialize_pem()).unwrap();
+    // "# tls CERT KEY" asks the test config for STARTTLS with this certificate.
+    let top = format!("# tls {} {}", crt.display(), key.display());
+    let Some(app) = spawn_custom(Backend::Sqlite, &top, "", Clock::manual(t0()), false).await
+    else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let rcpt = email.header("Reply-To").unwrap();
+    let raw = reply_to(&email, "ana@visitor.example", "Over TLS.");
+    let msg = dir.path().join("msg.eml");
+    std::fs::write(&msg, raw).unwrap();
+    let script = format!(
+        r#"
+import smtplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("{ip}", {port}, timeout=30) as s:
+    s.ehlo("client.test")
+    assert s.has_extn("starttls"), "STARTTLS not offered"
+    s.starttls(context=ctx)
+    s.ehlo("client.test")
+    assert not s.has_extn("starttls"), "STARTTLS offered twice"
+    s.sendmail("ana@visitor.example", ["{rcpt}"], open({msg:?}, "rb").read())
+    print("OK", s.sock.version())
+"#,
+        ip = app.smtp.ip(),
+        port = app.smtp.port(),
+        msg = msg.display().to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("OK TLSv1."),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conv = app.conversation("c1").await;
+    assert!(conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["text"] == "Over TLS."));
+}
