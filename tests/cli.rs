@@ -147,6 +147,26 @@ fn ingest_exit_codes_and_inspect() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("replyrelay.toml");
+    // The platform's webhook endpoint: counts message.created posts.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let created = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let hook_url = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let seen = created.clone();
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |body: String| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(body);
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    });
     std::fs::write(
         &config_path,
         format!(
@@ -167,6 +187,8 @@ name = "Acme"
 api_tokens = ["acme-token-0123456789"]
 sender = "support@acme.example"
 reply_domain = "reply.acme.example"
+webhook_url = "{hook_url}"
+webhook_secret = "cli-webhook-secret-0123"
 "#,
             dir.path().join("rr.db").display()
         ),
@@ -175,8 +197,7 @@ reply_domain = "reply.acme.example"
     let config = replyrelay::config::load_file(&config_path).unwrap();
 
     // A conversation emailed by the daemon (in-process), whose email we then answer.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (email, base) = rt.block_on(async {
+    let (email, base, worker) = rt.block_on(async {
         let app = replyrelay::app::Application::build(config, replyrelay::clock::Clock::System)
             .await
             .unwrap();
@@ -198,7 +219,7 @@ reply_domain = "reply.acme.example"
         assert_eq!(r.status(), 200);
         worker.run_until_idle().await.unwrap();
         let file = std::fs::read_dir(dir.path().join("outbox/new")).unwrap().next().unwrap().unwrap();
-        (std::fs::read_to_string(file.path()).unwrap(), base)
+        (std::fs::read_to_string(file.path()).unwrap(), base, worker)
     });
     let header = |name: &str| {
         email
@@ -268,6 +289,15 @@ reply_domain = "reply.acme.example"
         .filter_map(|m| m["text"].as_str())
         .collect();
     assert_eq!(texts, vec!["Hello Ana", "Thanks Sam!"]);
+    // The daemon's worker posts the webhook the ingest process queued.
+    rt.block_on(worker.run_until_idle()).unwrap();
+    let bodies = created.lock().unwrap().clone();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("\"message.created\"") && b.contains("Thanks Sam!")),
+        "{bodies:?}"
+    );
 
     // A database that cannot be reached: try again later.
     let down = dir.path().join("down.toml");

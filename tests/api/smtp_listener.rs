@@ -77,6 +77,13 @@ async fn smtplib_delivers_a_reply_that_is_stored_before_the_250(#[case] backend:
         .filter_map(|m| m["text"].as_str())
         .collect();
     assert!(texts.contains(&"Sent through the listener."), "{texts:?}");
+    app.worker.run_until_idle().await.unwrap();
+    let created = app.hooks.of_type("message.created");
+    assert_eq!(
+        created[0]["data"]["message"]["text"],
+        "Sent through the listener."
+    );
+    assert!(app.hooks.received().iter().all(signature_is_valid));
 }
 
 #[apply(backends)]
