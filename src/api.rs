@@ -344,13 +344,17 @@ async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, Stri
 }
 
 fn page(site: Option<&Site>, message: Option<fn(&i18n::Strings) -> &String>) -> Html<String> {
-    let (lang, t) = i18n::strings(site.map(|s| s.locale.language()).as_deref());
+    let no_overrides = Default::default();
+    let (lang, t) = i18n::strings_for(
+        site.map_or(&no_overrides, |s| &s.strings),
+        site.map(|s| s.locale.language()).as_deref(),
+    );
     let site_name = site.map_or("", |s| s.name.as_str());
     let page = UnsubscribePage {
         lang,
         title: i18n::fill(&t.unsubscribe_title, &[("site", site_name)]),
         button: t.unsubscribe_confirm.clone(),
-        message: message.map(|f| i18n::fill(f(t), &[("site", site_name)])),
+        message: message.map(|f| i18n::fill(f(&t), &[("site", site_name)])),
     };
     Html(
         page.render()

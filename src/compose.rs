@@ -9,6 +9,7 @@ use crate::config::Site;
 use crate::domain::{AuthorKind, Mode};
 use crate::i18n::{self, Strings};
 use crate::store::{Conversation, Message};
+use crate::token::{Purpose, TokenKeys};
 use crate::triggers::EmailKind;
 use askama::Template;
 use chrono::{DateTime, Utc};
@@ -164,7 +165,8 @@ pub fn render(
         .as_deref()
         .and_then(|l| crate::domain::Locale::parse(l).ok())
         .map(|l| l.language());
-    let (lang, t) = i18n::strings(
+    let (lang, t) = i18n::strings_for(
+        &site.strings,
         visitor_lang
             .as_deref()
             .into_iter()
@@ -190,7 +192,7 @@ pub fn render(
             let new = forwarded.contains(&m.seq);
             let first_new = new && !seen_new;
             seen_new |= new;
-            view_message(m, t, site_name, tz, new, first_new)
+            view_message(m, &t, site_name, tz, new, first_new)
         })
         .collect();
     let has_earlier = view_messages.first().is_some_and(|m| !m.new);
@@ -367,6 +369,158 @@ pub fn markdown_to_plain(text: &str) -> String {
         }
     }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An email made for a conversation, ready for the outbox.
+pub struct Made {
+    pub id: uuid::Uuid,
+    /// The `Message-ID`, with angle brackets.
+    pub message_id: String,
+    pub raw: Vec<u8>,
+    pub selection: Selection,
+    pub rendered: Rendered,
+}
+
+/// Makes the whole email a conversation gets now: selection, rendering, headers, MIME.
+pub fn make(
+    site: &Site,
+    keys: &TokenKeys,
+    public_url: &str,
+    kind: EmailKind,
+    conv: &Conversation,
+    messages: &[Message],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Made> {
+    let to = conv
+        .visitor
+        .email
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("the visitor has no email address"))?;
+    let selection = select(site, kind, conv, messages);
+    let id = uuid::Uuid::new_v4();
+    let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
+    let unsubscribe_url = format!(
+        "{public_url}/v1/unsubscribe/{}",
+        keys.sign(Purpose::Unsubscribe, &site.id, conv.pk)
+    );
+    let ctx = Context {
+        site,
+        kind,
+        unsubscribe_url: unsubscribe_url.clone(),
+    };
+    let rendered = render(&ctx, conv, messages, &selection)?;
+    let raw = build(
+        &Envelope {
+            site,
+            to,
+            to_name: conv.visitor.name.as_deref(),
+            message_id: &message_id,
+            thread: &conv.thread,
+            reply_to: format!(
+                "reply+{}@{}",
+                keys.sign(Purpose::Reply, &site.id, conv.pk),
+                site.reply_domain
+            ),
+            unsubscribe_url: &unsubscribe_url,
+            date: now,
+        },
+        &rendered,
+    )?;
+    Ok(Made {
+        id,
+        message_id,
+        raw,
+        selection,
+        rendered,
+    })
+}
+
+/// A made-up conversation for previews and test emails: a question, a reply read, and two
+/// unread replies with Markdown and an attachment.
+pub fn sample(
+    site: &Site,
+    to: &str,
+    locale: Option<&str>,
+    now: DateTime<Utc>,
+) -> (Conversation, Vec<Message>) {
+    use crate::domain::Attachment;
+    let at = |min: i64| now - chrono::TimeDelta::minutes(min);
+    let message =
+        |seq: i64, author: AuthorKind, name: Option<&str>, text: &str, min: i64| Message {
+            seq,
+            id: format!("sample-{seq}"),
+            author,
+            author_name: name.map(String::from),
+            text: text.into(),
+            attachments: vec![],
+            source: "chat".into(),
+            at: at(min),
+            deleted: false,
+            email_id: None,
+        };
+    let mut messages = vec![
+        message(
+            1,
+            AuthorKind::Visitor,
+            None,
+            "Hi! Do you ship to Spain, and how long does it take?",
+            40,
+        ),
+        message(
+            2,
+            AuthorKind::Bot,
+            Some("Assistant"),
+            "Thanks for your message: an agent will be with you shortly.",
+            39,
+        ),
+        message(
+            3,
+            AuthorKind::Agent,
+            Some("Sam"),
+            "Yes, we ship to Spain! Standard delivery takes **3–5 working days**.",
+            12,
+        ),
+        message(
+            4,
+            AuthorKind::Agent,
+            Some("Sam"),
+            "Here is our price list, and you can track orders at https://example.com/track.",
+            11,
+        ),
+    ];
+    messages[3].attachments.push(Attachment {
+        name: "price-list.pdf".into(),
+        url: "https://example.com/files/price-list.pdf".into(),
+        size: Some(184_320),
+        content_type: Some("application/pdf".into()),
+    });
+    let conv = Conversation {
+        pk: 0,
+        site_id: site.id.clone(),
+        id: "sample".into(),
+        open: true,
+        visitor: crate::store::Visitor {
+            id: Some("sample-visitor".into()),
+            email: Some(to.to_string()),
+            name: Some("Ana Souza".into()),
+            locale: locale.map(String::from),
+            timezone: Some("Europe/Madrid".into()),
+        },
+        created_at: at(41),
+        last_activity_at: Some(at(39)),
+        left_at: Some(at(38)),
+        last_visitor_message_at: Some(at(40)),
+        last_agent_message_at: Some(at(11)),
+        read_seq: 2,
+        unanswered_emails: 0,
+        replied_by_email: false,
+        closed_at: None,
+        close_transcript_at: None,
+        pending_since: Some(at(12)),
+        thread: vec![],
+        due_at: None,
+    };
+    (conv, messages)
 }
 
 /// The envelope and headers of one email.

@@ -175,6 +175,8 @@ pub struct Site {
     pub webhook_secret: Option<String>,
     /// What to do with a reply from an address other than the visitor's.
     pub sender_policy: SenderPolicy,
+    /// Per-language replacements for the built-in strings (`[site.strings.es] subject = "…"`).
+    pub strings: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
     /// Language of emails when the visitor's is unknown.
     pub locale: Locale,
     pub triggers: TriggerSettings,
@@ -754,6 +756,10 @@ pub mod raw {
         pub sender_policy: Option<super::SenderPolicy>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub locale: Option<String>,
+        /// Language → string key → replacement text.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub strings:
+            Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>,
     }
 
     #[derive(Debug, Default, Deserialize, Serialize)]
@@ -1190,6 +1196,33 @@ fn site_settings(
             "a webhook_url needs a webhook_secret of at least 16 characters to sign with".into(),
         );
     }
+    let mut strings = std::collections::HashMap::new();
+    for layer in [&defaults.strings, &own.strings].into_iter().flatten() {
+        for (lang, overrides) in layer {
+            if !crate::i18n::languages().any(|l| l == lang) {
+                err(
+                    "strings",
+                    format!(
+                        "`{lang}` is not a language replyrelay has: use one of {}",
+                        crate::i18n::languages().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                continue;
+            }
+            for (k, v) in overrides {
+                if !crate::i18n::is_key(k) {
+                    err(
+                        "strings",
+                        format!("`{k}` is not a string key (see templates/i18n/en.toml)"),
+                    );
+                }
+                strings
+                    .entry(lang.clone())
+                    .or_insert_with(std::collections::HashMap::new)
+                    .insert(k.clone(), v.clone());
+            }
+        }
+    }
     let max_unanswered = pick!(max_unanswered, 5);
     if max_unanswered == 0 {
         err(
@@ -1208,6 +1241,7 @@ fn site_settings(
         webhook_url,
         webhook_secret,
         sender_policy: pick!(sender_policy, SenderPolicy::Quarantine),
+        strings,
         locale,
         triggers: TriggerSettings {
             mode: pick!(mode, Mode::Unread),

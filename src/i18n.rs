@@ -6,10 +6,24 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Every language file: (language code, TOML text).
-const FILES: &[(&str, &str)] = &[("en", include_str!("../templates/i18n/en.toml"))];
+const FILES: &[(&str, &str)] = &[
+    ("en", include_str!("../templates/i18n/en.toml")),
+    ("es", include_str!("../templates/i18n/es.toml")),
+    ("pt", include_str!("../templates/i18n/pt.toml")),
+    ("fr", include_str!("../templates/i18n/fr.toml")),
+    ("de", include_str!("../templates/i18n/de.toml")),
+    ("ru", include_str!("../templates/i18n/ru.toml")),
+    ("vi", include_str!("../templates/i18n/vi.toml")),
+    ("id", include_str!("../templates/i18n/id.toml")),
+];
+
+/// The languages emails can be written in.
+pub fn languages() -> impl Iterator<Item = &'static str> {
+    FILES.iter().map(|(lang, _)| *lang)
+}
 
 /// The strings of one language.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Strings {
     pub subject: String,
@@ -54,6 +68,31 @@ fn table() -> &'static HashMap<&'static str, Strings> {
     })
 }
 
+/// Whether `key` names one of the strings.
+pub fn is_key(key: &str) -> bool {
+    let english: toml::Table = toml::from_str(FILES[0].1).expect("en.toml parses");
+    english.contains_key(key)
+}
+
+/// Like [`strings`], with a site's replacements for the language chosen applied on top.
+pub fn strings_for<'a>(
+    overrides: &HashMap<String, HashMap<String, String>>,
+    languages: impl IntoIterator<Item = &'a str>,
+) -> (&'static str, std::borrow::Cow<'static, Strings>) {
+    let (lang, base) = strings(languages);
+    let Some(own) = overrides.get(lang).filter(|o| !o.is_empty()) else {
+        return (lang, std::borrow::Cow::Borrowed(base));
+    };
+    let mut table = toml::Table::try_from(base).expect("strings serialize");
+    for (k, v) in own {
+        table.insert(k.clone(), toml::Value::String(v.clone()));
+    }
+    match table.try_into() {
+        Ok(s) => (lang, std::borrow::Cow::Owned(s)),
+        Err(_) => (lang, std::borrow::Cow::Borrowed(base)),
+    }
+}
+
 /// The strings for the first of `languages` that we have, else English.
 pub fn strings<'a>(
     languages: impl IntoIterator<Item = &'a str>,
@@ -92,6 +131,14 @@ mod tests {
     #[test]
     fn every_language_loads_and_falls_back() {
         assert_eq!(table().len(), FILES.len());
+        // Every file has every key (no silent English in a translation).
+        let english: toml::Table = toml::from_str(FILES[0].1).unwrap();
+        for (lang, text) in FILES {
+            let own: toml::Table = toml::from_str(text).unwrap();
+            let missing: Vec<_> = english.keys().filter(|k| !own.contains_key(*k)).collect();
+            assert!(missing.is_empty(), "{lang} lacks {missing:?}");
+        }
+        assert_eq!(strings(["pt"]).1.you, "Você");
         assert_eq!(strings(["xx", "en"]).0, "en");
         assert_eq!(
             fill("{agent} from {site}", &[("agent", "Ana"), ("site", "Acme")]),

@@ -2,7 +2,10 @@
 
 use clap::{Parser, Subcommand};
 use replyrelay::inbound::{Envelope, Inbound, Outcome, Rejection};
-use replyrelay::{app::Application, clock::Clock, config, store, telemetry};
+use replyrelay::outbound::Transport;
+use replyrelay::token::TokenKeys;
+use replyrelay::triggers::EmailKind;
+use replyrelay::{app::Application, clock::Clock, compose, config, store, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,6 +49,30 @@ enum Command {
         /// An envelope recipient (Postfix: `${original_recipient}`); may be repeated.
         #[arg(long = "recipient")]
         recipients: Vec<String>,
+    },
+    /// Render the email a conversation would get now (or a built-in sample) into files.
+    Preview {
+        /// The site (default: the first one).
+        #[arg(long)]
+        site: Option<String>,
+        /// A stored conversation of that site; without it, a built-in sample.
+        #[arg(long)]
+        conversation: Option<String>,
+        /// The sample visitor's language, e.g. `es` or `pt-BR`.
+        #[arg(long)]
+        locale: Option<String>,
+        /// Where to write email.eml, email.html and email.txt.
+        #[arg(long, default_value = "preview")]
+        out: PathBuf,
+    },
+    /// Send a sample email through the configured transport and show the relay's answer.
+    SendTest {
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        locale: Option<String>,
     },
     /// Show what the inbound pipeline would do with an email file, without storing anything.
     Inspect {
@@ -94,6 +121,26 @@ async fn main() -> ExitCode {
                 Err(code) => return code,
             };
             inspect(c, &file, json).await
+        }
+        Command::Preview {
+            site,
+            conversation,
+            locale,
+            out,
+        } => {
+            let c = match load(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            report(preview(c, site, conversation, locale, &out).await)
+        }
+        Command::SendTest { to, site, locale } => {
+            telemetry::init(cli.log_json);
+            let c = match load(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            report(send_test(c, &to, site, locale).await)
         }
         Command::Migrate => {
             telemetry::init(cli.log_json);
@@ -319,6 +366,123 @@ async fn inspect(c: config::Config, file: &std::path::Path, json: bool) -> ExitC
         println!("text:\n{}", analysis.text);
     }
     ExitCode::SUCCESS
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pick_site(c: &config::Config, site: Option<String>) -> anyhow::Result<config::Site> {
+    match site {
+        Some(id) => c
+            .site(&id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no site `{id}` in the config")),
+        None => Ok(c.sites[0].clone()),
+    }
+}
+
+async fn preview(
+    c: config::Config,
+    site: Option<String>,
+    conversation: Option<String>,
+    locale: Option<String>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let site = pick_site(&c, site)?;
+    let now = chrono::Utc::now();
+    let public_url = c
+        .api
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", c.api.listen));
+    let made = match conversation {
+        Some(id) => {
+            let store = store::open(&c.database.url).await?;
+            store.migrate().await?;
+            let keys = replyrelay::app::token_keys(&c, store.as_ref()).await?;
+            let (conv, marked) = store
+                .conversation_view(&site.id, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no conversation `{id}` on site `{}`", site.id))?;
+            let messages: Vec<_> = marked.into_iter().map(|m| m.message).collect();
+            compose::make(
+                &site,
+                &keys,
+                &public_url,
+                EmailKind::Replies,
+                &conv,
+                &messages,
+                now,
+            )?
+        }
+        None => {
+            let keys = TokenKeys::new(vec![b"preview-only-key-not-for-real-tokens".to_vec()]);
+            let (conv, messages) =
+                compose::sample(&site, "ana@example.com", locale.as_deref(), now);
+            compose::make(
+                &site,
+                &keys,
+                &public_url,
+                EmailKind::Replies,
+                &conv,
+                &messages,
+                now,
+            )?
+        }
+    };
+    std::fs::create_dir_all(out)?;
+    let files = [
+        ("email.eml", made.raw.clone()),
+        ("email.html", made.rendered.html.into_bytes()),
+        ("email.txt", made.rendered.text.into_bytes()),
+    ];
+    for (name, bytes) in files {
+        let path = out.join(name);
+        std::fs::write(&path, bytes)?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+async fn send_test(
+    c: config::Config,
+    to: &str,
+    site: Option<String>,
+    locale: Option<String>,
+) -> anyhow::Result<()> {
+    let site = pick_site(&c, site)?;
+    let now = chrono::Utc::now();
+    let public_url = c
+        .api
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", c.api.listen));
+    let keys = TokenKeys::new(vec![b"send-test-key-not-for-real-tokens".to_vec()]);
+    let (conv, messages) = compose::sample(&site, to, locale.as_deref(), now);
+    let made = compose::make(
+        &site,
+        &keys,
+        &public_url,
+        EmailKind::Replies,
+        &conv,
+        &messages,
+        now,
+    )?;
+    let transport = Transport::from_config(&c.delivery.transport)?;
+    match transport.send(site.sender.as_str(), to, &made.raw).await {
+        Ok(answer) => {
+            println!("sent {} to {to}: {answer}", made.message_id);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("not sent: {e:?}"),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -7,11 +7,11 @@
 
 use crate::apply;
 use crate::clock::Clock;
-use crate::compose::{self, Context, Envelope};
+use crate::compose;
 use crate::config::Config;
 use crate::outbound::{SendError, Transport};
 use crate::store::{EmailOutcome, EmailStatus, NewWebhook, OutboxEmail, Store};
-use crate::token::{Purpose, TokenKeys};
+use crate::token::TokenKeys;
 use crate::triggers::{self, NotDue};
 use crate::webhooks::{self, Poster};
 use chrono::TimeDelta;
@@ -173,45 +173,17 @@ impl Worker {
             }
         };
         let messages = tx.messages(pk).await?;
-        let selection = compose::select(site, due.kind, &conv, &messages);
         let to = conv
             .visitor
             .email
             .clone()
             .expect("identified: checked by the triggers");
-        let id = uuid::Uuid::new_v4();
-        let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
-        let unsubscribe_url = format!(
-            "{}/v1/unsubscribe/{}",
-            self.config.api.public_url.as_deref().unwrap_or_default(),
-            self.keys.sign(Purpose::Unsubscribe, &site.id, pk)
+        let public_url = self.config.api.public_url.as_deref().unwrap_or_default();
+        let made = compose::make(
+            site, &self.keys, public_url, due.kind, &conv, &messages, now,
         );
-        let ctx = Context {
-            site,
-            kind: due.kind,
-            unsubscribe_url: unsubscribe_url.clone(),
-        };
-        let raw = compose::render(&ctx, &conv, &messages, &selection).and_then(|rendered| {
-            compose::build(
-                &Envelope {
-                    site,
-                    to: &to,
-                    to_name: conv.visitor.name.as_deref(),
-                    message_id: &message_id,
-                    thread: &conv.thread,
-                    reply_to: format!(
-                        "reply+{}@{}",
-                        self.keys.sign(Purpose::Reply, &site.id, pk),
-                        site.reply_domain
-                    ),
-                    unsubscribe_url: &unsubscribe_url,
-                    date: now,
-                },
-                &rendered,
-            )
-        });
-        let raw = match raw {
-            Ok(raw) => raw,
+        let made = match made {
+            Ok(made) => made,
             Err(e) => {
                 // An address the mail system cannot take is as good as a hard bounce.
                 tracing::warn!(error = %e, "cannot build an email for this visitor; suppressing the address");
@@ -222,6 +194,7 @@ impl Worker {
                 return Ok(Step::Rescheduled);
             }
         };
+        let (id, message_id, raw, selection) = (made.id, made.message_id, made.raw, made.selection);
         let email = OutboxEmail {
             id: id.to_string(),
             conversation_pk: pk,
