@@ -332,6 +332,8 @@ pub struct TestApp {
     pub inbound: replyrelay::inbound::Inbound,
     /// Where the SMTP listener for replies listens.
     pub smtp: std::net::SocketAddr,
+    /// Sent to stop the daemon as SIGTERM would.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// Holds the database until the test ends.
     pub _dir: tempfile::TempDir,
 }
@@ -423,6 +425,12 @@ pub async fn spawn_app_with(
     spawn_custom(backend, "", extra, clock, background_worker).await
 }
 
+/// The value after `# name ` on a line of `top`.
+fn marker<'a>(top: &'a str, name: &str) -> Option<&'a str> {
+    top.lines()
+        .find_map(|l| l.strip_prefix(&format!("# {name} ")))
+}
+
 /// The most general start: `top` is TOML added to the top of the config (before any table
 /// but the ones it opens itself), `extra` goes into the `acme` site.
 pub async fn spawn_custom(
@@ -471,8 +479,8 @@ token_keys = ["test-key-0123456789-0123456789-0123456789"]
 listen = "127.0.0.1:0"
 protocol = "{protocol}"
 hostname = "mx.test"
-max_connections = 20
-idle_timeout = "30s"
+max_connections = {max_connections}
+idle_timeout = "{idle_timeout}"
 {tls}
 
 [[site]]
@@ -495,6 +503,9 @@ webhook_secret = "{WEBHOOK_SECRET}"
 "#,
         port = sink.port,
         hook_url = hooks.url,
+        // "# max_connections N" and "# idle_timeout T" in `top` set those listener limits.
+        max_connections = marker(top, "max_connections").unwrap_or("20"),
+        idle_timeout = marker(top, "idle_timeout").unwrap_or("30s"),
         // "# tls CERT KEY" in `top` turns STARTTLS on.
         tls = top
             .lines()
@@ -515,7 +526,10 @@ webhook_secret = "{WEBHOOK_SECRET}"
     let worker = app.worker();
     let inbound = app.inbound();
     let smtp = app.smtp_addr().unwrap();
-    tokio::spawn(app.run(background_worker, std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(background_worker, async move {
+        let _ = stopped.await;
+    }));
     Some(TestApp {
         base,
         client: reqwest::Client::new(),
@@ -526,6 +540,7 @@ webhook_secret = "{WEBHOOK_SECRET}"
         hooks,
         inbound,
         smtp,
+        stop: Some(stop),
         _dir: dir,
     })
 }

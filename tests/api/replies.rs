@@ -405,3 +405,19 @@ async fn reply_attachments_are_kept_and_downloadable(#[case] backend: Backend) {
         .unwrap();
     assert_eq!(other.status(), 404, "another site cannot read it");
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_reply_after_the_reach_window_is_refused(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    app.at_minute(31.0 * 24.0 * 60.0).await;
+    let outcome = deliver(
+        &app,
+        &reply_to(&email, "ana@visitor.example", "Sorry for the delay!"),
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Rejected(Rejection::WindowClosed));
+}

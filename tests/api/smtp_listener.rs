@@ -330,3 +330,48 @@ with smtplib.SMTP("{ip}", {port}, timeout=30) as s:
         .iter()
         .any(|m| m["text"] == "Over TLS."));
 }
+
+#[tokio::test]
+async fn connections_are_limited_idlers_dropped_and_shutdown_says_421() {
+    let top = "# max_connections 2\n# idle_timeout 1s";
+    let Some(mut app) = spawn_custom(Backend::Sqlite, top, "", Clock::manual(t0()), false).await
+    else {
+        return;
+    };
+    let connect = || async {
+        let stream = tokio::net::TcpStream::connect(app.smtp).await.unwrap();
+        let (r, w) = stream.into_split();
+        (BufReader::new(r), w)
+    };
+    let (mut r1, _w1) = connect().await;
+    let (mut r2, _w2) = connect().await;
+    assert!(read_reply(&mut r1).await.starts_with("220"));
+    assert!(read_reply(&mut r2).await.starts_with("220"));
+    let (mut r3, _w3) = connect().await;
+    assert!(
+        read_reply(&mut r3).await.starts_with("421"),
+        "a third connection is turned away"
+    );
+
+    // Both say nothing: after the idle time they are told so and closed, which frees room.
+    for r in [&mut r1, &mut r2] {
+        let idle = tokio::time::timeout(std::time::Duration::from_secs(10), read_reply(r))
+            .await
+            .unwrap();
+        assert!(idle.starts_with("421 4.4.2"), "{idle}");
+    }
+
+    // A new one is mid-conversation when the daemon stops.
+    let (mut r2, mut w2) = connect().await;
+    assert!(
+        read_reply(&mut r2).await.starts_with("220"),
+        "room again once the idlers went"
+    );
+    w2.write_all(b"EHLO client.test\r\n").await.unwrap();
+    read_reply(&mut r2).await;
+    app.stop.take().unwrap().send(()).unwrap();
+    let bye = tokio::time::timeout(std::time::Duration::from_secs(10), read_reply(&mut r2))
+        .await
+        .unwrap();
+    assert!(bye.starts_with("421 4.3.2"), "{bye}");
+}
