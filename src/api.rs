@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -388,6 +389,22 @@ async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>) -
         Ok(()) => page(Some(&site), Some(|t| &t.unsubscribe_done)).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
+}
+
+/// Prometheus metrics; the due backlog is read from the database now.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let m = crate::metrics::get();
+    if let Ok(n) = state.store.due_backlog(state.clock.now()).await {
+        m.due_backlog.set(n);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -182,6 +182,7 @@ where
                 fetches.first().and_then(|f| f.body().map(<[u8]>::to_vec))
             };
             let Some(raw) = raw else { continue };
+            crate::inbound::received("imap");
             let folder = match inbound.deliver(&raw, &Envelope::default()).await {
                 Ok(Outcome::Rejected(r)) => {
                     tracing::info!(uid, reason = r.label(), "IMAP message refused");

@@ -314,7 +314,11 @@ impl Inbound {
     pub async fn deliver(&self, raw: &[u8], envelope: &Envelope) -> anyhow::Result<Outcome> {
         let analysis = match self.analyze(raw, envelope).await {
             Ok(a) => a,
-            Err(rejection) => return Ok(Outcome::Rejected(rejection)),
+            Err(rejection) => {
+                let outcome = Outcome::Rejected(rejection);
+                count(&outcome, Kind::Reply);
+                return Ok(outcome);
+            }
         };
         tracing::Span::current()
             .record("message_id", analysis.message_id.as_deref().unwrap_or("-"))
@@ -340,6 +344,7 @@ impl Inbound {
             Kind::Reply => self.store_reply(&analysis).await?,
         };
         tracing::info!(kind = ?analysis.kind, outcome = ?outcome, "inbound message handled");
+        count(&outcome, analysis.kind);
         Ok(outcome)
     }
 
@@ -672,6 +677,35 @@ impl Inbound {
         }
         Ok(Outcome::BounceRecorded)
     }
+}
+
+/// Counts what became of an inbound message.
+fn count(outcome: &Outcome, kind: Kind) {
+    let m = crate::metrics::get();
+    let reason = match (outcome, kind) {
+        (Outcome::Stored { .. }, _) => {
+            m.replies_stored.inc();
+            return;
+        }
+        (Outcome::Rejected(r), _) => r.label(),
+        (_, Kind::AutoReply) => "auto_reply",
+        (_, Kind::Loop) => "loop",
+        (_, Kind::Bounce) | (Outcome::BounceRecorded, _) => "bounce",
+        (Outcome::Duplicate, _) => "duplicate",
+        (Outcome::Quarantined { .. }, _) => "quarantine",
+        (Outcome::Dropped(_), _) => "empty",
+    };
+    m.replies_rejected
+        .get_or_create(&crate::metrics::label("reason", reason))
+        .inc();
+}
+
+/// Counts a message arriving through `entry` (`smtp`, `lmtp`, `imap`, `ingest`).
+pub fn received(entry: &str) {
+    crate::metrics::get()
+        .replies_received
+        .get_or_create(&crate::metrics::label("via", entry))
+        .inc();
 }
 
 async fn conversation_by_pk(

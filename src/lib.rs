@@ -31,6 +31,7 @@ pub mod i18n;
 pub mod imap;
 pub mod inbound;
 pub mod listener;
+pub mod metrics;
 pub mod outbound;
 pub mod reply;
 pub mod store;

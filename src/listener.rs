@@ -268,6 +268,11 @@ impl Session {
                 let used = input.len() - iter.as_slice().len();
                 if done {
                     self.state = State::Ready;
+                    crate::inbound::received(if self.config.lmtp { "lmtp" } else { "smtp" });
+                    crate::metrics::get()
+                        .replies_rejected
+                        .get_or_create(&crate::metrics::label("reason", "size"))
+                        .inc();
                     (used, "552 5.3.4 message too big\r\n".into(), Next::Continue)
                 } else {
                     (used, String::new(), Next::Continue)
@@ -399,6 +404,7 @@ impl Session {
 
     /// Hands a complete message to the pipeline; the reply says whether it was stored.
     async fn deliver(&self, from: String, rcpts: Vec<String>, body: Vec<u8>) -> String {
+        crate::inbound::received(if self.config.lmtp { "lmtp" } else { "smtp" });
         let mail_from = Some(from);
         let answer = |outcome: anyhow::Result<Outcome>| match outcome {
             Ok(Outcome::Rejected(r)) => {

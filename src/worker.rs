@@ -187,6 +187,10 @@ impl Worker {
             Err(e) => {
                 // An address the mail system cannot take is as good as a hard bounce.
                 tracing::warn!(error = %e, "cannot build an email for this visitor; suppressing the address");
+                crate::metrics::get()
+                    .emails_failed
+                    .get_or_create(&crate::metrics::label("reason", "invalid_address"))
+                    .inc();
                 tx.suppress(&site.id, &to, "invalid_address", now).await?;
                 conv.due_at = None;
                 tx.save_conversation(&conv).await?;
@@ -211,6 +215,11 @@ impl Worker {
             last_error: None,
         };
         tx.insert_email(&email).await?;
+        let metrics = crate::metrics::get();
+        metrics.emails_queued.inc();
+        metrics
+            .send_lateness
+            .observe((now - due.at).num_milliseconds().max(0) as f64 / 1000.0);
         tx.mark_forwarded(pk, &selection.forward, &email.id).await?;
         conv.unanswered_emails += 1;
         conv.thread.push(message_id);
@@ -241,6 +250,7 @@ impl Worker {
         if !self.store.email_still_wanted(&email.id).await? {
             let reason = "withdrawn: the visitor read the replies or unsubscribed".to_string();
             tracing::info!(%reason, "email cancelled");
+            crate::metrics::get().emails_cancelled.inc();
             self.store
                 .record_email_outcome(&email.id, &EmailOutcome::Cancelled { reason }, None)
                 .await?;
@@ -286,6 +296,23 @@ impl Worker {
                     bad_address,
                 )
             }
+        };
+        let metrics = crate::metrics::get();
+        match (&step, &outcome) {
+            (Step::Sent, _) => metrics.emails_sent.inc(),
+            (Step::Retried, _) => metrics.emails_retried.inc(),
+            (_, EmailOutcome::Failed { error }) => {
+                let reason = if error.starts_with("gave up") {
+                    "gave_up"
+                } else {
+                    "refused"
+                };
+                metrics
+                    .emails_failed
+                    .get_or_create(&crate::metrics::label("reason", reason))
+                    .inc()
+            }
+            _ => 0,
         };
         let webhook = match &outcome {
             EmailOutcome::Sent { .. } => {
@@ -377,6 +404,7 @@ impl Worker {
                 self.store
                     .record_webhook_outcome(&hook.id, "delivered", None, None)
                     .await?;
+                webhook_metric("delivered");
                 Ok(Step::WebhookPosted)
             }
             Err(error) if now - hook.created_at < delivery.give_up_after => {
@@ -385,6 +413,7 @@ impl Worker {
                 self.store
                     .record_webhook_outcome(&hook.id, "pending", Some(next), Some(&error))
                     .await?;
+                webhook_metric("retried");
                 Ok(Step::WebhookRetried)
             }
             Err(error) => {
@@ -392,10 +421,18 @@ impl Worker {
                 self.store
                     .record_webhook_outcome(&hook.id, "failed", None, Some(&error))
                     .await?;
+                webhook_metric("failed");
                 Ok(Step::WebhookFailed)
             }
         }
     }
+}
+
+fn webhook_metric(result: &str) {
+    crate::metrics::get()
+        .webhooks
+        .get_or_create(&crate::metrics::label("result", result))
+        .inc();
 }
 
 /// The wait before attempt `attempts + 1`: `initial`, doubling, at most `max`.

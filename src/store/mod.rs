@@ -287,6 +287,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// An attachment of a visitor's email reply.
     async fn attachment(&self, site: &str, id: &str) -> Result<Option<StoredAttachment>>;
+    /// How many conversations are due at `now` (what the worker has yet to do).
+    async fn due_backlog(&self, now: DateTime<Utc>) -> Result<i64>;
     /// The earliest instant at which there may be work.
     async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>>;
     /// A conversation with its messages and their markers.

@@ -307,6 +307,15 @@ macro_rules! sql_backend {
                 .transpose()
             }
 
+            async fn due_backlog(&self, now: DateTime<Utc>) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM conversations WHERE due_at IS NOT NULL AND due_at <= $1",
+                )
+                .bind(ms(now))
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
             async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
                 // Two index look-ups; MIN over a partial index reads one entry.
                 let due: Option<i64> =

@@ -421,3 +421,54 @@ async fn a_reply_after_the_reach_window_is_refused(#[case] backend: Backend) {
     .await;
     assert_eq!(outcome, Outcome::Rejected(Rejection::WindowClosed));
 }
+
+/// The value of a metric line in Prometheus text (`name{labels} value`).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn metrics_move_as_emails_go_out_and_replies_come_in(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let scrape = || async {
+        app.client
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+    let email = emailed(&app).await;
+    deliver(&app, &reply_to(&email, "ana@visitor.example", "Counted.")).await;
+    let after = scrape().await;
+    for name in [
+        "replyrelay_emails_queued_total",
+        "replyrelay_emails_sent_total",
+        "replyrelay_replies_stored_total",
+    ] {
+        assert!(
+            metric(&after, name) >= metric(&before, name) + 1.0,
+            "{name}:\n{after}"
+        );
+    }
+    assert!(
+        after.contains("replyrelay_build_info{version=\""),
+        "{after}"
+    );
+    assert!(
+        after.contains("replyrelay_send_lateness_seconds_bucket"),
+        "{after}"
+    );
+    assert!(after.contains("replyrelay_due_backlog"), "{after}");
+}
