@@ -6,7 +6,7 @@
 
 use crate::apply::{self, ApplyError};
 use crate::clock::Clock;
-use crate::config::{Config, Site};
+use crate::config::{Shared, Site, SiteRef};
 use crate::events::{self, FieldError};
 use crate::i18n;
 use crate::store::{MarkedMessage, Store};
@@ -26,7 +26,8 @@ use tokio::sync::Notify;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub config: Arc<Config>,
+    /// The running configuration; replaced whole on reload.
+    pub config: Shared,
     pub keys: TokenKeys,
     pub clock: Clock,
     /// Woken after events are stored, so a due email does not wait for the worker's timer.
@@ -99,7 +100,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The site whose token the request carries.
-fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Site, ApiError> {
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<SiteRef, ApiError> {
     let unauthorized = |message: &str| ApiError {
         status: StatusCode::UNAUTHORIZED,
         code: "unauthorized",
@@ -115,10 +116,7 @@ fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a Site
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| unauthorized("expected Authorization: Bearer <token>"))?;
-    state
-        .config
-        .site_by_token(token)
-        .ok_or_else(|| unauthorized("unknown token"))
+    SiteRef::by_token(state.config.current(), token).ok_or_else(|| unauthorized("unknown token"))
 }
 
 async fn post_events(
@@ -129,7 +127,7 @@ async fn post_events(
     let site = authenticate(&state, &headers)?;
     let events = events::parse_body(&body).map_err(ApiError::invalid)?;
     let now = state.clock.now();
-    let applied = apply::apply_batch(state.store.as_ref(), site, &events, now)
+    let applied = apply::apply_batch(state.store.as_ref(), &site, &events, now)
         .await
         .map_err(|e| match e {
             ApplyError::Invalid(e) => ApiError::invalid(e),
@@ -339,9 +337,9 @@ async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, Stri
     let mut tx = state.store.begin().await.ok()?;
     let conv = tx.conversation_by_pk(pk).await.ok()??;
     drop(tx);
-    let site = state.config.site(&conv.site_id)?;
+    let site = state.config.current().site(&conv.site_id)?.clone();
     state.keys.verify(Purpose::Unsubscribe, &site.id, token)?;
-    Some((site.clone(), conv.visitor.email?))
+    Some((site, conv.visitor.email?))
 }
 
 fn page(site: Option<&Site>, message: Option<fn(&i18n::Strings) -> &String>) -> Html<String> {

@@ -35,21 +35,22 @@ impl Application {
         if config.api.public_url.is_none() {
             config.api.public_url = Some(format!("http://{}", listener.local_addr()?));
         }
-        let config = Arc::new(config);
+        let shared = crate::config::Shared::new(config);
+        let config = shared.current();
         let store = store::open(&config.database.url).await?;
         store.migrate().await?;
         let keys = token_keys(&config, store.as_ref()).await?;
         let transport = Transport::from_config(&config.delivery.transport)?;
         let worker = Worker::new(
             store.clone(),
-            config.clone(),
+            shared.clone(),
             keys.clone(),
             transport,
             clock.clone(),
         );
         let inbound = Inbound::new(
             Some(store.clone()),
-            config.clone(),
+            shared.clone(),
             Some(keys.clone()),
             clock.clone(),
         );
@@ -68,7 +69,7 @@ impl Application {
         };
         let state = AppState {
             store,
-            config,
+            config: shared,
             keys,
             clock,
             wake: Arc::new(Notify::new()),
@@ -93,6 +94,11 @@ impl Application {
     /// The worker, for tests that drive it step by step.
     pub fn worker(&self) -> Worker {
         self.worker.clone()
+    }
+
+    /// The running configuration, to replace on reload.
+    pub fn config(&self) -> crate::config::Shared {
+        self.state.config.clone()
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -127,9 +133,11 @@ impl Application {
             }))
         });
         let smtp_task = self.smtp.map(|(listener, tls)| {
+            // Listener settings are read once: changing them needs a restart, as the socket does.
             let config = self
                 .state
                 .config
+                .current()
                 .listener
                 .clone()
                 .expect("bound only when configured");
@@ -141,7 +149,7 @@ impl Application {
                 stop_rx.clone(),
             ))
         });
-        let imap_task = self.state.config.imap.clone().map(|config| {
+        let imap_task = self.state.config.current().imap.clone().map(|config| {
             tokio::spawn(crate::imap::run(
                 config,
                 self.inbound.clone(),

@@ -15,6 +15,7 @@ use chrono::TimeDelta;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The resolved configuration: everything the daemon needs, with defaults filled in.
@@ -192,6 +193,54 @@ pub struct ContentSettings {
     pub short_conversation: usize,
     /// Also send the full transcript when the conversation is closed.
     pub transcript_on_close: bool,
+}
+
+/// The running configuration. A reload (SIGHUP) replaces it whole; whoever holds an
+/// `Arc<Config>` from [`Shared::current`] keeps a consistent view until done with it.
+#[derive(Clone)]
+pub struct Shared(Arc<arc_swap::ArcSwap<Config>>);
+
+impl Shared {
+    pub fn new(config: Config) -> Self {
+        Self(Arc::new(arc_swap::ArcSwap::from_pointee(config)))
+    }
+
+    pub fn current(&self) -> Arc<Config> {
+        self.0.load_full()
+    }
+
+    pub fn replace(&self, config: Config) {
+        self.0.store(Arc::new(config));
+    }
+}
+
+/// A site of a configuration, kept alive with it.
+#[derive(Clone)]
+pub struct SiteRef {
+    config: Arc<Config>,
+    index: usize,
+}
+
+impl SiteRef {
+    /// The site whose API token this is.
+    pub fn by_token(config: Arc<Config>, token: &str) -> Option<Self> {
+        let site = config.site_by_token(token)?;
+        let index = config.sites.iter().position(|s| std::ptr::eq(s, site))?;
+        Some(Self { config, index })
+    }
+
+    /// The site with this id.
+    pub fn by_id(config: Arc<Config>, id: &str) -> Option<Self> {
+        let index = config.sites.iter().position(|s| s.id == id)?;
+        Some(Self { config, index })
+    }
+}
+
+impl std::ops::Deref for SiteRef {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.config.sites[self.index]
+    }
 }
 
 /// The token of the built-in development site, used only when there is no config file.

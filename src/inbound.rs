@@ -9,7 +9,7 @@
 
 use crate::apply;
 use crate::clock::Clock;
-use crate::config::{Config, SenderPolicy, Site};
+use crate::config::{SenderPolicy, Shared, SiteRef};
 use crate::domain::{Attachment, AuthorKind};
 use crate::reply;
 use crate::store::{NewAttachment, NewMessage, Store};
@@ -187,7 +187,7 @@ pub struct Limits {
 pub struct Inbound {
     /// `None` for `replyrelay inspect` without a database: nothing can be routed then.
     store: Option<Arc<dyn Store>>,
-    config: Arc<Config>,
+    config: Shared,
     keys: Option<TokenKeys>,
     clock: Clock,
 }
@@ -195,7 +195,7 @@ pub struct Inbound {
 impl Inbound {
     pub fn new(
         store: Option<Arc<dyn Store>>,
-        config: Arc<Config>,
+        config: Shared,
         keys: Option<TokenKeys>,
         clock: Clock,
     ) -> Self {
@@ -207,8 +207,8 @@ impl Inbound {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.config.inbound
+    pub fn limits(&self) -> Limits {
+        self.config.current().inbound.clone()
     }
 
     /// Whether mail for `rcpt` would be taken: an address with a genuine reply token (checked
@@ -348,14 +348,14 @@ impl Inbound {
         Ok(outcome)
     }
 
-    fn site(&self, id: &str) -> Option<&Site> {
-        self.config.site(id)
+    fn site(&self, id: &str) -> Option<SiteRef> {
+        SiteRef::by_id(self.config.current(), id)
     }
 
     /// Mail sent by replyrelay itself (a reply address or a site sender as the author).
     fn loop_reason(&self, message: &Message<'_>) -> Option<String> {
         let from = message.from()?.first()?.address()?.to_lowercase();
-        for site in &self.config.sites {
+        for site in &self.config.current().sites {
             if from == site.sender.as_str().to_lowercase() {
                 return Some(format!("sent by {from}, a replyrelay sender"));
             }
@@ -528,7 +528,8 @@ impl Inbound {
             .ok_or_else(|| anyhow::anyhow!("site no longer configured"))?;
         let now = self.clock.now();
         let quarantined = v.decision == "quarantine";
-        let public_url = self.config.api.public_url.as_deref().unwrap_or_default();
+        let config = self.config.current();
+        let public_url = config.api.public_url.as_deref().unwrap_or_default();
 
         let mut tx = store.begin().await?;
         let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
@@ -595,7 +596,7 @@ impl Inbound {
             conv.close_transcript_at = None;
         }
         tx.save_conversation(&conv).await?;
-        apply::refresh(tx.as_mut(), site, pk).await?;
+        apply::refresh(tx.as_mut(), &site, pk).await?;
         if site.webhook_url.is_some() {
             let data = serde_json::json!({
                 "conversation": conv.id,
@@ -673,7 +674,7 @@ impl Inbound {
         }
         tx.commit().await?;
         if bounce.permanent {
-            apply::suppress(store.as_ref(), site, &email.rcpt_to, "hard_bounce", now).await?;
+            apply::suppress(store.as_ref(), &site, &email.rcpt_to, "hard_bounce", now).await?;
         }
         Ok(Outcome::BounceRecorded)
     }

@@ -8,7 +8,6 @@ use replyrelay::triggers::EmailKind;
 use replyrelay::{app::Application, clock::Clock, compose, config, store, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -211,7 +210,93 @@ async fn serve(c: config::Config) -> anyhow::Result<()> {
             token = config::DEV_TOKEN
         );
     }
-    app.run(true, shutdown_signal()).await
+    let worker = app.worker();
+    let shared = app.config();
+    if let Some(path) = shared.current().source.clone() {
+        tokio::spawn(reload_on_sighup(path, shared));
+    }
+    // Ready only now: migrations ran and every listener is bound.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(period, worker));
+    }
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        let _ = stopping_tx.send(());
+    };
+    let run = app.run(true, shutdown);
+    tokio::pin!(run);
+    // Stop taking work at SIGTERM, finish what is in flight, but never hang for ever.
+    tokio::select! {
+        result = &mut run => result,
+        _ = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; exiting anyway");
+            Ok(())
+        }
+    }
+}
+
+/// How long shutdown waits for in-flight sends and sessions.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Pings systemd's watchdog at half its period, but only while the worker loop is going round.
+async fn watchdog(period: std::time::Duration, worker: replyrelay::worker::Worker) {
+    let mut tick = tokio::time::interval(period / 2);
+    loop {
+        tick.tick().await;
+        let since = worker.since_last_beat();
+        if since < period {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!(
+                ?since,
+                "the worker loop has not moved; not pinging the watchdog"
+            );
+        }
+    }
+}
+
+/// SIGHUP: read the config file again; a valid one replaces the running one (sites, modes,
+/// delays, strings, tokens), an invalid one is refused with its errors and the old one stays.
+/// Listener addresses and the database are bound at start and need a restart to change.
+async fn reload_on_sighup(path: PathBuf, shared: config::Shared) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now()
+                .unwrap_or(sd_notify::NotifyState::Reloading),
+        ]);
+        match config::load_file(&path) {
+            Ok(mut new) => {
+                let old = shared.current();
+                if new.database.url != old.database.url {
+                    tracing::warn!(
+                        "database.url changed: that takes a restart; keeping the old one"
+                    );
+                    new.database = old.database.clone();
+                }
+                if new.api.public_url.is_none() {
+                    new.api.public_url = old.api.public_url.clone();
+                }
+                shared.replace(new);
+                tracing::info!(path = %path.display(), "config reloaded");
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    tracing::error!(error = %e, "config reload refused; the running config stays");
+                }
+            }
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
 }
 
 /// sysexits(3) codes for `ingest`.
@@ -233,7 +318,12 @@ async fn open_inbound(mut c: config::Config, store_wanted: bool) -> anyhow::Resu
     } else {
         (None, None)
     };
-    Ok(Inbound::new(store, Arc::new(c), keys, Clock::System))
+    Ok(Inbound::new(
+        store,
+        config::Shared::new(c),
+        keys,
+        Clock::System,
+    ))
 }
 
 async fn ingest(c: config::Config, sender: Option<String>, recipients: Vec<String>) -> ExitCode {

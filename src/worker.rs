@@ -8,7 +8,7 @@
 use crate::apply;
 use crate::clock::Clock;
 use crate::compose;
-use crate::config::Config;
+use crate::config::Shared;
 use crate::outbound::{SendError, Transport};
 use crate::store::{EmailOutcome, EmailStatus, NewWebhook, OutboxEmail, Store};
 use crate::token::TokenKeys;
@@ -49,17 +49,20 @@ pub enum Step {
 #[derive(Clone)]
 pub struct Worker {
     store: Arc<dyn Store>,
-    config: Arc<Config>,
+    config: Shared,
     keys: TokenKeys,
     transport: Transport,
     poster: Poster,
     clock: Clock,
+    /// When the loop last went round (ms since the Unix epoch, wall clock): the watchdog pings
+    /// systemd only while this keeps moving, so a wedged worker gets the daemon restarted.
+    heartbeat: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Worker {
     pub fn new(
         store: Arc<dyn Store>,
-        config: Arc<Config>,
+        config: Shared,
         keys: TokenKeys,
         transport: Transport,
         clock: Clock,
@@ -71,6 +74,9 @@ impl Worker {
             transport,
             poster: Poster::default(),
             clock,
+            heartbeat: Arc::new(std::sync::atomic::AtomicI64::new(
+                chrono::Utc::now().timestamp_millis(),
+            )),
         }
     }
 
@@ -104,11 +110,13 @@ impl Worker {
     pub async fn run(self, wake: Arc<Notify>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let mut pause = std::time::Duration::from_secs(30);
+            self.beat();
+            // Never idle long: leases of a dead daemon expire, and the watchdog wants a beat.
+            let mut pause = std::time::Duration::from_secs(5);
             loop {
                 match self.try_execute_task().await {
                     Ok(Step::Idle) => break,
-                    Ok(_) => {}
+                    Ok(_) => self.beat(),
                     Err(e) => {
                         tracing::error!(error = %e, "worker step failed; retrying shortly");
                         pause = std::time::Duration::from_secs(1);
@@ -136,11 +144,26 @@ impl Worker {
         }
     }
 
+    fn beat(&self) {
+        self.heartbeat.store(
+            chrono::Utc::now().timestamp_millis(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// How long ago the loop last went round.
+    pub fn since_last_beat(&self) -> std::time::Duration {
+        let last = self.heartbeat.load(std::sync::atomic::Ordering::Relaxed);
+        let ms = (chrono::Utc::now().timestamp_millis() - last).max(0);
+        std::time::Duration::from_millis(ms as u64)
+    }
+
     /// Claims one due conversation and, if it still owes an email, writes it to the outbox.
     #[tracing::instrument(name = "compose", skip_all, fields(site, conversation))]
     async fn compose_one(&self) -> anyhow::Result<Step> {
         let now = self.clock.now();
-        let lease = self.config.delivery.lease;
+        let config = self.config.current();
+        let lease = config.delivery.lease;
         let Some(pk) = self.store.claim_due(now, now + lease).await? else {
             return Ok(Step::Idle);
         };
@@ -151,7 +174,7 @@ impl Worker {
         tracing::Span::current()
             .record("site", conv.site_id.as_str())
             .record("conversation", conv.id.as_str());
-        let Some(site) = self.config.site(&conv.site_id) else {
+        let Some(site) = config.site(&conv.site_id) else {
             // The site was removed from the config: nothing to send on its behalf.
             conv.due_at = None;
             tx.save_conversation(&conv).await?;
@@ -178,7 +201,7 @@ impl Worker {
             .email
             .clone()
             .expect("identified: checked by the triggers");
-        let public_url = self.config.api.public_url.as_deref().unwrap_or_default();
+        let public_url = config.api.public_url.as_deref().unwrap_or_default();
         let made = compose::make(
             site, &self.keys, public_url, due.kind, &conv, &messages, now,
         );
@@ -238,7 +261,8 @@ impl Worker {
     #[tracing::instrument(name = "deliver", skip_all, fields(email, attempt))]
     async fn deliver_one(&self) -> anyhow::Result<Step> {
         let now = self.clock.now();
-        let delivery = &self.config.delivery;
+        let config = self.config.current();
+        let delivery = &config.delivery;
         let Some(email) = self.store.claim_email(now, now + delivery.lease).await? else {
             return Ok(Step::Idle);
         };
@@ -329,7 +353,7 @@ impl Worker {
             .record_email_outcome(&email.id, &outcome, webhook.as_ref())
             .await?;
         if bad_address {
-            if let Some(site) = self.config.site(&email.site_id) {
+            if let Some(site) = config.site(&email.site_id) {
                 apply::suppress(
                     self.store.as_ref(),
                     site,
@@ -353,6 +377,7 @@ impl Worker {
     ) -> anyhow::Result<Option<NewWebhook>> {
         let wanted = self
             .config
+            .current()
             .site(&email.site_id)
             .is_some_and(|s| s.webhook_url.is_some());
         if !wanted {
@@ -380,7 +405,8 @@ impl Worker {
     #[tracing::instrument(name = "webhook", skip_all, fields(webhook, event, attempt))]
     async fn post_webhook_one(&self) -> anyhow::Result<Step> {
         let now = self.clock.now();
-        let delivery = &self.config.delivery;
+        let config = self.config.current();
+        let delivery = &config.delivery;
         let Some(hook) = self.store.claim_webhook(now, now + delivery.lease).await? else {
             return Ok(Step::Idle);
         };
@@ -388,8 +414,7 @@ impl Worker {
             .record("webhook", hook.id.as_str())
             .record("event", hook.event.as_str())
             .record("attempt", hook.attempts);
-        let target = self
-            .config
+        let target = config
             .site(&hook.site_id)
             .and_then(|s| Some((s.webhook_url.as_deref()?, s.webhook_secret.as_deref()?)));
         let Some((url, secret)) = target else {
