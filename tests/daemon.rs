@@ -144,3 +144,26 @@ fn nix_kill(pid: u32, signal: &str) {
         .unwrap();
     assert!(ok.success());
 }
+
+/// The unit in systemd/ passes `systemd-analyze verify` (pointed at the binary just built).
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(status) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("systemd-analyze not installed: skipped");
+        return;
+    };
+    assert!(status.status.success());
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/replyrelay.service")).unwrap();
+    for needed in ["Type=notify", "WatchdogSec=", "DynamicUser=yes", "StateDirectory=", "ConfigurationDirectory=", "ProtectSystem=strict", "NoNewPrivileges=yes", "SystemCallFilter=@system-service", "RestrictAddressFamilies="] {
+        assert!(unit.contains(needed), "{needed} missing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replyrelay.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/replyrelay", env!("CARGO_BIN_EXE_replyrelay"))).unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
