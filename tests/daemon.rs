@@ -153,14 +153,39 @@ fn the_systemd_unit_verifies() {
         return;
     };
     assert!(status.status.success());
-    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/replyrelay.service")).unwrap();
-    for needed in ["Type=notify", "WatchdogSec=", "DynamicUser=yes", "StateDirectory=", "ConfigurationDirectory=", "ProtectSystem=strict", "NoNewPrivileges=yes", "SystemCallFilter=@system-service", "RestrictAddressFamilies="] {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/replyrelay.service"
+    ))
+    .unwrap();
+    for needed in [
+        "Type=notify",
+        "WatchdogSec=",
+        "DynamicUser=yes",
+        "StateDirectory=",
+        "ConfigurationDirectory=",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "SystemCallFilter=@system-service",
+        "RestrictAddressFamilies=",
+    ] {
         assert!(unit.contains(needed), "{needed} missing");
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("replyrelay.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/replyrelay", env!("CARGO_BIN_EXE_replyrelay"))).unwrap();
-    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/replyrelay",
+            env!("CARGO_BIN_EXE_replyrelay"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "{}",

@@ -1,0 +1,154 @@
+//! The HTML email of every language, rendered by a real browser (Debian's headless Chromium) at a
+//! phone's width: it must draw something and must not scroll sideways. Skipped where Chromium
+//! is not installed; `.ci/run` installs it.
+
+use chrono::Utc;
+use replyrelay::compose;
+use replyrelay::domain::AuthorKind;
+use replyrelay::token::TokenKeys;
+use replyrelay::triggers::EmailKind;
+use std::path::Path;
+use std::process::Command;
+
+const PHONE_WIDTH: u32 = 375;
+
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+fn run_chromium(binary: &str, profile: &Path, args: &[&str], page: &Path) -> std::process::Output {
+    Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// Escapes for an HTML attribute value.
+fn attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[test]
+fn every_language_renders_on_a_phone_without_overflow() {
+    let Some(binary) = chromium() else {
+        eprintln!("rendering test skipped: chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let config = replyrelay::config::builtin();
+    let site = &config.sites[0];
+    let keys = TokenKeys::new(vec![b"rendering-test-key-0123456789".to_vec()]);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile");
+    for lang in replyrelay::i18n::languages() {
+        let (conv, mut messages) = compose::sample(site, "ana@example.com", Some(lang), Utc::now());
+        // A long unbroken line, as pasted links and order numbers are.
+        let mut long = messages[3].clone();
+        long.seq = 5;
+        long.id = "long".into();
+        long.author = AuthorKind::Agent;
+        long.text = format!(
+            "Tracking: https://example.com/track/{}",
+            "A1B2C3D4".repeat(20)
+        );
+        messages.push(long);
+        let made = compose::make(
+            site,
+            &keys,
+            "https://relay.example.com",
+            EmailKind::Replies,
+            &conv,
+            &messages,
+            Utc::now(),
+        )
+        .unwrap();
+        let html = made.rendered.html;
+        let (_, strings) = replyrelay::i18n::strings([lang]);
+        assert!(html.contains(&format!("lang=\"{lang}\"")), "{lang}");
+        assert!(
+            html.contains(&strings.continue_in_chat) || html.contains(&strings.reply_hint),
+            "{lang}: not in its language"
+        );
+
+        // Sideways overflow: the email in a 375 px frame, measured by the browser itself.
+        let email = dir.path().join(format!("email-{lang}.html"));
+        std::fs::write(&email, &html).unwrap();
+        let wrapper = dir.path().join(format!("measure-{lang}.html"));
+        std::fs::write(
+            &wrapper,
+            format!(
+                r#"<html><body style="margin:0"><iframe style="width:{PHONE_WIDTH}px;height:4000px;border:0" onload="document.body.setAttribute('data-width', this.contentDocument.documentElement.scrollWidth + '/' + this.contentDocument.documentElement.clientWidth)" srcdoc="{}"></iframe></body></html>"#,
+                attr(&html)
+            ),
+        )
+        .unwrap();
+        let out = run_chromium(
+            binary,
+            &profile,
+            &["--virtual-time-budget=5000", "--dump-dom"],
+            &wrapper,
+        );
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let measured = dom
+            .split("data-width=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("{lang}: no measurement in {dom}"));
+        let (scroll, client) = measured.split_once('/').unwrap();
+        let (scroll, client): (u32, u32) = (scroll.parse().unwrap(), client.parse().unwrap());
+        assert_eq!(client, PHONE_WIDTH, "{lang}: the frame is a phone's width");
+        assert!(
+            scroll <= client,
+            "{lang}: {scroll} px wide content in a {client} px screen"
+        );
+
+        // Not blank: a screenshot at phone size has plenty of non-background pixels.
+        let shot = dir.path().join(format!("shot-{lang}.png"));
+        let out = run_chromium(
+            binary,
+            &profile,
+            &[
+                &format!("--window-size={PHONE_WIDTH},900"),
+                &format!("--screenshot={}", shot.display()),
+            ],
+            &email,
+        );
+        assert!(
+            shot.exists(),
+            "{lang}: no screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(info.width, PHONE_WIDTH, "{lang}");
+        let channels = info.color_type.samples();
+        let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+        let background = pixels[0];
+        let drawn = pixels.iter().filter(|p| p[..3] != background[..3]).count();
+        assert!(
+            drawn * 10 > pixels.len(),
+            "{lang}: only {drawn} of {} pixels drawn: blank?",
+            pixels.len()
+        );
+    }
+}
