@@ -225,6 +225,7 @@ impl Worker {
         let email = OutboxEmail {
             id: id.to_string(),
             conversation_pk: pk,
+            conversation_id: conv.id.clone(),
             site_id: site.id.clone(),
             message_id: message_id.clone(),
             mail_from: site.sender.as_str().to_string(),
@@ -258,7 +259,7 @@ impl Worker {
     }
 
     /// Claims one ready email and hands it to the transport.
-    #[tracing::instrument(name = "deliver", skip_all, fields(email, attempt))]
+    #[tracing::instrument(name = "deliver", skip_all, fields(email, conversation, attempt))]
     async fn deliver_one(&self) -> anyhow::Result<Step> {
         let now = self.clock.now();
         let config = self.config.current();
@@ -268,6 +269,7 @@ impl Worker {
         };
         tracing::Span::current()
             .record("email", email.id.as_str())
+            .record("conversation", email.conversation_id.as_str())
             .record("attempt", email.attempts);
         // Checked again at every attempt: a retry may come hours later, after the visitor came
         // back and read the replies, or unsubscribed.

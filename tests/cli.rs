@@ -1,5 +1,9 @@
 //! The `replyrelay` command itself: config checking, and `serve` with no config file at all.
 
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -358,4 +362,61 @@ webhook_secret = "cli-webhook-secret-0123"
         !empty.path().join("replyrelay.db").exists(),
         "inspect creates no database"
     );
+}
+
+/// `preview` writes the sample email in the language asked for; `send-test` sends it through
+/// the configured relay and prints the relay's answer.
+#[test]
+fn preview_and_send_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replyrelay()
+        .current_dir(dir.path())
+        .args(["preview", "--locale", "es-MX", "--out", "pv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(dir.path().join("pv/email.html")).unwrap();
+    assert!(
+        html.contains("lang=\"es\"") && html.contains("Responde a este correo"),
+        "{html}"
+    );
+    let eml = std::fs::read(dir.path().join("pv/email.eml")).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    assert_eq!(parsed.subject(), Some("Tu conversación con Example Site"));
+    assert!(std::fs::read_to_string(dir.path().join("pv/email.txt"))
+        .unwrap()
+        .starts_with("## Responde encima de esta l"));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = rt.block_on(helpers::SmtpSink::start());
+    let config = dir.path().join("replyrelay.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n[[site]]\nid = \"acme\"\nname = \"Acme\"\napi_tokens = [\"acme-token-0123456789\"]\nsender = \"support@acme.example\"\n",
+            sink.port
+        ),
+    )
+    .unwrap();
+    let out = replyrelay()
+        .arg("--config")
+        .arg(&config)
+        .args(["send-test", "--to", "ops@acme.example", "--locale", "de"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("250"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = rt.block_on(sink.wait_for(1, 10));
+    assert_eq!(got[0].rcpt_to, vec!["ops@acme.example"]);
+    assert!(got[0]
+        .text()
+        .contains("Antworten Sie oberhalb dieser Zeile"));
 }

@@ -61,6 +61,8 @@ CREATE TABLE suppressions (
 CREATE TABLE emails (
     id              TEXT PRIMARY KEY,
     conversation_pk BIGINT NOT NULL REFERENCES conversations (pk),
+    -- The platform's id of the conversation, for logs and webhooks.
+    conversation_id TEXT NOT NULL,
     site_id         TEXT NOT NULL,
     message_id      TEXT NOT NULL UNIQUE,
     mail_from       TEXT NOT NULL,

@@ -146,6 +146,8 @@ impl EmailStatus {
 pub struct OutboxEmail {
     pub id: String,
     pub conversation_pk: i64,
+    /// The platform's id of the conversation.
+    pub conversation_id: String,
     pub site_id: String,
     /// The `Message-ID` header.
     pub message_id: String,

@@ -96,6 +96,7 @@ macro_rules! sql_backend {
             Ok(OutboxEmail {
                 id: row.try_get("id")?,
                 conversation_pk: row.try_get("conversation_pk")?,
+                conversation_id: row.try_get("conversation_id")?,
                 site_id: row.try_get("site_id")?,
                 message_id: row.try_get("message_id")?,
                 mail_from: row.try_get("mail_from")?,
@@ -704,12 +705,14 @@ macro_rules! sql_backend {
 
             async fn insert_email(&mut self, e: &OutboxEmail) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO emails (id, conversation_pk, site_id, message_id, mail_from, rcpt_to, raw,
-                                         status, attempts, created_at, next_attempt_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
+                                         mail_from, rcpt_to, raw, status, attempts, created_at,
+                                         next_attempt_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&e.id)
                 .bind(e.conversation_pk)
+                .bind(&e.conversation_id)
                 .bind(&e.site_id)
                 .bind(&e.message_id)
                 .bind(&e.mail_from)
