@@ -164,6 +164,9 @@ pub struct Site {
     pub api_tokens: Vec<String>,
     /// The address emails come from.
     pub sender: VisitorEmail,
+    /// The envelope sender (Return-Path) emails use, so bounces come back to replyrelay: best an
+    /// address in the reply domain, which the MTA already routes here. `None`: the sender.
+    pub bounce_address: Option<VisitorEmail>,
     /// Domain of the `reply+token@` addresses; the MTA routes it back to replyrelay.
     pub reply_domain: String,
     /// Whether From reads "{agent} from {site}" (true) or just "{site}".
@@ -792,6 +795,8 @@ pub mod raw {
         #[serde(skip_serializing_if = "Option::is_none")]
         pub sender: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        pub bounce_address: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         pub reply_domain: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub from_agent: Option<bool>,
@@ -1200,6 +1205,15 @@ fn site_settings(
         err("sender", format!("`{sender_text}` {e}"));
         VisitorEmail::parse("invalid@example.com").expect("valid")
     });
+    let bounce_address = own
+        .bounce_address
+        .as_ref()
+        .or(defaults.bounce_address.as_ref())
+        .and_then(|a| {
+            VisitorEmail::parse(a)
+                .map_err(|e| err("bounce_address", format!("`{a}` {e}")))
+                .ok()
+        });
     let reply_domain = pick!(reply_domain, "reply.example.com".to_string()).to_lowercase();
     if VisitorEmail::parse(&format!("x@{reply_domain}")).is_err() {
         err(
@@ -1284,6 +1298,7 @@ fn site_settings(
         name,
         api_tokens,
         sender,
+        bounce_address,
         reply_domain,
         from_agent: pick!(from_agent, true),
         chat_url: own.chat_url.clone().or_else(|| defaults.chat_url.clone()),

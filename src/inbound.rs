@@ -214,6 +214,15 @@ impl Inbound {
     /// Whether mail for `rcpt` would be taken: an address with a genuine reply token (checked
     /// at `RCPT TO`, so a bad one is refused before the message is sent).
     pub async fn check_recipient(&self, rcpt: &str) -> Result<(), Rejection> {
+        let wanted = rcpt.trim().trim_matches(['<', '>']).to_lowercase();
+        let is_bounce_address = self.config.current().sites.iter().any(|s| {
+            s.bounce_address
+                .as_ref()
+                .is_some_and(|b| b.as_str().to_lowercase() == wanted)
+        });
+        if is_bounce_address {
+            return Ok(());
+        }
         match self.route_token(&[rcpt.to_string()]).await {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(Rejection::UnknownRecipient("no such reply address".into())),

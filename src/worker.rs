@@ -228,7 +228,12 @@ impl Worker {
             conversation_id: conv.id.clone(),
             site_id: site.id.clone(),
             message_id: message_id.clone(),
-            mail_from: site.sender.as_str().to_string(),
+            mail_from: site
+                .bounce_address
+                .as_ref()
+                .unwrap_or(&site.sender)
+                .as_str()
+                .to_string(),
             rcpt_to: to,
             raw,
             status: EmailStatus::Pending,

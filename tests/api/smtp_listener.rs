@@ -375,3 +375,50 @@ async fn connections_are_limited_idlers_dropped_and_shutdown_says_421() {
         .unwrap();
     assert!(bye.starts_with("421 4.3.2"), "{bye}");
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn bounces_to_the_bounce_address_come_back_through_the_listener(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "bounce_address = \"bounces@reply.acme.example\"").await
+    else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    assert_eq!(
+        email.mail_from, "bounces@reply.acme.example",
+        "the envelope sender"
+    );
+    let id = email.header("Message-ID").unwrap();
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.visitor.example\r\nTo: bounces@reply.acme.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--r--"
+    );
+    let stream = tokio::net::TcpStream::connect(app.smtp).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    read_reply(&mut read).await;
+    write
+        .write_all(b"EHLO mx.visitor.example\r\nMAIL FROM:<>\r\nRCPT TO:<someone@reply.acme.example>\r\nRCPT TO:<bounces@reply.acme.example>\r\nDATA\r\n")
+        .await
+        .unwrap();
+    read_reply(&mut read).await;
+    assert!(
+        read_reply(&mut read).await.starts_with("250"),
+        "null sender"
+    );
+    assert!(
+        read_reply(&mut read).await.starts_with("550"),
+        "not an address of ours"
+    );
+    assert!(
+        read_reply(&mut read).await.starts_with("250"),
+        "the bounce address"
+    );
+    assert!(read_reply(&mut read).await.starts_with("354"));
+    write
+        .write_all(format!("{dsn}\r\n.\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert!(read_reply(&mut read).await.starts_with("250"));
+    let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
+    assert_eq!(marker["status"], "failed", "{marker}");
+}
