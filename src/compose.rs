@@ -85,6 +85,7 @@ pub fn select(
 }
 
 /// One message as the templates see it.
+#[derive(serde::Serialize)]
 pub struct ViewMessage {
     pub author: String,
     pub time: String,
@@ -99,13 +100,15 @@ pub struct ViewMessage {
     pub first_new: bool,
 }
 
+#[derive(serde::Serialize)]
 pub struct ViewAttachment {
     pub name: String,
     pub url: String,
     pub size: Option<String>,
 }
 
-/// Everything the email templates read.
+/// Everything the email templates read (the built-in askama ones, and a site's own).
+#[derive(serde::Serialize)]
 pub struct View {
     pub lang: &'static str,
     pub subject: String,
@@ -240,12 +243,37 @@ pub fn render(
         unsubscribe_url: ctx.unsubscribe_url.clone(),
         unsubscribe_label: t.unsubscribe.clone(),
     };
+    let own = &site.templates;
     Ok(Rendered {
         subject: view.subject.clone(),
         from_name,
-        text: TextTemplate { v: &view }.render()?,
-        html: HtmlTemplate { v: &view }.render()?,
+        text: match &own.text {
+            Some(t) => render_own(t, "email.txt", &view)?,
+            None => TextTemplate { v: &view }.render()?,
+        },
+        html: match &own.html {
+            Some(t) => render_own(t, "email.html", &view)?,
+            None => HtmlTemplate { v: &view }.render()?,
+        },
     })
+}
+
+/// A site's own template (Jinja syntax, `v` as in the built-in ones); HTML is auto-escaped
+/// because the name ends in `.html`.
+fn render_own(source: &str, name: &str, view: &View) -> anyhow::Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.add_template(name, source)?;
+    Ok(env
+        .get_template(name)?
+        .render(minijinja::context! { v => view })?)
+}
+
+/// Checks a site's own template at config load, so a broken one is refused there.
+pub fn check_own_template(source: &str, name: &str) -> Result<(), String> {
+    let mut env = minijinja::Environment::new();
+    env.add_template(name, source)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn view_message(

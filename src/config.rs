@@ -179,12 +179,21 @@ pub struct Site {
     pub webhook_secret: Option<String>,
     /// What to do with a reply from an address other than the visitor's.
     pub sender_policy: SenderPolicy,
+    /// The site's own email templates, replacing the built-in ones.
+    pub templates: OwnTemplates,
     /// Per-language replacements for the built-in strings (`[site.strings.es] subject = "…"`).
     pub strings: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
     /// Language of emails when the visitor's is unknown.
     pub locale: Locale,
     pub triggers: TriggerSettings,
     pub content: ContentSettings,
+}
+
+/// A site's own `email.html` / `email.txt` (Jinja syntax), read from its `templates` folder.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OwnTemplates {
+    pub html: Option<String>,
+    pub text: Option<String>,
 }
 
 /// What goes into an email, per site.
@@ -810,6 +819,9 @@ pub mod raw {
         pub sender_policy: Option<super::SenderPolicy>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub locale: Option<String>,
+        /// A folder with the site's own `email.html` and/or `email.txt`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub templates: Option<PathBuf>,
         /// Language → string key → replacement text.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub strings:
@@ -1259,6 +1271,25 @@ fn site_settings(
             "a webhook_url needs a webhook_secret of at least 16 characters to sign with".into(),
         );
     }
+    let mut templates = OwnTemplates::default();
+    if let Some(dir) = own.templates.as_ref().or(defaults.templates.as_ref()) {
+        let dir = base.join(dir);
+        if !dir.is_dir() {
+            err("templates", format!("{} is not a folder", dir.display()));
+        }
+        for (name, slot) in [
+            ("email.html", &mut templates.html),
+            ("email.txt", &mut templates.text),
+        ] {
+            let path = dir.join(name);
+            if let Ok(source) = std::fs::read_to_string(&path) {
+                match crate::compose::check_own_template(&source, name) {
+                    Ok(()) => *slot = Some(source),
+                    Err(e) => err("templates", format!("{}: {e}", path.display())),
+                }
+            }
+        }
+    }
     let mut strings = std::collections::HashMap::new();
     for layer in [&defaults.strings, &own.strings].into_iter().flatten() {
         for (lang, overrides) in layer {
@@ -1305,6 +1336,7 @@ fn site_settings(
         webhook_url,
         webhook_secret,
         sender_policy: pick!(sender_policy, SenderPolicy::Quarantine),
+        templates,
         strings,
         locale,
         triggers: TriggerSettings {

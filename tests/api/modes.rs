@@ -220,3 +220,44 @@ async fn chat_text_cannot_inject_html_or_headers(#[case] backend: Backend) {
     );
     assert!(html.contains("&lt;script&gt;"), "{html}");
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_site_can_bring_its_own_templates(#[case] backend: Backend) {
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("email.txt"),
+        "ACME TEXT\n{% for m in v.messages %}{{ m.author }}: {{ m.text }}\n{% endfor %}{{ v.unsubscribe_url }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        templates.path().join("email.html"),
+        "<html><body><h1>ACME</h1>{% for m in v.messages %}<p>{{ m.text }}</p>{% endfor %}</body></html>",
+    )
+    .unwrap();
+    let extra = format!("templates = \"{}\"", templates.path().display());
+    let Some(app) = spawn_app(backend, &extra).await else {
+        return;
+    };
+    app.at_minute(1.0).await;
+    let mut events = asked_and_answered("c1");
+    events[1] = message("c1", "q1", "visitor", "Is <b>this</b> escaped?", 0.0);
+    events.push(presence("c1", "left", 0.5));
+    app.events(events).await;
+    app.at_minute(6.0).await;
+    let email = &app.sent()[0];
+    let text = email.text();
+    assert!(
+        text.starts_with("ACME TEXT\nYou: Is <b>this</b> escaped?\nSam: Yes, in **3 days**."),
+        "{text}"
+    );
+    let html = email.html();
+    assert!(
+        html.contains("<h1>ACME</h1>") && html.contains("Is &lt;b&gt;this&lt;"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<b>this"),
+        "chat text is escaped in a site's own HTML too: {html}"
+    );
+}
