@@ -212,8 +212,12 @@ async fn serve(c: config::Config) -> anyhow::Result<()> {
     }
     let worker = app.worker();
     let shared = app.config();
+    // Signal handlers are in place before READY, so a reload or stop that follows at once is
+    // never met by the default action (which, for SIGHUP, is to die).
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let terms = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     if let Some(path) = shared.current().source.clone() {
-        tokio::spawn(reload_on_sighup(path, shared));
+        tokio::spawn(reload_on_sighup(path, shared, hangups));
     }
     // Ready only now: migrations ran and every listener is bound.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -222,7 +226,7 @@ async fn serve(c: config::Config) -> anyhow::Result<()> {
     }
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
-        shutdown_signal().await;
+        shutdown_signal(terms).await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         let _ = stopping_tx.send(());
     };
@@ -264,10 +268,11 @@ async fn watchdog(period: std::time::Duration, worker: replyrelay::worker::Worke
 /// SIGHUP: read the config file again; a valid one replaces the running one (sites, modes,
 /// delays, strings, tokens), an invalid one is refused with its errors and the old one stays.
 /// Listener addresses and the database are bound at start and need a restart to change.
-async fn reload_on_sighup(path: PathBuf, shared: config::Shared) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        return;
-    };
+async fn reload_on_sighup(
+    path: PathBuf,
+    shared: config::Shared,
+    mut hup: tokio::signal::unix::Signal,
+) {
     while hup.recv().await.is_some() {
         let _ = sd_notify::notify(&[
             sd_notify::NotifyState::Reloading,
@@ -576,22 +581,10 @@ async fn send_test(
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
     tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
     tracing::info!("shutting down");
 }
