@@ -25,11 +25,21 @@ struct Row {
 }
 
 fn main() {
-    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    // `cargo test --all-targets` runs this too; only `cargo bench` (which passes --bench) means it.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benchmarks run with `bench/run.sh` (cargo bench), not as tests");
+        return;
+    }
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let wants = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
-    let pg = std::env::var("REPLYRELAY_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    let pg = std::env::var("REPLYRELAY_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
     if wants("trimming") {
         rows.push(trimming());
     }
@@ -60,10 +70,21 @@ fn print_table(rows: &[Row]) {
     println!("| --- | ---: | --- | ---: | --- |");
     for r in rows {
         let (reference, ratio) = match &r.reference {
-            Some((name, v)) => (format!("{name}: {} {}", fmt(*v), r.unit), format!("{:.2}", r.figure / v)),
+            Some((name, v)) => (
+                format!("{name}: {} {}", fmt(*v), r.unit),
+                format!("{:.2}", r.figure / v),
+            ),
             None => ("-".into(), "-".into()),
         };
-        println!("| {} | {} {} | {} | {} | {} |", r.what, fmt(r.figure), r.unit, reference, ratio, r.bound);
+        println!(
+            "| {} | {} {} | {} | {} | {} |",
+            r.what,
+            fmt(r.figure),
+            r.unit,
+            reference,
+            ratio,
+            r.bound
+        );
     }
 }
 
@@ -100,7 +121,11 @@ impl Daemon {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn database(backend: &str, dir: &Path) -> String {
@@ -111,22 +136,38 @@ async fn database(backend: &str, dir: &Path) -> String {
             let server = std::env::var("REPLYRELAY_TEST_POSTGRES_URL").unwrap();
             let name = format!("rr_bench_{}", uuid::Uuid::new_v4().simple());
             let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
             let (base, _) = server.split_once('?').unwrap_or((&server, ""));
-            let host_end = base[base.find("://").unwrap() + 3..].find('/').map_or(base.len(), |i| i + base.find("://").unwrap() + 3);
+            let host_end = base[base.find("://").unwrap() + 3..]
+                .find('/')
+                .map_or(base.len(), |i| i + base.find("://").unwrap() + 3);
             format!("{}/{name}", &base[..host_end])
         }
     }
 }
 
 /// Starts `replyrelay serve` on a fresh database; `extra` is added to the config's top level.
-async fn start_daemon(backend: &str, smtp_port: Option<u16>, listener: bool, extra: &str) -> Daemon {
+async fn start_daemon(
+    backend: &str,
+    smtp_port: Option<u16>,
+    listener: bool,
+    extra: &str,
+) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let db = database(backend, dir.path()).await;
     start_daemon_on(dir, &db, smtp_port, listener, extra)
 }
 
-fn start_daemon_on(dir: tempfile::TempDir, db: &str, smtp_port: Option<u16>, listener: bool, extra: &str) -> Daemon {
+fn start_daemon_on(
+    dir: tempfile::TempDir,
+    db: &str,
+    smtp_port: Option<u16>,
+    listener: bool,
+    extra: &str,
+) -> Daemon {
     let smtp_listen = listener.then(|| format!("127.0.0.1:{}", free_port()));
     let delivery = match smtp_port {
         Some(port) => format!("[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\npool_size = 4\n"),
@@ -157,19 +198,35 @@ fn start_daemon_on(dir: tempfile::TempDir, db: &str, smtp_port: Option<u16>, lis
     let mut line = String::new();
     let api = loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "the daemon exited");
-        if let Some(addr) = serde_json::from_str::<Value>(&line).ok().and_then(|v| v["fields"]["addr"].as_str().map(String::from)) {
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the daemon exited"
+        );
+        if let Some(addr) = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|v| v["fields"]["addr"].as_str().map(String::from))
+        {
             break format!("http://{addr}");
         }
     };
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Daemon { child, api, smtp: smtp_listen, _dir: dir }
+    Daemon {
+        child,
+        api,
+        smtp: smtp_listen,
+        _dir: dir,
+    }
 }
 
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
@@ -187,7 +244,12 @@ fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 async fn metric(daemon: &Daemon, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", daemon.api)).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("{}/metrics", daemon.api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .filter(|l| l.split([' ', '{']).next() == Some(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -195,7 +257,13 @@ async fn metric(daemon: &Daemon, name: &str) -> f64 {
 }
 
 async fn post(client: &reqwest::Client, daemon: &Daemon, body: &Value) {
-    let r = client.post(format!("{}/v1/events", daemon.api)).bearer_auth(TOKEN).json(body).send().await.unwrap();
+    let r = client
+        .post(format!("{}/v1/events", daemon.api))
+        .bearer_auth(TOKEN)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
@@ -214,12 +282,20 @@ fn due_conversation(i: usize, due: chrono::DateTime<Utc>) -> Vec<Value> {
 // ----- 5. reply trimming ---------------------------------------------------------------------
 
 fn trimming() -> Row {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming/emails");
+    let corpus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming/emails");
     let mut bodies: Vec<String> = std::fs::read_dir(&corpus)
-        .map(|d| d.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect()
+        })
         .unwrap_or_default();
     if bodies.is_empty() {
-        bodies.push("Thanks!\n\nOn Mon, 2 Mar 2026 at 10:06, Acme <support@acme.example> wrote:\n> Hello\n".into());
+        bodies.push(
+            "Thanks!\n\nOn Mon, 2 Mar 2026 at 10:06, Acme <support@acme.example> wrote:\n> Hello\n"
+                .into(),
+        );
     }
     // Reference: a pass that only splits each body into lines, the least any trimmer must do.
     let rounds = 2000;
@@ -240,7 +316,10 @@ fn trimming() -> Row {
     }
     let rate = (rounds * bodies.len()) as f64 / start.elapsed().as_secs_f64();
     Row {
-        what: format!("5. reply trimming, {} corpus messages x {rounds}", bodies.len()),
+        what: format!(
+            "5. reply trimming, {} corpus messages x {rounds}",
+            bodies.len()
+        ),
         figure: rate,
         unit: "msg/s",
         reference: Some(("splitting into lines only".into(), lines_rate)),
@@ -253,9 +332,7 @@ fn trimming() -> Row {
 async fn ingestion(backend: &str) -> Vec<Row> {
     let daemon = start_daemon(backend, None, false, "mode = \"off\"").await;
     let client = reqwest::Client::new();
-    let message = |i: usize| {
-        json!({"type": "message", "conversation": format!("c{}", i % 500), "message": {"id": format!("m{i}"), "author": if i % 2 == 0 { "visitor" } else { "agent" }, "text": "A message of ordinary length, with a question in it?"}})
-    };
+    let message = |i: usize| json!({"type": "message", "conversation": format!("c{}", i % 500), "message": {"id": format!("m{i}"), "author": if i % 2 == 0 { "visitor" } else { "agent" }, "text": "A message of ordinary length, with a question in it?"}});
     // Batches of 1000.
     let n = 30_000;
     let start = Instant::now();
@@ -273,7 +350,13 @@ async fn ingestion(backend: &str) -> Vec<Row> {
         let api = daemon.api.clone();
         tasks.push(tokio::spawn(async move {
             for i in (0..singles).filter(|i| i % 8 == w) {
-                let r = client.post(format!("{api}/v1/events")).bearer_auth(TOKEN).json(&message(n + i)).send().await.unwrap();
+                let r = client
+                    .post(format!("{api}/v1/events"))
+                    .bearer_auth(TOKEN)
+                    .json(&message(n + i))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
             }
         }));
@@ -285,7 +368,11 @@ async fn ingestion(backend: &str) -> Vec<Row> {
     // Reference: the same requests to /healthz-like work that touches the database once.
     let start = Instant::now();
     for _ in 0..2000 {
-        client.get(format!("{}/healthz", daemon.api)).send().await.unwrap();
+        client
+            .get(format!("{}/healthz", daemon.api))
+            .send()
+            .await
+            .unwrap();
     }
     let health = 2000.0 / start.elapsed().as_secs_f64();
     vec![
@@ -294,7 +381,11 @@ async fn ingestion(backend: &str) -> Vec<Row> {
             figure: batched,
             unit: "events/s",
             reference: None,
-            bound: if backend == "sqlite" { "one writer, fsync per batch" } else { "round trips per event" },
+            bound: if backend == "sqlite" {
+                "one writer, fsync per batch"
+            } else {
+                "round trips per event"
+            },
         },
         Row {
             what: format!("3. events ingested, one per request, 8 clients, {backend}"),
@@ -342,8 +433,21 @@ fn smtp_sink() -> Sink {
 fn smtp_source_rate(port: u16, sessions: usize, count: usize, size: usize) -> f64 {
     let start = Instant::now();
     let status = Command::new("smtp-source")
-        .args(["-s", &sessions.to_string(), "-m", &count.to_string(), "-l", &size.to_string()])
-        .args(["-f", "support@acme.example", "-t", "visitor@example.com", &format!("127.0.0.1:{port}")])
+        .args([
+            "-s",
+            &sessions.to_string(),
+            "-m",
+            &count.to_string(),
+            "-l",
+            &size.to_string(),
+        ])
+        .args([
+            "-f",
+            "support@acme.example",
+            "-t",
+            "visitor@example.com",
+            &format!("127.0.0.1:{port}"),
+        ])
         .status()
         .expect("smtp-source (apt-get install postfix)");
     assert!(status.success());
@@ -385,7 +489,11 @@ async fn outbound(backend: &str) -> Row {
 
 /// A minimal pipelining SMTP client: `connections` sessions each sending its share of
 /// `messages`; returns messages per second.
-async fn smtp_client(addr: &str, connections: usize, messages: Vec<(String, String, Vec<u8>)>) -> f64 {
+async fn smtp_client(
+    addr: &str,
+    connections: usize,
+    messages: Vec<(String, String, Vec<u8>)>,
+) -> f64 {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let start = Instant::now();
     let n = messages.len();
@@ -446,7 +554,10 @@ async fn inbound() -> Row {
         use sqlx::Connection;
         let db = format!("sqlite://{}", daemon._dir.path().join("rr.db").display());
         let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT pk, id FROM conversations").fetch_all(&mut conn).await.unwrap();
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT pk, id FROM conversations")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
         let now = Utc::now().timestamp_millis();
         for (pk, id) in rows {
             sqlx::query("INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id, mail_from, rcpt_to, raw, status, created_at, next_attempt_at) VALUES ($1, $2, $3, 'acme', $4, 'support@acme.example', 'x@example.com', x'00', 'sent', $5, $5)")
@@ -500,14 +611,23 @@ async fn scheduler() -> Vec<Row> {
     let db = format!("sqlite://{}", dir.path().join("rr.db").display());
     // Migrate with a first start, then fill the database directly (as a year of chats would).
     {
-        let d = start_daemon_on(tempfile::tempdir().unwrap(), &db, Some(sink.port), false, "");
+        let d = start_daemon_on(
+            tempfile::tempdir().unwrap(),
+            &db,
+            Some(sink.port),
+            false,
+            "",
+        );
         drop(d);
     }
     let due_at = Utc::now() + TimeDelta::seconds(40);
     let t = |back: i64| due_at.timestamp_millis() - back;
     let fill = Instant::now();
     let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut conn).await.unwrap();
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     sqlx::query(
         "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $1)
          INSERT INTO conversations (pk, site_id, id, visitor_id, visitor_email, created_at,
@@ -555,7 +675,9 @@ async fn scheduler() -> Vec<Row> {
     let drain = start.elapsed().as_secs_f64();
     let rss = peak_rss_mb(daemon.pid());
     // Lateness: when each email was composed, behind the due time.
-    let mut conn = sqlx::SqliteConnection::connect(&format!("{db}?mode=ro")).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("{db}?mode=ro"))
+        .await
+        .unwrap();
     let mut late: Vec<i64> = sqlx::query_scalar("SELECT created_at - $1 FROM emails ORDER BY 1")
         .bind(due_at.timestamp_millis())
         .fetch_all(&mut conn)
@@ -565,10 +687,40 @@ async fn scheduler() -> Vec<Row> {
     let pct = |p: f64| late[((late.len() as f64 * p) as usize).min(late.len() - 1)] as f64 / 1000.0;
     eprintln!("(scheduler set-up: {stored} conversations written in {fill:?})");
     vec![
-        Row { what: format!("4. scheduler: drain {due_now} due of {stored} stored -> smtp-sink"), figure: due_now as f64 / drain, unit: "emails/s", reference: None, bound: "serial worker, 4 commits per email" },
-        Row { what: "4. scheduler: lateness behind due time, p50".into(), figure: pct(0.5), unit: "s", reference: None, bound: "queue position x per-email cost" },
-        Row { what: "4. scheduler: lateness behind due time, p99".into(), figure: pct(0.99), unit: "s", reference: None, bound: "queue position x per-email cost" },
-        Row { what: format!("4. scheduler: CPU while nothing is due, {stored} stored"), figure: idle_cpu, unit: "% of a core", reference: None, bound: "two index look-ups per wake-up" },
-        Row { what: "4. scheduler: peak RSS of the daemon".into(), figure: rss, unit: "MB", reference: None, bound: "SQLite page cache, pools" },
+        Row {
+            what: format!("4. scheduler: drain {due_now} due of {stored} stored -> smtp-sink"),
+            figure: due_now as f64 / drain,
+            unit: "emails/s",
+            reference: None,
+            bound: "serial worker, 4 commits per email",
+        },
+        Row {
+            what: "4. scheduler: lateness behind due time, p50".into(),
+            figure: pct(0.5),
+            unit: "s",
+            reference: None,
+            bound: "queue position x per-email cost",
+        },
+        Row {
+            what: "4. scheduler: lateness behind due time, p99".into(),
+            figure: pct(0.99),
+            unit: "s",
+            reference: None,
+            bound: "queue position x per-email cost",
+        },
+        Row {
+            what: format!("4. scheduler: CPU while nothing is due, {stored} stored"),
+            figure: idle_cpu,
+            unit: "% of a core",
+            reference: None,
+            bound: "two index look-ups per wake-up",
+        },
+        Row {
+            what: "4. scheduler: peak RSS of the daemon".into(),
+            figure: rss,
+            unit: "MB",
+            reference: None,
+            bound: "SQLite page cache, pools",
+        },
     ]
 }

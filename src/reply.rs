@@ -101,12 +101,11 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
     }
 
     // Rule 4: the quote at the end is history, when the visitor wrote something above it.
-    let out_kinds = classify(&out);
-    let mut end = out_kinds.len();
-    while end > 0 && matches!(out_kinds[end - 1], Kind::Empty | Kind::Quote) {
+    let mut end = out.len();
+    while end > 0 && (out[end - 1].trim().is_empty() || is_quote(out[end - 1])) {
         end -= 1;
     }
-    if out_kinds[..end].contains(&Kind::Text) {
+    if end > 0 {
         out.truncate(end);
     }
     out
@@ -253,6 +252,9 @@ fn is_delimiter(t: &str) -> bool {
 /// "---------- Forwarded message ----------", "-----Original Message-----", "Begin forwarded
 /// message:" and their translations.
 fn is_forward_marker(t: &str) -> bool {
+    if t.len() > 200 {
+        return false;
+    }
     const MARKERS: &[&str] = &[
         "forwarded message",
         "original message",
@@ -307,10 +309,12 @@ fn is_forward_marker(t: &str) -> bool {
         "원본 메시지",
         "전달된 메시지",
     ];
-    let core = t
-        .trim_matches(|c: char| "-_=*~ <>:".contains(c) || c.is_whitespace())
-        .to_lowercase();
-    !core.is_empty() && core.chars().count() <= 60 && MARKERS.iter().any(|m| core == *m)
+    let core = t.trim_matches(|c: char| "-_=*~ <>:".contains(c) || c.is_whitespace());
+    if core.is_empty() || core.len() > 120 {
+        return false;
+    }
+    let core = core.to_lowercase();
+    MARKERS.iter().any(|m| core == *m)
 }
 
 /// Words that start an attribution: "On", "Le", "Am", "Op", "El", "Em", "Il", "Den", …
@@ -368,7 +372,12 @@ const WROTE: &[&str] = &[
 /// An attribution starting at line `i`, and how many lines it spans.
 fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     let first = lines[i].trim();
-    if first.chars().count() > 300 {
+    if first.len() > 1200 {
+        return None;
+    }
+    // Every attribution we know has a date or an address in its first line, or ends it with
+    // the `<` of an address wrapped to the next: most lines are ruled out without more work.
+    if !first.bytes().any(|b| b.is_ascii_digit() || b == b'@') && !first.ends_with('<') {
         return None;
     }
     // Up to five lines, allowing empty ones in between (some clients wrap the address alone).
@@ -447,10 +456,16 @@ fn is_attribution_block(text: &[String]) -> bool {
     let t = joined
         .trim()
         .trim_matches(|c: char| c == '-' || c == '*' || c.is_whitespace());
+    let ends_with_colon = t.ends_with(':') || t.ends_with('：');
+    let dashed = joined.trim_start().starts_with('-');
+    // Every form below ends with a colon, is wrapped in dashes, or starts with an ISO date:
+    // anything else is ruled out before the (costlier) search for a verb.
+    if !ends_with_colon && !dashed && !starts_with_date(t) {
+        return false;
+    }
     let lower = t.to_lowercase();
     let has_digit = t.chars().any(|c| c.is_ascii_digit());
     let has_address = has_email(t);
-    let ends_with_colon = t.ends_with(':') || t.ends_with('：');
     let verb = WROTE
         .iter()
         .find_map(|w| find_word(&lower, w).map(|i| (i, w)));
@@ -463,7 +478,7 @@ fn is_attribution_block(text: &[String]) -> bool {
         // "On 2 May 2016, Ana wrote:", "Ana <ana@x.org> wrote:", "---- On … wrote ----",
         // "Am 3.2.2016 schrieb Ana <ana@x.org>:", "Ana <ana@x.org> schrieb am Fr., 28. Apr.:"
         return (ends_with_colon && (has_digit || has_address))
-            || (verb_at_end && (has_digit || has_address) && joined.trim_start().starts_with('-'));
+            || (verb_at_end && (has_digit || has_address) && dashed);
     }
     // Without a verb: a time and an address, as Gmail writes in some locales
     // ("пн, 3 мар. 2025 г. в 10:15, Ana <ana@x.org>:"), or an ISO date
@@ -645,12 +660,11 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
 
 /// "Sent from my iPhone" and the like, in the languages we know.
 fn is_signature(t: &str) -> bool {
-    let lower = t
-        .trim_matches(|c: char| "()<>[]*_".contains(c) || c.is_whitespace())
-        .to_lowercase();
-    if lower.chars().count() > 100 {
+    let core = t.trim_matches(|c: char| "()<>[]*_".contains(c) || c.is_whitespace());
+    if core.len() > 300 {
         return false;
     }
+    let lower = core.to_lowercase();
     const STARTS: &[&str] = &[
         "sent from my",
         "sent from ",
