@@ -42,6 +42,14 @@ impl Transport {
         })
     }
 
+    /// How many messages may be in flight at once.
+    pub fn concurrency(&self) -> usize {
+        match self {
+            Transport::Maildir(_) => 4,
+            Transport::Smtp(pool) => pool.config.pool_size as usize,
+        }
+    }
+
     /// Sends one message; on success returns the relay's answer.
     pub async fn send(
         &self,

@@ -80,28 +80,32 @@ impl Worker {
         }
     }
 
-    /// Does one piece of work: composes one due email, else delivers one ready email, else
-    /// posts one webhook.
-    pub async fn try_execute_task(&self) -> anyhow::Result<Step> {
-        let step = self.compose_one().await?;
-        if step != Step::Idle {
-            return Ok(step);
+    /// Does one round of work: composes a batch of due emails, else delivers a batch of ready
+    /// ones, else posts one webhook. Returns what it did, one step per item; empty when idle.
+    pub async fn try_execute_task(&self) -> anyhow::Result<Vec<Step>> {
+        let steps = self.compose_batch().await?;
+        if !steps.is_empty() {
+            return Ok(steps);
         }
-        let step = self.deliver_one().await?;
-        if step != Step::Idle {
-            return Ok(step);
+        let steps = self.deliver_batch().await?;
+        if !steps.is_empty() {
+            return Ok(steps);
         }
-        self.post_webhook_one().await
+        Ok(match self.post_webhook_one().await? {
+            Step::Idle => Vec::new(),
+            step => vec![step],
+        })
     }
 
     /// Works until nothing is due now; returns the steps taken.
     pub async fn run_until_idle(&self) -> anyhow::Result<Vec<Step>> {
         let mut steps = Vec::new();
         loop {
-            match self.try_execute_task().await? {
-                Step::Idle => return Ok(steps),
-                step => steps.push(step),
+            let round = self.try_execute_task().await?;
+            if round.is_empty() {
+                return Ok(steps);
             }
+            steps.extend(round);
         }
     }
 
@@ -115,7 +119,7 @@ impl Worker {
             let mut pause = std::time::Duration::from_secs(5);
             loop {
                 match self.try_execute_task().await {
-                    Ok(Step::Idle) => break,
+                    Ok(steps) if steps.is_empty() => break,
                     Ok(_) => self.beat(),
                     Err(e) => {
                         tracing::error!(error = %e, "worker step failed; retrying shortly");
@@ -158,16 +162,34 @@ impl Worker {
         std::time::Duration::from_millis(ms as u64)
     }
 
-    /// Claims one due conversation and, if it still owes an email, writes it to the outbox.
-    #[tracing::instrument(name = "compose", skip_all, fields(site, conversation))]
-    async fn compose_one(&self) -> anyhow::Result<Step> {
+    /// Claims a batch of due conversations and, in one transaction, writes the emails they
+    /// still owe to the outbox (one commit for the batch, not one per email).
+    async fn compose_batch(&self) -> anyhow::Result<Vec<Step>> {
         let now = self.clock.now();
         let config = self.config.current();
         let lease = config.delivery.lease;
-        let Some(pk) = self.store.claim_due(now, now + lease).await? else {
-            return Ok(Step::Idle);
-        };
+        let pks = self.store.claim_due(now, now + lease, BATCH).await?;
+        if pks.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.store.begin().await?;
+        let mut steps = Vec::with_capacity(pks.len());
+        for pk in pks {
+            steps.push(self.compose_one(tx.as_mut(), &config, pk, now).await?);
+        }
+        tx.commit().await?;
+        Ok(steps)
+    }
+
+    /// Writes the email one claimed conversation owes, if it still owes one, inside `tx`.
+    #[tracing::instrument(name = "compose", skip_all, fields(site, conversation))]
+    async fn compose_one(
+        &self,
+        tx: &mut dyn crate::store::Tx,
+        config: &crate::config::Config,
+        pk: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Step> {
         let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
             return Ok(Step::Rescheduled);
         };
@@ -178,11 +200,10 @@ impl Worker {
             // The site was removed from the config: nothing to send on its behalf.
             conv.due_at = None;
             tx.save_conversation(&conv).await?;
-            tx.commit().await?;
             return Ok(Step::Rescheduled);
         };
         // Everything is checked again now: the visitor may have come back and read.
-        let facts = apply::load_facts(tx.as_mut(), site, &mut conv).await?;
+        let facts = apply::load_facts(tx, site, &mut conv).await?;
         let due = match triggers::due(&facts, &site.triggers) {
             Ok(due) if due.at <= now => due,
             other => {
@@ -191,7 +212,6 @@ impl Worker {
                 }
                 conv.due_at = other.ok().map(|d| d.at);
                 tx.save_conversation(&conv).await?;
-                tx.commit().await?;
                 return Ok(Step::Rescheduled);
             }
         };
@@ -217,7 +237,6 @@ impl Worker {
                 tx.suppress(&site.id, &to, "invalid_address", now).await?;
                 conv.due_at = None;
                 tx.save_conversation(&conv).await?;
-                tx.commit().await?;
                 return Ok(Step::Rescheduled);
             }
         };
@@ -255,49 +274,108 @@ impl Worker {
         if due.kind == triggers::EmailKind::CloseTranscript {
             conv.close_transcript_at = None;
         }
-        let facts = apply::load_facts(tx.as_mut(), site, &mut conv).await?;
+        let facts = apply::load_facts(tx, site, &mut conv).await?;
         conv.due_at = triggers::due(&facts, &site.triggers).ok().map(|d| d.at);
         tx.save_conversation(&conv).await?;
-        tx.commit().await?;
         tracing::info!(email = %email.id, forwarded = selection.forward.len(), "email queued");
         Ok(Step::Composed)
     }
 
-    /// Claims one ready email and hands it to the transport.
-    #[tracing::instrument(name = "deliver", skip_all, fields(email, conversation, attempt))]
-    async fn deliver_one(&self) -> anyhow::Result<Step> {
+    /// Claims a batch of ready emails, sends them over as many connections as the transport
+    /// allows at once, and records every outcome (and its webhook) in one transaction.
+    async fn deliver_batch(&self) -> anyhow::Result<Vec<Step>> {
         let now = self.clock.now();
         let config = self.config.current();
         let delivery = &config.delivery;
-        let Some(email) = self.store.claim_email(now, now + delivery.lease).await? else {
-            return Ok(Step::Idle);
-        };
-        tracing::Span::current()
-            .record("email", email.id.as_str())
-            .record("conversation", email.conversation_id.as_str())
-            .record("attempt", email.attempts);
+        let emails = self
+            .store
+            .claim_emails(now, now + delivery.lease, BATCH)
+            .await?;
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        // As many at once as the transport has connections, and each group's outcomes recorded
+        // as soon as it is done: a crash can then resend at most one email per connection.
+        // (A loop, not stream combinators, keeps the future `Send` for the spawned worker.)
+        let mut steps = Vec::with_capacity(emails.len());
+        for chunk in emails.chunks(self.transport.concurrency().max(1)) {
+            let mut attempts = Vec::with_capacity(chunk.len());
+            for email in chunk {
+                attempts.push(self.attempt(email, now));
+            }
+            let results = futures_util::future::join_all(attempts).await;
+            let mut outcomes = Vec::with_capacity(chunk.len());
+            let mut bad_addresses = Vec::new();
+            for (email, result) in chunk.iter().zip(results) {
+                let (step, outcome, bad_address) = result?;
+                let webhook = match &outcome {
+                    EmailOutcome::Sent { .. } => {
+                        self.email_webhook(email, "message.forwarded", None, now)
+                            .await?
+                    }
+                    EmailOutcome::Failed { error } => {
+                        self.email_webhook(email, "delivery.failed", Some(error), now)
+                            .await?
+                    }
+                    _ => None,
+                };
+                if bad_address {
+                    bad_addresses.push(email);
+                }
+                steps.push(step);
+                outcomes.push((email.id.clone(), outcome, webhook));
+            }
+            self.store.record_email_outcomes(&outcomes).await?;
+            for email in bad_addresses {
+                if let Some(site) = config.site(&email.site_id) {
+                    apply::suppress(
+                        self.store.as_ref(),
+                        site,
+                        &email.rcpt_to,
+                        "hard_bounce",
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(steps)
+    }
+
+    /// One delivery attempt: what happened, the outcome to record, and whether the address
+    /// turned out not to exist.
+    #[tracing::instrument(name = "deliver", skip_all, fields(email = %email.id, conversation = %email.conversation_id, attempt = email.attempts))]
+    async fn attempt(
+        &self,
+        email: &OutboxEmail,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<(Step, EmailOutcome, bool)> {
+        let config = self.config.current();
+        let delivery = &config.delivery;
         // Checked again at every attempt: a retry may come hours later, after the visitor came
         // back and read the replies, or unsubscribed.
         if !self.store.email_still_wanted(&email.id).await? {
             let reason = "withdrawn: the visitor read the replies or unsubscribed".to_string();
             tracing::info!(%reason, "email cancelled");
             crate::metrics::get().emails_cancelled.inc();
-            self.store
-                .record_email_outcome(&email.id, &EmailOutcome::Cancelled { reason }, None)
-                .await?;
-            return Ok(Step::Cancelled);
+            return Ok((Step::Cancelled, EmailOutcome::Cancelled { reason }, false));
         }
         let sent = self
             .transport
             .send(&email.mail_from, &email.rcpt_to, &email.raw)
             .await;
-        let (step, outcome, bad_address) = match sent {
+        let metrics = crate::metrics::get();
+        Ok(match sent {
             Ok(answer) => {
                 tracing::info!(%answer, "email sent");
-                let outcome = EmailOutcome::Sent {
-                    at: self.clock.now(),
-                };
-                (Step::Sent, outcome, false)
+                metrics.emails_sent.inc();
+                (
+                    Step::Sent,
+                    EmailOutcome::Sent {
+                        at: self.clock.now(),
+                    },
+                    false,
+                )
             }
             Err(SendError::Transient(reason))
                 if now - email.created_at < delivery.give_up_after =>
@@ -305,6 +383,7 @@ impl Worker {
                 let next =
                     now + backoff(email.attempts, delivery.retry_initial, delivery.retry_max);
                 tracing::info!(%reason, retry_at = %next, "email deferred");
+                metrics.emails_retried.inc();
                 (
                     Step::Retried,
                     EmailOutcome::Retry {
@@ -317,61 +396,25 @@ impl Worker {
             Err(SendError::Transient(reason)) => {
                 let error = format!("gave up after {} attempts: {reason}", email.attempts);
                 tracing::warn!(%error, "email failed");
+                metrics
+                    .emails_failed
+                    .get_or_create(&crate::metrics::label("reason", "gave_up"))
+                    .inc();
                 (Step::Failed, EmailOutcome::Failed { error }, false)
             }
             Err(SendError::Permanent { reply, bad_address }) => {
                 tracing::warn!(%reply, "email refused");
+                metrics
+                    .emails_failed
+                    .get_or_create(&crate::metrics::label("reason", "refused"))
+                    .inc();
                 (
                     Step::Failed,
                     EmailOutcome::Failed { error: reply },
                     bad_address,
                 )
             }
-        };
-        let metrics = crate::metrics::get();
-        match (&step, &outcome) {
-            (Step::Sent, _) => metrics.emails_sent.inc(),
-            (Step::Retried, _) => metrics.emails_retried.inc(),
-            (_, EmailOutcome::Failed { error }) => {
-                let reason = if error.starts_with("gave up") {
-                    "gave_up"
-                } else {
-                    "refused"
-                };
-                metrics
-                    .emails_failed
-                    .get_or_create(&crate::metrics::label("reason", reason))
-                    .inc()
-            }
-            _ => 0,
-        };
-        let webhook = match &outcome {
-            EmailOutcome::Sent { .. } => {
-                self.email_webhook(&email, "message.forwarded", None, now)
-                    .await?
-            }
-            EmailOutcome::Failed { error } => {
-                self.email_webhook(&email, "delivery.failed", Some(error), now)
-                    .await?
-            }
-            _ => None,
-        };
-        self.store
-            .record_email_outcome(&email.id, &outcome, webhook.as_ref())
-            .await?;
-        if bad_address {
-            if let Some(site) = config.site(&email.site_id) {
-                apply::suppress(
-                    self.store.as_ref(),
-                    site,
-                    &email.rcpt_to,
-                    "hard_bounce",
-                    now,
-                )
-                .await?;
-            }
-        }
-        Ok(step)
+        })
     }
 
     /// The `message.forwarded` or `delivery.failed` webhook of an email, if the site wants them.
@@ -466,6 +509,9 @@ fn webhook_metric(result: &str) {
         .get_or_create(&crate::metrics::label("result", result))
         .inc();
 }
+
+/// How many conversations or emails one round takes on.
+const BATCH: u32 = 64;
 
 /// The wait before attempt `attempts + 1`: `initial`, doubling, at most `max`.
 pub fn backoff(attempts: u32, initial: TimeDelta, max: TimeDelta) -> TimeDelta {

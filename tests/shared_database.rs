@@ -191,12 +191,13 @@ async fn a_killed_daemons_work_is_taken_over() {
     }
     let received = by_recipient(&sink);
     assert_eq!(received.len(), n, "every visitor got an email");
-    // At-least-once towards the relay: only an email in flight at the kill may arrive twice,
-    // and then with the same Message-ID.
+    // At-least-once towards the relay: only emails in flight at the kill (at most one per SMTP
+    // connection of the killed daemon: pool_size, 4 here) may arrive twice, and then with the
+    // same Message-ID.
     let twice: Vec<_> = received.iter().filter(|(_, ids)| ids.len() > 1).collect();
     assert!(
-        twice.len() <= 1,
-        "more than the one in-flight email delivered twice: {twice:?}"
+        twice.len() <= 4,
+        "more than the emails in flight delivered twice: {twice:?}"
     );
     for (_, ids) in twice {
         assert!(

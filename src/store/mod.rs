@@ -252,24 +252,24 @@ pub trait Store: Send + Sync + 'static {
     /// Wakes `wake` whenever another daemon sharing the database has new work (a no-op where
     /// only one daemon can use the database).
     fn listen(&self, wake: Arc<tokio::sync::Notify>);
-    /// Takes the lease on one due conversation.
+    /// Takes the lease on up to `limit` due conversations, earliest due first.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<i64>>;
-    /// Takes the lease on one email ready to be sent, counting the attempt.
-    async fn claim_email(
+        limit: u32,
+    ) -> Result<Vec<i64>>;
+    /// Takes the lease on up to `limit` emails ready to be sent, counting the attempt.
+    async fn claim_emails(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<OutboxEmail>>;
-    /// Records how an attempt went and, in the same transaction, queues its webhook.
-    async fn record_email_outcome(
+        limit: u32,
+    ) -> Result<Vec<OutboxEmail>>;
+    /// Records how attempts went and, in the same transaction, queues their webhooks.
+    async fn record_email_outcomes(
         &self,
-        id: &str,
-        outcome: &EmailOutcome,
-        webhook: Option<&NewWebhook>,
+        outcomes: &[(String, EmailOutcome, Option<NewWebhook>)],
     ) -> Result<()>;
     /// The platform's conversation id and the ids of the messages an email forwarded.
     async fn email_context(&self, id: &str) -> Result<Option<(String, Vec<String>)>>;

@@ -149,74 +149,82 @@ macro_rules! sql_backend {
                 &self,
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
-            ) -> Result<Option<i64>> {
-                let row = sqlx::query(&format!(
-                    "UPDATE conversations SET lease_until = $1 WHERE pk = (
+                limit: u32,
+            ) -> Result<Vec<i64>> {
+                let rows = sqlx::query(&format!(
+                    "UPDATE conversations SET lease_until = $1 WHERE pk IN (
                          SELECT pk FROM conversations
                          WHERE due_at IS NOT NULL AND due_at <= $2
                            AND (lease_until IS NULL OR lease_until <= $2)
-                         ORDER BY due_at LIMIT 1 {})
+                         ORDER BY due_at LIMIT $3 {})
                      RETURNING pk",
                     $claim_lock
                 ))
                 .bind(ms(lease_until))
                 .bind(ms(now))
-                .fetch_optional(&self.pool)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
                 .await?;
-                Ok(row.map(|r| r.get(0)))
+                Ok(rows.iter().map(|r| r.get(0)).collect())
             }
 
-            async fn claim_email(
+            async fn claim_emails(
                 &self,
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
-            ) -> Result<Option<OutboxEmail>> {
-                let row = sqlx::query(&format!(
-                    "UPDATE emails SET lease_until = $1, attempts = attempts + 1 WHERE id = (
+                limit: u32,
+            ) -> Result<Vec<OutboxEmail>> {
+                let rows = sqlx::query(&format!(
+                    "UPDATE emails SET lease_until = $1, attempts = attempts + 1 WHERE id IN (
                          SELECT id FROM emails
                          WHERE status = 'pending' AND next_attempt_at <= $2
                            AND (lease_until IS NULL OR lease_until <= $2)
-                         ORDER BY next_attempt_at LIMIT 1 {})
+                         ORDER BY next_attempt_at LIMIT $3 {})
                      RETURNING *",
                     $claim_lock
                 ))
                 .bind(ms(lease_until))
                 .bind(ms(now))
-                .fetch_optional(&self.pool)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
                 .await?;
-                row.as_ref().map(outbox_email).transpose()
+                let mut emails: Vec<OutboxEmail> = rows.iter().map(outbox_email).collect::<Result<_>>()?;
+                emails.sort_by_key(|e| e.next_attempt_at);
+                Ok(emails)
             }
 
-            async fn record_email_outcome(
+            async fn record_email_outcomes(
                 &self,
-                id: &str,
-                outcome: &EmailOutcome,
-                webhook: Option<&NewWebhook>,
+                outcomes: &[(String, EmailOutcome, Option<NewWebhook>)],
             ) -> Result<()> {
                 let mut tx = self.begin_write().await?;
-                let (status, sent_at, next, text) = match outcome {
-                    EmailOutcome::Sent { at } => ("sent", Some(ms(*at)), None, None),
-                    EmailOutcome::Retry { next, error } => {
-                        ("pending", None, Some(ms(*next)), Some(error))
+                for (id, outcome, webhook) in outcomes {
+                    let (status, sent_at, next, text) = match outcome {
+                        EmailOutcome::Sent { at } => ("sent", Some(ms(*at)), None, None),
+                        EmailOutcome::Retry { next, error } => {
+                            ("pending", None, Some(ms(*next)), Some(error))
+                        }
+                        EmailOutcome::Failed { error } => ("failed", None, None, Some(error)),
+                        EmailOutcome::Cancelled { reason } => {
+                            ("cancelled", None, None, Some(reason))
+                        }
+                    };
+                    sqlx::query(
+                        "UPDATE emails SET status = $1, sent_at = COALESCE($2, sent_at),
+                             next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
+                             lease_until = NULL
+                         WHERE id = $5",
+                    )
+                    .bind(status)
+                    .bind(sent_at)
+                    .bind(next)
+                    .bind(text)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Some(w) = webhook {
+                        insert_webhook(&mut tx, w).await?;
                     }
-                    EmailOutcome::Failed { error } => ("failed", None, None, Some(error)),
-                    EmailOutcome::Cancelled { reason } => ("cancelled", None, None, Some(reason)),
-                };
-                sqlx::query(
-                    "UPDATE emails SET status = $1, sent_at = COALESCE($2, sent_at),
-                         next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
-                         lease_until = NULL
-                     WHERE id = $5",
-                )
-                .bind(status)
-                .bind(sent_at)
-                .bind(next)
-                .bind(text)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(w) = webhook {
-                    insert_webhook(&mut tx, w).await?;
                 }
                 tx.commit().await?;
                 Ok(())
