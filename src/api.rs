@@ -334,7 +334,7 @@ struct UnsubscribePage {
 /// The site and conversation a genuine unsubscribe token names.
 async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, String)> {
     let pk = TokenKeys::number(token)?;
-    let mut tx = state.store.begin().await.ok()?;
+    let mut tx = state.store.begin_read().await.ok()?;
     let conv = tx.conversation_by_pk(pk).await.ok()??;
     drop(tx);
     let site = state.config.current().site(&conv.site_id)?.clone();

@@ -722,7 +722,7 @@ async fn conversation_by_pk(
     store: &dyn Store,
     pk: i64,
 ) -> anyhow::Result<Option<crate::store::Conversation>> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_read().await?;
     tx.conversation_by_pk(pk).await
 }
 
@@ -730,12 +730,12 @@ async fn email_by_message_id(
     store: &dyn Store,
     id: &str,
 ) -> anyhow::Result<Option<crate::store::OutboxEmail>> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_read().await?;
     tx.email_by_message_id(id).await
 }
 
 async fn last_email_at(store: &dyn Store, pk: i64) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_read().await?;
     tx.last_email_at(pk).await
 }
 

@@ -249,6 +249,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Starts a write transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// Starts a transaction for reading only (it takes no write lock); drop it when done.
+    async fn begin_read(&self) -> Result<Box<dyn Tx>>;
     /// Wakes `wake` whenever another daemon sharing the database has new work (a no-op where
     /// only one daemon can use the database).
     fn listen(&self, wake: Arc<tokio::sync::Notify>);

@@ -141,6 +141,12 @@ macro_rules! sql_backend {
                 }))
             }
 
+            async fn begin_read(&self) -> Result<Box<dyn Tx>> {
+                Ok(Box::new($tx {
+                    tx: self.pool.begin().await?,
+                }))
+            }
+
             fn listen(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
                 self.listen_for_work(wake)
             }
