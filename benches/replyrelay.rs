@@ -692,7 +692,7 @@ async fn scheduler() -> Vec<Row> {
             figure: due_now as f64 / drain,
             unit: "emails/s",
             reference: None,
-            bound: "serial worker, 4 commits per email",
+            bound: "as outbound: statements per composed email",
         },
         Row {
             what: "4. scheduler: lateness behind due time, p50".into(),
