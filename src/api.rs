@@ -71,6 +71,15 @@ impl ApiError {
         }
     }
 
+    fn not_found(message: String) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            field: None,
+            message,
+        }
+    }
+
     fn internal(e: anyhow::Error) -> Self {
         tracing::error!(error = %e, "request failed");
         Self {
@@ -155,12 +164,9 @@ async fn get_conversation(
         .await
         .map_err(ApiError::internal)?
     else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            field: None,
-            message: format!("no conversation `{id}` on this site"),
-        });
+        return Err(ApiError::not_found(format!(
+            "no conversation `{id}` on this site"
+        )));
     };
     let messages: Vec<Value> = messages.iter().map(message_json).collect();
     let replied_by_email = c.replied_by_email;
@@ -221,12 +227,9 @@ async fn get_attachment(
         .await
         .map_err(ApiError::internal)?
     else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            field: None,
-            message: format!("no attachment `{id}` on this site"),
-        });
+        return Err(ApiError::not_found(format!(
+            "no attachment `{id}` on this site"
+        )));
     };
     let filename: String = a
         .name

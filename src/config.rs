@@ -104,6 +104,16 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
 }
 
+impl ApiConfig {
+    /// The public URL, or the configured listen address when none is given (right only for
+    /// this machine: used by one-shot commands that bind nothing).
+    pub fn public_url_or_listen(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
     /// `sqlite://path` (created if missing) or `postgres://user@host/database`.

@@ -312,9 +312,7 @@ const EX_NOPERM: u8 = 77;
 
 /// The inbound pipeline on the configured database.
 async fn open_inbound(mut c: config::Config, store_wanted: bool) -> anyhow::Result<Inbound> {
-    if c.api.public_url.is_none() {
-        c.api.public_url = Some(format!("http://{}", c.api.listen));
-    }
+    c.api.public_url = Some(c.api.public_url_or_listen());
     let (store, keys) = if store_wanted {
         let store = store::open(&c.database.url).await?;
         store.migrate().await?;
@@ -492,11 +490,7 @@ async fn preview(
 ) -> anyhow::Result<()> {
     let site = pick_site(&c, site)?;
     let now = chrono::Utc::now();
-    let public_url = c
-        .api
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", c.api.listen));
+    let public_url = c.api.public_url_or_listen();
     let made = match conversation {
         Some(id) => {
             let store = store::open(&c.database.url).await?;
@@ -517,20 +511,13 @@ async fn preview(
                 now,
             )?
         }
-        None => {
-            let keys = TokenKeys::new(vec![b"preview-only-key-not-for-real-tokens".to_vec()]);
-            let (conv, messages) =
-                compose::sample(&site, "ana@example.com", locale.as_deref(), now);
-            compose::make(
-                &site,
-                &keys,
-                &public_url,
-                EmailKind::Replies,
-                &conv,
-                &messages,
-                now,
-            )?
-        }
+        None => sample_email(
+            &site,
+            &public_url,
+            "ana@example.com",
+            locale.as_deref(),
+            now,
+        )?,
     };
     std::fs::create_dir_all(out)?;
     let files = [
@@ -546,6 +533,27 @@ async fn preview(
     Ok(())
 }
 
+/// The built-in sample conversation's email, with throw-away tokens (not valid anywhere).
+fn sample_email(
+    site: &config::Site,
+    public_url: &str,
+    to: &str,
+    locale: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<compose::Made> {
+    let keys = TokenKeys::new(vec![b"sample-only-key-not-for-real-tokens".to_vec()]);
+    let (conv, messages) = compose::sample(site, to, locale, now);
+    compose::make(
+        site,
+        &keys,
+        public_url,
+        EmailKind::Replies,
+        &conv,
+        &messages,
+        now,
+    )
+}
+
 async fn send_test(
     c: config::Config,
     to: &str,
@@ -554,22 +562,8 @@ async fn send_test(
 ) -> anyhow::Result<()> {
     let site = pick_site(&c, site)?;
     let now = chrono::Utc::now();
-    let public_url = c
-        .api
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", c.api.listen));
-    let keys = TokenKeys::new(vec![b"send-test-key-not-for-real-tokens".to_vec()]);
-    let (conv, messages) = compose::sample(&site, to, locale.as_deref(), now);
-    let made = compose::make(
-        &site,
-        &keys,
-        &public_url,
-        EmailKind::Replies,
-        &conv,
-        &messages,
-        now,
-    )?;
+    let public_url = c.api.public_url_or_listen();
+    let made = sample_email(&site, &public_url, to, locale.as_deref(), now)?;
     let transport = Transport::from_config(&c.delivery.transport)?;
     match transport.send(site.sender.as_str(), to, &made.raw).await {
         Ok(answer) => {
