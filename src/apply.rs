@@ -9,7 +9,7 @@ use crate::events::{Event, EventKind, FieldError, PresenceState};
 use crate::store::{Conversation, NewMessage, SiteState, Store, Tx};
 use crate::triggers::{self, Facts};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 
 /// Why a batch was refused.
 #[derive(Debug)]
@@ -46,7 +46,10 @@ pub async fn apply_batch(
     now: DateTime<Utc>,
 ) -> Result<Applied, ApplyError> {
     let mut tx = store.begin().await?;
-    let mut touched = BTreeSet::new();
+    // Every conversation the batch touches is read once, changed in memory by all its events,
+    // and written once at the end with its new due time.
+    let mut touched: HashMap<i64, Conversation> = HashMap::new();
+    let mut by_id: HashMap<&str, i64> = HashMap::new();
     let mut presence_changed = false;
     let mut outcome = Applied::default();
     for event in events {
@@ -59,64 +62,93 @@ pub async fn apply_batch(
             }
         }
         outcome.applied += 1;
-        if let EventKind::Agents { online } = event.kind {
-            let mut state = tx.site_state(&site.id).await?;
-            state.agents_online = Some(online);
-            state.agents_offline_since = match online {
-                0 => state.agents_offline_since.or(Some(at)),
-                _ => None,
-            };
-            tx.save_site_state(&site.id, &state).await?;
-            presence_changed = true;
-            continue;
-        }
-        let conv = apply_one(tx.as_mut(), site, event, at).await?;
-        touched.insert(conv);
+        let conv_id = match (&event.kind, event.kind.conversation()) {
+            (EventKind::Agents { online }, _) => {
+                let mut state = tx.site_state(&site.id).await?;
+                state.agents_online = Some(*online);
+                state.agents_offline_since = match online {
+                    0 => state.agents_offline_since.or(Some(at)),
+                    _ => None,
+                };
+                tx.save_site_state(&site.id, &state).await?;
+                presence_changed = true;
+                continue;
+            }
+            (_, Some(id)) => id,
+            (_, None) => continue,
+        };
+        let pk = match by_id.get(conv_id) {
+            Some(pk) => *pk,
+            None => {
+                let c = open_conversation(tx.as_mut(), site, event, conv_id, at).await?;
+                let pk = c.pk;
+                touched.insert(pk, c);
+                by_id.insert(conv_id, pk);
+                pk
+            }
+        };
+        let c = touched.get_mut(&pk).expect("just inserted");
+        apply_one(tx.as_mut(), site, event, at, c).await?;
     }
     if presence_changed {
-        touched.extend(tx.owing_conversations(&site.id).await?);
+        for pk in tx.owing_conversations(&site.id).await? {
+            if let std::collections::hash_map::Entry::Vacant(slot) = touched.entry(pk) {
+                if let Some(c) = tx.conversation_by_pk(pk).await? {
+                    slot.insert(c);
+                }
+            }
+        }
     }
-    for pk in touched {
-        refresh(tx.as_mut(), site, pk).await?;
+    let state = tx.site_state(&site.id).await?;
+    for c in touched.values_mut() {
+        finish(tx.as_mut(), site, c, &state).await?;
     }
     tx.notify_work().await?;
     tx.commit().await?;
     Ok(outcome)
 }
 
-/// Applies one conversation event; returns the conversation's number.
+/// The conversation an event is about: stored, or started by this event.
+async fn open_conversation(
+    tx: &mut dyn Tx,
+    site: &Site,
+    event: &Event,
+    conv_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Conversation, ApplyError> {
+    match (tx.conversation(&site.id, conv_id).await?, &event.kind) {
+        (Some(c), _) => Ok(c),
+        // These make sense for a conversation we have not heard of: they start it.
+        (
+            None,
+            EventKind::Visitor { .. } | EventKind::Message { .. } | EventKind::Presence { .. },
+        ) => Ok(tx.create_conversation(&site.id, conv_id, at).await?),
+        (None, _) => Err(ApplyError::Invalid(FieldError::new(
+            field_of(event, "conversation"),
+            format!("unknown conversation `{conv_id}`"),
+        ))),
+    }
+}
+
+/// `events[2].message_id` for an event at `events[2]`.
+fn field_of(event: &Event, name: &str) -> String {
+    if event.field.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}.{name}", event.field)
+    }
+}
+
+/// Applies one conversation event to `c` (messages are written at once; `c` is written by
+/// the caller).
 async fn apply_one(
     tx: &mut dyn Tx,
     site: &Site,
     event: &Event,
     at: DateTime<Utc>,
-) -> Result<i64, ApplyError> {
-    let conv_id = event
-        .kind
-        .conversation()
-        .expect("site-wide events handled by the caller");
-    let field = |name: &str| {
-        if event.field.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", event.field)
-        }
-    };
-    let existing = tx.conversation(&site.id, conv_id).await?;
-    let mut c = match (existing, &event.kind) {
-        (Some(c), _) => c,
-        // These make sense for a conversation we have not heard of: they start it.
-        (
-            None,
-            EventKind::Visitor { .. } | EventKind::Message { .. } | EventKind::Presence { .. },
-        ) => tx.create_conversation(&site.id, conv_id, at).await?,
-        (None, _) => {
-            return Err(ApplyError::Invalid(FieldError::new(
-                field("conversation"),
-                format!("unknown conversation `{conv_id}`"),
-            )))
-        }
-    };
+    c: &mut Conversation,
+) -> Result<(), ApplyError> {
+    let field = |name: &str| field_of(event, name);
     match &event.kind {
         EventKind::Visitor { visitor, .. } => {
             c.visitor.id = Some(visitor.id.clone());
@@ -147,7 +179,7 @@ async fn apply_one(
             // A message id seen before is a replay: the first copy stands.
             if let Some(seq) = tx.insert_message(c.pk, &new).await? {
                 if message.author == crate::domain::AuthorKind::Visitor {
-                    visitor_wrote(&mut c, seq, at);
+                    visitor_wrote(c, seq, at);
                 } else if message.author.is_reply() {
                     c.last_agent_message_at = later(c.last_agent_message_at, at);
                 }
@@ -195,8 +227,7 @@ async fn apply_one(
         }
         EventKind::Agents { .. } => unreachable!("handled by the caller"),
     }
-    tx.save_conversation(&c).await?;
-    Ok(c.pk)
+    Ok(())
 }
 
 fn unknown_message(field: String, id: &str) -> ApplyError {
@@ -232,6 +263,25 @@ pub fn facts(c: &Conversation, state: &SiteState, suppressed: bool) -> Facts {
     }
 }
 
+/// Recomputes `c`'s due time from what `tx` holds, with the site's presence `state`, and
+/// writes `c` back.
+async fn finish(
+    tx: &mut dyn Tx,
+    site: &Site,
+    c: &mut Conversation,
+    state: &SiteState,
+) -> anyhow::Result<()> {
+    c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
+    let suppressed = match &c.visitor.email {
+        Some(email) => tx.is_suppressed(&site.id, email).await?,
+        None => false,
+    };
+    c.due_at = triggers::due(&facts(c, state, suppressed), &site.triggers)
+        .ok()
+        .map(|d| d.at);
+    tx.save_conversation(c).await
+}
+
 /// Loads what the triggers need for `c` inside `tx`.
 pub async fn load_facts(
     tx: &mut dyn Tx,
@@ -252,9 +302,8 @@ pub async fn refresh(tx: &mut dyn Tx, site: &Site, pk: i64) -> anyhow::Result<()
     let Some(mut c) = tx.conversation_by_pk(pk).await? else {
         return Ok(());
     };
-    let facts = load_facts(tx, site, &mut c).await?;
-    c.due_at = triggers::due(&facts, &site.triggers).ok().map(|d| d.at);
-    tx.save_conversation(&c).await
+    let state = tx.site_state(&site.id).await?;
+    finish(tx, site, &mut c, &state).await
 }
 
 /// Stops all email to an address of a site (unsubscribe, hard bounce, complaint).
