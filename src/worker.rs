@@ -274,8 +274,16 @@ impl Worker {
         if due.kind == triggers::EmailKind::CloseTranscript {
             conv.close_transcript_at = None;
         }
-        let facts = apply::load_facts(tx, site, &mut conv).await?;
-        conv.due_at = triggers::due(&facts, &site.triggers).ok().map(|d| d.at);
+        // Every pending reply is now forwarded: the next due time follows without asking the
+        // database again.
+        conv.pending_since = None;
+        let after = triggers::Facts {
+            pending_since: None,
+            unanswered_emails: conv.unanswered_emails,
+            close_transcript_since: conv.close_transcript_at,
+            ..facts
+        };
+        conv.due_at = triggers::due(&after, &site.triggers).ok().map(|d| d.at);
         tx.save_conversation(&conv).await?;
         tracing::info!(email = %email.id, forwarded = selection.forward.len(), "email queued");
         Ok(Step::Composed)
