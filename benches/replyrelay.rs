@@ -481,7 +481,7 @@ async fn outbound(backend: &str) -> Row {
         figure: rate,
         unit: "emails/s",
         reference: Some(("smtp-source -s 4 -l 7000 -> smtp-sink".into(), reference)),
-        bound: "compose: ~11 statements per email; one commit per 64 composed, one per 4 sent",
+        bound: "compose on one task: render + ~8 statements per email",
     }
 }
 
