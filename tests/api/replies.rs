@@ -472,3 +472,49 @@ async fn metrics_move_as_emails_go_out_and_replies_come_in(#[case] backend: Back
     );
     assert!(after.contains("replyrelay_due_backlog"), "{after}");
 }
+
+/// Hostile and broken messages: each gets an outcome (refused or dropped), none a panic.
+#[tokio::test]
+async fn broken_and_hostile_messages_are_refused_without_a_panic() {
+    let Some(app) = spawn_app(Backend::Sqlite, "").await else {
+        return;
+    };
+    let email = emailed(&app).await;
+    let to = email.header("Reply-To").unwrap();
+    let head = format!("From: ana@visitor.example\r\nTo: {to}\r\nMessage-ID: <h@x>\r\n");
+    let mut nested = String::from("Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n");
+    for i in 1..300 {
+        nested.push_str(&format!(
+            "--b{}\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n",
+            i - 1
+        ));
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("not mail at all", b"\x00\x01\x02 binary \xff\xfe".to_vec()),
+        ("NUL bytes", format!("{head}\r\nHel\0lo\0\r\n").into_bytes()),
+        (
+            "a huge header",
+            format!("{head}X-Big: {}\r\n\r\nhi\r\n", "a".repeat(2_000_000)).into_bytes(),
+        ),
+        (
+            "an endless line",
+            format!("{head}\r\n{}", "b".repeat(3_000_000)).into_bytes(),
+        ),
+        (
+            "an unknown charset",
+            format!("{head}Content-Type: text/plain; charset=x-klingon\r\n\r\nqapla'\r\n")
+                .into_bytes(),
+        ),
+        (
+            "broken base64",
+            format!("{head}Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n")
+                .into_bytes(),
+        ),
+        ("deep nesting", format!("{head}{nested}").into_bytes()),
+    ];
+    for (what, raw) in cases {
+        let outcome = app.inbound.deliver(&raw, &Envelope::default()).await;
+        assert!(outcome.is_ok(), "{what}: {outcome:?}");
+    }
+}

@@ -422,3 +422,47 @@ async fn bounces_to_the_bounce_address_come_back_through_the_listener(#[case] ba
     let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
     assert_eq!(marker["status"], "failed", "{marker}");
 }
+
+/// SMTP smuggling: only CRLF.CRLF ends a message; a bare-LF "\n.\n" or "\r\n.\n" inside it must
+/// not end it and let the rest be read as commands.
+#[tokio::test]
+async fn smuggled_end_of_data_sequences_do_not_end_the_message() {
+    let Some(app) = spawn_app(Backend::Sqlite, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let rcpt = email.header("Reply-To").unwrap();
+    let raw = String::from_utf8(reply_to(&email, "ana@visitor.example", "Real reply.")).unwrap();
+    let smuggled = format!(
+        "{}\n.\nMAIL FROM:<mallory@evil.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n\r\nInjected\r\n\r\n.\n\r\nmore\r\n",
+        raw.trim_end()
+    );
+    let stream = tokio::net::TcpStream::connect(app.smtp).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    read_reply(&mut read).await;
+    write
+        .write_all(
+            format!("EHLO x\r\nMAIL FROM:<ana@visitor.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        read_reply(&mut read).await;
+    }
+    assert!(read_reply(&mut read).await.starts_with("354"));
+    write.write_all(smuggled.as_bytes()).await.unwrap();
+    write.write_all(b"\r\n.\r\nQUIT\r\n").await.unwrap();
+    // One message, one answer, then the QUIT: nothing after "\n.\n" was taken as a command.
+    assert!(read_reply(&mut read).await.starts_with("250"));
+    assert!(read_reply(&mut read).await.starts_with("221"));
+    let texts: Vec<String> = app.conversation("c1").await["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["source"] == "email")
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+}
