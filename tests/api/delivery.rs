@@ -162,3 +162,30 @@ async fn a_retry_is_withdrawn_when_the_visitor_read_the_replies_meanwhile(
     let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
     assert_eq!(marker["status"], "cancelled");
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_connection_dropped_after_the_data_is_retried_and_delivered_once(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    app.sink.answer_next(&["DROP"]);
+    one_due_email(&app).await;
+    assert_eq!(
+        app.at_minute(5.5).await,
+        vec![Step::Composed, Step::Retried]
+    );
+    let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
+    assert_eq!(marker["status"], "pending", "{marker}");
+    assert_eq!(
+        app.at_minute(6.0).await,
+        vec![Step::Sent, Step::WebhookPosted]
+    );
+    assert_eq!(app.sent().len(), 1);
+    assert_eq!(
+        app.sent()[0].header("Message-ID").unwrap(),
+        marker["message_id"].as_str().unwrap()
+    );
+}

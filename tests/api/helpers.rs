@@ -81,7 +81,8 @@ impl SmtpSink {
         sink
     }
 
-    /// The next transactions are answered with these replies, in order.
+    /// The next transactions are answered with these replies, in order (`DROP` closes the
+    /// connection instead of answering).
     pub fn answer_next(&self, replies: &[&str]) {
         self.script
             .lock()
@@ -139,6 +140,10 @@ impl SmtpSink {
                         .unwrap()
                         .pop_front()
                         .unwrap_or_else(|| "250 2.0.0 OK".into());
+                    // "DROP": the connection breaks after the data, with no answer at all.
+                    if reply == "DROP" {
+                        return;
+                    }
                     if reply.starts_with('2') {
                         self.received.lock().unwrap().push(Received {
                             mail_from: std::mem::take(&mut from),
