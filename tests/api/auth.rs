@@ -59,10 +59,7 @@ async fn unsubscribe_links_cannot_be_forged(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
+    one_due_email(&app, "c1").await;
     app.at_minute(6.0).await;
     let url = app.sent()[0].header("List-Unsubscribe").unwrap();
     let token = url

@@ -5,13 +5,6 @@ use replyrelay::worker::Step;
 use rstest::rstest;
 use rstest_reuse::apply;
 
-async fn one_due_email(app: &TestApp) {
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
-}
-
 #[apply(backends)]
 #[tokio::test]
 async fn a_temporary_failure_is_retried_with_the_same_message_id(#[case] backend: Backend) {
@@ -20,7 +13,7 @@ async fn a_temporary_failure_is_retried_with_the_same_message_id(#[case] backend
     };
     app.sink
         .answer_next(&["451 4.3.0 mailbox busy", "421 4.7.0 try again later"]);
-    one_due_email(&app).await;
+    one_due_email(&app, "c1").await;
     assert_eq!(
         app.at_minute(5.5).await,
         vec![Step::Composed, Step::Retried]
@@ -57,7 +50,7 @@ async fn a_temporary_failure_gives_up_after_give_up_after(#[case] backend: Backe
         return;
     };
     app.sink.answer_next(&["450 4.2.0 busy"; 20]);
-    one_due_email(&app).await;
+    one_due_email(&app, "c1").await;
     app.at_minute(5.5).await;
     // give_up_after is one hour in the test config; step through the backoff.
     let mut minute = 5.5;
@@ -84,7 +77,7 @@ async fn a_permanent_failure_fails_at_once_and_suppresses_a_bad_address(#[case] 
         return;
     };
     app.sink.answer_next(&["550 5.1.1 no such user"]);
-    one_due_email(&app).await;
+    one_due_email(&app, "c1").await;
     // The failure and the suppression are both announced by webhook.
     assert_eq!(
         app.at_minute(5.5).await,
@@ -128,7 +121,7 @@ async fn a_permanent_refusal_of_the_content_does_not_suppress_the_visitor(
         return;
     };
     app.sink.answer_next(&["554 5.7.1 message refused"]);
-    one_due_email(&app).await;
+    one_due_email(&app, "c1").await;
     assert_eq!(
         app.at_minute(5.5).await,
         vec![Step::Composed, Step::Failed, Step::WebhookPosted]
@@ -151,7 +144,7 @@ async fn a_retry_is_withdrawn_when_the_visitor_read_the_replies_meanwhile(
         return;
     };
     app.sink.answer_next(&["451 4.3.0 mailbox busy"]);
-    one_due_email(&app).await;
+    one_due_email(&app, "c1").await;
     assert_eq!(
         app.at_minute(5.5).await,
         vec![Step::Composed, Step::Retried]
@@ -172,7 +165,7 @@ async fn a_connection_dropped_after_the_data_is_retried_and_delivered_once(
         return;
     };
     app.sink.answer_next(&["DROP"]);
-    one_due_email(&app).await;
+    one_due_email(&app, "c1").await;
     assert_eq!(
         app.at_minute(5.5).await,
         vec![Step::Composed, Step::Retried]

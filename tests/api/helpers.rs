@@ -626,6 +626,26 @@ pub fn read(conv: &str, message_id: &str, at_min: f64) -> Value {
     serde_json::json!({"type": "read", "conversation": conv, "message_id": message_id, "at": at(at_min)})
 }
 
+/// Conversation `conv` as many tests start it: asked at minute 0, the visitor gone at 0.5,
+/// answered at 1; the clock is at minute 1 and the email is due at 5.5.
+pub async fn one_due_email(app: &TestApp, conv: &str) {
+    app.at_minute(1.0).await;
+    let mut events = asked_and_answered(conv);
+    events.push(presence(conv, "left", 0.5));
+    app.events(events).await;
+}
+
+/// [`one_due_email`], then minute 5.5: the email that went out for `conv`.
+pub async fn emailed(app: &TestApp, conv: &str) -> Received {
+    one_due_email(app, conv).await;
+    app.at_minute(5.5).await;
+    app.sent()
+        .into_iter()
+        .rev()
+        .find(|e| e.text().contains("Do you ship to Spain?"))
+        .expect("an email went out")
+}
+
 /// A visitor who asked a question at minute 0 and was answered at minute 1.
 pub fn asked_and_answered(conv: &str) -> Vec<Value> {
     vec![

@@ -177,10 +177,7 @@ async fn replies_in_an_imap_mailbox_are_stored_and_moved(#[case] backend: Backen
     let Some(app) = spawn_custom(backend, &top, "", Clock::manual(t0()), false).await else {
         return;
     };
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
+    one_due_email(&app, "c1").await;
     app.at_minute(5.5).await;
     let email = app.sent().pop().unwrap();
 

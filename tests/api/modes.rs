@@ -143,10 +143,7 @@ async fn later_emails_thread_under_the_first(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
+    one_due_email(&app, "c1").await;
     app.at_minute(6.0).await;
     app.events(vec![message(
         "c1",

@@ -7,15 +7,6 @@ use rstest_reuse::apply;
 use serde_json::Value;
 
 /// A conversation whose first email (minute 5.5) went out; returns that email.
-async fn emailed(app: &TestApp) -> Received {
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
-    app.at_minute(5.5).await;
-    app.sent().pop().expect("an email went out")
-}
-
 async fn deliver(app: &TestApp, raw: &[u8]) -> Outcome {
     app.inbound
         .deliver(raw, &Envelope::default())
@@ -39,7 +30,7 @@ async fn a_reply_lands_in_the_thread_trimmed_and_signed_webhook_goes_out(#[case]
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     app.at_minute(20.0).await;
     let outcome = deliver(
         &app,
@@ -83,7 +74,7 @@ async fn a_reply_reopens_resets_and_later_emails_carry_only_new_replies(#[case] 
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     app.events(vec![
         serde_json::json!({"type": "closed", "conversation": "c1", "at": at(6.0)}),
     ])
@@ -132,7 +123,7 @@ async fn replies_from_common_clients_are_trimmed(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "Outlook, Spanish",
@@ -176,7 +167,7 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     let reply_to_header = email.header("Reply-To").unwrap();
     let token = reply_to_header
         .trim_start_matches("reply+")
@@ -217,7 +208,7 @@ async fn a_wrong_sender_under_each_policy(#[case] backend: Backend) {
         let Some(app) = spawn_app(backend, &format!("sender_policy = \"{policy}\"")).await else {
             return;
         };
-        let email = emailed(&app).await;
+        let email = emailed(&app, "c1").await;
         let outcome = deliver(
             &app,
             &reply_to(&email, "mallory@elsewhere.example", "I am Ana, honest"),
@@ -261,7 +252,7 @@ async fn duplicates_auto_replies_and_loops_are_not_posted(#[case] backend: Backe
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     let raw = reply_to(&email, "ana@visitor.example", "Once only");
     assert!(matches!(deliver(&app, &raw).await, Outcome::Stored { .. }));
     assert_eq!(deliver(&app, &raw).await, Outcome::Duplicate);
@@ -295,7 +286,7 @@ async fn a_bounce_fails_the_email_and_suppresses_the_address(#[case] backend: Ba
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     let id = email.header("Message-ID").unwrap();
     let dsn = format!(
         "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nThe mail system could not deliver your message.\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.visitor.example\r\n\r\nFinal-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n--r--\r\n"
@@ -340,7 +331,7 @@ async fn a_webhook_whose_receiver_fails_at_first_is_retried(#[case] backend: Bac
         return;
     };
     app.hooks.fail_first(2);
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     assert!(
         app.hooks.received().is_empty(),
         "the first two posts failed"
@@ -370,7 +361,7 @@ async fn reply_attachments_are_kept_and_downloadable(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     let mime = "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nHere is the photo.\r\n--m\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=\"box.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gcG5n\r\n--m--\r\n";
     deliver(&app, &reply_with(&email, "ana@visitor.example", mime)).await;
     let conv = app.conversation("c1").await;
@@ -412,7 +403,7 @@ async fn a_reply_after_the_reach_window_is_refused(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     app.at_minute(31.0 * 24.0 * 60.0).await;
     let outcome = deliver(
         &app,
@@ -449,7 +440,7 @@ async fn metrics_move_as_emails_go_out_and_replies_come_in(#[case] backend: Back
             .unwrap()
     };
     let before = scrape().await;
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     deliver(&app, &reply_to(&email, "ana@visitor.example", "Counted.")).await;
     let after = scrape().await;
     for name in [
@@ -479,7 +470,7 @@ async fn broken_and_hostile_messages_are_refused_without_a_panic() {
     let Some(app) = spawn_app(Backend::Sqlite, "").await else {
         return;
     };
-    let email = emailed(&app).await;
+    let email = emailed(&app, "c1").await;
     let to = email.header("Reply-To").unwrap();
     let head = format!("From: ana@visitor.example\r\nTo: {to}\r\nMessage-ID: <h@x>\r\n");
     let mut nested = String::from("Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n");

@@ -6,18 +6,6 @@ use rstest::rstest;
 use rstest_reuse::apply;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-async fn emailed(app: &TestApp, conv: &str) -> Received {
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered(conv);
-    events.push(presence(conv, "left", 0.5));
-    app.events(events).await;
-    app.at_minute(5.5).await;
-    app.sent()
-        .into_iter()
-        .find(|e| e.text().contains("Do you ship"))
-        .unwrap()
-}
-
 /// Sends with Python's smtplib; returns what it printed (`OK` or the error).
 fn smtplib_send(addr: std::net::SocketAddr, from: &str, to: &[&str], raw: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();

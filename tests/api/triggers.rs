@@ -214,10 +214,7 @@ async fn no_email_when_the_visitor_came_back_to_the_page(#[case] backend: Backen
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
+    one_due_email(&app, "c1").await;
     app.at_minute(4.0).await;
     app.events(vec![presence("c1", "active", 4.0)]).await;
     // The departure trigger is gone; the idle one now counts from minute 4.
@@ -231,10 +228,7 @@ async fn a_visitor_who_comes_back_between_due_and_send_gets_nothing(#[case] back
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
+    one_due_email(&app, "c1").await;
     // Due at 5.5; the visitor reads at 5.6, before the worker runs. The send-time check wins.
     app.clock.advance(chrono::TimeDelta::seconds(276));
     app.events(vec![read("c1", "a1", 5.6)]).await;
@@ -281,10 +275,7 @@ async fn no_email_to_a_suppressed_visitor(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
+    one_due_email(&app, "c1").await;
     app.at_minute(6.0).await;
     let first = app.sent();
     assert_eq!(first.len(), 1);
@@ -341,10 +332,7 @@ async fn at_most_max_unanswered_emails_until_the_visitor_writes(#[case] backend:
     let Some(app) = spawn_app(backend, "max_unanswered = 2").await else {
         return;
     };
-    app.at_minute(1.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
-    app.events(events).await;
+    one_due_email(&app, "c1").await;
     app.at_minute(10.0).await;
     app.events(vec![message("c1", "a2", "agent", "Second", 10.0)])
         .await;
