@@ -302,8 +302,13 @@ pub async fn refresh(tx: &mut dyn Tx, site: &Site, pk: i64) -> anyhow::Result<()
     let Some(mut c) = tx.conversation_by_pk(pk).await? else {
         return Ok(());
     };
+    settle(tx, site, &mut c).await
+}
+
+/// Recomputes the due time of a conversation changed in memory, and writes it back.
+pub async fn settle(tx: &mut dyn Tx, site: &Site, c: &mut Conversation) -> anyhow::Result<()> {
     let state = tx.site_state(&site.id).await?;
-    finish(tx, site, &mut c, &state).await
+    finish(tx, site, c, &state).await
 }
 
 /// Stops all email to an address of a site (unsubscribe, hard bounce, complaint).

@@ -604,8 +604,8 @@ impl Inbound {
             conv.closed_at = None;
             conv.close_transcript_at = None;
         }
-        tx.save_conversation(&conv).await?;
-        apply::refresh(tx.as_mut(), &site, pk).await?;
+        // Written once, with its new due time (not saved, then read back and saved again).
+        apply::settle(tx.as_mut(), &site, &mut conv).await?;
         if site.webhook_url.is_some() {
             let data = serde_json::json!({
                 "conversation": conv.id,

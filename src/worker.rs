@@ -441,11 +441,9 @@ impl Worker {
         if !wanted {
             return Ok(None);
         }
-        let (conversation, messages) = self
-            .store
-            .email_context(&email.id)
-            .await?
-            .unwrap_or_default();
+        // The outbox row already names the conversation; only the messages are looked up.
+        let conversation = &email.conversation_id;
+        let messages = self.store.forwarded_messages(&email.id).await?;
         Ok(Some(webhooks::new(
             &email.site_id,
             event,

@@ -273,8 +273,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         outcomes: &[(String, EmailOutcome, Option<NewWebhook>)],
     ) -> Result<()>;
-    /// The platform's conversation id and the ids of the messages an email forwarded.
-    async fn email_context(&self, id: &str) -> Result<Option<(String, Vec<String>)>>;
+    /// The ids of the chat messages an email forwarded.
+    async fn forwarded_messages(&self, email_id: &str) -> Result<Vec<String>>;
     /// Takes the lease on one webhook ready to be posted, counting the attempt.
     async fn claim_webhook(
         &self,

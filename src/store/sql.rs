@@ -236,21 +236,13 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
-            async fn email_context(&self, id: &str) -> Result<Option<(String, Vec<String>)>> {
-                let conv: Option<String> = sqlx::query_scalar(
-                    "SELECT c.id FROM emails e JOIN conversations c ON c.pk = e.conversation_pk
-                     WHERE e.id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some(conv) = conv else { return Ok(None) };
-                let messages: Vec<String> =
+            async fn forwarded_messages(&self, email_id: &str) -> Result<Vec<String>> {
+                Ok(
                     sqlx::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
-                        .bind(id)
+                        .bind(email_id)
                         .fetch_all(&self.pool)
-                        .await?;
-                Ok(Some((conv, messages)))
+                        .await?,
+                )
             }
 
             async fn claim_webhook(
