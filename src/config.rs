@@ -150,6 +150,9 @@ pub struct SmtpConfig {
     /// Connections kept open to the relay.
     pub pool_size: u32,
     pub timeout: Duration,
+    /// The name said in `EHLO`; relays that check it want the host's public name, which the
+    /// machine's own host name often is not. `None`: the machine's host name.
+    pub helo_name: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -684,6 +687,8 @@ pub mod raw {
         pub password: Option<Secret>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub pool_size: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub helo_name: Option<String>,
         #[serde(
             default,
             with = "humantime_serde",
@@ -951,6 +956,18 @@ fn resolve(
             if password.is_some() != s.username.is_some() {
                 err(&p("username"), "username and password go together".into());
             }
+            let helo_ok = |n: &str| {
+                !n.is_empty()
+                    && n.len() <= 253
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b))
+            };
+            if let Some(name) = s.helo_name.as_deref().filter(|n| !helo_ok(n)) {
+                err(
+                    &p("helo_name"),
+                    format!("`{name}` is not a host name such as mail.example.com"),
+                );
+            }
             Transport::Smtp(SmtpConfig {
                 host,
                 port: s.port.unwrap_or(match security {
@@ -963,6 +980,7 @@ fn resolve(
                 password,
                 pool_size: s.pool_size.unwrap_or(4).max(1),
                 timeout: s.timeout.unwrap_or(Duration::from_secs(30)),
+                helo_name: s.helo_name,
             })
         }
         other => {
@@ -1455,6 +1473,18 @@ mod tests {
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].starts_with("rr.toml:4: site[0].sender:"), "{e:?}");
         assert!(e[1].starts_with("rr.toml:5: site[0].locale:"), "{e:?}");
+    }
+
+    #[test]
+    fn a_helo_name_must_be_a_host_name() {
+        let smtp = "[delivery.smtp]\nhost = \"127.0.0.1\"\n";
+        let e = errors(&format!("{smtp}helo_name = \"a b\\r\\nMAIL\"\n{SITE}"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("rr.toml:3: delivery.smtp.helo_name:"),
+            "{e:?}"
+        );
+        assert!(errors(&format!("{smtp}helo_name = \"mx1.example.com\"\n{SITE}")).is_empty());
     }
 
     #[test]

@@ -137,11 +137,11 @@ impl SmtpPool {
             }
             // lettre closes the connection after any error; it is not returned to the pool.
             Ok(Err(e)) if e.is_permanent() => {
-                let reply = e.to_string();
+                let reply = relay_answer(&e);
                 let bad_address = reply.contains("5.1.");
                 Err(SendError::Permanent { reply, bad_address })
             }
-            Ok(Err(e)) => Err(SendError::Transient(e.to_string())),
+            Ok(Err(e)) => Err(SendError::Transient(relay_answer(&e))),
             Err(_) => Err(SendError::Transient(format!(
                 "no answer from the relay within {:?}",
                 self.config.timeout
@@ -171,7 +171,10 @@ impl SmtpPool {
         let c = &self.config;
         let transient =
             |e: &dyn std::fmt::Display| SendError::Transient(format!("{}:{}: {e}", c.host, c.port));
-        let hello = ClientId::default();
+        let hello = match &c.helo_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
         let tls = || TlsParameters::new(c.host.clone()).map_err(|e| transient(&e));
         let mut conn = match c.security {
             // Implicit TLS: lettre opens the socket itself (Nagle stays on there).
@@ -211,6 +214,16 @@ impl SmtpPool {
                 .map_err(|e| transient(&format!("authentication failed: {e}")))?;
         }
         Ok(conn)
+    }
+}
+
+/// The relay's answer as it said it (`554 5.7.1 refused`), for the forwarding marker; lettre's
+/// own description when there was no answer (a broken connection).
+fn relay_answer(e: &lettre::transport::smtp::Error) -> String {
+    use std::error::Error as _;
+    match (e.status(), e.source()) {
+        (Some(code), Some(text)) => format!("{code} {text}"),
+        _ => e.to_string(),
     }
 }
 

@@ -2,91 +2,33 @@
 //! once, also when one of the daemons is killed half-way. Skipped without
 //! `REPLYRELAY_TEST_POSTGRES_URL`.
 
+#[path = "support/daemon.rs"]
+#[allow(dead_code)]
+mod daemon;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use daemon::{Daemon, Setup};
 use helpers::{fresh_postgres_database, SmtpSink};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 const TOKEN: &str = "shared-token-0123456789";
 
-/// A daemon process and the address of its API.
-struct Daemon {
-    child: Child,
-    api: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn write_config(dir: &std::path::Path, db: &str, smtp_port: u16) -> std::path::PathBuf {
-    let path = dir.join("replyrelay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[database]
-url = "{db}"
-
-[delivery]
-lease = "3s"
-
-[delivery.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-
-[secrets]
-token_keys = ["shared-key-0123456789-0123456789-0123456789"]
-
-[[site]]
-id = "acme"
-name = "Acme"
-api_tokens = ["{TOKEN}"]
-sender = "support@acme.example"
-reply_domain = "reply.acme.example"
-"#
-        ),
-    )
-    .unwrap();
-    path
+    Setup {
+        db,
+        smtp_port,
+        token: TOKEN,
+        ..Setup::default()
+    }
+    .write(dir)
 }
 
 fn start_daemon(config: &std::path::Path) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_replyrelay"))
-        .arg("--config")
-        .arg(config)
-        .args(["--log-json", "serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn,replyrelay=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let api = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "daemon exited before listening"
-        );
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(addr) = v["fields"]["addr"].as_str() {
-            break format!("http://{addr}");
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Daemon { child, api }
+    Daemon::start(config, "127.0.0.1:0")
 }
 
 /// Events that make conversation `i` due at `due`: its visitor left long enough before, and
@@ -182,8 +124,7 @@ async fn a_killed_daemons_work_is_taken_over() {
 
     // Half-way through, SIGKILL one daemon: whatever it held is leased, and the lease runs out.
     sink.wait_for(n / 3, 180).await;
-    b.child.kill().unwrap();
-    b.child.wait().unwrap();
+    b.kill();
 
     sink.wait_for(n, 180).await;
     while pending_emails(&db).await > 0 {

@@ -1,9 +1,11 @@
 //! Delivery through the relay: retries on 4xx, failure on 5xx, and what the marker shows.
 
 use crate::helpers::*;
+use replyrelay::clock::Clock;
 use replyrelay::worker::Step;
 use rstest::rstest;
 use rstest_reuse::apply;
+use std::collections::HashMap;
 
 #[apply(backends)]
 #[tokio::test]
@@ -181,4 +183,158 @@ async fn a_connection_dropped_after_the_data_is_retried_and_delivered_once(
         app.sent()[0].header("Message-ID").unwrap(),
         marker["message_id"].as_str().unwrap()
     );
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn the_relay_is_greeted_with_the_configured_helo_name(#[case] backend: Backend) {
+    let top = "# smtp helo_name = \"relay.acme.example\"";
+    let Some(app) = spawn_custom(backend, top, "", Clock::manual(t0()), false).await else {
+        return;
+    };
+    one_due_email(&app, "c1").await;
+    app.at_minute(5.5).await;
+    assert_eq!(app.sent()[0].helo, "relay.acme.example");
+}
+
+/// A relay that fails a share of transactions in every way it can: `451` at the end of the
+/// data, the connection dropped during the data, no answer at all (stalls past the timeout),
+/// and `554` for some recipients. Every transient failure is retried after its backoff and
+/// delivered once; every refusal is failed once; the markers show the relay's words.
+#[apply(backends)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_relay_loses_nothing_and_is_not_stormed(#[case] backend: Backend) {
+    let top = "# smtp timeout = \"1s\"";
+    let Some(app) = spawn_custom(backend, top, "", Clock::manual(t0()), false).await else {
+        return;
+    };
+    let n = 400;
+    let seed = 7;
+    app.sink.set_faults(Faults {
+        seed,
+        temporary: 0.15,
+        drop_mid_data: 0.05,
+        stall: 0.01,
+        stall_for: std::time::Duration::from_secs(3),
+        refuse_prefix: Some("refused".into()),
+    });
+    let address = |i: usize| match i % 25 {
+        0 => format!("refused{i}@visitor.example"),
+        _ => format!("visitor{i}@visitor.example"),
+    };
+    app.at_minute(1.0).await;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let events = chunk
+            .iter()
+            .flat_map(|&i| {
+                let c = format!("c{i}");
+                vec![
+                    visitor(&c, Some(&address(i)), 0.0),
+                    message(&c, "q1", "visitor", "Do you ship to Spain?", 0.0),
+                    message(&c, "a1", "agent", "Yes.", 1.0),
+                    presence(&c, "left", 0.5),
+                ]
+            })
+            .collect();
+        app.events(events).await;
+    }
+
+    // Step the clock through the backoff. Within one step nothing may be tried twice: a
+    // failure waits for its backoff, whatever the relay did.
+    let mut minute = 5.5;
+    let mut seen = 0;
+    let mut first_round = None;
+    while minute < 40.0 {
+        app.at_minute(minute).await;
+        let attempts = app.sink.attempts();
+        let mut in_step: HashMap<&str, usize> = HashMap::new();
+        for a in &attempts[seen..] {
+            *in_step.entry(&a.rcpt_to).or_default() += 1;
+        }
+        let storm: Vec<_> = in_step.iter().filter(|(_, &k)| k > 1).collect();
+        assert!(
+            storm.is_empty(),
+            "tried twice in one step (seed {seed}): {storm:?}"
+        );
+        if first_round.is_none() {
+            // While an email waits for its retry, its marker shows what the relay said.
+            let a = attempts.iter().find(|a| a.outcome == "451").unwrap();
+            let i: usize = a
+                .rcpt_to
+                .trim_start_matches(char::is_alphabetic)
+                .split('@')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let marker =
+                app.conversation(&format!("c{i}")).await["messages"][1]["forwarded"].clone();
+            assert_eq!(marker["status"], "pending", "{marker}");
+            assert_eq!(marker["error"], "451 4.3.0 try again later", "{marker}");
+            first_round = Some(attempts.clone());
+        }
+        seen = attempts.len();
+        minute += 0.5;
+    }
+
+    // A 451 of the first round shows in that email's marker while it waited; by now it is sent.
+    let attempts = app.sink.attempts();
+    let mut by_rcpt: HashMap<String, Vec<String>> = HashMap::new();
+    for a in &attempts {
+        by_rcpt
+            .entry(a.rcpt_to.clone())
+            .or_default()
+            .push(a.outcome.clone());
+    }
+    let delivered: HashMap<String, usize> = app.sent().iter().fold(HashMap::new(), |mut m, r| {
+        *m.entry(r.rcpt_to[0].clone()).or_default() += 1;
+        m
+    });
+    let mut retried = 0;
+    for i in 0..n {
+        let rcpt = address(i);
+        let outcomes = &by_rcpt[&rcpt];
+        let marker = app.conversation(&format!("c{i}")).await["messages"][1]["forwarded"].clone();
+        let transient = |o: &String| ["451", "dropped", "stalled"].contains(&o.as_str());
+        if rcpt.starts_with("refused") {
+            // The relay may fail it for now first; once it refuses, that is final.
+            assert_eq!(outcomes.last().unwrap(), "554", "{rcpt}: {outcomes:?}");
+            assert!(
+                outcomes[..outcomes.len() - 1].iter().all(transient),
+                "{rcpt} refused once, never retried: {outcomes:?}"
+            );
+            assert_eq!(marker["status"], "failed", "{marker}");
+            let error = marker["error"].as_str().unwrap();
+            assert!(error.contains("554 5.7.1 refused by policy"), "{marker}");
+            assert!(!delivered.contains_key(&rcpt));
+            continue;
+        }
+        // Tried until the relay took it, then never again.
+        assert_eq!(
+            outcomes.last().unwrap(),
+            "250",
+            "{rcpt}: {outcomes:?} (seed {seed})"
+        );
+        assert!(
+            outcomes[..outcomes.len() - 1].iter().all(transient),
+            "{rcpt} delivered twice: {outcomes:?}"
+        );
+        assert_eq!(delivered.get(&rcpt), Some(&1), "{rcpt}");
+        assert_eq!(marker["status"], "sent", "{marker}");
+        retried += usize::from(outcomes.len() > 1);
+    }
+    // Every kind of fault happened, so each was seen through.
+    let first: Vec<&str> = first_round
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|a| a.outcome.as_str())
+        .collect();
+    for kind in ["451", "dropped", "stalled", "554", "250"] {
+        assert!(
+            attempts.iter().any(|a| a.outcome == kind),
+            "no {kind} in this run (seed {seed}): {first:?}"
+        );
+    }
+    assert!(retried > n / 10, "only {retried} retried");
 }

@@ -16,6 +16,8 @@ use tokio::sync::Notify;
 /// One message as the SMTP server got it.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The name the client gave in `EHLO`.
+    pub helo: String,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     pub data: Vec<u8>,
@@ -53,14 +55,49 @@ impl Received {
     }
 }
 
+/// A misbehaving relay: each transaction meets at most one fault, drawn at random (from a
+/// seed, so a failing run can be replayed) with these shares.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    pub seed: u64,
+    /// Share answered `451 4.3.0` at the end of the data.
+    pub temporary: f64,
+    /// Share whose connection is closed during the data, before any answer.
+    pub drop_mid_data: f64,
+    /// Share never answered after the data; the connection is closed after `stall_for`.
+    pub stall: f64,
+    pub stall_for: std::time::Duration,
+    /// Recipients starting with this are always refused, `554 5.7.1`, at the end of the data.
+    pub refuse_prefix: Option<String>,
+}
+
+/// One transaction the sink saw the data of, and how it ended.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub rcpt_to: String,
+    /// `250`, `451`, `554`, `dropped`, `stalled` or a scripted reply.
+    pub outcome: String,
+}
+
 /// A small SMTP server built on smtp-proto: it records every message and answers the end of
-/// DATA with the next scripted reply (default `250 2.0.0 OK`).
+/// DATA with the next scripted reply (default `250 2.0.0 OK`), or as its [`Faults`] say.
 #[derive(Clone)]
 pub struct SmtpSink {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<String>>>,
     arrived: Arc<Notify>,
+    faults: Arc<Mutex<Option<(Faults, rand::rngs::StdRng)>>>,
+    attempts: Arc<Mutex<Vec<Attempt>>>,
+}
+
+/// What the sink does with one transaction.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    Temporary,
+    Drop,
+    Stall,
 }
 
 impl SmtpSink {
@@ -71,6 +108,8 @@ impl SmtpSink {
             received: Default::default(),
             script: Default::default(),
             arrived: Arc::new(Notify::new()),
+            faults: Default::default(),
+            attempts: Default::default(),
         };
         let s = sink.clone();
         tokio::spawn(async move {
@@ -94,6 +133,46 @@ impl SmtpSink {
         self.received.lock().unwrap().clone()
     }
 
+    /// From now on, misbehave as `faults` say.
+    pub fn set_faults(&self, faults: Faults) {
+        use rand::SeedableRng;
+        let rng = rand::rngs::StdRng::seed_from_u64(faults.seed);
+        *self.faults.lock().unwrap() = Some((faults, rng));
+    }
+
+    /// Every transaction that reached the data, in order.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.attempts.lock().unwrap().clone()
+    }
+
+    fn draw_fault(&self) -> Fault {
+        use rand::Rng;
+        let mut guard = self.faults.lock().unwrap();
+        let Some((f, rng)) = guard.as_mut() else {
+            return Fault::None;
+        };
+        let x: f64 = rng.gen();
+        if x < f.temporary {
+            Fault::Temporary
+        } else if x < f.temporary + f.drop_mid_data {
+            Fault::Drop
+        } else if x < f.temporary + f.drop_mid_data + f.stall {
+            Fault::Stall
+        } else {
+            Fault::None
+        }
+    }
+
+    fn record(&self, rcpts: &[String], outcome: &str) {
+        let mut attempts = self.attempts.lock().unwrap();
+        for r in rcpts {
+            attempts.push(Attempt {
+                rcpt_to: r.clone(),
+                outcome: outcome.to_string(),
+            });
+        }
+    }
+
     /// Waits until `n` messages were accepted, or panics after `secs` seconds.
     pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -113,9 +192,11 @@ impl SmtpSink {
         use smtp_proto::{Error, Request};
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = [0u8; 8192];
+        let mut helo = String::new();
         let mut from = String::new();
         let mut rcpts: Vec<String> = Vec::new();
         let mut data: Option<(DataReceiver, Vec<u8>)> = None;
+        let mut fault = Fault::None;
         if socket.write_all(b"220 sink ESMTP\r\n").await.is_err() {
             return;
         }
@@ -129,23 +210,44 @@ impl SmtpSink {
             let mut out = String::new();
             loop {
                 if let Some((receiver, body)) = data.as_mut() {
+                    if fault == Fault::Drop && iter.len() > 0 {
+                        self.record(&rcpts, "dropped");
+                        return;
+                    }
                     if !receiver.ingest(&mut iter, body) {
                         break;
                     }
                     let body = std::mem::take(body);
                     data = None;
-                    let reply = self
-                        .script
-                        .lock()
-                        .unwrap()
-                        .pop_front()
-                        .unwrap_or_else(|| "250 2.0.0 OK".into());
+                    let refuse = self.faults.lock().unwrap().as_ref().and_then(|(f, _)| {
+                        let prefix = f.refuse_prefix.as_deref()?;
+                        rcpts.iter().any(|r| r.starts_with(prefix)).then_some(())
+                    });
+                    let reply = match fault {
+                        Fault::Stall => {
+                            self.record(&rcpts, "stalled");
+                            let stall_for =
+                                self.faults.lock().unwrap().as_ref().unwrap().0.stall_for;
+                            tokio::time::sleep(stall_for).await;
+                            return;
+                        }
+                        _ if refuse.is_some() => "554 5.7.1 refused by policy".to_string(),
+                        Fault::Temporary => "451 4.3.0 try again later".to_string(),
+                        _ => self
+                            .script
+                            .lock()
+                            .unwrap()
+                            .pop_front()
+                            .unwrap_or_else(|| "250 2.0.0 OK".into()),
+                    };
+                    self.record(&rcpts, reply.split(' ').next().unwrap_or_default());
                     // "DROP": the connection breaks after the data, with no answer at all.
                     if reply == "DROP" {
                         return;
                     }
                     if reply.starts_with('2') {
                         self.received.lock().unwrap().push(Received {
+                            helo: helo.clone(),
                             mail_from: std::mem::take(&mut from),
                             rcpt_to: std::mem::take(&mut rcpts),
                             data: body,
@@ -158,7 +260,8 @@ impl SmtpSink {
                 }
                 let before = iter.clone();
                 match Request::parse(&mut iter) {
-                    Ok(Request::Ehlo { .. }) => {
+                    Ok(Request::Ehlo { host }) => {
+                        helo = host.to_string();
                         out.push_str("250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
                     }
                     Ok(Request::Mail { from: f }) => {
@@ -171,6 +274,7 @@ impl SmtpSink {
                         out.push_str("250 2.1.5 OK\r\n");
                     }
                     Ok(Request::Data) => {
+                        fault = self.draw_fault();
                         data = Some((DataReceiver::new(), Vec::new()));
                         out.push_str("354 go ahead\r\n");
                     }
@@ -476,6 +580,7 @@ give_up_after = "1h"
 host = "127.0.0.1"
 port = {port}
 security = "none"
+{smtp_lines}
 
 [secrets]
 token_keys = ["test-key-0123456789-0123456789-0123456789"]
@@ -508,6 +613,12 @@ webhook_secret = "{WEBHOOK_SECRET}"
 "#,
         port = sink.port,
         hook_url = hooks.url,
+        // "# smtp KEY = VALUE" lines in `top` go into `[delivery.smtp]`.
+        smtp_lines = top
+            .lines()
+            .filter_map(|l| l.strip_prefix("# smtp "))
+            .collect::<Vec<_>>()
+            .join("\n"),
         // "# max_connections N" and "# idle_timeout T" in `top` set those listener limits.
         max_connections = marker(top, "max_connections").unwrap_or("20"),
         idle_timeout = marker(top, "idle_timeout").unwrap_or("30s"),

@@ -1,0 +1,139 @@
+//! `replyrelay serve` as a child process, for the tests that kill it, restart it or run several
+//! on one database: what an operator's systemd would do to it.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    /// The base URL of its API, as it logged it.
+    pub api: String,
+}
+
+impl Daemon {
+    /// Starts `replyrelay serve` with this config and waits until its API and SMTP listener are
+    /// bound (it logs "replyrelay listening" after both). `listen` overrides `[api] listen`.
+    pub fn start(config: &Path, listen: &str) -> Daemon {
+        Self::start_with_env(config, listen, &[])
+    }
+
+    pub fn start_with_env(config: &Path, listen: &str, env: &[(&str, &str)]) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_replyrelay"))
+            .arg("--config")
+            .arg(config)
+            .args(["--log-json", "serve", "--listen", listen])
+            .env("RUST_LOG", "warn,replyrelay=info")
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let api = loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "daemon exited before listening"
+            );
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if let Some(addr) = v["fields"]["addr"].as_str() {
+                break format!("http://{addr}");
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Daemon { child, api }
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever was in flight stays where it was.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago, for a daemon that must keep its address across
+/// restarts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What goes into a test daemon's `replyrelay.toml`.
+#[derive(Default)]
+pub struct Setup<'a> {
+    pub db: &'a str,
+    /// The relay (`[delivery.smtp] port`).
+    pub smtp_port: u16,
+    /// The API token of the one site, `acme`.
+    pub token: &'a str,
+    /// More lines under `[delivery]`.
+    pub delivery: &'a str,
+    /// More lines under `[delivery.smtp]`.
+    pub smtp: &'a str,
+    /// More sections, before `[[site]]`.
+    pub extra: &'a str,
+}
+
+impl Setup<'_> {
+    /// Writes the config into `dir` and returns its path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let Setup {
+            db,
+            smtp_port,
+            token,
+            delivery,
+            smtp,
+            extra,
+        } = self;
+        let path = dir.join("replyrelay.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[database]
+url = "{db}"
+
+[delivery]
+lease = "3s"
+{delivery}
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+{smtp}
+
+[secrets]
+token_keys = ["shared-key-0123456789-0123456789-0123456789"]
+
+{extra}
+
+[[site]]
+id = "acme"
+name = "Acme"
+api_tokens = ["{token}"]
+sender = "support@acme.example"
+reply_domain = "reply.acme.example"
+"#
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
