@@ -14,6 +14,7 @@ use crate::domain::{Attachment, AuthorKind};
 use crate::reply;
 use crate::store::{NewAttachment, NewMessage, Store};
 use crate::token::{Purpose, TokenKeys};
+use crate::webhooks;
 use chrono::{DateTime, Utc};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
@@ -98,6 +99,9 @@ pub struct Analysis {
     pub from_name: Option<String>,
     pub subject: Option<String>,
     pub message_id: Option<String>,
+    /// The Message-IDs it answers (`In-Reply-To`, then `References`, newest first; at most
+    /// [`MAX_REFERENCES`]).
+    pub references: Vec<String>,
     pub routing: Routing,
     pub verification: Verification,
     pub bounce: Option<Bounce>,
@@ -254,6 +258,7 @@ impl Inbound {
             from_name: from.and_then(|a| a.name()).map(clean_name),
             subject: message.subject().map(String::from),
             message_id: message.message_id().map(|id| format!("<{id}>")),
+            references: referenced_ids(&message),
             routing: Routing {
                 via: "none",
                 ..Routing::default()
@@ -451,8 +456,8 @@ impl Inbound {
         }
         if analysis.routing.conversation_pk.is_none() {
             if let Some(store) = &self.store {
-                for id in referenced_ids(message) {
-                    if let Ok(Some(email)) = email_by_message_id(store.as_ref(), &id).await {
+                for id in &analysis.references {
+                    if let Ok(Some(email)) = email_by_message_id(store.as_ref(), id).await {
                         analysis.routing.via = "in_reply_to";
                         analysis.routing.site = Some(email.site_id.clone());
                         analysis.routing.conversation_pk = Some(email.conversation_pk);
@@ -597,6 +602,14 @@ impl Inbound {
                 conversation: conv.id,
             });
         }
+        // An answer proves its email arrived, whatever the outbox says: the daemon that sent
+        // it may have died before it could record so, and a retry would only be withdrawn.
+        for (email, messages) in tx.confirm_delivered(pk, &analysis.references, now).await? {
+            if site.webhook_url.is_some() {
+                let hook = webhooks::about_email(&email, messages, "message.forwarded", None, now);
+                tx.enqueue_webhook(&hook).await?;
+            }
+        }
         apply::visitor_wrote(&mut conv, seq, now);
         conv.replied_by_email = true;
         if !conv.open {
@@ -620,13 +633,8 @@ impl Inbound {
                     "at": now.to_rfc3339(),
                 },
             });
-            tx.enqueue_webhook(&crate::webhooks::new(
-                &site.id,
-                "message.created",
-                data,
-                now,
-            ))
-            .await?;
+            tx.enqueue_webhook(&webhooks::new(&site.id, "message.created", data, now))
+                .await?;
         }
         tx.notify_work().await?;
         tx.commit().await?;
@@ -673,13 +681,8 @@ impl Inbound {
                 "email": {"message_id": email.message_id, "to": email.rcpt_to},
                 "error": reason,
             });
-            tx.enqueue_webhook(&crate::webhooks::new(
-                &site.id,
-                "delivery.failed",
-                data,
-                now,
-            ))
-            .await?;
+            tx.enqueue_webhook(&webhooks::new(&site.id, "delivery.failed", data, now))
+                .await?;
         }
         tx.commit().await?;
         if bounce.permanent {
@@ -747,6 +750,10 @@ fn reply_token(address: &str) -> Option<String> {
     lower.strip_prefix("reply+").map(String::from)
 }
 
+/// How many of a reply's referenced Message-IDs are looked up: a real thread's newest few
+/// carry ours, and a hostile `References` of thousands must not cost thousands of queries.
+pub const MAX_REFERENCES: usize = 20;
+
 /// Message-IDs a reply refers to, newest first, with angle brackets.
 fn referenced_ids(message: &Message<'_>) -> Vec<String> {
     let mut ids = Vec::new();
@@ -759,6 +766,8 @@ fn referenced_ids(message: &Message<'_>) -> Vec<String> {
             _ => {}
         }
     }
+    ids.dedup();
+    ids.truncate(MAX_REFERENCES);
     ids
 }
 

@@ -5,7 +5,7 @@
 //! is fixed when queued: `{"id", "type", "site", "at", "data"}`. The signature header is
 //! `X-Replyrelay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 
-use crate::store::NewWebhook;
+use crate::store::{NewWebhook, OutboxEmail};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -28,6 +28,28 @@ pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("t={t},v1={hex}")
+}
+
+/// `message.forwarded` or `delivery.failed`: what became of an email, and which chat messages
+/// it carried.
+pub fn about_email(
+    email: &OutboxEmail,
+    messages: Vec<String>,
+    event: &str,
+    error: Option<&str>,
+    at: DateTime<Utc>,
+) -> NewWebhook {
+    new(
+        &email.site_id,
+        event,
+        json!({
+            "conversation": email.conversation_id,
+            "messages": messages,
+            "email": {"message_id": email.message_id, "to": email.rcpt_to},
+            "error": error,
+        }),
+        at,
+    )
 }
 
 /// A webhook of `event` about `data`.

@@ -15,7 +15,6 @@ use crate::token::TokenKeys;
 use crate::triggers::{self, NotDue};
 use crate::webhooks::{self, Poster};
 use chrono::TimeDelta;
-use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -442,18 +441,9 @@ impl Worker {
             return Ok(None);
         }
         // The outbox row already names the conversation; only the messages are looked up.
-        let conversation = &email.conversation_id;
         let messages = self.store.forwarded_messages(&email.id).await?;
-        Ok(Some(webhooks::new(
-            &email.site_id,
-            event,
-            json!({
-                "conversation": conversation,
-                "messages": messages,
-                "email": {"message_id": email.message_id, "to": email.rcpt_to},
-                "error": error,
-            }),
-            now,
+        Ok(Some(webhooks::about_email(
+            email, messages, event, error, now,
         )))
     }
 

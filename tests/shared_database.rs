@@ -10,7 +10,7 @@ mod daemon;
 mod helpers;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use daemon::{Daemon, Setup};
+use daemon::{due_conversation, Daemon, Setup};
 use helpers::{fresh_postgres_database, SmtpSink};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -29,19 +29,6 @@ fn write_config(dir: &std::path::Path, db: &str, smtp_port: u16) -> std::path::P
 
 fn start_daemon(config: &std::path::Path) -> Daemon {
     Daemon::start(config, "127.0.0.1:0")
-}
-
-/// Events that make conversation `i` due at `due`: its visitor left long enough before, and
-/// the agent's reply is exactly one quiet period old then.
-fn due_conversation(i: usize, due: DateTime<Utc>) -> Vec<Value> {
-    let c = format!("c{i}");
-    let t = |back: TimeDelta| (due - back).to_rfc3339();
-    vec![
-        json!({"type": "visitor", "conversation": c, "visitor": {"id": format!("v{i}"), "email": format!("visitor{i}@example.com")}}),
-        json!({"type": "message", "conversation": c, "at": t(TimeDelta::minutes(7)), "message": {"id": "q", "author": "visitor", "text": "Hello?"}}),
-        json!({"type": "presence", "conversation": c, "state": "left", "at": t(TimeDelta::minutes(6))}),
-        json!({"type": "message", "conversation": c, "at": t(TimeDelta::seconds(60)), "message": {"id": "a", "author": "agent", "text": format!("Answer {i}")}}),
-    ]
 }
 
 async fn post_all(client: &reqwest::Client, daemons: &[&Daemon], n: usize, due: DateTime<Utc>) {

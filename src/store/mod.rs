@@ -369,6 +369,15 @@ pub trait Tx: Send {
     async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
     /// Marks an email failed (a bounce came back for it).
     async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()>;
+    /// Marks still-pending emails of conversation `pk` with these `Message-ID`s sent: the
+    /// visitor answered them, so they arrived (the daemon that sent one may have died before
+    /// it could record so). Returns them, with the messages each forwarded.
+    async fn confirm_delivered(
+        &mut self,
+        pk: i64,
+        message_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(OutboxEmail, Vec<String>)>>;
     /// Tells the other daemons, once this transaction commits, that there may be work.
     async fn notify_work(&mut self) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;

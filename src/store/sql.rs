@@ -219,7 +219,7 @@ macro_rules! sql_backend {
                         "UPDATE emails SET status = $1, sent_at = COALESCE($2, sent_at),
                              next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
                              lease_until = NULL
-                         WHERE id = $5",
+                         WHERE id = $5 AND status = 'pending'",
                     )
                     .bind(status)
                     .bind(sent_at)
@@ -743,6 +743,41 @@ macro_rules! sql_backend {
                         .await?;
                 }
                 Ok(())
+            }
+
+            async fn confirm_delivered(
+                &mut self,
+                pk: i64,
+                message_ids: &[String],
+                at: DateTime<Utc>,
+            ) -> Result<Vec<(OutboxEmail, Vec<String>)>> {
+                let mut confirmed = Vec::new();
+                for message_id in message_ids {
+                    let row = sqlx::query(
+                        "UPDATE emails SET status = 'sent', sent_at = $1, last_error = NULL,
+                             lease_until = NULL
+                         WHERE conversation_pk = $2 AND message_id = $3 AND status = 'pending'
+                         RETURNING id",
+                    )
+                    .bind(ms(at))
+                    .bind(pk)
+                    .bind(message_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                    if row.is_none() {
+                        continue;
+                    }
+                    let Some(email) = self.email_by_message_id(message_id).await? else {
+                        continue;
+                    };
+                    let messages: Vec<String> =
+                        sqlx::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
+                            .bind(&email.id)
+                            .fetch_all(&mut *self.tx)
+                            .await?;
+                    confirmed.push((email, messages));
+                }
+                Ok(confirmed)
             }
 
             async fn enqueue_webhook(&mut self, w: &NewWebhook) -> Result<()> {

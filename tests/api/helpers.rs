@@ -121,7 +121,7 @@ impl SmtpSink {
     }
 
     /// The next transactions are answered with these replies, in order (`DROP` closes the
-    /// connection instead of answering).
+    /// connection instead of answering; `LOSE_ANSWER` keeps the message, then does so).
     pub fn answer_next(&self, replies: &[&str]) {
         self.script
             .lock()
@@ -245,7 +245,10 @@ impl SmtpSink {
                     if reply == "DROP" {
                         return;
                     }
-                    if reply.starts_with('2') {
+                    // "LOSE_ANSWER": taken, but the connection breaks before the 250 reaches
+                    // the client (which cannot know it was delivered).
+                    let lose_answer = reply == "LOSE_ANSWER";
+                    if reply.starts_with('2') || lose_answer {
                         self.received.lock().unwrap().push(Received {
                             helo: helo.clone(),
                             mail_from: std::mem::take(&mut from),
@@ -253,6 +256,9 @@ impl SmtpSink {
                             data: body,
                         });
                         self.arrived.notify_waiters();
+                    }
+                    if lose_answer {
+                        return;
                     }
                     out.push_str(&reply);
                     out.push_str("\r\n");

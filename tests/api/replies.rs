@@ -68,6 +68,36 @@ async fn a_reply_lands_in_the_thread_trimmed_and_signed_webhook_goes_out(#[case]
     );
 }
 
+/// The relay took the email but its `250` never came back: the email waits for a retry. The
+/// visitor's answer proves it arrived, so it is marked sent (and announced), not sent again and
+/// not withdrawn as "read meanwhile".
+#[apply(backends)]
+#[tokio::test]
+async fn an_answer_proves_an_email_arrived_whose_250_was_lost(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    app.sink.answer_next(&["LOSE_ANSWER"]);
+    let email = emailed(&app, "c1").await;
+    let marker = |conv: &Value| conv["messages"][1]["forwarded"].clone();
+    assert_eq!(marker(&app.conversation("c1").await)["status"], "pending");
+    assert!(app.hooks.of_type("message.forwarded").is_empty());
+
+    let outcome = deliver(&app, &reply_to(&email, "ana@visitor.example", "Thanks!")).await;
+    assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+    let conv = app.conversation("c1").await;
+    assert_eq!(marker(&conv)["status"], "sent", "{conv}");
+    assert!(marker(&conv)["error"].is_null(), "{conv}");
+
+    // The retry's time comes and goes: nothing is sent again, the platform hears once.
+    app.at_minute(30.0).await;
+    assert_eq!(app.sent().len(), 1);
+    assert_eq!(marker(&app.conversation("c1").await)["status"], "sent");
+    let forwarded = app.hooks.of_type("message.forwarded");
+    assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+    assert_eq!(forwarded[0]["data"]["messages"], serde_json::json!(["a1"]));
+}
+
 #[apply(backends)]
 #[tokio::test]
 async fn a_reply_reopens_resets_and_later_emails_carry_only_new_replies(#[case] backend: Backend) {

@@ -1,7 +1,8 @@
 //! `replyrelay serve` as a child process, for the tests that kill it, restart it or run several
 //! on one database: what an operator's systemd would do to it.
 
-use serde_json::Value;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -136,4 +137,17 @@ reply_domain = "reply.acme.example"
         .unwrap();
         path
     }
+}
+
+/// Events that make conversation `i` due at `due`: its visitor left long enough before, and
+/// the agent's reply is exactly one quiet period old then.
+pub fn due_conversation(i: usize, due: DateTime<Utc>) -> Vec<Value> {
+    let c = format!("c{i}");
+    let t = |back: TimeDelta| (due - back).to_rfc3339();
+    vec![
+        json!({"type": "visitor", "conversation": c, "visitor": {"id": format!("v{i}"), "email": format!("visitor{i}@example.com")}}),
+        json!({"type": "message", "conversation": c, "at": t(TimeDelta::minutes(7)), "message": {"id": "q", "author": "visitor", "text": "Hello?"}}),
+        json!({"type": "presence", "conversation": c, "state": "left", "at": t(TimeDelta::minutes(6))}),
+        json!({"type": "message", "conversation": c, "at": t(TimeDelta::seconds(60)), "message": {"id": "a", "author": "agent", "text": format!("Answer {i}")}}),
+    ]
 }
