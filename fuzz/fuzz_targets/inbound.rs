@@ -1,0 +1,42 @@
+//! Any bytes, as a message that reached the SMTP listener, IMAP or `replyrelay ingest`: the
+//! pipeline reads and classifies it (bounce, loop, auto-reply, reply), trims and converts its
+//! text and picks out its attachments. It must answer with an outcome, never panic, and stay
+//! within libFuzzer's memory limit (`fuzz/run.sh` sets it).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use replyrelay::clock::Clock;
+use replyrelay::config::{builtin, Shared};
+use replyrelay::inbound::{Envelope, Inbound};
+use replyrelay::token::TokenKeys;
+use std::sync::OnceLock;
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    inbound: Inbound,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| Harness {
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap(),
+        // No database: everything but the final write, which the API tests cover.
+        inbound: Inbound::new(
+            None,
+            Shared::new(builtin()),
+            Some(TokenKeys::new(vec![b"fuzz-key-0123456789-0123456789-0123".to_vec()])),
+            Clock::System,
+        ),
+    })
+}
+
+fuzz_target!(|raw: &[u8]| {
+    let h = harness();
+    let envelope = Envelope {
+        mail_from: Some("ana@visitor.example".into()),
+        rcpt_to: vec!["reply+abc@reply.example".into()],
+    };
+    let _ = h.runtime.block_on(h.inbound.analyze(raw, &envelope));
+});
