@@ -37,6 +37,83 @@ pub struct AppState {
 /// Largest request body: a full batch of long messages.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// The whole answer to a connection over `max_connections`.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets requests in progress
+/// finish. Unlike a bare `axum::serve`, every connection is bounded: at most
+/// `max_connections` at once (more are answered `503` and closed), `idle_timeout` to send
+/// headers or between requests, `request_timeout` per request.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    config: &crate::config::ApiConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let max = config.max_connections;
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let request_timeout = config.request_timeout;
+    let router = router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+            }
+        },
+    ));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // With a timer, the header timeout also closes connections idle between requests.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.idle_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let (socket, _) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "API accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Over the limit: a clear answer now (the socket's buffer is empty, so this never
+            // waits), rather than leaving the client in the kernel's queue, which drops
+            // connections silently once full.
+            let _ = socket.try_write(BUSY);
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let conn = http.serve_connection(TokioIo::new(socket), service);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "API connection ended");
+                    }
+                }
+                _ = crate::app::stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = stop_tx.send(true);
+    // Every connection gives its permit back when it is done: wait for all of them.
+    let _ = permits.acquire_many(max as u32).await;
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events", post(post_events))

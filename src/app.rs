@@ -158,7 +158,11 @@ impl Application {
             ))
         });
         let mut rx = stop_rx;
-        let server = axum::serve(self.listener, api::router(self.state)).with_graceful_shutdown(
+        let api_config = self.state.config.current().api.clone();
+        let server = api::serve(
+            self.listener,
+            api::router(self.state),
+            &api_config,
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },
@@ -167,7 +171,7 @@ impl Application {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        server.await?;
+        server.await;
         for task in [worker_task, smtp_task, imap_task].into_iter().flatten() {
             task.await?;
         }

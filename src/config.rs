@@ -50,6 +50,9 @@ pub struct ListenerConfig {
     pub max_connections: usize,
     /// A client silent this long is disconnected.
     pub idle_timeout: Duration,
+    /// A connection older than this is closed (`421`), however busy: a client that trickles
+    /// bytes to stay under `idle_timeout` cannot hold its place for ever.
+    pub session_timeout: Duration,
     /// PEM certificate chain and key for STARTTLS.
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -102,6 +105,13 @@ pub struct ApiConfig {
     /// The base URL visitors reach the API at, for unsubscribe links; `None` means the address
     /// the API is bound to (right for a machine's own tests, not for production).
     pub public_url: Option<String>,
+    /// Connections served at once; more are answered `503` and closed at once.
+    pub max_connections: usize,
+    /// How long a connection may take to send a request's headers, and may sit idle between
+    /// requests: slow and idle clients are closed after this.
+    pub idle_timeout: Duration,
+    /// How long a request (reading its body included) may take before `408`.
+    pub request_timeout: Duration,
 }
 
 impl ApiConfig {
@@ -630,6 +640,20 @@ pub mod raw {
         pub listen: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub public_url: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_connections: Option<usize>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub idle_timeout: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub request_timeout: Option<Duration>,
     }
 
     #[derive(Debug, Default, Deserialize, Serialize)]
@@ -728,6 +752,12 @@ pub mod raw {
             skip_serializing_if = "Option::is_none"
         )]
         pub idle_timeout: Option<Duration>,
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub session_timeout: Option<Duration>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub tls_certificate: Option<PathBuf>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -907,6 +937,9 @@ fn resolve(
         SocketAddr::from(([127, 0, 0, 1], 8470))
     });
     let public_url = api.public_url.map(|u| u.trim_end_matches('/').to_string());
+    let max_connections = api.max_connections.unwrap_or(1024).max(1);
+    let idle_timeout = api.idle_timeout.unwrap_or(Duration::from_secs(30));
+    let request_timeout = api.request_timeout.unwrap_or(Duration::from_secs(30));
     if public_url
         .as_ref()
         .is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://"))
@@ -1095,7 +1128,13 @@ fn resolve(
     let (inbound, listener, imap) = resolve_inbound(raw.inbound.unwrap_or_default(), base, err);
     Config {
         source: None,
-        api: ApiConfig { listen, public_url },
+        api: ApiConfig {
+            listen,
+            public_url,
+            max_connections,
+            idle_timeout,
+            request_timeout,
+        },
         database,
         delivery,
         token_keys,
@@ -1159,6 +1198,7 @@ fn resolve_inbound(
             hostname: l.hostname.unwrap_or_else(|| "replyrelay".into()),
             max_connections: l.max_connections.unwrap_or(100).max(1),
             idle_timeout: l.idle_timeout.unwrap_or(Duration::from_secs(60)),
+            session_timeout: l.session_timeout.unwrap_or(Duration::from_secs(600)),
             tls,
         }
     });

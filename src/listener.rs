@@ -123,6 +123,8 @@ struct Session {
     state: State,
     /// Set once STARTTLS is done; it is not offered twice.
     secure: bool,
+    /// When the session must end, busy or not (`session_timeout` after the connection).
+    deadline: tokio::time::Instant,
 }
 
 /// What a command asks of the connection besides its reply.
@@ -140,12 +142,13 @@ impl Session {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            config,
             inbound,
             tls,
             shutdown,
             state: State::Connected,
             secure: false,
+            deadline: tokio::time::Instant::now() + config.session_timeout,
+            config,
         }
     }
 
@@ -177,14 +180,20 @@ impl Session {
         let mut buf: Vec<u8> = Vec::with_capacity(8192);
         let mut chunk = vec![0u8; 16384];
         loop {
+            let idle_until = tokio::time::Instant::now() + self.config.idle_timeout;
             let read = tokio::select! {
-                r = tokio::time::timeout(self.config.idle_timeout, io.read(&mut chunk)) => r,
+                r = tokio::time::timeout_at(idle_until.min(self.deadline), io.read(&mut chunk)) => r,
                 _ = stopped(&mut self.shutdown) => {
                     io.write_all(b"421 4.3.2 shutting down\r\n").await?;
                     return Ok(Next::Close);
                 }
             };
             let n = match read {
+                Err(_) if tokio::time::Instant::now() >= self.deadline => {
+                    io.write_all(b"421 4.4.2 session too long, closing\r\n")
+                        .await?;
+                    return Ok(Next::Close);
+                }
                 Err(_) => {
                     io.write_all(b"421 4.4.2 idle too long, closing\r\n")
                         .await?;
@@ -221,8 +230,16 @@ impl Session {
                 buf.clear();
             }
             if !replies.is_empty() {
-                io.write_all(replies.as_bytes()).await?;
-                io.flush().await?;
+                // A client that pipelines commands but never reads the answers would block
+                // this write for ever once the socket's buffer is full: it gets idle_timeout.
+                let write = async {
+                    io.write_all(replies.as_bytes()).await?;
+                    io.flush().await
+                };
+                match tokio::time::timeout(self.config.idle_timeout, write).await {
+                    Ok(r) => r?,
+                    Err(_) => return Ok(Next::Close),
+                }
             }
             match next {
                 Next::Continue => {}
