@@ -239,7 +239,11 @@ fn wire<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError
             inner.strip_prefix("unknown field `"),
         ) {
             (Some(rest), _) | (_, Some(rest)) => {
-                let name = rest.split('`').next().unwrap_or_default();
+                let name = match rest.split('`').next().unwrap_or_default() {
+                    // A key that is the empty string still gets a name a reader can see.
+                    "" => "\"\"",
+                    name => name,
+                };
                 let parent = if path == "." { "" } else { path.as_str() };
                 if parent == name || parent.ends_with(&format!(".{name}")) {
                     join(prefix, parent)
@@ -248,6 +252,12 @@ fn wire<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError
                 }
             }
             _ => join(prefix, if path == "." { "" } else { &path }),
+        };
+        // The whole body (a single event's own value) when there is no narrower field.
+        let field = if field.is_empty() {
+            "body".into()
+        } else {
+            field
         };
         FieldError::new(field, inner)
     })

@@ -240,8 +240,11 @@ impl Inbound {
         if raw.len() > limits.max_message_size {
             return Err(Rejection::TooLarge);
         }
-        let message = MessageParser::default()
-            .parse(raw)
+        // mail-parser panics on some malformed MIME (found by fuzzing): a message that breaks
+        // the parser is refused like any other unreadable one, and the session goes on.
+        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+        let message = parsed
+            .map_err(|_| Rejection::BadMessage("MIME structure the parser cannot read".into()))?
             .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))?;
         if message.parts.len() > limits.max_parts {
             return Err(Rejection::BadMessage(format!(

@@ -18,17 +18,25 @@ struct Harness {
 
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| Harness {
-        runtime: tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap(),
-        // No database: everything but the final write, which the API tests cover.
-        inbound: Inbound::new(
-            None,
-            Shared::new(builtin()),
-            Some(TokenKeys::new(vec![b"fuzz-key-0123456789-0123456789-0123".to_vec()])),
-            Clock::System,
-        ),
+    HARNESS.get_or_init(|| {
+        // libfuzzer-sys aborts in its panic hook, before `catch_unwind` could see the panic;
+        // the pipeline catches mail-parser's own panics on purpose, so put the default hook
+        // back. A panic that escapes the pipeline still fails the run.
+        let _ = std::panic::take_hook();
+        Harness {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+            // No database: everything but the final write, which the API tests cover.
+            inbound: Inbound::new(
+                None,
+                Shared::new(builtin()),
+                Some(TokenKeys::new(vec![
+                    b"fuzz-key-0123456789-0123456789-0123".to_vec()
+                ])),
+                Clock::System,
+            ),
+        }
     })
 }
 
