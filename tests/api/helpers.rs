@@ -268,7 +268,9 @@ impl SmtpSink {
                 match Request::parse(&mut iter) {
                     Ok(Request::Ehlo { host }) => {
                         helo = host.to_string();
-                        out.push_str("250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                        out.push_str(
+                            "250-sink\r\n250-PIPELINING\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n",
+                        )
                     }
                     Ok(Request::Mail { from: f }) => {
                         from = f.address.to_string();
@@ -284,6 +286,8 @@ impl SmtpSink {
                         data = Some((DataReceiver::new(), Vec::new()));
                         out.push_str("354 go ahead\r\n");
                     }
+                    // Any credentials will do: the sink is not what is being tested.
+                    Ok(Request::Auth { .. }) => out.push_str("235 2.7.0 accepted\r\n"),
                     Ok(Request::Quit) => {
                         let _ = socket
                             .write_all(format!("{out}221 bye\r\n").as_bytes())

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use replyrelay::inbound::{Envelope, Outcome, Rejection};
 use rstest::rstest;
 use rstest_reuse::apply;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// A conversation whose first email (minute 5.5) went out; returns that email.
 async fn deliver(app: &TestApp, raw: &[u8]) -> Outcome {
@@ -210,19 +210,48 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
     let last = modified.len() - 1;
     modified[last] = if modified[last] == b'a' { b'b' } else { b'a' };
     let modified = String::from_utf8(modified).unwrap();
+    // Cut short.
+    let truncated = &token[..token.len() - 4];
+    // The unsubscribe token of the same email, used as a reply token.
+    let unsubscribe = email.header("List-Unsubscribe").unwrap();
+    let unsubscribe = unsubscribe
+        .split("/v1/unsubscribe/")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap()
+        .to_string();
+    // Acme's MAC on the number of another site's conversation (made next, so the next pk).
+    app.post_as(OTHER_TOKEN, json!({"events": asked_and_answered("o1")}))
+        .await;
+    let mut raw = data_encoding::BASE32_NOPAD
+        .decode(token.to_uppercase().as_bytes())
+        .unwrap();
+    let pk = i64::from_be_bytes(raw[..8].try_into().unwrap());
+    raw[..8].copy_from_slice(&(pk + 1).to_be_bytes());
+    let other_site = data_encoding::BASE32_NOPAD.encode(&raw).to_lowercase();
     for bad in [
         modified.as_str(),
+        truncated,
         "aaaaaaaaaaaacaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "not-a-token",
+        unsubscribe.as_str(),
+        other_site.as_str(),
     ] {
+        let genuine = format!("{token}@reply.acme.example");
+        let bad_address = format!("{bad}@reply.acme.example");
         let raw = String::from_utf8(reply_to(&email, "ana@visitor.example", "let me in"))
             .unwrap()
-            .replace(&token, bad);
+            .replace(&genuine, &bad_address);
         let outcome = deliver(&app, raw.as_bytes()).await;
-        assert!(
-            matches!(outcome, Outcome::Rejected(Rejection::UnknownRecipient(_))),
-            "{bad}: {outcome:?}"
-        );
+        let Outcome::Rejected(Rejection::UnknownRecipient(why)) = &outcome else {
+            panic!("{bad}: {outcome:?}");
+        };
+        // Tokens that name a real conversation fail on their MAC, whatever else is right.
+        if [unsubscribe.as_str(), other_site.as_str(), modified.as_str()].contains(&bad) {
+            assert_eq!(why, "forged reply token", "{bad}");
+        }
     }
     assert!(visitor_messages(&app.conversation("c1").await).is_empty());
 }

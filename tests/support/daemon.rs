@@ -12,6 +12,8 @@ pub struct Daemon {
     pub child: Child,
     /// The base URL of its API, as it logged it.
     pub api: String,
+    /// Everything it logged so far (JSON lines).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Daemon {
@@ -33,12 +35,15 @@ impl Daemon {
             .unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let api = loop {
             line.clear();
             assert!(
                 stderr.read_line(&mut line).unwrap() > 0,
-                "daemon exited before listening"
+                "daemon exited before listening: {}",
+                log.lock().unwrap()
             );
+            log.lock().unwrap().push_str(&line);
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -47,8 +52,20 @@ impl Daemon {
             }
         };
         // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Daemon { child, api }
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                kept.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        Daemon { child, api, log }
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// SIGKILL: no shutdown, no flush, whatever was in flight stays where it was.
