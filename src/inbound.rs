@@ -979,6 +979,19 @@ mod tests {
     }
 
     #[test]
+    fn only_the_newest_references_are_looked_up() {
+        let many: Vec<String> = (0..5000).map(|i| format!("<{i}@x.example>")).collect();
+        let raw = format!(
+            "From: a@b.example\r\nIn-Reply-To: <4999@x.example>\r\nReferences: {}\r\n\r\nHi\r\n",
+            many.join(" ")
+        );
+        let ids = referenced_ids(&parse(&raw));
+        assert_eq!(ids.len(), MAX_REFERENCES);
+        assert_eq!(ids[0], "<4999@x.example>");
+        assert_eq!(ids[1], "<4998@x.example>");
+    }
+
+    #[test]
     fn auto_replies_are_recognised() {
         let headers = [
             "Auto-Submitted: auto-replied",
