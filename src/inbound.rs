@@ -12,13 +12,14 @@ use crate::clock::Clock;
 use crate::config::{SenderPolicy, Shared, SiteRef};
 use crate::domain::{Attachment, AuthorKind};
 use crate::reply;
-use crate::store::{NewAttachment, NewMessage, Store};
+use crate::store::{NewAttachment, NewMessage, Store, Tx};
 use crate::token::{Purpose, TokenKeys};
 use crate::webhooks;
 use chrono::{DateTime, Utc};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Who the mail system says the message is from and for (SMTP `MAIL FROM` / `RCPT TO`).
 #[derive(Clone, Debug, Default)]
@@ -194,7 +195,19 @@ pub struct Inbound {
     config: Shared,
     keys: Option<TokenKeys>,
     clock: Clock,
+    /// The queue of replies waiting to be committed, started on first use (see
+    /// [`Inbound::commit_group`]).
+    committer: Arc<std::sync::OnceLock<mpsc::Sender<Job>>>,
 }
+
+/// A reply waiting for the group commit, and where its outcome goes.
+struct Job {
+    analysis: Analysis,
+    done: oneshot::Sender<anyhow::Result<Outcome>>,
+}
+
+/// At most this many replies share one transaction.
+const MAX_GROUP: usize = 64;
 
 impl Inbound {
     pub fn new(
@@ -208,6 +221,7 @@ impl Inbound {
             config,
             keys,
             clock,
+            committer: Arc::default(),
         }
     }
 
@@ -538,7 +552,78 @@ impl Inbound {
         if analysis.text.is_empty() && analysis.attachments.is_empty() {
             return Ok(Outcome::Dropped("empty reply".into()));
         }
+        let committer = self.committer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(MAX_GROUP * 4);
+            // The task's copy has no committer of its own: no cycle keeps the queue open.
+            let worker = Inbound {
+                committer: Arc::default(),
+                ..self.clone()
+            };
+            tokio::spawn(worker.commit_groups(rx));
+            tx
+        });
+        let (done, outcome) = oneshot::channel();
+        let job = Job {
+            analysis: analysis.clone(),
+            done,
+        };
+        committer
+            .send(job)
+            .await
+            .map_err(|_| anyhow::anyhow!("the committer stopped"))?;
+        outcome
+            .await
+            .map_err(|_| anyhow::anyhow!("the committer dropped a reply"))?
+    }
+
+    /// Group commit: the replies that arrive while a transaction commits wait for the next
+    /// one, and share it. Each is still answered (`250`) only after the commit that holds it,
+    /// but many sessions' replies cost one fsync, not one each.
+    async fn commit_groups(self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_GROUP);
+        while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+            let group: Vec<&Analysis> = jobs.iter().map(|j| &j.analysis).collect();
+            match self.commit_group(&group).await {
+                Ok(outcomes) => {
+                    for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                        let _ = job.done.send(Ok(outcome));
+                    }
+                }
+                // One bad reply must not fail the others: each on its own, then.
+                Err(_) if jobs.len() > 1 => {
+                    for job in jobs.drain(..) {
+                        let result = self
+                            .commit_group(&[&job.analysis])
+                            .await
+                            .map(|mut o| o.remove(0));
+                        let _ = job.done.send(result);
+                    }
+                }
+                Err(e) => {
+                    for job in jobs.drain(..) {
+                        let _ = job.done.send(Err(anyhow::anyhow!("{e:#}")));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores these replies in one transaction; their outcomes, in order.
+    async fn commit_group(&self, group: &[&Analysis]) -> anyhow::Result<Vec<Outcome>> {
         let store = self.store.as_ref().expect("routed, so there is a store");
+        let mut tx = store.begin().await?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        for analysis in group {
+            outcomes.push(self.store_in(tx.as_mut(), analysis).await?);
+        }
+        tx.notify_work().await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Writes one reply into the conversation, inside `tx`.
+    async fn store_in(&self, tx: &mut dyn Tx, analysis: &Analysis) -> anyhow::Result<Outcome> {
+        let v = &analysis.verification;
         let pk = analysis.routing.conversation_pk.expect("routed");
         let site = self
             .site(analysis.routing.site.as_deref().unwrap_or_default())
@@ -548,7 +633,6 @@ impl Inbound {
         let config = self.config.current();
         let public_url = config.api.public_url.as_deref().unwrap_or_default();
 
-        let mut tx = store.begin().await?;
         let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
             return Ok(Outcome::Rejected(Rejection::UnknownRecipient(
                 "conversation gone".into(),
@@ -559,26 +643,22 @@ impl Inbound {
             .message_id
             .clone()
             .unwrap_or_else(|| format!("<{}@replyrelay.invalid>", content_hash(&analysis.text)));
-        let mut attachments = Vec::new();
-        for (info, data) in analysis.attachments.iter().zip(&analysis.attachment_data) {
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            attachments.push(Attachment {
+        let ids: Vec<String> = analysis
+            .attachments
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        let attachments: Vec<Attachment> = analysis
+            .attachments
+            .iter()
+            .zip(&ids)
+            .map(|(info, id)| Attachment {
                 name: info.name.clone(),
                 url: format!("{public_url}/v1/attachments/{id}"),
                 size: Some(info.size as u64),
                 content_type: Some(info.content_type.clone()),
-            });
-            tx.insert_attachment(&NewAttachment {
-                id,
-                site_id: site.id.clone(),
-                conversation_pk: pk,
-                name: info.name.clone(),
-                content_type: info.content_type.clone(),
-                data: data.clone(),
-                at: now,
             })
-            .await?;
-        }
+            .collect();
         let new = NewMessage {
             id: format!("email:{message_id}"),
             author: AuthorKind::Visitor,
@@ -598,9 +678,22 @@ impl Inbound {
         let Some(seq) = tx.insert_message(pk, &new).await? else {
             return Ok(Outcome::Duplicate);
         };
+        // Only now, so a duplicate leaves no attachments behind in a shared transaction.
+        let parts = analysis.attachments.iter().zip(&analysis.attachment_data);
+        for ((info, data), id) in parts.zip(ids) {
+            tx.insert_attachment(&NewAttachment {
+                id,
+                site_id: site.id.clone(),
+                conversation_pk: pk,
+                name: info.name.clone(),
+                content_type: info.content_type.clone(),
+                data: data.clone(),
+                at: now,
+            })
+            .await?;
+        }
         if quarantined {
             // Held for the platform to review: not the visitor's word until someone says so.
-            tx.commit().await?;
             return Ok(Outcome::Quarantined {
                 conversation: conv.id,
             });
@@ -621,7 +714,7 @@ impl Inbound {
             conv.close_transcript_at = None;
         }
         // Written once, with its new due time (not saved, then read back and saved again).
-        apply::settle(tx.as_mut(), &site, &mut conv).await?;
+        apply::settle(tx, &site, &mut conv).await?;
         if site.webhook_url.is_some() {
             let data = serde_json::json!({
                 "conversation": conv.id,
@@ -639,8 +732,6 @@ impl Inbound {
             tx.enqueue_webhook(&webhooks::new(&site.id, "message.created", data, now))
                 .await?;
         }
-        tx.notify_work().await?;
-        tx.commit().await?;
         Ok(Outcome::Stored {
             conversation: conv.id,
             message: new.id,

@@ -414,6 +414,60 @@ async fn a_webhook_whose_receiver_fails_at_first_is_retried(#[case] backend: Bac
     assert_eq!(ids.len(), hooks.len(), "each webhook arrived once");
 }
 
+/// Replies that arrive together share a commit (group commit): every one is stored once, a
+/// copy of a message in the same group is a duplicate, and the duplicate leaves no attachment.
+#[apply(backends)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_arriving_together_are_each_stored_once(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let mime = |i: usize| {
+        format!("Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nAnswer {i}\r\n--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"a{i}.txt\"\r\n\r\nfile {i}\r\n--m--\r\n")
+    };
+    let mut raws: Vec<Vec<u8>> = (0..30)
+        .map(|i| reply_with(&email, "ana@visitor.example", &mime(i)))
+        .collect();
+    // Two copies of the first: one is a duplicate.
+    raws.push(raws[0].clone());
+    let outcomes = futures_util::future::join_all(raws.iter().map(|raw| deliver(&app, raw))).await;
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Stored { .. }))
+        .count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Duplicate))
+        .count();
+    assert_eq!((stored, duplicates), (30, 1), "{outcomes:?}");
+    let replies = visitor_messages(&app.conversation("c1").await);
+    assert_eq!(replies.len(), 30);
+    let attachments: usize = replies
+        .iter()
+        .map(|r| r["attachments"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(attachments, 30);
+    use sqlx::Connection;
+    let count = match backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.db).await.unwrap();
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM attachments")
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.db).await.unwrap();
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM attachments")
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count, 30, "the duplicate's attachment was not kept");
+}
+
 #[apply(backends)]
 #[tokio::test]
 async fn reply_attachments_are_kept_and_downloadable(#[case] backend: Backend) {
