@@ -9,7 +9,7 @@ use crate::events::{Event, EventKind, FieldError, PresenceState};
 use crate::store::{Conversation, NewMessage, SiteState, Store, Tx};
 use crate::triggers::{self, Facts};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Why a batch was refused.
 #[derive(Debug)]
@@ -52,6 +52,8 @@ pub async fn apply_batch(
     let mut by_id: HashMap<&str, i64> = HashMap::new();
     let mut presence_changed = false;
     let mut outcome = Applied::default();
+    // Conversations whose unread replies cannot be followed in memory (a read or a deletion).
+    let mut recount: HashSet<i64> = HashSet::new();
     for event in events {
         // An event may describe the past; one from the future (clock skew) happened now.
         let at = event.at.map_or(now, |t| t.min(now));
@@ -88,7 +90,9 @@ pub async fn apply_batch(
             }
         };
         let c = touched.get_mut(&pk).expect("just inserted");
-        apply_one(tx.as_mut(), site, event, at, c).await?;
+        if apply_one(tx.as_mut(), site, event, at, c).await? == Unread::Recount {
+            recount.insert(pk);
+        }
     }
     if presence_changed {
         for pk in tx.owing_conversations(&site.id).await? {
@@ -101,7 +105,8 @@ pub async fn apply_batch(
     }
     let state = tx.site_state(&site.id).await?;
     for c in touched.values_mut() {
-        finish(tx.as_mut(), site, c, &state).await?;
+        let recount = recount.contains(&c.pk);
+        finish(tx.as_mut(), site, c, &state, recount).await?;
     }
     tx.notify_work().await?;
     tx.commit().await?;
@@ -139,6 +144,15 @@ fn field_of(event: &Event, name: &str) -> String {
     }
 }
 
+/// Whether `pending_since` (the oldest unread, unforwarded reply) is still right after an
+/// event. It is kept exact in the row, so new messages only move it forward in memory; a read
+/// or a deletion can uncover an older reply, and it is asked of the database again.
+#[derive(Debug, PartialEq, Eq)]
+enum Unread {
+    Followed,
+    Recount,
+}
+
 /// Applies one conversation event to `c` (messages are written at once; `c` is written by
 /// the caller).
 async fn apply_one(
@@ -147,7 +161,7 @@ async fn apply_one(
     event: &Event,
     at: DateTime<Utc>,
     c: &mut Conversation,
-) -> Result<(), ApplyError> {
+) -> Result<Unread, ApplyError> {
     let field = |name: &str| field_of(event, name);
     match &event.kind {
         EventKind::Visitor { visitor, .. } => {
@@ -179,9 +193,12 @@ async fn apply_one(
             // A message id seen before is a replay: the first copy stands.
             if let Some(seq) = tx.insert_message(c.pk, &new).await? {
                 if message.author == crate::domain::AuthorKind::Visitor {
+                    // Everything before the newest message is read: nothing is unread.
                     visitor_wrote(c, seq, at);
+                    c.pending_since = None;
                 } else if message.author.is_reply() {
                     c.last_agent_message_at = later(c.last_agent_message_at, at);
+                    c.pending_since = Some(c.pending_since.map_or(at, |p| p.min(at)));
                 }
             }
         }
@@ -189,6 +206,7 @@ async fn apply_one(
             if !tx.delete_message(c.pk, message_id).await? {
                 return Err(unknown_message(field("message_id"), message_id));
             }
+            return Ok(Unread::Recount);
         }
         EventKind::Read { message_id, .. } => {
             let Some(seq) = tx.message_seq(c.pk, message_id).await? else {
@@ -196,6 +214,7 @@ async fn apply_one(
             };
             c.read_seq = c.read_seq.max(seq);
             c.last_activity_at = later(c.last_activity_at, at);
+            return Ok(Unread::Recount);
         }
         EventKind::Presence { state, .. } => {
             match state {
@@ -227,7 +246,7 @@ async fn apply_one(
         }
         EventKind::Agents { .. } => unreachable!("handled by the caller"),
     }
-    Ok(())
+    Ok(Unread::Followed)
 }
 
 fn unknown_message(field: String, id: &str) -> ApplyError {
@@ -270,8 +289,11 @@ async fn finish(
     site: &Site,
     c: &mut Conversation,
     state: &SiteState,
+    recount: bool,
 ) -> anyhow::Result<()> {
-    c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
+    if recount {
+        c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
+    }
     let suppressed = match &c.visitor.email {
         Some(email) => tx.is_suppressed(&site.id, email).await?,
         None => false,
@@ -308,7 +330,7 @@ pub async fn refresh(tx: &mut dyn Tx, site: &Site, pk: i64) -> anyhow::Result<()
 /// Recomputes the due time of a conversation changed in memory, and writes it back.
 pub async fn settle(tx: &mut dyn Tx, site: &Site, c: &mut Conversation) -> anyhow::Result<()> {
     let state = tx.site_state(&site.id).await?;
-    finish(tx, site, c, &state).await
+    finish(tx, site, c, &state, true).await
 }
 
 /// Stops all email to an address of a site (unsubscribe, hard bounce, complaint).

@@ -228,3 +228,66 @@ async fn contacts_are_found_by_name_email_or_id(#[case] backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// The oldest unread reply is followed in memory while a batch is applied (only reads and
+/// deletions ask the database again). After random batches of messages, reads and deletions,
+/// what is stored agrees with counting from the messages themselves.
+#[apply(backends)]
+#[tokio::test]
+async fn the_oldest_unread_reply_stays_exact(#[case] backend: Backend) {
+    use rand::{Rng, SeedableRng};
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    app.at_minute(60.0).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut ids: Vec<Vec<String>> = vec![Vec::new(); 8];
+    for batch in 0..40 {
+        let mut events = Vec::new();
+        for k in 0..10 {
+            let c = rng.gen_range(0..8);
+            let conv = format!("c{c}");
+            let minute = rng.gen_range(0.0..59.0);
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    let id = format!("m{batch}-{k}");
+                    let author = ["agent", "bot", "visitor"][rng.gen_range(0..3)];
+                    events.push(message(&conv, &id, author, "text", minute));
+                    ids[c].push(id);
+                }
+                6..=7 if !ids[c].is_empty() => {
+                    let id = &ids[c][rng.gen_range(0..ids[c].len())];
+                    events.push(read(&conv, id, minute));
+                }
+                8 if !ids[c].is_empty() => {
+                    let pick = rng.gen_range(0..ids[c].len());
+                    let id = ids[c].remove(pick);
+                    events.push(json!({"type": "message_deleted", "conversation": conv, "message_id": id, "at": at(minute)}));
+                }
+                _ => events.push(presence(&conv, "active", minute)),
+            }
+        }
+        app.events(events).await;
+    }
+    let check = "SELECT c.id, c.pending_since,
+                        (SELECT MIN(m.at) FROM messages m
+                          WHERE m.conversation_pk = c.pk AND m.seq > c.read_seq
+                            AND m.author IN ('agent', 'bot') AND m.deleted = FALSE
+                            AND m.email_id IS NULL)
+                   FROM conversations c";
+    use sqlx::Connection;
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = match backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.db).await.unwrap();
+            sqlx::query_as(check).fetch_all(&mut c).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.db).await.unwrap();
+            sqlx::query_as(check).fetch_all(&mut c).await.unwrap()
+        }
+    };
+    assert_eq!(rows.len(), 8);
+    for (id, stored, counted) in rows {
+        assert_eq!(stored, counted, "{id}");
+    }
+}
