@@ -333,6 +333,16 @@ pub async fn settle(tx: &mut dyn Tx, site: &Site, c: &mut Conversation) -> anyho
     finish(tx, site, c, &state, true).await
 }
 
+/// [`settle`] for a conversation whose `pending_since` the caller has just set exactly.
+pub async fn settle_counted(
+    tx: &mut dyn Tx,
+    site: &Site,
+    c: &mut Conversation,
+) -> anyhow::Result<()> {
+    let state = tx.site_state(&site.id).await?;
+    finish(tx, site, c, &state, false).await
+}
+
 /// Stops all email to an address of a site (unsubscribe, hard bounce, complaint).
 pub async fn suppress(
     store: &dyn Store,

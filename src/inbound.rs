@@ -473,7 +473,11 @@ impl Inbound {
         }
         if analysis.routing.conversation_pk.is_none() {
             if let Some(store) = &self.store {
-                for id in &analysis.references {
+                let config = self.config.current();
+                let ours = |id: &&String| {
+                    (config.sites.iter()).any(|s| id.ends_with(&format!("@{}>", s.reply_domain)))
+                };
+                for id in analysis.references.iter().filter(ours) {
                     if let Ok(Some(email)) = email_by_message_id(store.as_ref(), id).await {
                         analysis.routing.via = "in_reply_to";
                         analysis.routing.site = Some(email.site_id.clone());
@@ -700,7 +704,13 @@ impl Inbound {
         }
         // An answer proves its email arrived, whatever the outbox says: the daemon that sent
         // it may have died before it could record so, and a retry would only be withdrawn.
-        for (email, messages) in tx.confirm_delivered(pk, &analysis.references, now).await? {
+        // Only our own Message-IDs can name an email of ours: the rest cost no query.
+        let ours = format!("@{}>", site.reply_domain);
+        let references: Vec<String> = (analysis.references.iter())
+            .filter(|id| id.ends_with(&ours))
+            .cloned()
+            .collect();
+        for (email, messages) in tx.confirm_delivered(pk, &references, now).await? {
             if site.webhook_url.is_some() {
                 let hook = webhooks::about_email(&email, messages, "message.forwarded", None, now);
                 tx.enqueue_webhook(&hook).await?;
@@ -714,7 +724,10 @@ impl Inbound {
             conv.close_transcript_at = None;
         }
         // Written once, with its new due time (not saved, then read back and saved again).
-        apply::settle(tx, &site, &mut conv).await?;
+        // The reply is the newest message and the visitor has read all before it: nothing
+        // is unread, without asking the database.
+        conv.pending_since = None;
+        apply::settle_counted(tx, &site, &mut conv).await?;
         if site.webhook_url.is_some() {
             let data = serde_json::json!({
                 "conversation": conv.id,

@@ -383,6 +383,10 @@ pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// A writer's place in line, held for as long as its transaction: SQLite's in-process turn
+/// (see `sqlite.rs`); always `None` for PostgreSQL.
+pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
 /// Opens the store a database URL names.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {

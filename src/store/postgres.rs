@@ -22,6 +22,8 @@ pub struct PgStore {
 
 pub struct PgTx {
     tx: Transaction<'static, Postgres>,
+    /// Always `None`: PostgreSQL's row locks order the writers.
+    _turn: WriteTurn,
 }
 
 impl PgStore {
@@ -43,8 +45,13 @@ impl PgStore {
         Ok(())
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+    async fn begin_write(&self) -> Result<(Transaction<'static, Postgres>, WriteTurn)> {
+        Ok((self.pool.begin().await?, None))
+    }
+
+    /// Writers need no turn here: row locks order them.
+    async fn write_turn(&self) -> WriteTurn {
+        None
     }
 
     /// Listens on [`CHANNEL`] for as long as the process runs; `PgListener` reconnects by

@@ -26,7 +26,8 @@ pub fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
 /// Implements [`super::Store`] for `$store` and [`super::Tx`] for `$tx` on the sqlx driver `$db`.
 ///
 /// `$store` must have a `pool: Pool<$db>` field and the inherent methods `run_migrations`,
-/// `begin_write` and `listen_for_work`; `$tx` a `tx: Transaction<'static, $db>` field.
+/// `begin_write`, `write_turn` and `listen_for_work`; `$tx` a `tx: Transaction<'static, $db>` field and a
+/// `_turn: WriteTurn` one.
 macro_rules! sql_backend {
     (
         store: $store:ident,
@@ -136,14 +137,14 @@ macro_rules! sql_backend {
             }
 
             async fn begin(&self) -> Result<Box<dyn Tx>> {
-                Ok(Box::new($tx {
-                    tx: self.begin_write().await?,
-                }))
+                let (tx, turn) = self.begin_write().await?;
+                Ok(Box::new($tx { tx, _turn: turn }))
             }
 
             async fn begin_read(&self) -> Result<Box<dyn Tx>> {
                 Ok(Box::new($tx {
                     tx: self.pool.begin().await?,
+                    _turn: None,
                 }))
             }
 
@@ -157,6 +158,7 @@ macro_rules! sql_backend {
                 lease_until: DateTime<Utc>,
                 limit: u32,
             ) -> Result<Vec<i64>> {
+                let _turn = self.write_turn().await;
                 let rows = sqlx::query(&format!(
                     "UPDATE conversations SET lease_until = $1 WHERE pk IN (
                          SELECT pk FROM conversations
@@ -180,6 +182,7 @@ macro_rules! sql_backend {
                 lease_until: DateTime<Utc>,
                 limit: u32,
             ) -> Result<Vec<OutboxEmail>> {
+                let _turn = self.write_turn().await;
                 let rows = sqlx::query(&format!(
                     "UPDATE emails SET lease_until = $1, attempts = attempts + 1 WHERE id IN (
                          SELECT id FROM emails
@@ -203,7 +206,7 @@ macro_rules! sql_backend {
                 &self,
                 outcomes: &[(String, EmailOutcome, Option<NewWebhook>)],
             ) -> Result<()> {
-                let mut tx = self.begin_write().await?;
+                let (mut tx, _turn) = self.begin_write().await?;
                 for (id, outcome, webhook) in outcomes {
                     let (status, sent_at, next, text) = match outcome {
                         EmailOutcome::Sent { at } => ("sent", Some(ms(*at)), None, None),
@@ -250,6 +253,7 @@ macro_rules! sql_backend {
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
             ) -> Result<Option<Webhook>> {
+                let _turn = self.write_turn().await;
                 let row = sqlx::query(&format!(
                     "UPDATE webhooks SET lease_until = $1, attempts = attempts + 1 WHERE id = (
                          SELECT id FROM webhooks
@@ -283,6 +287,7 @@ macro_rules! sql_backend {
                 next: Option<DateTime<Utc>>,
                 error: Option<&str>,
             ) -> Result<()> {
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "UPDATE webhooks SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
                          last_error = $3, lease_until = NULL WHERE id = $4",
@@ -391,6 +396,7 @@ macro_rules! sql_backend {
             }
 
             async fn meta_init(&self, key: &str, value: &str) -> Result<String> {
+                let _turn = self.write_turn().await;
                 sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(key)
                     .bind(value)
@@ -400,6 +406,7 @@ macro_rules! sql_backend {
             }
 
             async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "INSERT INTO meta (key, value) VALUES ($1, $2)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",

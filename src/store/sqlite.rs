@@ -13,10 +13,16 @@ use std::time::Duration;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Whose turn it is to write. SQLite has one writer at a time; a second `BEGIN IMMEDIATE`
+    /// would wait in SQLite's busy handler, which polls with sleeps of up to 100 ms. Waiting
+    /// here instead hands the lock over the moment the writer before commits.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
+    /// This process's write turn, held until the transaction ends (`None` for reads).
+    _turn: WriteTurn,
 }
 
 impl SqliteStore {
@@ -33,7 +39,10 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::default(),
+        })
     }
 
     async fn run_migrations(&self) -> Result<()> {
@@ -44,8 +53,15 @@ impl SqliteStore {
     /// IMMEDIATE takes the write lock at once, so a transaction that reads then writes cannot
     /// fail half-way on a lock upgrade; it also serialises writers, which is why SQLite needs
     /// no row locks.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin_write(&self) -> Result<(Transaction<'static, Sqlite>, WriteTurn)> {
+        let turn = self.write_turn().await;
+        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, turn))
+    }
+
+    /// Waits for this process's turn to write (also for single statements outside a
+    /// transaction: claims and outcomes).
+    async fn write_turn(&self) -> WriteTurn {
+        Some(self.writer.clone().lock_owned().await)
     }
 
     /// One daemon per SQLite file: there is nobody else to hear from.
