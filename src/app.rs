@@ -29,7 +29,7 @@ pub struct Application {
 impl Application {
     /// Opens and migrates the store, loads the token keys and binds the API listener.
     pub async fn build(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.api.listen)
+        let listener = bind(config.api.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.api.listen))?;
         if config.api.public_url.is_none() {
@@ -56,7 +56,7 @@ impl Application {
         );
         let smtp = match &config.listener {
             Some(l) => {
-                let bound = TcpListener::bind(l.listen)
+                let bound = bind(l.listen)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen for mail on {}: {e}", l.listen))?;
                 let tls = match &l.tls {
@@ -190,6 +190,20 @@ pub async fn token_keys(config: &Config, store: &dyn Store) -> anyhow::Result<To
     let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
     let key = store.meta_init("token_key", &hex).await?;
     Ok(TokenKeys::new(vec![key.into_bytes()]))
+}
+
+/// Binds a listening socket with a deep accept queue. Tokio's default (128) overflows under a
+/// burst of connections, and Linux then drops the surplus without a word: a client that waits
+/// for a greeting waits for ever. The kernel caps this at `net.core.somaxconn`.
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // Restarted at once (as systemd does), the port must be ours again straight away.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Resolves once shutdown is asked for. The watch guard is dropped before returning, so a

@@ -271,10 +271,14 @@ impl Inbound {
             kind: Kind::Reply,
             reason: None,
             text: String::new(),
-            from: from.and_then(|a| a.address()).map(|a| a.trim().to_string()),
+            from: from.and_then(|a| a.address()).map(|a| plain(a.trim())),
             from_name: from.and_then(|a| a.name()).map(clean_name),
-            subject: message.subject().map(String::from),
-            message_id: message.message_id().map(|id| format!("<{id}>")),
+            subject: message.subject().map(plain),
+            // An id with control characters is no id we can keep (nor a real one).
+            message_id: message
+                .message_id()
+                .filter(|id| !id.chars().any(char::is_control))
+                .map(|id| format!("<{id}>")),
             references: referenced_ids(&message),
             routing: Routing {
                 via: "none",
@@ -318,6 +322,7 @@ impl Inbound {
                     Some(sub) => format!("{}/{}", c.ctype(), sub),
                     None => c.ctype().to_string(),
                 })
+                .map(|t| plain(&t))
                 .unwrap_or_else(|| "application/octet-stream".into());
             analysis.attachments.push(AttachmentInfo {
                 name: part
@@ -1052,7 +1057,15 @@ pub fn extract_text(message: &Message<'_>) -> String {
         None => String::new(),
     };
     let body = cut_at_marker(&body);
-    reply::trim(&body)
+    plain(&reply::trim(&body))
+}
+
+/// Text without control characters but line breaks and tabs: a NUL byte is valid in a MIME
+/// body, not in a PostgreSQL string, and none of them means anything in a chat.
+fn plain(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
 }
 
 /// Everything from the line holding our "reply above this line" marker on is our own email.

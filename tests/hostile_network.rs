@@ -6,8 +6,13 @@
 #[path = "support/daemon.rs"]
 #[allow(dead_code)]
 mod daemon;
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 use daemon::{free_port, Daemon, Setup};
+use helpers::{database_url, Backend};
+use rstest::rstest;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -107,10 +112,16 @@ async fn client(kind: &'static str, port: u16) -> (&'static str, Option<String>)
     (kind, closed)
 }
 
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn floods_of_idle_and_slow_connections_are_bounded_and_time_out() {
+async fn floods_of_idle_and_slow_connections_are_bounded_and_time_out(#[case] backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("rr.db").display());
+    let Some(db) = database_url(backend, dir.path()).await else {
+        eprintln!("skipped: REPLYRELAY_TEST_POSTGRES_URL is not set");
+        return;
+    };
     let (api_port, mx_port) = (free_port(), free_port());
     let config = Setup {
         db: &db,

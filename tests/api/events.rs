@@ -291,3 +291,25 @@ async fn the_oldest_unread_reply_stays_exact(#[case] backend: Backend) {
         assert_eq!(stored, counted, "{id}");
     }
 }
+
+/// NUL and other control characters are valid JSON (`\u0000`) but no text a database or an
+/// email should carry: chat text keeps only its line breaks and tabs, on both backends.
+#[apply(backends)]
+#[tokio::test]
+async fn control_characters_in_chat_text_are_dropped(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    app.at_minute(1.0).await;
+    app.events(vec![
+        visitor("c1", Some("ana@visitor.example"), 0.0),
+        json!({"type": "message", "conversation": "c1", "at": at(0.5), "message": {"id": "m1", "author": "visitor", "name": "An\u{0}a", "text": "Hel\u{0}lo\u{7}\nthere\t!"}}),
+    ])
+    .await;
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][0]["text"], "Hello\nthere\t!");
+    assert_eq!(conv["messages"][0]["name"], "An a");
+    // Where nothing sensible can be made of it (a file name), it is refused by name.
+    let e = error_of(&app, json!({"type": "message", "conversation": "c1", "message": {"id": "m2", "author": "agent", "text": "file", "attachments": [{"name": "a\u{0}.txt", "url": "https://files.example/a"}]}})).await;
+    assert_eq!(e["field"], "message.attachments[0].name");
+}

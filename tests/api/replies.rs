@@ -578,9 +578,10 @@ async fn metrics_move_as_emails_go_out_and_replies_come_in(#[case] backend: Back
 }
 
 /// Hostile and broken messages: each gets an outcome (refused or dropped), none a panic.
+#[apply(backends)]
 #[tokio::test]
-async fn broken_and_hostile_messages_are_refused_without_a_panic() {
-    let Some(app) = spawn_app(Backend::Sqlite, "").await else {
+async fn broken_and_hostile_messages_are_refused_without_a_panic(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
         return;
     };
     let email = emailed(&app, "c1").await;
@@ -597,6 +598,10 @@ async fn broken_and_hostile_messages_are_refused_without_a_panic() {
         ("empty", vec![]),
         ("not mail at all", b"\x00\x01\x02 binary \xff\xfe".to_vec()),
         ("NUL bytes", format!("{head}\r\nHel\0lo\0\r\n").into_bytes()),
+        (
+            "NUL bytes everywhere",
+            format!("From: An\0a <ana@visitor.example>\r\nTo: {to}\r\nSubject: Re\0\r\nMessage-ID: <n\0ul@x>\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nNUL\0 here\r\n--m\r\nContent-Type: text/pl\0ain\r\nContent-Disposition: attachment; filename=\"a\0.txt\"\r\n\r\nfile\0\r\n--m--\r\n").into_bytes(),
+        ),
         (
             "a huge header",
             format!("{head}X-Big: {}\r\n\r\nhi\r\n", "a".repeat(2_000_000)).into_bytes(),
@@ -621,4 +626,11 @@ async fn broken_and_hostile_messages_are_refused_without_a_panic() {
         let outcome = app.inbound.deliver(&raw, &Envelope::default()).await;
         assert!(outcome.is_ok(), "{what}: {outcome:?}");
     }
+    // The ones with a readable reply in them were stored, without their NUL bytes.
+    let texts: Vec<String> = visitor_messages(&app.conversation("c1").await)
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(texts.contains(&"NUL here".to_string()), "{texts:?}");
+    assert!(texts.iter().all(|t| !t.contains('\0')), "{texts:?}");
 }
