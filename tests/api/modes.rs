@@ -216,6 +216,19 @@ async fn chat_text_cannot_inject_html_or_headers(#[case] backend: Backend) {
         "{html}"
     );
     assert!(html.contains("&lt;script&gt;"), "{html}");
+
+    // An address cannot carry a header either: it is refused, by field, before anything.
+    for bad in [
+        "ana@visitor.example\r\nBcc: evil@x.example",
+        "ana@visitor.example>, <evil@x.example",
+    ] {
+        let r = app
+            .post(json!({"type": "visitor", "conversation": "c2", "visitor": {"id": "v2", "email": bad}}))
+            .await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "visitor.email", "{bad}");
+    }
 }
 
 #[apply(backends)]
