@@ -382,7 +382,7 @@ async fn ingestion(backend: &str) -> Vec<Row> {
             unit: "events/s",
             reference: None,
             bound: if backend == "sqlite" {
-                "one writer, fsync per batch"
+                "an insert per message, a write per conversation"
             } else {
                 "round trips per event"
             },

@@ -54,6 +54,18 @@ pub async fn apply_batch(
     let mut outcome = Applied::default();
     // Conversations whose unread replies cannot be followed in memory (a read or a deletion).
     let mut recount: HashSet<i64> = HashSet::new();
+    // The stored ones among them, in one query rather than one per conversation.
+    let mut named: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.kind.conversation())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    for c in tx.conversations(&site.id, &named).await? {
+        let id = named[named.binary_search(&c.id.as_str()).expect("asked for")];
+        by_id.insert(id, c.pk);
+        touched.insert(c.pk, c);
+    }
     for event in events {
         // An event may describe the past; one from the future (clock skew) happened now.
         let at = event.at.map_or(now, |t| t.min(now));

@@ -508,6 +508,28 @@ macro_rules! sql_backend {
                 row.as_ref().map(conversation).transpose()
             }
 
+            async fn conversations(&mut self, site: &str, ids: &[&str]) -> Result<Vec<Conversation>> {
+                let mut found = Vec::with_capacity(ids.len());
+                // Bounded lists: SQLite and PostgreSQL both cap a statement's parameters.
+                for chunk in ids.chunks(500) {
+                    let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!(
+                        "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                         WHERE site_id = $1 AND id IN ({}) ORDER BY pk {}",
+                        list.join(", "),
+                        $row_lock
+                    );
+                    let mut query = sqlx::query(&sql).bind(site);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        found.push(conversation(&row)?);
+                    }
+                }
+                Ok(found)
+            }
+
             async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>> {
                 let row = sqlx::query(&format!(
                     "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE pk = $1 {}",
