@@ -481,7 +481,7 @@ async fn outbound(backend: &str) -> Row {
         figure: rate,
         unit: "emails/s",
         reference: Some(("smtp-source -s 4 -l 7000 -> smtp-sink".into(), reference)),
-        bound: "~8 statements per email on one writer, each a hand-off",
+        bound: "~6 statements per email on one writer, each a hand-off",
     }
 }
 

@@ -316,19 +316,20 @@ async fn finish(
     tx.save_conversation(c).await
 }
 
-/// Loads what the triggers need for `c` inside `tx`.
+/// What the triggers need for `c` inside `tx`, with the site's presence `state`. The stored
+/// `pending_since` is exact (every change to messages or reads keeps it so), so only the
+/// suppression list is asked.
 pub async fn load_facts(
     tx: &mut dyn Tx,
     site: &Site,
-    c: &mut Conversation,
+    c: &Conversation,
+    state: &SiteState,
 ) -> anyhow::Result<Facts> {
-    c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
-    let state = tx.site_state(&site.id).await?;
     let suppressed = match &c.visitor.email {
         Some(email) => tx.is_suppressed(&site.id, email).await?,
         None => false,
     };
-    Ok(facts(c, &state, suppressed))
+    Ok(facts(c, state, suppressed))
 }
 
 /// Recomputes and stores a conversation's due time.

@@ -172,9 +172,14 @@ impl Worker {
             return Ok(Vec::new());
         }
         let mut tx = self.store.begin().await?;
+        // Presence is per site: read once per site for the whole batch.
+        let mut states = std::collections::HashMap::new();
         let mut steps = Vec::with_capacity(pks.len());
         for pk in pks {
-            steps.push(self.compose_one(tx.as_mut(), &config, pk, now).await?);
+            steps.push(
+                self.compose_one(tx.as_mut(), &config, &mut states, pk, now)
+                    .await?,
+            );
         }
         tx.commit().await?;
         Ok(steps)
@@ -186,6 +191,7 @@ impl Worker {
         &self,
         tx: &mut dyn crate::store::Tx,
         config: &crate::config::Config,
+        states: &mut std::collections::HashMap<String, crate::store::SiteState>,
         pk: i64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Step> {
@@ -202,7 +208,15 @@ impl Worker {
             return Ok(Step::Rescheduled);
         };
         // Everything is checked again now: the visitor may have come back and read.
-        let facts = apply::load_facts(tx, site, &mut conv).await?;
+        let state = match states.get(&site.id) {
+            Some(state) => state.clone(),
+            None => {
+                let state = tx.site_state(&site.id).await?;
+                states.insert(site.id.clone(), state.clone());
+                state
+            }
+        };
+        let facts = apply::load_facts(tx, site, &conv, &state).await?;
         let due = match triggers::due(&facts, &site.triggers) {
             Ok(due) if due.at <= now => due,
             other => {
