@@ -346,14 +346,29 @@ pub async fn settle(tx: &mut dyn Tx, site: &Site, c: &mut Conversation) -> anyho
     finish(tx, site, c, &state, true).await
 }
 
-/// [`settle`] for a conversation whose `pending_since` the caller has just set exactly.
+/// [`settle`] for a conversation whose `pending_since` the caller has just set exactly, with
+/// the site's presence `state` the caller already has.
 pub async fn settle_counted(
     tx: &mut dyn Tx,
     site: &Site,
     c: &mut Conversation,
+    state: &SiteState,
 ) -> anyhow::Result<()> {
-    let state = tx.site_state(&site.id).await?;
-    finish(tx, site, c, &state, false).await
+    finish(tx, site, c, state, false).await
+}
+
+/// A site's presence, read from `tx` at most once for all the conversations of a batch.
+pub async fn presence(
+    tx: &mut dyn Tx,
+    states: &mut HashMap<String, SiteState>,
+    site: &str,
+) -> anyhow::Result<SiteState> {
+    if let Some(state) = states.get(site) {
+        return Ok(state.clone());
+    }
+    let state = tx.site_state(site).await?;
+    states.insert(site.to_string(), state.clone());
+    Ok(state)
 }
 
 /// Stops all email to an address of a site (unsubscribe, hard bounce, complaint).

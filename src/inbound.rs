@@ -12,12 +12,13 @@ use crate::clock::Clock;
 use crate::config::{SenderPolicy, Shared, SiteRef};
 use crate::domain::{Attachment, AuthorKind};
 use crate::reply;
-use crate::store::{NewAttachment, NewMessage, Store, Tx};
+use crate::store::{NewAttachment, NewMessage, SiteState, Store, Tx};
 use crate::token::{Purpose, TokenKeys};
 use crate::webhooks;
 use chrono::{DateTime, Utc};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -622,8 +623,10 @@ impl Inbound {
         let store = self.store.as_ref().expect("routed, so there is a store");
         let mut tx = store.begin().await?;
         let mut outcomes = Vec::with_capacity(group.len());
+        // Presence is per site: read once per site for the whole group.
+        let mut states = HashMap::new();
         for analysis in group {
-            outcomes.push(self.store_in(tx.as_mut(), analysis).await?);
+            outcomes.push(self.store_in(tx.as_mut(), &mut states, analysis).await?);
         }
         tx.notify_work().await?;
         tx.commit().await?;
@@ -631,7 +634,12 @@ impl Inbound {
     }
 
     /// Writes one reply into the conversation, inside `tx`.
-    async fn store_in(&self, tx: &mut dyn Tx, analysis: &Analysis) -> anyhow::Result<Outcome> {
+    async fn store_in(
+        &self,
+        tx: &mut dyn Tx,
+        states: &mut HashMap<String, SiteState>,
+        analysis: &Analysis,
+    ) -> anyhow::Result<Outcome> {
         let v = &analysis.verification;
         let pk = analysis.routing.conversation_pk.expect("routed");
         let site = self
@@ -732,7 +740,8 @@ impl Inbound {
         // The reply is the newest message and the visitor has read all before it: nothing
         // is unread, without asking the database.
         conv.pending_since = None;
-        apply::settle_counted(tx, &site, &mut conv).await?;
+        let state = apply::presence(tx, states, &site.id).await?;
+        apply::settle_counted(tx, &site, &mut conv, &state).await?;
         if site.webhook_url.is_some() {
             let data = serde_json::json!({
                 "conversation": conv.id,

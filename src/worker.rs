@@ -208,14 +208,7 @@ impl Worker {
             return Ok(Step::Rescheduled);
         };
         // Everything is checked again now: the visitor may have come back and read.
-        let state = match states.get(&site.id) {
-            Some(state) => state.clone(),
-            None => {
-                let state = tx.site_state(&site.id).await?;
-                states.insert(site.id.clone(), state.clone());
-                state
-            }
-        };
+        let state = apply::presence(tx, states, &site.id).await?;
         let facts = apply::load_facts(tx, site, &conv, &state).await?;
         let due = match triggers::due(&facts, &site.triggers) {
             Ok(due) if due.at <= now => due,
