@@ -94,7 +94,7 @@ pub async fn apply_batch(
         let pk = match by_id.get(conv_id) {
             Some(pk) => *pk,
             None => {
-                let c = open_conversation(tx.as_mut(), site, event, conv_id, at).await?;
+                let c = start_conversation(tx.as_mut(), site, event, conv_id, at).await?;
                 let pk = c.pk;
                 touched.insert(pk, c);
                 by_id.insert(conv_id, pk);
@@ -125,22 +125,21 @@ pub async fn apply_batch(
     Ok(outcome)
 }
 
-/// The conversation an event is about: stored, or started by this event.
-async fn open_conversation(
+/// Starts the conversation an event names that is not stored (the batch read every stored
+/// one up front), if the event is one that can start it.
+async fn start_conversation(
     tx: &mut dyn Tx,
     site: &Site,
     event: &Event,
     conv_id: &str,
     at: DateTime<Utc>,
 ) -> Result<Conversation, ApplyError> {
-    match (tx.conversation(&site.id, conv_id).await?, &event.kind) {
-        (Some(c), _) => Ok(c),
+    match &event.kind {
         // These make sense for a conversation we have not heard of: they start it.
-        (
-            None,
-            EventKind::Visitor { .. } | EventKind::Message { .. } | EventKind::Presence { .. },
-        ) => Ok(tx.create_conversation(&site.id, conv_id, at).await?),
-        (None, _) => Err(ApplyError::Invalid(FieldError::new(
+        EventKind::Visitor { .. } | EventKind::Message { .. } | EventKind::Presence { .. } => {
+            Ok(tx.create_conversation(&site.id, conv_id, at).await?)
+        }
+        _ => Err(ApplyError::Invalid(FieldError::new(
             field_of(event, "conversation"),
             format!("unknown conversation `{conv_id}`"),
         ))),

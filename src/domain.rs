@@ -5,6 +5,25 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Text without control characters but line breaks and tabs, the only ones a chat message
+/// needs. (A NUL byte is valid in JSON and in a MIME body, never in a PostgreSQL string.)
+pub fn plain_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
+}
+
+/// A display name on one line: control characters (a header-injection vector) become spaces
+/// and runs of white space one space.
+pub fn clean_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Milliseconds since the Unix epoch: how every instant is stored.
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -283,13 +283,7 @@ fn short(value: String, field: &str) -> Result<String, FieldError> {
 /// A display name: control characters (a header-injection vector) become spaces.
 fn display_name(value: Option<String>, field: &str) -> Result<Option<String>, FieldError> {
     let Some(v) = value else { return Ok(None) };
-    let cleaned: String = v
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let cleaned = crate::domain::clean_name(&v);
     if cleaned.len() > MAX_SHORT {
         return Err(FieldError::new(
             field,
@@ -391,12 +385,7 @@ fn parse_event(value: Value, prefix: &str) -> Result<Event, FieldError> {
                     id: short(m.id, &mf("id"))?,
                     author: m.author,
                     name: display_name(m.name, &mf("name"))?,
-                    // Line breaks are the only control characters chat text needs.
-                    text: m
-                        .text
-                        .chars()
-                        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-                        .collect(),
+                    text: crate::domain::plain_text(&m.text),
                     attachments: m.attachments,
                 },
             }

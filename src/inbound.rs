@@ -10,7 +10,7 @@
 use crate::apply;
 use crate::clock::Clock;
 use crate::config::{SenderPolicy, Shared, SiteRef};
-use crate::domain::{Attachment, AuthorKind};
+use crate::domain::{clean_name, plain_text, Attachment, AuthorKind};
 use crate::reply;
 use crate::store::{NewAttachment, NewMessage, SiteState, Store, Tx};
 use crate::token::{Purpose, TokenKeys};
@@ -272,9 +272,9 @@ impl Inbound {
             kind: Kind::Reply,
             reason: None,
             text: String::new(),
-            from: from.and_then(|a| a.address()).map(|a| plain(a.trim())),
+            from: from.and_then(|a| a.address()).map(|a| plain_text(a.trim())),
             from_name: from.and_then(|a| a.name()).map(clean_name),
-            subject: message.subject().map(plain),
+            subject: message.subject().map(plain_text),
             // An id with control characters is no id we can keep (nor a real one).
             message_id: message
                 .message_id()
@@ -323,7 +323,7 @@ impl Inbound {
                     Some(sub) => format!("{}/{}", c.ctype(), sub),
                     None => c.ctype().to_string(),
                 })
-                .map(|t| plain(&t))
+                .map(|t| plain_text(&t))
                 .unwrap_or_else(|| "application/octet-stream".into());
             analysis.attachments.push(AttachmentInfo {
                 name: part
@@ -363,7 +363,8 @@ impl Inbound {
                 "conversation",
                 analysis.routing.conversation.as_deref().unwrap_or("-"),
             );
-        let outcome = match analysis.kind {
+        let kind = analysis.kind;
+        let outcome = match kind {
             Kind::AutoReply | Kind::Loop => Outcome::Dropped(
                 analysis
                     .reason
@@ -378,10 +379,10 @@ impl Inbound {
                     .unwrap_or_else(|| "no conversation for this message".into()),
             )),
             Kind::Bounce => self.record_bounce(&analysis).await?,
-            Kind::Reply => self.store_reply(&analysis).await?,
+            Kind::Reply => self.store_reply(analysis).await?,
         };
-        tracing::info!(kind = ?analysis.kind, outcome = ?outcome, "inbound message handled");
-        count(&outcome, analysis.kind);
+        tracing::info!(kind = ?kind, outcome = ?outcome, "inbound message handled");
+        count(&outcome, kind);
         Ok(outcome)
     }
 
@@ -480,10 +481,9 @@ impl Inbound {
         if analysis.routing.conversation_pk.is_none() {
             if let Some(store) = &self.store {
                 let config = self.config.current();
-                let ours = |id: &&String| {
-                    (config.sites.iter()).any(|s| id.ends_with(&format!("@{}>", s.reply_domain)))
-                };
-                for id in analysis.references.iter().filter(ours) {
+                let any_site =
+                    |id: &&String| (config.sites.iter()).any(|s| ours(id, &s.reply_domain));
+                for id in analysis.references.iter().filter(any_site) {
                     if let Ok(Some(email)) = email_by_message_id(store.as_ref(), id).await {
                         analysis.routing.via = "in_reply_to";
                         analysis.routing.site = Some(email.site_id.clone());
@@ -550,7 +550,9 @@ impl Inbound {
         analysis.verification.reason = reason;
     }
 
-    async fn store_reply(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
+    /// Checks what can be refused at once, then hands the reply to the group commit (moved,
+    /// not copied: its attachments may be large) and waits for its outcome.
+    async fn store_reply(&self, analysis: Analysis) -> anyhow::Result<Outcome> {
         let v = &analysis.verification;
         if v.decision == "reject" {
             return Ok(Outcome::Rejected(if !v.window_open {
@@ -573,10 +575,7 @@ impl Inbound {
             tx
         });
         let (done, outcome) = oneshot::channel();
-        let job = Job {
-            analysis: analysis.clone(),
-            done,
-        };
+        let job = Job { analysis, done };
         committer
             .send(job)
             .await
@@ -718,9 +717,8 @@ impl Inbound {
         // An answer proves its email arrived, whatever the outbox says: the daemon that sent
         // it may have died before it could record so, and a retry would only be withdrawn.
         // Only our own Message-IDs can name an email of ours: the rest cost no query.
-        let ours = format!("@{}>", site.reply_domain);
         let references: Vec<String> = (analysis.references.iter())
-            .filter(|id| id.ends_with(&ours))
+            .filter(|id| ours(id, &site.reply_domain))
             .cloned()
             .collect();
         for (email, messages) in tx.confirm_delivered(pk, &references, now).await? {
@@ -875,6 +873,15 @@ fn reply_token(address: &str) -> Option<String> {
 /// carry ours, and a hostile `References` of thousands must not cost thousands of queries.
 pub const MAX_REFERENCES: usize = 20;
 
+/// Whether a Message-ID (with angle brackets) is one we made: ours end in a site's reply
+/// domain. Any other names no email of ours and costs no query.
+fn ours(message_id: &str, reply_domain: &str) -> bool {
+    message_id
+        .strip_suffix('>')
+        .and_then(|id| id.strip_suffix(reply_domain))
+        .is_some_and(|id| id.ends_with('@'))
+}
+
 /// Message-IDs a reply refers to, newest first, with angle brackets.
 fn referenced_ids(message: &Message<'_>) -> Vec<String> {
     let mut ids = Vec::new();
@@ -890,16 +897,6 @@ fn referenced_ids(message: &Message<'_>) -> Vec<String> {
     ids.dedup();
     ids.truncate(MAX_REFERENCES);
     ids
-}
-
-/// Display names lose control characters (they may reach headers and chat).
-fn clean_name(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn content_hash(text: &str) -> String {
@@ -1066,15 +1063,7 @@ pub fn extract_text(message: &Message<'_>) -> String {
         None => String::new(),
     };
     let body = cut_at_marker(&body);
-    plain(&reply::trim(&body))
-}
-
-/// Text without control characters but line breaks and tabs: a NUL byte is valid in a MIME
-/// body, not in a PostgreSQL string, and none of them means anything in a chat.
-fn plain(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect()
+    plain_text(&reply::trim(&body))
 }
 
 /// Everything from the line holding our "reply above this line" marker on is our own email.
@@ -1102,6 +1091,14 @@ mod tests {
 
     fn parse(raw: &str) -> Message<'_> {
         MessageParser::default().parse(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn our_message_ids_end_in_a_reply_domain() {
+        assert!(ours("<abc@reply.acme.example>", "reply.acme.example"));
+        assert!(!ours("<abc@notreply.acme.example>", "reply.acme.example"));
+        assert!(!ours("<abc@reply.acme.example.evil>", "reply.acme.example"));
+        assert!(!ours("abc@reply.acme.example", "reply.acme.example"));
     }
 
     #[test]

@@ -326,7 +326,6 @@ pub trait Store: Send + Sync + 'static {
 pub trait Tx: Send {
     /// Records an event id; `true` if it had been seen before (a replay).
     async fn event_seen(&mut self, site: &str, event_id: &str, at: DateTime<Utc>) -> Result<bool>;
-    async fn conversation(&mut self, site: &str, id: &str) -> Result<Option<Conversation>>;
     /// The stored ones among a site's conversations `ids`, in one query (locked in `pk`
     /// order, so two batches never wait on each other in a circle).
     async fn conversations(&mut self, site: &str, ids: &[&str]) -> Result<Vec<Conversation>>;

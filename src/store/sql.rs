@@ -496,18 +496,6 @@ macro_rules! sql_backend {
                 Ok(inserted == 0)
             }
 
-            async fn conversation(&mut self, site: &str, id: &str) -> Result<Option<Conversation>> {
-                let row = sqlx::query(&format!(
-                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE site_id = $1 AND id = $2 {}",
-                    $row_lock
-                ))
-                .bind(site)
-                .bind(id)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-                row.as_ref().map(conversation).transpose()
-            }
-
             async fn conversations(&mut self, site: &str, ids: &[&str]) -> Result<Vec<Conversation>> {
                 let mut found = Vec::with_capacity(ids.len());
                 // Bounded lists: SQLite and PostgreSQL both cap a statement's parameters.
@@ -786,17 +774,14 @@ macro_rules! sql_backend {
                         "UPDATE emails SET status = 'sent', sent_at = $1, last_error = NULL,
                              lease_until = NULL
                          WHERE conversation_pk = $2 AND message_id = $3 AND status = 'pending'
-                         RETURNING id",
+                         RETURNING *",
                     )
                     .bind(ms(at))
                     .bind(pk)
                     .bind(message_id)
                     .fetch_optional(&mut *self.tx)
                     .await?;
-                    if row.is_none() {
-                        continue;
-                    }
-                    let Some(email) = self.email_by_message_id(message_id).await? else {
+                    let Some(email) = row.as_ref().map(outbox_email).transpose()? else {
                         continue;
                     };
                     let messages: Vec<String> =
