@@ -5,6 +5,7 @@
 //! [`sqlite`] is the embedded default, [`postgres`] the one for production and for several
 //! daemons sharing the work; both are built from the same SQL in `sql.rs`.
 
+mod lite;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

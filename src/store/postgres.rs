@@ -49,6 +49,10 @@ impl PgStore {
         Ok((self.pool.begin().await?, None))
     }
 
+    async fn begin_reading(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// Writers need no turn here: row locks order them.
     async fn write_turn(&self) -> WriteTurn {
         None
@@ -94,7 +98,8 @@ impl PgStore {
 sql_backend! {
     store: PgStore,
     tx: PgTx,
-    db: Postgres,
+    q: sqlx,
+    txn: Transaction<'static, Postgres>,
     row: PgRow,
     row_lock: "FOR UPDATE",
     claim_lock: "FOR UPDATE SKIP LOCKED",

@@ -2,9 +2,10 @@
 //!
 //! The statements are written once, in the SQL that SQLite and PostgreSQL both speak (`$1`
 //! placeholders, `RETURNING`, `ON CONFLICT`), and [`sql_backend!`] instantiates them for one
-//! sqlx driver. What truly differs is a parameter of the macro: how a transaction begins, how a
-//! row is locked (`FOR UPDATE` where the database has it), how a claim skips rows that another
-//! daemon holds (`FOR UPDATE SKIP LOCKED`), and how other daemons are woken (`NOTIFY`).
+//! query module: sqlx for PostgreSQL, `lite` (the same calls over rusqlite) for SQLite. What
+//! truly differs is a parameter of the macro: how a transaction begins, how a row is locked
+//! (`FOR UPDATE` where the database has it), how a claim skips rows that another daemon holds
+//! (`FOR UPDATE SKIP LOCKED`), and how other daemons are woken (`NOTIFY`).
 
 use crate::domain::to_millis;
 use chrono::{DateTime, Utc};
@@ -23,16 +24,19 @@ pub fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(to_millis)
 }
 
-/// Implements [`super::Store`] for `$store` and [`super::Tx`] for `$tx` on the sqlx driver `$db`.
+/// Implements [`super::Store`] for `$store` and [`super::Tx`] for `$tx` with the query module `$q`.
 ///
-/// `$store` must have a `pool: Pool<$db>` field and the inherent methods `run_migrations`,
-/// `begin_write`, `write_turn` and `listen_for_work`; `$tx` a `tx: Transaction<'static, $db>` field and a
-/// `_turn: WriteTurn` one.
+/// `$store` must have a `pool` field (what `$q` runs statements on outside a transaction) and
+/// the inherent methods `run_migrations`, `begin_write`, `begin_reading`, `write_turn` and
+/// `listen_for_work`; `$tx` a `tx: $txn` field and a `_turn: WriteTurn` one.
 macro_rules! sql_backend {
     (
         store: $store:ident,
         tx: $tx:ident,
-        db: $db:ty,
+        // The query module: `sqlx` itself, or `lite`, its look-alike over rusqlite.
+        q: $q:ident,
+        // A transaction of that module.
+        txn: $txn:ty,
         row: $row:ty,
         // Appended to a SELECT of one conversation inside a transaction.
         row_lock: $row_lock:expr,
@@ -103,7 +107,7 @@ macro_rules! sql_backend {
                 mail_from: row.try_get("mail_from")?,
                 rcpt_to: row.try_get("rcpt_to")?,
                 raw: row.try_get("raw")?,
-                status: EmailStatus::parse(row.try_get("status")?),
+                status: EmailStatus::parse(&row.try_get::<String, _>("status")?),
                 attempts: row.try_get::<i64, _>("attempts")? as u32,
                 created_at: from_millis(row.try_get("created_at")?),
                 next_attempt_at: from_millis(row.try_get("next_attempt_at")?),
@@ -113,10 +117,10 @@ macro_rules! sql_backend {
         }
 
         async fn insert_webhook(
-            tx: &mut sqlx::Transaction<'static, $db>,
+            tx: &mut $txn,
             w: &NewWebhook,
         ) -> Result<()> {
-            sqlx::query(
+            $q::query(
                 "INSERT INTO webhooks (id, site_id, event, payload, created_at, next_attempt_at)
                  VALUES ($1, $2, $3, $4, $5, $5)",
             )
@@ -143,7 +147,7 @@ macro_rules! sql_backend {
 
             async fn begin_read(&self) -> Result<Box<dyn Tx>> {
                 Ok(Box::new($tx {
-                    tx: self.pool.begin().await?,
+                    tx: self.begin_reading().await?,
                     _turn: None,
                 }))
             }
@@ -159,7 +163,7 @@ macro_rules! sql_backend {
                 limit: u32,
             ) -> Result<Vec<i64>> {
                 let _turn = self.write_turn().await;
-                let rows = sqlx::query(&format!(
+                let rows = $q::query(&format!(
                     "UPDATE conversations SET lease_until = $1 WHERE pk IN (
                          SELECT pk FROM conversations
                          WHERE due_at IS NOT NULL AND due_at <= $2
@@ -183,7 +187,7 @@ macro_rules! sql_backend {
                 limit: u32,
             ) -> Result<Vec<OutboxEmail>> {
                 let _turn = self.write_turn().await;
-                let rows = sqlx::query(&format!(
+                let rows = $q::query(&format!(
                     "UPDATE emails SET lease_until = $1, attempts = attempts + 1 WHERE id IN (
                          SELECT id FROM emails
                          WHERE status = 'pending' AND next_attempt_at <= $2
@@ -218,7 +222,7 @@ macro_rules! sql_backend {
                             ("cancelled", None, None, Some(reason))
                         }
                     };
-                    sqlx::query(
+                    $q::query(
                         "UPDATE emails SET status = $1, sent_at = COALESCE($2, sent_at),
                              next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
                              lease_until = NULL
@@ -241,7 +245,7 @@ macro_rules! sql_backend {
 
             async fn forwarded_messages(&self, email_id: &str) -> Result<Vec<String>> {
                 Ok(
-                    sqlx::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
+                    $q::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
                         .bind(email_id)
                         .fetch_all(&self.pool)
                         .await?,
@@ -254,7 +258,7 @@ macro_rules! sql_backend {
                 lease_until: DateTime<Utc>,
             ) -> Result<Option<Webhook>> {
                 let _turn = self.write_turn().await;
-                let row = sqlx::query(&format!(
+                let row = $q::query(&format!(
                     "UPDATE webhooks SET lease_until = $1, attempts = attempts + 1 WHERE id = (
                          SELECT id FROM webhooks
                          WHERE status = 'pending' AND next_attempt_at <= $2
@@ -288,7 +292,7 @@ macro_rules! sql_backend {
                 error: Option<&str>,
             ) -> Result<()> {
                 let _turn = self.write_turn().await;
-                sqlx::query(
+                $q::query(
                     "UPDATE webhooks SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
                          last_error = $3, lease_until = NULL WHERE id = $4",
                 )
@@ -302,7 +306,7 @@ macro_rules! sql_backend {
             }
 
             async fn attachment(&self, site: &str, id: &str) -> Result<Option<StoredAttachment>> {
-                let row = sqlx::query(
+                let row = $q::query(
                     "SELECT name, content_type, data FROM attachments WHERE site_id = $1 AND id = $2",
                 )
                 .bind(site)
@@ -320,7 +324,7 @@ macro_rules! sql_backend {
             }
 
             async fn due_backlog(&self, now: DateTime<Utc>) -> Result<i64> {
-                Ok(sqlx::query_scalar(
+                Ok($q::query_scalar(
                     "SELECT COUNT(*) FROM conversations WHERE due_at IS NOT NULL AND due_at <= $1",
                 )
                 .bind(ms(now))
@@ -331,15 +335,15 @@ macro_rules! sql_backend {
             async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>> {
                 // Two index look-ups; MIN over a partial index reads one entry.
                 let due: Option<i64> =
-                    sqlx::query_scalar("SELECT MIN(due_at) FROM conversations WHERE due_at IS NOT NULL")
+                    $q::query_scalar("SELECT MIN(due_at) FROM conversations WHERE due_at IS NOT NULL")
                         .fetch_one(&self.pool)
                         .await?;
                 let retry: Option<i64> =
-                    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM emails WHERE status = 'pending'")
+                    $q::query_scalar("SELECT MIN(next_attempt_at) FROM emails WHERE status = 'pending'")
                         .fetch_one(&self.pool)
                         .await?;
                 let webhook: Option<i64> =
-                    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM webhooks WHERE status = 'pending'")
+                    $q::query_scalar("SELECT MIN(next_attempt_at) FROM webhooks WHERE status = 'pending'")
                         .fetch_one(&self.pool)
                         .await?;
                 Ok([due, retry, webhook].into_iter().flatten().min().map(from_millis))
@@ -350,7 +354,7 @@ macro_rules! sql_backend {
                 site: &str,
                 id: &str,
             ) -> Result<Option<(Conversation, Vec<MarkedMessage>)>> {
-                let Some(row) = sqlx::query(&format!(
+                let Some(row) = $q::query(&format!(
                     "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE site_id = $1 AND id = $2"
                 ))
                 .bind(site)
@@ -361,7 +365,7 @@ macro_rules! sql_backend {
                     return Ok(None);
                 };
                 let conv = conversation(&row)?;
-                let rows = sqlx::query(
+                let rows = $q::query(
                     "SELECT m.*, e.rcpt_to AS e_to, e.created_at AS e_at, e.message_id AS e_message_id,
                             e.status AS e_status, e.last_error AS e_error
                      FROM messages m LEFT JOIN emails e ON e.id = m.email_id
@@ -378,7 +382,7 @@ macro_rules! sql_backend {
                             to: r.try_get("e_to")?,
                             at: from_millis(r.try_get("e_at")?),
                             message_id: r.try_get("e_message_id")?,
-                            status: EmailStatus::parse(r.try_get("e_status")?),
+                            status: EmailStatus::parse(&r.try_get::<String, _>("e_status")?),
                             error: r.try_get("e_error")?,
                         }),
                         None => None,
@@ -389,7 +393,7 @@ macro_rules! sql_backend {
             }
 
             async fn meta(&self, key: &str) -> Result<Option<String>> {
-                Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                Ok($q::query_scalar("SELECT value FROM meta WHERE key = $1")
                     .bind(key)
                     .fetch_optional(&self.pool)
                     .await?)
@@ -397,7 +401,7 @@ macro_rules! sql_backend {
 
             async fn meta_init(&self, key: &str, value: &str) -> Result<String> {
                 let _turn = self.write_turn().await;
-                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                $q::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(key)
                     .bind(value)
                     .execute(&self.pool)
@@ -407,7 +411,7 @@ macro_rules! sql_backend {
 
             async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
                 let _turn = self.write_turn().await;
-                sqlx::query(
+                $q::query(
                     "INSERT INTO meta (key, value) VALUES ($1, $2)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 )
@@ -419,7 +423,7 @@ macro_rules! sql_backend {
             }
 
             async fn email_still_wanted(&self, id: &str) -> Result<bool> {
-                let row = sqlx::query(
+                let row = $q::query(
                     "SELECT
                          (SELECT COUNT(*) FROM suppressions s
                           WHERE s.site_id = e.site_id AND s.email = e.rcpt_to) AS suppressed,
@@ -452,7 +456,7 @@ macro_rules! sql_backend {
                         .replace('%', "\\%")
                         .replace('_', "\\_")
                 );
-                let rows = sqlx::query(&format!(
+                let rows = $q::query(&format!(
                     "SELECT {CONVERSATION_COLUMNS},
                          EXISTS (SELECT 1 FROM suppressions s
                                  WHERE s.site_id = c.site_id AND s.email = c.visitor_email) AS suppressed
@@ -483,7 +487,7 @@ macro_rules! sql_backend {
         #[async_trait]
         impl Tx for $tx {
             async fn event_seen(&mut self, site: &str, event_id: &str, at: DateTime<Utc>) -> Result<bool> {
-                let inserted = sqlx::query(
+                let inserted = $q::query(
                     "INSERT INTO processed_events (site_id, event_id, at) VALUES ($1, $2, $3)
                      ON CONFLICT DO NOTHING",
                 )
@@ -507,7 +511,7 @@ macro_rules! sql_backend {
                         list.join(", "),
                         $row_lock
                     );
-                    let mut query = sqlx::query(&sql).bind(site);
+                    let mut query = $q::query(&sql).bind(site);
                     for id in chunk {
                         query = query.bind(*id);
                     }
@@ -519,7 +523,7 @@ macro_rules! sql_backend {
             }
 
             async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>> {
-                let row = sqlx::query(&format!(
+                let row = $q::query(&format!(
                     "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE pk = $1 {}",
                     $row_lock
                 ))
@@ -535,7 +539,7 @@ macro_rules! sql_backend {
                 id: &str,
                 at: DateTime<Utc>,
             ) -> Result<Conversation> {
-                let row = sqlx::query(&format!(
+                let row = $q::query(&format!(
                     // Two daemons starting the same conversation at once: the second gets the
                     // first's row (locked, on PostgreSQL) instead of a unique-key error.
                     "INSERT INTO conversations (site_id, id, created_at) VALUES ($1, $2, $3)
@@ -551,7 +555,7 @@ macro_rules! sql_backend {
             }
 
             async fn save_conversation(&mut self, c: &Conversation) -> Result<()> {
-                sqlx::query(
+                $q::query(
                     "UPDATE conversations SET open = $1, visitor_id = $2, visitor_email = $3,
                          visitor_name = $4, visitor_locale = $5, visitor_timezone = $6,
                          last_activity_at = $7, left_at = $8, last_visitor_message_at = $9,
@@ -585,7 +589,7 @@ macro_rules! sql_backend {
             }
 
             async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>> {
-                let row = sqlx::query(
+                let row = $q::query(
                     "INSERT INTO messages (conversation_pk, id, author, author_name, text, attachments,
                                            source, at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -607,7 +611,7 @@ macro_rules! sql_backend {
 
             async fn message_seq(&mut self, pk: i64, message_id: &str) -> Result<Option<i64>> {
                 Ok(
-                    sqlx::query_scalar("SELECT seq FROM messages WHERE conversation_pk = $1 AND id = $2")
+                    $q::query_scalar("SELECT seq FROM messages WHERE conversation_pk = $1 AND id = $2")
                         .bind(pk)
                         .bind(message_id)
                         .fetch_optional(&mut *self.tx)
@@ -616,7 +620,7 @@ macro_rules! sql_backend {
             }
 
             async fn delete_message(&mut self, pk: i64, message_id: &str) -> Result<bool> {
-                let n = sqlx::query("UPDATE messages SET deleted = TRUE WHERE conversation_pk = $1 AND id = $2")
+                let n = $q::query("UPDATE messages SET deleted = TRUE WHERE conversation_pk = $1 AND id = $2")
                     .bind(pk)
                     .bind(message_id)
                     .execute(&mut *self.tx)
@@ -626,7 +630,7 @@ macro_rules! sql_backend {
             }
 
             async fn messages(&mut self, pk: i64) -> Result<Vec<Message>> {
-                let rows = sqlx::query("SELECT * FROM messages WHERE conversation_pk = $1 ORDER BY seq")
+                let rows = $q::query("SELECT * FROM messages WHERE conversation_pk = $1 ORDER BY seq")
                     .bind(pk)
                     .fetch_all(&mut *self.tx)
                     .await?;
@@ -634,7 +638,7 @@ macro_rules! sql_backend {
             }
 
             async fn pending_since(&mut self, pk: i64, read_seq: i64) -> Result<Option<DateTime<Utc>>> {
-                let at: Option<i64> = sqlx::query_scalar(
+                let at: Option<i64> = $q::query_scalar(
                     "SELECT MIN(at) FROM messages
                      WHERE conversation_pk = $1 AND seq > $2 AND author IN ('agent', 'bot')
                        AND deleted = FALSE AND email_id IS NULL",
@@ -647,7 +651,7 @@ macro_rules! sql_backend {
             }
 
             async fn site_state(&mut self, site: &str) -> Result<SiteState> {
-                let row = sqlx::query(
+                let row = $q::query(
                     "SELECT agents_online, agents_offline_since FROM site_state WHERE site_id = $1",
                 )
                 .bind(site)
@@ -663,7 +667,7 @@ macro_rules! sql_backend {
             }
 
             async fn save_site_state(&mut self, site: &str, s: &SiteState) -> Result<()> {
-                sqlx::query(
+                $q::query(
                     "INSERT INTO site_state (site_id, agents_online, agents_offline_since) VALUES ($1, $2, $3)
                      ON CONFLICT (site_id) DO UPDATE SET agents_online = excluded.agents_online,
                          agents_offline_since = excluded.agents_offline_since",
@@ -677,7 +681,7 @@ macro_rules! sql_backend {
             }
 
             async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>> {
-                Ok(sqlx::query_scalar(
+                Ok($q::query_scalar(
                     "SELECT pk FROM conversations WHERE site_id = $1
                        AND (pending_since IS NOT NULL OR close_transcript_at IS NOT NULL)",
                 )
@@ -687,7 +691,7 @@ macro_rules! sql_backend {
             }
 
             async fn conversations_of(&mut self, site: &str, email: &str) -> Result<Vec<i64>> {
-                Ok(sqlx::query_scalar(
+                Ok($q::query_scalar(
                     "SELECT pk FROM conversations WHERE site_id = $1 AND visitor_email = $2",
                 )
                 .bind(site)
@@ -698,7 +702,7 @@ macro_rules! sql_backend {
 
             async fn is_suppressed(&mut self, site: &str, email: &str) -> Result<bool> {
                 let n: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE site_id = $1 AND email = $2")
+                    $q::query_scalar("SELECT COUNT(*) FROM suppressions WHERE site_id = $1 AND email = $2")
                         .bind(site)
                         .bind(email)
                         .fetch_one(&mut *self.tx)
@@ -713,7 +717,7 @@ macro_rules! sql_backend {
                 reason: &str,
                 at: DateTime<Utc>,
             ) -> Result<()> {
-                sqlx::query(
+                $q::query(
                     "INSERT INTO suppressions (site_id, email, reason, at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
                 )
@@ -727,7 +731,7 @@ macro_rules! sql_backend {
             }
 
             async fn insert_email(&mut self, e: &OutboxEmail) -> Result<()> {
-                sqlx::query(
+                $q::query(
                     "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
                                          mail_from, rcpt_to, raw, status, attempts, created_at,
                                          next_attempt_at)
@@ -752,7 +756,7 @@ macro_rules! sql_backend {
 
             async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()> {
                 for seq in seqs {
-                    sqlx::query("UPDATE messages SET email_id = $1 WHERE conversation_pk = $2 AND seq = $3")
+                    $q::query("UPDATE messages SET email_id = $1 WHERE conversation_pk = $2 AND seq = $3")
                         .bind(email_id)
                         .bind(pk)
                         .bind(seq)
@@ -770,7 +774,7 @@ macro_rules! sql_backend {
             ) -> Result<Vec<(OutboxEmail, Vec<String>)>> {
                 let mut confirmed = Vec::new();
                 for message_id in message_ids {
-                    let row = sqlx::query(
+                    let row = $q::query(
                         "UPDATE emails SET status = 'sent', sent_at = $1, last_error = NULL,
                              lease_until = NULL
                          WHERE conversation_pk = $2 AND message_id = $3 AND status = 'pending'
@@ -785,7 +789,7 @@ macro_rules! sql_backend {
                         continue;
                     };
                     let messages: Vec<String> =
-                        sqlx::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
+                        $q::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
                             .bind(&email.id)
                             .fetch_all(&mut *self.tx)
                             .await?;
@@ -799,7 +803,7 @@ macro_rules! sql_backend {
             }
 
             async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()> {
-                sqlx::query(
+                $q::query(
                     "INSERT INTO attachments (id, site_id, conversation_pk, name, content_type, size,
                                               data, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -818,7 +822,7 @@ macro_rules! sql_backend {
             }
 
             async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>> {
-                let row = sqlx::query("SELECT * FROM emails WHERE message_id = $1")
+                let row = $q::query("SELECT * FROM emails WHERE message_id = $1")
                     .bind(message_id)
                     .fetch_optional(&mut *self.tx)
                     .await?;
@@ -827,7 +831,7 @@ macro_rules! sql_backend {
 
             async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
                 let at: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(created_at) FROM emails WHERE conversation_pk = $1")
+                    $q::query_scalar("SELECT MAX(created_at) FROM emails WHERE conversation_pk = $1")
                         .bind(pk)
                         .fetch_one(&mut *self.tx)
                         .await?;
@@ -835,7 +839,7 @@ macro_rules! sql_backend {
             }
 
             async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()> {
-                sqlx::query(
+                $q::query(
                     "UPDATE emails SET status = 'failed', last_error = $1, lease_until = NULL WHERE id = $2",
                 )
                 .bind(error)
@@ -847,7 +851,7 @@ macro_rules! sql_backend {
 
             async fn notify_work(&mut self) -> Result<()> {
                 if let Some(sql) = $notify {
-                    sqlx::query(sql).execute(&mut *self.tx).await?;
+                    $q::query(sql).execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }

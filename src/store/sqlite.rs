@@ -1,18 +1,21 @@
 //! The embedded SQLite backend: one file, WAL, one writer at a time.
+//!
+//! Statements go through [`lite`] (rusqlite), not sqlx's SQLite driver: a transaction runs its
+//! statements on the caller's thread and hands off only its commit (see `lite.rs` for why).
+//! sqlx still applies the migrations, so a database keeps one migration history.
 
+use super::lite;
 use super::sql::{ms, opt_ms, sql_backend, CONVERSATION_COLUMNS};
 use super::*;
 use crate::domain::from_millis;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::ConnectOptions;
 use std::str::FromStr;
-use std::time::Duration;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pool: lite::Pool,
+    /// How sqlx reaches the same file, for migrations.
+    options: SqliteConnectOptions,
     /// Whose turn it is to write. SQLite has one writer at a time; a second `BEGIN IMMEDIATE`
     /// would wait in SQLite's busy handler, which polls with sleeps of up to 100 ms. Waiting
     /// here instead hands the lock over the moment the writer before commits.
@@ -20,42 +23,44 @@ pub struct SqliteStore {
 }
 
 pub struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
+    tx: lite::Tx,
     /// This process's write turn, held until the transaction ends (`None` for reads).
     _turn: WriteTurn,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `url`.
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`).
     pub async fn open(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before we answer, so an accepted event survives a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+            .disable_statement_logging();
+        let pool = lite::Pool::open(options.get_filename())?;
         Ok(Self {
             pool,
+            options,
             writer: Arc::default(),
         })
     }
 
     async fn run_migrations(&self) -> Result<()> {
-        sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        pool.close().await;
         Ok(())
     }
 
-    /// IMMEDIATE takes the write lock at once, so a transaction that reads then writes cannot
-    /// fail half-way on a lock upgrade; it also serialises writers, which is why SQLite needs
-    /// no row locks.
-    async fn begin_write(&self) -> Result<(Transaction<'static, Sqlite>, WriteTurn)> {
+    /// Takes this process's turn, then the write lock (see [`lite::Tx::begin_write`]).
+    async fn begin_write(&self) -> Result<(lite::Tx, WriteTurn)> {
         let turn = self.write_turn().await;
-        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, turn))
+        Ok((lite::Tx::begin_write(&self.pool).await?, turn))
+    }
+
+    async fn begin_reading(&self) -> Result<lite::Tx> {
+        lite::Tx::begin_read(&self.pool).await
     }
 
     /// Waits for this process's turn to write (also for single statements outside a
@@ -71,8 +76,9 @@ impl SqliteStore {
 sql_backend! {
     store: SqliteStore,
     tx: SqliteTx,
-    db: Sqlite,
-    row: SqliteRow,
+    q: lite,
+    txn: lite::Tx,
+    row: lite::Row,
     row_lock: "",
     claim_lock: "",
     notify: None::<&str>,
