@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{SenderPolicy, Shared, SiteRef};
 use crate::domain::{clean_name, plain_text, Attachment, AuthorKind};
 use crate::reply;
-use crate::store::{NewAttachment, NewMessage, SiteState, Store, Tx};
+use crate::store::{Conversation, NewAttachment, NewMessage, SiteState, Store, Tx};
 use crate::token::{Purpose, TokenKeys};
 use crate::webhooks;
 use chrono::{DateTime, Utc};
@@ -242,7 +242,8 @@ impl Inbound {
         if is_bounce_address {
             return Ok(());
         }
-        match self.route_token(&[rcpt.to_string()]).await {
+        let mut reads = Reads::new(self.store.as_deref());
+        match self.route_token(&[rcpt.to_string()], &mut reads).await {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(Rejection::UnknownRecipient("no such reply address".into())),
             Err(e) => Err(Rejection::UnknownRecipient(e)),
@@ -336,12 +337,13 @@ impl Inbound {
             analysis.attachment_data.push(data.to_vec());
         }
 
-        self.route(&message, envelope, &mut analysis).await;
+        let mut reads = Reads::new(self.store.as_deref());
+        let conv = self.route(&message, envelope, &mut analysis, &mut reads).await;
         if analysis.routing.conversation_pk.is_none() && analysis.kind == Kind::Reply {
             analysis.kind = Kind::Unroutable;
         }
         if analysis.kind == Kind::Reply {
-            self.verify(&mut analysis).await;
+            self.verify(&mut analysis, conv, &mut reads).await;
         }
         Ok(analysis)
     }
@@ -404,25 +406,27 @@ impl Inbound {
         None
     }
 
-    /// The conversation a reply token names, with its site, if the token is genuine.
-    /// `Err` says why a token that was there did not do.
+    /// The conversation a reply token names, with the address that carried the token, if the
+    /// token is genuine. `Err` says why a token that was there did not do.
     async fn route_token(
         &self,
         addresses: &[String],
-    ) -> Result<Option<(String, i64, String)>, String> {
+        reads: &mut Reads<'_>,
+    ) -> Result<Option<(String, Conversation)>, String> {
         let mut error = None;
         for address in addresses {
             let Some(token) = reply_token(address) else {
                 continue;
             };
-            let (Some(store), Some(keys)) = (&self.store, &self.keys) else {
+            let (Some(_), Some(keys)) = (&self.store, &self.keys) else {
                 return Err("no database: no site matched".into());
             };
             let Some(pk) = TokenKeys::number(&token) else {
                 error = Some("malformed reply token".to_string());
                 continue;
             };
-            let conv = conversation_by_pk(store.as_ref(), pk)
+            let conv = reads
+                .conversation_by_pk(pk)
                 .await
                 .map_err(|e| e.to_string())?;
             let Some(conv) = conv else {
@@ -433,7 +437,7 @@ impl Inbound {
                 error = Some("forged reply token".into());
                 continue;
             }
-            return Ok(Some((address.clone(), pk, conv.site_id)));
+            return Ok(Some((address.clone(), conv)));
         }
         match error {
             Some(e) => Err(e),
@@ -442,8 +446,14 @@ impl Inbound {
     }
 
     /// Finds the conversation: a reply token in the recipients, else our Message-IDs in
-    /// `In-Reply-To`/`References`.
-    async fn route(&self, message: &Message<'_>, envelope: &Envelope, analysis: &mut Analysis) {
+    /// `In-Reply-To`/`References`. Returns the conversation when the token route read it.
+    async fn route(
+        &self,
+        message: &Message<'_>,
+        envelope: &Envelope,
+        analysis: &mut Analysis,
+        reads: &mut Reads<'_>,
+    ) -> Option<Conversation> {
         // The envelope first: it is what the MTA says this copy is for (LMTP delivers one
         // copy per recipient), then the headers a reply address can be in.
         let mut addresses: Vec<String> = envelope.rcpt_to.clone();
@@ -458,13 +468,15 @@ impl Inbound {
             }
         }
 
-        match self.route_token(&addresses).await {
-            Ok(Some((address, pk, site))) => {
+        let mut routed = None;
+        match self.route_token(&addresses, reads).await {
+            Ok(Some((address, conv))) => {
                 analysis.routing.via = "token";
                 analysis.routing.address = Some(address);
-                analysis.routing.site = Some(site);
-                analysis.routing.conversation_pk = Some(pk);
+                analysis.routing.site = Some(conv.site_id.clone());
+                analysis.routing.conversation_pk = Some(conv.pk);
                 analysis.verification.token = "valid";
+                routed = Some(conv);
             }
             Ok(None) => {}
             Err(e) => {
@@ -475,16 +487,16 @@ impl Inbound {
                     "none"
                 };
                 analysis.routing.error = Some(e);
-                return;
+                return None;
             }
         }
         if analysis.routing.conversation_pk.is_none() {
-            if let Some(store) = &self.store {
+            if self.store.is_some() {
                 let config = self.config.current();
                 let any_site =
                     |id: &&String| (config.sites.iter()).any(|s| ours(id, &s.reply_domain));
                 for id in analysis.references.iter().filter(any_site) {
-                    if let Ok(Some(email)) = email_by_message_id(store.as_ref(), id).await {
+                    if let Ok(Some(email)) = reads.email_by_message_id(id).await {
                         analysis.routing.via = "in_reply_to";
                         analysis.routing.site = Some(email.site_id.clone());
                         analysis.routing.conversation_pk = Some(email.conversation_pk);
@@ -500,19 +512,29 @@ impl Inbound {
                 "no reply token and no Message-ID of ours".into()
             });
         }
+        routed
     }
 
-    /// Sender and reach-window checks, under the site's policy.
-    async fn verify(&self, analysis: &mut Analysis) {
-        let (Some(store), Some(pk), Some(site)) = (
-            &self.store,
+    /// Sender and reach-window checks, under the site's policy. `conv` is the conversation if
+    /// routing has read it already.
+    async fn verify(
+        &self,
+        analysis: &mut Analysis,
+        conv: Option<Conversation>,
+        reads: &mut Reads<'_>,
+    ) {
+        let (Some(pk), Some(site)) = (
             analysis.routing.conversation_pk,
             analysis.routing.site.as_deref().and_then(|s| self.site(s)),
         ) else {
             return;
         };
-        let Ok(Some(conv)) = conversation_by_pk(store.as_ref(), pk).await else {
-            return;
+        let conv = match conv {
+            Some(conv) => conv,
+            None => match reads.conversation_by_pk(pk).await {
+                Ok(Some(conv)) => conv,
+                _ => return,
+            },
         };
         analysis.routing.conversation = Some(conv.id.clone());
         let visitor = conv.visitor.email.as_deref().map(str::to_lowercase);
@@ -522,7 +544,7 @@ impl Inbound {
             (Some(_), Some(_)) => "mismatch",
             _ => "unknown",
         };
-        let last_email = last_email_at(store.as_ref(), pk).await.ok().flatten();
+        let last_email = reads.last_email_at(pk).await.ok().flatten();
         let now = self.clock.now();
         analysis.verification.window_open =
             last_email.is_some_and(|t| now < t + site.triggers.reach_window);
@@ -840,25 +862,40 @@ pub fn received(entry: &str) {
         .inc();
 }
 
-async fn conversation_by_pk(
-    store: &dyn Store,
-    pk: i64,
-) -> anyhow::Result<Option<crate::store::Conversation>> {
-    let mut tx = store.begin_read().await?;
-    tx.conversation_by_pk(pk).await
+/// The reads of one message's analysis, in one read transaction opened when first needed
+/// (routing and verification look at the same conversation).
+struct Reads<'a> {
+    store: Option<&'a dyn Store>,
+    tx: Option<Box<dyn Tx>>,
 }
 
-async fn email_by_message_id(
-    store: &dyn Store,
-    id: &str,
-) -> anyhow::Result<Option<crate::store::OutboxEmail>> {
-    let mut tx = store.begin_read().await?;
-    tx.email_by_message_id(id).await
-}
+impl<'a> Reads<'a> {
+    fn new(store: Option<&'a dyn Store>) -> Self {
+        Self { store, tx: None }
+    }
 
-async fn last_email_at(store: &dyn Store, pk: i64) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let mut tx = store.begin_read().await?;
-    tx.last_email_at(pk).await
+    async fn tx(&mut self) -> anyhow::Result<&mut dyn Tx> {
+        if self.tx.is_none() {
+            let store = self.store.ok_or_else(|| anyhow::anyhow!("no database"))?;
+            self.tx = Some(store.begin_read().await?);
+        }
+        Ok(self.tx.as_deref_mut().expect("just opened"))
+    }
+
+    async fn conversation_by_pk(&mut self, pk: i64) -> anyhow::Result<Option<Conversation>> {
+        self.tx().await?.conversation_by_pk(pk).await
+    }
+
+    async fn email_by_message_id(
+        &mut self,
+        id: &str,
+    ) -> anyhow::Result<Option<crate::store::OutboxEmail>> {
+        self.tx().await?.email_by_message_id(id).await
+    }
+
+    async fn last_email_at(&mut self, pk: i64) -> anyhow::Result<Option<DateTime<Utc>>> {
+        self.tx().await?.last_email_at(pk).await
+    }
 }
 
 /// The token of a `reply+TOKEN@domain` address.
