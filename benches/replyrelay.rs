@@ -573,7 +573,7 @@ async fn inbound() -> Vec<Row> {
         }
     }
     let keys = replyrelay::token::TokenKeys::new(vec![KEY.as_bytes().to_vec()]);
-    let n = 4000;
+    let n = 10_000;
     let size = 3000;
     let replies = |n: usize| -> Vec<(String, String, Vec<u8>)> {
         (0..n)

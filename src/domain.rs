@@ -8,6 +8,12 @@ use std::fmt;
 /// Text without control characters but line breaks and tabs, the only ones a chat message
 /// needs. (A NUL byte is valid in JSON and in a MIME body, never in a PostgreSQL string.)
 pub fn plain_text(text: &str) -> String {
+    // Most text has none: one byte scan and a copy. C1 controls (U+0080..U+009F) all start
+    // with the byte 0xC2, so any text that might hold one takes the careful path.
+    let suspect = |b: &u8| (*b < 0x20 && *b != b'\n' && *b != b'\t') || *b == 0x7F || *b == 0xC2;
+    if !text.as_bytes().iter().any(suspect) {
+        return text.to_owned();
+    }
     text.chars()
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .collect()
@@ -219,6 +225,14 @@ mod tests {
         ] {
             assert!(VisitorEmail::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn plain_text_keeps_lines_and_tabs_and_drops_other_controls() {
+        assert_eq!(plain_text("ça va?\n\tbien"), "ça va?\n\tbien");
+        assert_eq!(plain_text("a\0b\r\nc\u{7f}d\u{85}e\u{9f}f"), "ab\ncdef");
+        // Starts with 0xC2 but is no control: kept, on the careful path.
+        assert_eq!(plain_text("\u{a0}5 \u{a3}"), "\u{a0}5 \u{a3}");
     }
 
     #[test]

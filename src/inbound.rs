@@ -338,7 +338,9 @@ impl Inbound {
         }
 
         let mut reads = Reads::new(self.store.as_deref());
-        let conv = self.route(&message, envelope, &mut analysis, &mut reads).await;
+        let conv = self
+            .route(&message, envelope, &mut analysis, &mut reads)
+            .await;
         if analysis.routing.conversation_pk.is_none() && analysis.kind == Kind::Reply {
             analysis.kind = Kind::Unroutable;
         }

@@ -262,6 +262,7 @@ impl Exec<'_> {
 
 /// A statement and its arguments, for `$1`, `$2`… placeholders.
 struct Statement {
+    /// The SQL with `$N` spelled `?N`, SQLite's own name for the N-th argument.
     sql: String,
     args: Vec<Value>,
     /// A value that could not be turned into an SQLite one; reported when run.
@@ -271,7 +272,8 @@ struct Statement {
 impl Statement {
     fn new(sql: &str) -> Self {
         Self {
-            sql: sql.to_owned(),
+            // Our SQL has no `$` but in placeholders (no dollar-quoting, no `$` in literals).
+            sql: sql.replace('$', "?"),
             args: Vec::new(),
             error: None,
         }
@@ -290,11 +292,9 @@ impl Statement {
 
     fn prepare<'c>(&self, conn: &'c Connection) -> Result<rusqlite::CachedStatement<'c>> {
         let mut stmt = conn.prepare_cached(&self.sql)?;
-        // `$N` names the N-th argument wherever it appears, as in PostgreSQL.
+        // `?N` is the N-th argument wherever it appears, as `$N` is in PostgreSQL.
         for (i, value) in self.args.iter().enumerate() {
-            if let Some(index) = stmt.parameter_index(&format!("${}", i + 1))? {
-                stmt.raw_bind_parameter(index, value)?;
-            }
+            stmt.raw_bind_parameter(i + 1, value)?;
         }
         Ok(stmt)
     }
