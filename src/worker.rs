@@ -296,7 +296,8 @@ impl Worker {
     }
 
     /// Claims a batch of ready emails, sends them over as many connections as the transport
-    /// allows at once, and records every outcome (and its webhook) in one transaction.
+    /// allows at once, and records the outcomes (and their webhooks) of each group of sends in
+    /// one transaction.
     async fn deliver_batch(&self) -> anyhow::Result<Vec<Step>> {
         let now = self.clock.now();
         let config = self.config.current();
@@ -308,52 +309,97 @@ impl Worker {
         if emails.is_empty() {
             return Ok(Vec::new());
         }
-        // As many at once as the transport has connections, and each group's outcomes recorded
-        // as soon as it is done: a crash can then resend at most one email per connection.
+        // As many at once as the transport has connections. A group's outcomes are committed
+        // while the next group is sent, so sending never waits for the disk, and a crash can
+        // resend at most two emails per connection.
         // (A loop, not stream combinators, keeps the future `Send` for the spawned worker.)
         let mut steps = Vec::with_capacity(emails.len());
+        let mut recording: Option<Recording> = None;
         for chunk in emails.chunks(self.transport.concurrency().max(1)) {
+            let wanted = self.still_wanted(chunk).await?;
             let mut attempts = Vec::with_capacity(chunk.len());
-            for email in chunk {
-                attempts.push(self.attempt(email, now));
+            for (email, wanted) in chunk.iter().zip(wanted) {
+                attempts.push(self.attempt(email, wanted, now));
             }
-            let results = futures_util::future::join_all(attempts).await;
+            let previous = async {
+                match recording.take() {
+                    Some(recording) => recording.await,
+                    None => Ok(()),
+                }
+            };
+            let (results, recorded) =
+                tokio::join!(futures_util::future::join_all(attempts), previous);
+            recorded?;
             let mut outcomes = Vec::with_capacity(chunk.len());
             let mut bad_addresses = Vec::new();
             for (email, result) in chunk.iter().zip(results) {
                 let (step, outcome, bad_address) = result?;
-                let webhook = match &outcome {
-                    EmailOutcome::Sent { .. } => {
-                        self.email_webhook(email, "message.forwarded", None, now)
-                            .await?
-                    }
-                    EmailOutcome::Failed { error } => {
-                        self.email_webhook(email, "delivery.failed", Some(error), now)
-                            .await?
-                    }
-                    _ => None,
-                };
                 if bad_address {
-                    bad_addresses.push(email);
+                    bad_addresses.push((email.site_id.clone(), email.rcpt_to.clone()));
                 }
                 steps.push(step);
-                outcomes.push((email.id.clone(), outcome, webhook));
+                outcomes.push((email, outcome));
             }
-            self.store.record_email_outcomes(&outcomes).await?;
-            for email in bad_addresses {
-                if let Some(site) = config.site(&email.site_id) {
-                    apply::suppress(
-                        self.store.as_ref(),
-                        site,
-                        &email.rcpt_to,
-                        "hard_bounce",
-                        now,
-                    )
-                    .await?;
-                }
-            }
+            let outcomes = self.with_webhooks(outcomes, now).await?;
+            recording = Some(Box::pin(record(
+                self.store.clone(),
+                config.clone(),
+                outcomes,
+                bad_addresses,
+                now,
+            )));
+        }
+        if let Some(recording) = recording {
+            recording.await?;
         }
         Ok(steps)
+    }
+
+    /// Whether each email is still worth sending, read in one transaction.
+    async fn still_wanted(&self, emails: &[OutboxEmail]) -> anyhow::Result<Vec<bool>> {
+        let mut tx = self.store.begin_read().await?;
+        let mut wanted = Vec::with_capacity(emails.len());
+        for email in emails {
+            wanted.push(tx.email_still_wanted(&email.id).await?);
+        }
+        Ok(wanted)
+    }
+
+    /// The outcomes to record, each with its `message.forwarded` or `delivery.failed` webhook
+    /// if the site wants them (the forwarded messages read in one transaction).
+    async fn with_webhooks(
+        &self,
+        outcomes: Vec<(&OutboxEmail, EmailOutcome)>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Vec<(String, EmailOutcome, Option<NewWebhook>)>> {
+        let config = self.config.current();
+        let mut reads = None;
+        let mut out = Vec::with_capacity(outcomes.len());
+        for (email, outcome) in outcomes {
+            let hook = match &outcome {
+                EmailOutcome::Sent { .. } => Some(("message.forwarded", None)),
+                EmailOutcome::Failed { error } => Some(("delivery.failed", Some(error.as_str()))),
+                _ => None,
+            };
+            let wanted = config
+                .site(&email.site_id)
+                .is_some_and(|s| s.webhook_url.is_some());
+            let webhook = match hook {
+                Some((event, error)) if wanted => {
+                    let tx = match &mut reads {
+                        Some(tx) => tx,
+                        None => reads.insert(self.store.begin_read().await?),
+                    };
+                    // The outbox row already names the conversation; only the messages are
+                    // looked up.
+                    let messages = tx.forwarded_messages(&email.id).await?;
+                    Some(webhooks::about_email(email, messages, event, error, now))
+                }
+                _ => None,
+            };
+            out.push((email.id.clone(), outcome, webhook));
+        }
+        Ok(out)
     }
 
     /// One delivery attempt: what happened, the outcome to record, and whether the address
@@ -362,13 +408,14 @@ impl Worker {
     async fn attempt(
         &self,
         email: &OutboxEmail,
+        still_wanted: bool,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<(Step, EmailOutcome, bool)> {
         let config = self.config.current();
         let delivery = &config.delivery;
         // Checked again at every attempt: a retry may come hours later, after the visitor came
         // back and read the replies, or unsubscribed.
-        if !self.store.email_still_wanted(&email.id).await? {
+        if !still_wanted {
             let reason = "withdrawn: the visitor read the replies or unsubscribed".to_string();
             tracing::info!(%reason, "email cancelled");
             crate::metrics::get().emails_cancelled.inc();
@@ -431,29 +478,6 @@ impl Worker {
         })
     }
 
-    /// The `message.forwarded` or `delivery.failed` webhook of an email, if the site wants them.
-    async fn email_webhook(
-        &self,
-        email: &OutboxEmail,
-        event: &str,
-        error: Option<&str>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> anyhow::Result<Option<NewWebhook>> {
-        let wanted = self
-            .config
-            .current()
-            .site(&email.site_id)
-            .is_some_and(|s| s.webhook_url.is_some());
-        if !wanted {
-            return Ok(None);
-        }
-        // The outbox row already names the conversation; only the messages are looked up.
-        let messages = self.store.forwarded_messages(&email.id).await?;
-        Ok(Some(webhooks::about_email(
-            email, messages, event, error, now,
-        )))
-    }
-
     /// Claims one queued webhook and posts it.
     #[tracing::instrument(name = "webhook", skip_all, fields(webhook, event, attempt))]
     async fn post_webhook_one(&self) -> anyhow::Result<Step> {
@@ -504,6 +528,26 @@ impl Worker {
             }
         }
     }
+}
+
+/// The commit of a group's outcomes, under way while the next group is sent.
+type Recording = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Records how a group of sends went and suppresses the addresses the relay said do not exist.
+async fn record(
+    store: Arc<dyn Store>,
+    config: Arc<crate::config::Config>,
+    outcomes: Vec<(String, EmailOutcome, Option<NewWebhook>)>,
+    bad_addresses: Vec<(String, String)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    store.record_email_outcomes(&outcomes).await?;
+    for (site, address) in bad_addresses {
+        if let Some(site) = config.site(&site) {
+            apply::suppress(store.as_ref(), site, &address, "hard_bounce", now).await?;
+        }
+    }
+    Ok(())
 }
 
 fn webhook_metric(result: &str) {

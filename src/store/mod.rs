@@ -274,8 +274,6 @@ pub trait Store: Send + Sync + 'static {
         &self,
         outcomes: &[(String, EmailOutcome, Option<NewWebhook>)],
     ) -> Result<()>;
-    /// The ids of the chat messages an email forwarded.
-    async fn forwarded_messages(&self, email_id: &str) -> Result<Vec<String>>;
     /// Takes the lease on one webhook ready to be posted, counting the attempt.
     async fn claim_webhook(
         &self,
@@ -308,9 +306,6 @@ pub trait Store: Send + Sync + 'static {
     async fn meta_init(&self, key: &str, value: &str) -> Result<String>;
     /// Stores `value` under `key`, replacing what was there.
     async fn meta_set(&self, key: &str, value: &str) -> Result<()>;
-    /// Whether an outbox email is still worth sending: its visitor is not suppressed, and it
-    /// forwards no message (a close transcript) or at least one the visitor has not read since.
-    async fn email_still_wanted(&self, id: &str) -> Result<bool>;
     /// Conversations of a site whose visitor id, email or name contains `q` (case-insensitive),
     /// or whose id is `q`; newest first, at most `limit`.
     async fn find_contacts(
@@ -368,6 +363,11 @@ pub trait Tx: Send {
     async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()>;
     /// The email we sent with this `Message-ID` (with angle brackets).
     async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>>;
+    /// Whether an outbox email is still worth sending: its visitor is not suppressed, and it
+    /// forwards no message (a close transcript) or at least one the visitor has not read since.
+    async fn email_still_wanted(&mut self, id: &str) -> Result<bool>;
+    /// The ids of the chat messages an email forwarded.
+    async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>>;
     /// When the conversation's last email was made.
     async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
     /// Marks an email failed (a bounce came back for it).

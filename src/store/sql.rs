@@ -243,15 +243,6 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
-            async fn forwarded_messages(&self, email_id: &str) -> Result<Vec<String>> {
-                Ok(
-                    $q::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
-                        .bind(email_id)
-                        .fetch_all(&self.pool)
-                        .await?,
-                )
-            }
-
             async fn claim_webhook(
                 &self,
                 now: DateTime<Utc>,
@@ -420,25 +411,6 @@ macro_rules! sql_backend {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
-            }
-
-            async fn email_still_wanted(&self, id: &str) -> Result<bool> {
-                let row = $q::query(
-                    "SELECT
-                         (SELECT COUNT(*) FROM suppressions s
-                          WHERE s.site_id = e.site_id AND s.email = e.rcpt_to) AS suppressed,
-                         (SELECT COUNT(*) FROM messages m WHERE m.email_id = e.id) AS forwarded,
-                         (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
-                          WHERE m.email_id = e.id AND m.seq > c.read_seq AND m.deleted = FALSE) AS unread
-                     FROM emails e WHERE e.id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some(row) = row else { return Ok(false) };
-                let (suppressed, forwarded, unread): (i64, i64, i64) =
-                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                Ok(suppressed == 0 && (forwarded == 0 || unread > 0))
             }
 
             async fn find_contacts(
@@ -827,6 +799,34 @@ macro_rules! sql_backend {
                     .fetch_optional(&mut *self.tx)
                     .await?;
                 row.as_ref().map(outbox_email).transpose()
+            }
+
+            async fn email_still_wanted(&mut self, id: &str) -> Result<bool> {
+                let row = $q::query(
+                    "SELECT
+                         (SELECT COUNT(*) FROM suppressions s
+                          WHERE s.site_id = e.site_id AND s.email = e.rcpt_to) AS suppressed,
+                         (SELECT COUNT(*) FROM messages m WHERE m.email_id = e.id) AS forwarded,
+                         (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
+                          WHERE m.email_id = e.id AND m.seq > c.read_seq AND m.deleted = FALSE) AS unread
+                     FROM emails e WHERE e.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                let Some(row) = row else { return Ok(false) };
+                let (suppressed, forwarded, unread): (i64, i64, i64) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                Ok(suppressed == 0 && (forwarded == 0 || unread > 0))
+            }
+
+            async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>> {
+                Ok(
+                    $q::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
+                        .bind(email_id)
+                        .fetch_all(&mut *self.tx)
+                        .await?,
+                )
             }
 
             async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
