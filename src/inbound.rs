@@ -492,18 +492,15 @@ impl Inbound {
                 return None;
             }
         }
-        if analysis.routing.conversation_pk.is_none() {
-            if self.store.is_some() {
-                let config = self.config.current();
-                let any_site =
-                    |id: &&String| (config.sites.iter()).any(|s| ours(id, &s.reply_domain));
-                for id in analysis.references.iter().filter(any_site) {
-                    if let Ok(Some(email)) = reads.email_by_message_id(id).await {
-                        analysis.routing.via = "in_reply_to";
-                        analysis.routing.site = Some(email.site_id.clone());
-                        analysis.routing.conversation_pk = Some(email.conversation_pk);
-                        break;
-                    }
+        if analysis.routing.conversation_pk.is_none() && self.store.is_some() {
+            let config = self.config.current();
+            let any_site = |id: &&String| (config.sites.iter()).any(|s| ours(id, &s.reply_domain));
+            for id in analysis.references.iter().filter(any_site) {
+                if let Ok(Some(email)) = reads.email_by_message_id(id).await {
+                    analysis.routing.via = "in_reply_to";
+                    analysis.routing.site = Some(email.site_id.clone());
+                    analysis.routing.conversation_pk = Some(email.conversation_pk);
+                    break;
                 }
             }
         }
