@@ -167,11 +167,12 @@ impl Worker {
         let now = self.clock.now();
         let config = self.config.current();
         let lease = config.delivery.lease;
-        let pks = self.store.claim_due(now, now + lease, BATCH).await?;
+        // Claimed in the transaction that composes: one commit for both.
+        let mut tx = self.store.begin().await?;
+        let pks = tx.claim_due(now, now + lease, BATCH).await?;
         if pks.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.store.begin().await?;
         // Presence is per site: read once per site for the whole batch.
         let mut states = std::collections::HashMap::new();
         let mut steps = Vec::with_capacity(pks.len());
@@ -309,48 +310,35 @@ impl Worker {
         if emails.is_empty() {
             return Ok(Vec::new());
         }
-        // As many at once as the transport has connections. A group's outcomes are committed
-        // while the next group is sent, so sending never waits for the disk, and a crash can
-        // resend at most two emails per connection.
+        // As many at once as the transport has connections, and each group's outcomes recorded
+        // before the next group goes: a crash can then resend at most one email per connection.
         // (A loop, not stream combinators, keeps the future `Send` for the spawned worker.)
         let mut steps = Vec::with_capacity(emails.len());
-        let mut recording: Option<Recording> = None;
         for chunk in emails.chunks(self.transport.concurrency().max(1)) {
             let wanted = self.still_wanted(chunk).await?;
             let mut attempts = Vec::with_capacity(chunk.len());
             for (email, wanted) in chunk.iter().zip(wanted) {
                 attempts.push(self.attempt(email, wanted, now));
             }
-            let previous = async {
-                match recording.take() {
-                    Some(recording) => recording.await,
-                    None => Ok(()),
-                }
-            };
-            let (results, recorded) =
-                tokio::join!(futures_util::future::join_all(attempts), previous);
-            recorded?;
+            let results = futures_util::future::join_all(attempts).await;
             let mut outcomes = Vec::with_capacity(chunk.len());
             let mut bad_addresses = Vec::new();
             for (email, result) in chunk.iter().zip(results) {
                 let (step, outcome, bad_address) = result?;
                 if bad_address {
-                    bad_addresses.push((email.site_id.clone(), email.rcpt_to.clone()));
+                    bad_addresses.push(email);
                 }
                 steps.push(step);
                 outcomes.push((email, outcome));
             }
             let outcomes = self.with_webhooks(outcomes, now).await?;
-            recording = Some(Box::pin(record(
-                self.store.clone(),
-                config.clone(),
-                outcomes,
-                bad_addresses,
-                now,
-            )));
-        }
-        if let Some(recording) = recording {
-            recording.await?;
+            self.store.record_email_outcomes(&outcomes).await?;
+            for email in bad_addresses {
+                if let Some(site) = config.site(&email.site_id) {
+                    let store = self.store.as_ref();
+                    apply::suppress(store, site, &email.rcpt_to, "hard_bounce", now).await?;
+                }
+            }
         }
         Ok(steps)
     }
@@ -528,26 +516,6 @@ impl Worker {
             }
         }
     }
-}
-
-/// The commit of a group's outcomes, under way while the next group is sent.
-type Recording = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
-
-/// Records how a group of sends went and suppresses the addresses the relay said do not exist.
-async fn record(
-    store: Arc<dyn Store>,
-    config: Arc<crate::config::Config>,
-    outcomes: Vec<(String, EmailOutcome, Option<NewWebhook>)>,
-    bad_addresses: Vec<(String, String)>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
-    store.record_email_outcomes(&outcomes).await?;
-    for (site, address) in bad_addresses {
-        if let Some(site) = config.site(&site) {
-            apply::suppress(store.as_ref(), site, &address, "hard_bounce", now).await?;
-        }
-    }
-    Ok(())
 }
 
 fn webhook_metric(result: &str) {

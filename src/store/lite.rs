@@ -9,7 +9,8 @@
 //! So: a transaction holds one connection and runs its statements on the caller's thread (they
 //! touch pages in memory and take microseconds). What can wait goes to tokio's blocking pool,
 //! one hand-off each: the commit of a write (its fsync), a write lock another process holds,
-//! and statements outside a transaction.
+//! and statements outside a transaction. Checkpoints (copying the WAL back into the database
+//! file) run on a thread of their own, so no commit waits for one.
 
 use anyhow::Result;
 use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
@@ -28,6 +29,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 16;
 /// Distinct statements kept prepared per connection (the daemon has about forty).
 const STATEMENT_CACHE: usize = 128;
+/// Rows written between checkpoints. A row costs a page or two in the WAL (its table and index
+/// pages), so this keeps the WAL near SQLite's own default of 1,000 pages.
+const CHECKPOINT_ROWS: u64 = 500;
 
 /// Connections to one database file.
 #[derive(Clone)]
@@ -41,6 +45,10 @@ struct PoolInner {
     idle: Mutex<Vec<Connection>>,
     /// Bounds the connections in use, so a burst of API reads cannot open hundreds.
     permits: Arc<Semaphore>,
+    /// Rows written since the checkpointer was last asked to run.
+    unchecked: std::sync::atomic::AtomicU64,
+    /// Asks the checkpointer to run (a full queue means it has been asked already).
+    checkpoint: std::sync::mpsc::SyncSender<()>,
 }
 
 /// A connection taken from the pool; it goes back when dropped.
@@ -54,16 +62,23 @@ pub struct Pooled {
 impl Pool {
     /// Opens the database at `path`, creating it if missing, in WAL mode.
     pub fn open(path: &Path) -> Result<Self> {
+        let (checkpoint, wanted) = std::sync::mpsc::sync_channel(1);
         let pool = Self {
             inner: Arc::new(PoolInner {
                 path: path.to_owned(),
                 idle: Mutex::default(),
                 permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+                unchecked: Default::default(),
+                checkpoint,
             }),
         };
         // Fail now, at start-up, if the file cannot be opened.
         let first = pool.inner.connect()?;
         pool.inner.idle.lock().expect("pool lock").push(first);
+        let conn = pool.inner.connect()?;
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoints(conn, wanted))?;
         Ok(pool)
     }
 
@@ -84,6 +99,16 @@ impl Pool {
 }
 
 impl PoolInner {
+    /// Counts committed rows and wakes the checkpointer once enough have piled up.
+    fn wrote(&self, rows: u64) {
+        use std::sync::atomic::Ordering;
+        let total = self.unchecked.fetch_add(rows, Ordering::Relaxed) + rows;
+        if total >= CHECKPOINT_ROWS {
+            self.unchecked.store(0, Ordering::Relaxed);
+            let _ = self.checkpoint.try_send(());
+        }
+    }
+
     fn connect(&self) -> Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
@@ -95,9 +120,24 @@ impl PoolInner {
         // FULL: a commit is on disk before we answer, so an accepted event survives a crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Not inside commits: the checkpointer thread does it (see `checkpoints`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
+    }
+}
+
+/// Copies committed pages from the WAL into the database file every [`CHECKPOINT_ROWS`]
+/// rows, until the pool is gone. SQLite would do it inside the commit that fills the WAL past
+/// 1,000 pages, and that commit would wait for it: a batch of 256 emails spent 5 ms of its
+/// 13 ms commit there. A passive checkpoint never blocks readers or the writer.
+fn checkpoints(conn: Connection, wanted: std::sync::mpsc::Receiver<()>) {
+    while wanted.recv().is_ok() {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "WAL checkpoint failed; trying again after the next write");
+        }
     }
 }
 
@@ -136,6 +176,8 @@ pub struct Tx {
     write: bool,
     /// Still to be committed or rolled back.
     open: bool,
+    /// The connection's count of changed rows when the transaction began.
+    changes_before: u64,
 }
 
 impl Tx {
@@ -159,6 +201,7 @@ impl Tx {
             Err(e) => return Err(e.into()),
         }
         Ok(Self {
+            changes_before: conn.total_changes(),
             conn,
             write: true,
             open: true,
@@ -170,6 +213,7 @@ impl Tx {
         let conn = pool.take().await?;
         conn.execute_batch("BEGIN")?;
         Ok(Self {
+            changes_before: conn.total_changes(),
             conn,
             write: false,
             open: true,
@@ -187,6 +231,8 @@ impl Tx {
                 (conn, committed)
             })
             .await?;
+            let rows = conn.total_changes() - self.changes_before;
+            self.conn.pool.wrote(rows);
             self.conn.conn = Some(conn);
             if let Err(e) = committed {
                 // Still open: dropping rolls it back.
@@ -254,7 +300,15 @@ impl Exec<'_> {
             Exec::Conn(conn) => job(conn),
             Exec::Pool(pool) => {
                 let conn = pool.take().await?;
-                tokio::task::spawn_blocking(move || job(&conn)).await?
+                let inner = pool.inner.clone();
+                tokio::task::spawn_blocking(move || {
+                    let before = conn.total_changes();
+                    let done = job(&conn);
+                    // It may have written (a claim, an outcome).
+                    inner.wrote(conn.total_changes() - before);
+                    done
+                })
+                .await?
             }
         }
     }

@@ -156,30 +156,6 @@ macro_rules! sql_backend {
                 self.listen_for_work(wake)
             }
 
-            async fn claim_due(
-                &self,
-                now: DateTime<Utc>,
-                lease_until: DateTime<Utc>,
-                limit: u32,
-            ) -> Result<Vec<i64>> {
-                let _turn = self.write_turn().await;
-                let rows = $q::query(&format!(
-                    "UPDATE conversations SET lease_until = $1 WHERE pk IN (
-                         SELECT pk FROM conversations
-                         WHERE due_at IS NOT NULL AND due_at <= $2
-                           AND (lease_until IS NULL OR lease_until <= $2)
-                         ORDER BY due_at LIMIT $3 {})
-                     RETURNING pk",
-                    $claim_lock
-                ))
-                .bind(ms(lease_until))
-                .bind(ms(now))
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.iter().map(|r| r.get(0)).collect())
-            }
-
             async fn claim_emails(
                 &self,
                 now: DateTime<Utc>,
@@ -492,6 +468,29 @@ macro_rules! sql_backend {
                     }
                 }
                 Ok(found)
+            }
+
+            async fn claim_due(
+                &mut self,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<i64>> {
+                let rows = $q::query(&format!(
+                    "UPDATE conversations SET lease_until = $1 WHERE pk IN (
+                         SELECT pk FROM conversations
+                         WHERE due_at IS NOT NULL AND due_at <= $2
+                           AND (lease_until IS NULL OR lease_until <= $2)
+                         ORDER BY due_at LIMIT $3 {})
+                     RETURNING pk",
+                    $claim_lock
+                ))
+                .bind(ms(lease_until))
+                .bind(ms(now))
+                .bind(limit as i64)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
             }
 
             async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>> {
