@@ -3,7 +3,9 @@
 //! [`Store`] is the database; [`Tx`] one transaction in it. The domain code (`apply`, `worker`)
 //! only speaks these traits and the plain structs below, so adding a backend never touches it.
 //! [`sqlite`] is the embedded default, [`postgres`] the one for production and for several
-//! daemons sharing the work; both are built from the same SQL in `sql.rs`.
+//! daemons sharing the work; both are built from the same SQL in `sql.rs`, PostgreSQL's through
+//! sqlx and SQLite's through `lite.rs`, a sqlx-shaped layer over rusqlite that runs a
+//! transaction's statements without a thread hand-off each.
 
 mod lite;
 pub mod postgres;

@@ -1,6 +1,6 @@
 //! The embedded SQLite backend: one file, WAL, one writer at a time.
 //!
-//! Statements go through [`lite`] (rusqlite), not sqlx's SQLite driver: a transaction runs its
+//! Statements go through `lite` (rusqlite), not sqlx's SQLite driver: a transaction runs its
 //! statements on the caller's thread and hands off only its commit (see `lite.rs` for why).
 //! sqlx still applies the migrations, so a database keeps one migration history.
 
@@ -53,7 +53,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Takes this process's turn, then the write lock (see [`lite::Tx::begin_write`]).
+    /// Takes this process's turn, then the write lock (see `lite::Tx::begin_write`).
     async fn begin_write(&self) -> Result<(lite::Tx, WriteTurn)> {
         let turn = self.write_turn().await;
         Ok((lite::Tx::begin_write(&self.pool).await?, turn))
