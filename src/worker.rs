@@ -331,7 +331,7 @@ impl Worker {
                 steps.push(step);
                 outcomes.push((email, outcome));
             }
-            let outcomes = self.with_webhooks(outcomes, now).await?;
+            let outcomes = self.with_webhooks(&config, outcomes, now).await?;
             self.store.record_email_outcomes(&outcomes).await?;
             for email in bad_addresses {
                 if let Some(site) = config.site(&email.site_id) {
@@ -357,10 +357,10 @@ impl Worker {
     /// if the site wants them (the forwarded messages read in one transaction).
     async fn with_webhooks(
         &self,
+        config: &crate::config::Config,
         outcomes: Vec<(&OutboxEmail, EmailOutcome)>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Vec<(String, EmailOutcome, Option<NewWebhook>)>> {
-        let config = self.config.current();
         let mut reads = None;
         let mut out = Vec::with_capacity(outcomes.len());
         for (email, outcome) in outcomes {

@@ -300,12 +300,11 @@ impl Exec<'_> {
             Exec::Conn(conn) => job(conn),
             Exec::Pool(pool) => {
                 let conn = pool.take().await?;
-                let inner = pool.inner.clone();
                 tokio::task::spawn_blocking(move || {
                     let before = conn.total_changes();
                     let done = job(&conn);
                     // It may have written (a claim, an outcome).
-                    inner.wrote(conn.total_changes() - before);
+                    conn.pool.wrote(conn.total_changes() - before);
                     done
                 })
                 .await?

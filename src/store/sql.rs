@@ -759,11 +759,7 @@ macro_rules! sql_backend {
                     let Some(email) = row.as_ref().map(outbox_email).transpose()? else {
                         continue;
                     };
-                    let messages: Vec<String> =
-                        $q::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
-                            .bind(&email.id)
-                            .fetch_all(&mut *self.tx)
-                            .await?;
+                    let messages = self.forwarded_messages(&email.id).await?;
                     confirmed.push((email, messages));
                 }
                 Ok(confirmed)

@@ -275,17 +275,7 @@ async fn the_oldest_unread_reply_stays_exact(#[case] backend: Backend) {
                             AND m.author IN ('agent', 'bot') AND m.deleted = FALSE
                             AND m.email_id IS NULL)
                    FROM conversations c";
-    use sqlx::Connection;
-    let rows: Vec<(String, Option<i64>, Option<i64>)> = match backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.db).await.unwrap();
-            sqlx::query_as(check).fetch_all(&mut c).await.unwrap()
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&app.db).await.unwrap();
-            sqlx::query_as(check).fetch_all(&mut c).await.unwrap()
-        }
-    };
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = app.stored(check).await;
     assert_eq!(rows.len(), 8);
     for (id, stored, counted) in rows {
         assert_eq!(stored, counted, "{id}");

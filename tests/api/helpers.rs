@@ -672,6 +672,25 @@ webhook_secret = "{WEBHOOK_SECRET}"
 }
 
 impl TestApp {
+    /// Rows of `sql` read straight from the daemon's database, whichever backend it is: for
+    /// checks of what is stored that the API does not show.
+    pub async fn stored<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        use sqlx::Connection;
+        if self.db.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.db).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.db).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+        }
+    }
+
     /// Posts a body to `/v1/events` with the acme token.
     pub async fn post(&self, body: Value) -> reqwest::Response {
         self.post_as(TOKEN, body).await

@@ -448,24 +448,8 @@ async fn replies_arriving_together_are_each_stored_once(#[case] backend: Backend
         .map(|r| r["attachments"].as_array().unwrap().len())
         .sum();
     assert_eq!(attachments, 30);
-    use sqlx::Connection;
-    let count = match backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.db).await.unwrap();
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM attachments")
-                .fetch_one(&mut c)
-                .await
-                .unwrap()
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&app.db).await.unwrap();
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM attachments")
-                .fetch_one(&mut c)
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(count, 30, "the duplicate's attachment was not kept");
+    let count: Vec<(i64,)> = app.stored("SELECT COUNT(*) FROM attachments").await;
+    assert_eq!(count[0].0, 30, "the duplicate's attachment was not kept");
 }
 
 #[apply(backends)]
