@@ -425,7 +425,9 @@ pub fn make(
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("the visitor has no email address"))?;
     let selection = select(site, kind, conv, messages);
-    let id = uuid::Uuid::new_v4();
+    // Time-ordered (v7): the outbox's id and Message-ID indexes grow at their end instead of
+    // touching a random page per email.
+    let id = uuid::Uuid::now_v7();
     let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
     let unsubscribe_url = format!(
         "{public_url}/v1/unsubscribe/{}",

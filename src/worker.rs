@@ -205,7 +205,7 @@ impl Worker {
         let Some(site) = config.site(&conv.site_id) else {
             // The site was removed from the config: nothing to send on its behalf.
             conv.due_at = None;
-            tx.save_conversation(&conv).await?;
+            tx.save_schedule(&conv).await?;
             return Ok(Step::Rescheduled);
         };
         // Everything is checked again now: the visitor may have come back and read.
@@ -218,7 +218,7 @@ impl Worker {
                     tracing::debug!(reason = describe(reason), "no email owed");
                 }
                 conv.due_at = other.ok().map(|d| d.at);
-                tx.save_conversation(&conv).await?;
+                tx.save_schedule(&conv).await?;
                 return Ok(Step::Rescheduled);
             }
         };
@@ -243,7 +243,7 @@ impl Worker {
                     .inc();
                 tx.suppress(&site.id, &to, "invalid_address", now).await?;
                 conv.due_at = None;
-                tx.save_conversation(&conv).await?;
+                tx.save_schedule(&conv).await?;
                 return Ok(Step::Rescheduled);
             }
         };
@@ -291,7 +291,7 @@ impl Worker {
             ..facts
         };
         conv.due_at = triggers::due(&after, &site.triggers).ok().map(|d| d.at);
-        tx.save_conversation(&conv).await?;
+        tx.save_schedule(&conv).await?;
         tracing::info!(email = %email.id, forwarded = selection.forward.len(), "email queued");
         Ok(Step::Composed)
     }

@@ -337,6 +337,9 @@ pub trait Tx: Send {
     ) -> Result<Conversation>;
     /// Writes every field back and releases the worker's lease.
     async fn save_conversation(&mut self, c: &Conversation) -> Result<()>;
+    /// Writes back only what the scheduler changes (emails owed, thread, due time) and releases
+    /// the lease: the visitor's columns, and the indexes over them, are left alone.
+    async fn save_schedule(&mut self, c: &Conversation) -> Result<()>;
     /// Adds a message; `None` if the conversation already has one with this id.
     async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>>;
     async fn message_seq(&mut self, pk: i64, message_id: &str) -> Result<Option<i64>>;

@@ -559,6 +559,23 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
+            async fn save_schedule(&mut self, c: &Conversation) -> Result<()> {
+                $q::query(
+                    "UPDATE conversations SET unanswered_emails = $1, close_transcript_at = $2,
+                         pending_since = $3, thread = $4, due_at = $5, lease_until = NULL
+                     WHERE pk = $6",
+                )
+                .bind(c.unanswered_emails as i64)
+                .bind(opt_ms(c.close_transcript_at))
+                .bind(opt_ms(c.pending_since))
+                .bind(c.thread.join(" "))
+                .bind(opt_ms(c.due_at))
+                .bind(c.pk)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
             async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>> {
                 let row = $q::query(
                     "INSERT INTO messages (conversation_pk, id, author, author_name, text, attachments,
