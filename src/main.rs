@@ -164,7 +164,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve { listen } => {
-            telemetry::init(cli.log_json);
+            telemetry::init_daemon(cli.log_json);
             let mut c = match load(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -172,13 +172,15 @@ async fn main() -> ExitCode {
             if let Some(addr) = listen {
                 c.api.listen = addr;
             }
-            match serve(c).await {
+            let code = match serve(c).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
                     ExitCode::FAILURE
                 }
-            }
+            };
+            telemetry::flush();
+            code
         }
     }
 }
@@ -193,6 +195,8 @@ async fn serve(c: config::Config) -> anyhow::Result<()> {
     let app = Application::build(c, Clock::System).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, database = %db, "replyrelay listening");
+    // The banner and READY follow the lines logged so far, in that order.
+    telemetry::flush();
     if builtin {
         eprintln!(
             "\nreplyrelay is running on built-in defaults (no replyrelay.toml):\n  \
@@ -220,6 +224,7 @@ async fn serve(c: config::Config) -> anyhow::Result<()> {
         tokio::spawn(reload_on_sighup(path, shared, hangups));
     }
     // Ready only now: migrations ran and every listener is bound.
+    telemetry::flush();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     if let Some(period) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(period, worker));
@@ -300,6 +305,7 @@ async fn reload_on_sighup(
                 }
             }
         }
+        telemetry::flush();
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     }
 }
