@@ -620,7 +620,7 @@ async fn inbound() -> Vec<Row> {
     let mut rows = Vec::new();
     // Group commit shares a commit among the sessions delivering at once: shown with a few
     // connections and with many (the same client and count against smtp-sink each time).
-    for connections in [4, 16] {
+    for connections in [4, 16, 64] {
         let mut rounds = Vec::new();
         for _ in 0..ROUNDS {
             let messages = replies(n);
