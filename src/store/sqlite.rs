@@ -16,10 +16,6 @@ pub struct SqliteStore {
     pool: lite::Pool,
     /// How sqlx reaches the same file, for migrations.
     options: SqliteConnectOptions,
-    /// Whose turn it is to write. SQLite has one writer at a time; a second `BEGIN IMMEDIATE`
-    /// would wait in SQLite's busy handler, which polls with sleeps of up to 100 ms. Waiting
-    /// here instead hands the lock over the moment the writer before commits.
-    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub struct SqliteTx {
@@ -36,11 +32,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .disable_statement_logging();
         let pool = lite::Pool::open(options.get_filename())?;
-        Ok(Self {
-            pool,
-            options,
-            writer: Arc::default(),
-        })
+        Ok(Self { pool, options })
     }
 
     async fn run_migrations(&self) -> Result<()> {
@@ -66,7 +58,7 @@ impl SqliteStore {
     /// Waits for this process's turn to write (also for single statements outside a
     /// transaction: claims and outcomes).
     async fn write_turn(&self) -> WriteTurn {
-        Some(self.writer.clone().lock_owned().await)
+        Some(self.pool.turn().lock_owned().await)
     }
 
     /// One daemon per SQLite file: there is nobody else to hear from.
