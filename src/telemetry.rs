@@ -76,6 +76,12 @@ impl Buffer {
 /// lines leave in a few writes per second, an idle one's within this delay.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// The writer thread's name.
+const WRITER: &str = "log-writer";
+
+/// The longest [`flush`] waits.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A buffer this full is written at once.
 const WRITE_AT: usize = 64 << 10;
 
@@ -89,7 +95,7 @@ static BUFFER: OnceLock<Buffer> = OnceLock::new();
 fn buffer() -> &'static Buffer {
     BUFFER.get_or_init(|| {
         std::thread::Builder::new()
-            .name("log-writer".into())
+            .name(WRITER.into())
             .spawn(write_out)
             .expect("cannot start the log writer thread");
         Buffer {
@@ -106,17 +112,25 @@ fn buffer() -> &'static Buffer {
 }
 
 /// Waits until every line logged so far has been written to stderr. Returns at once when
-/// lines are not batched.
+/// lines are not batched, and gives up after [`FLUSH_WAIT`] (a stderr nobody reads must not
+/// keep the daemon from starting or exiting).
 pub fn flush() {
     let Some(buffer) = BUFFER.get() else { return };
+    // The writer thread itself (its panic hook) has nobody to wait for.
+    if std::thread::current().name() == Some(WRITER) {
+        return;
+    }
+    let deadline = std::time::Instant::now() + FLUSH_WAIT;
     let mut pending = buffer.lock();
     while !pending.bytes.is_empty() || pending.writing {
+        let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+            return;
+        };
         pending.flushing = true;
         buffer.arrived.notify_one();
-        pending = buffer
-            .written
-            .wait(pending)
-            .unwrap_or_else(|e| e.into_inner());
+        pending = (buffer.written.wait_timeout(pending, left))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
