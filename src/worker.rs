@@ -18,7 +18,6 @@ use chrono::TimeDelta;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Notify;
-use tracing::Instrument;
 
 /// What one step did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,12 +191,7 @@ impl Worker {
             }
         }
         for (owed, made) in self.make_all(&config, owed, now).await? {
-            let span = tracing::info_span!("compose", site = %owed.conv.site_id, conversation = %owed.conv.id);
-            let step = self
-                .record(tx.as_mut(), &config, owed, made, now)
-                .instrument(span)
-                .await?;
-            steps.push(step);
+            steps.push(self.record(tx.as_mut(), &config, owed, made, now).await?);
         }
         tx.commit().await?;
         Ok(steps)
@@ -262,19 +256,16 @@ impl Worker {
             let public_url = config.api.public_url.as_deref().unwrap_or_default();
             owed.into_iter()
                 .map(|o| {
-                    let made = match config.site(&o.conv.site_id) {
-                        Some(site) => compose::make(
-                            site,
-                            keys,
-                            public_url,
-                            o.due.kind,
-                            &o.conv,
-                            &o.messages,
-                            now,
-                        ),
-                        // `plan` found the site in this same config: not reached.
-                        None => Err(anyhow::anyhow!("site {} not configured", o.conv.site_id)),
-                    };
+                    let site = config.site(&o.conv.site_id).expect(PLANNED);
+                    let made = compose::make(
+                        site,
+                        keys,
+                        public_url,
+                        o.due.kind,
+                        &o.conv,
+                        &o.messages,
+                        now,
+                    );
                     (o, made)
                 })
                 .collect::<Vec<_>>()
@@ -291,6 +282,7 @@ impl Worker {
     }
 
     /// Writes the email a conversation owes, made from what [`Worker::plan`] read, inside `tx`.
+    #[tracing::instrument(name = "compose", skip_all, fields(site = %owed.conv.site_id, conversation = %owed.conv.id))]
     async fn record(
         &self,
         tx: &mut dyn crate::store::Tx,
@@ -306,11 +298,7 @@ impl Worker {
             ..
         } = owed;
         let pk = conv.pk;
-        let Some(site) = config.site(&conv.site_id) else {
-            conv.due_at = None;
-            tx.save_schedule(&conv).await?;
-            return Ok(Step::Rescheduled);
-        };
+        let site = config.site(&conv.site_id).expect(PLANNED);
         let to = conv
             .visitor
             .email
@@ -620,6 +608,10 @@ const COMPOSE_BATCH: u32 = 256;
 /// From this many emails in a batch, making them is split across two threads: below it, the
 /// hand-off costs more than it saves.
 const PARALLEL_MAKE: usize = 8;
+
+/// Why a batch's site look-ups after [`Worker::plan`] cannot fail: the batch is planned, made
+/// and recorded under one config snapshot, and `plan` set aside conversations of unknown sites.
+const PLANNED: &str = "plan found the site in this same config";
 
 /// An email a conversation owes, with what making it needs; read by [`Worker::plan`].
 struct Owed {
