@@ -1,11 +1,14 @@
 //! Visitor replies: one pipeline for every way mail comes in (the SMTP/LMTP listener, the IMAP
 //! poller, `replyrelay ingest`).
 //!
-//! [`Inbound::analyze`] parses, classifies, routes, verifies and extracts without changing
-//! anything (it is all `replyrelay inspect` runs); [`Inbound::deliver`] then acts on the
-//! analysis: a reply is stored in its conversation and announced by webhook, a bounce marks its
-//! email failed (and suppresses the address when permanent), an auto-reply or a loop is dropped
-//! and counted. The classification and extraction steps are plain functions of the message.
+//! [`Inbound::read`] parses, classifies, extracts and routes by reply token (a MAC, no
+//! database); [`Inbound::resolve`] does the reads: the conversation, `In-Reply-To`, the sender
+//! and reach-window checks. [`Inbound::analyze`] runs both without changing anything (it is all
+//! `replyrelay inspect` runs). [`Inbound::deliver`] acts on a message: a reply is resolved and
+//! stored in one transaction shared with the replies arriving beside it (the group commit) and
+//! announced by webhook, a bounce marks its email failed (and suppresses the address when
+//! permanent), an auto-reply or a loop is dropped and counted. The classification and
+//! extraction steps are plain functions of the message.
 
 use crate::apply;
 use crate::clock::Clock;
@@ -230,9 +233,11 @@ impl Inbound {
         self.config.current().inbound.clone()
     }
 
-    /// Whether mail for `rcpt` would be taken: an address with a genuine reply token (checked
-    /// at `RCPT TO`, so a bad one is refused before the message is sent).
-    pub async fn check_recipient(&self, rcpt: &str) -> Result<(), Rejection> {
+    /// Whether mail for `rcpt` would be taken: an address with a genuine reply token, checked
+    /// at `RCPT TO` so a bad one is refused before the message is sent. Genuine means its MAC
+    /// verifies, which needs no database: that the conversation still exists is checked where
+    /// the reply is stored (a token of an erased conversation is refused after `DATA`).
+    pub fn check_recipient(&self, rcpt: &str) -> Result<(), Rejection> {
         let wanted = rcpt.trim().trim_matches(['<', '>']).to_lowercase();
         let is_bounce_address = self.config.current().sites.iter().any(|s| {
             s.bounce_address
@@ -242,16 +247,44 @@ impl Inbound {
         if is_bounce_address {
             return Ok(());
         }
-        let mut reads = Reads::new(self.store.as_deref());
-        match self.route_token(&[rcpt.to_string()], &mut reads).await {
+        match self.route_token(&[rcpt.to_string()]) {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(Rejection::UnknownRecipient("no such reply address".into())),
             Err(e) => Err(Rejection::UnknownRecipient(e)),
         }
     }
 
-    /// Reads a message and decides what it is, without changing anything.
+    /// Reads a message and decides what it is, without changing anything (`replyrelay
+    /// inspect`): [`Inbound::read`], then [`Inbound::resolve`] in a read transaction.
     pub async fn analyze(&self, raw: &[u8], envelope: &Envelope) -> Result<Analysis, Rejection> {
+        let mut analysis = self.read(raw, envelope)?;
+        if analysis.kind != Kind::Reply {
+            return Ok(analysis);
+        }
+        let Some(store) = &self.store else {
+            analysis.routing = Routing {
+                via: "none",
+                error: Some("no database: no site matched".into()),
+                ..Routing::default()
+            };
+            analysis.kind = Kind::Unroutable;
+            return Ok(analysis);
+        };
+        let resolved = match store.begin_read().await {
+            Ok(mut tx) => self.resolve(&mut analysis, tx.as_mut()).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = resolved {
+            analysis.routing.error = Some(format!("database: {e:#}"));
+            analysis.kind = Kind::Unroutable;
+        }
+        Ok(analysis)
+    }
+
+    /// Parses, classifies, extracts and routes by reply token: all that needs no database.
+    /// A reply routed by token still has its conversation looked up, and one without a token
+    /// its `In-Reply-To` (see [`Inbound::resolve`]).
+    pub fn read(&self, raw: &[u8], envelope: &Envelope) -> Result<Analysis, Rejection> {
         let limits = self.limits();
         if raw.len() > limits.max_message_size {
             return Err(Rejection::TooLarge);
@@ -337,15 +370,9 @@ impl Inbound {
             analysis.attachment_data.push(data.to_vec());
         }
 
-        let mut reads = Reads::new(self.store.as_deref());
-        let conv = self
-            .route(&message, envelope, &mut analysis, &mut reads)
-            .await;
-        if analysis.routing.conversation_pk.is_none() && analysis.kind == Kind::Reply {
+        self.route(&message, envelope, &mut analysis);
+        if analysis.routing.error.is_some() && analysis.kind == Kind::Reply {
             analysis.kind = Kind::Unroutable;
-        }
-        if analysis.kind == Kind::Reply {
-            self.verify(&mut analysis, conv, &mut reads).await;
         }
         Ok(analysis)
     }
@@ -353,7 +380,7 @@ impl Inbound {
     /// Runs the whole pipeline on one message and acts on it.
     #[tracing::instrument(name = "inbound", skip_all, fields(message_id, conversation))]
     pub async fn deliver(&self, raw: &[u8], envelope: &Envelope) -> anyhow::Result<Outcome> {
-        let analysis = match self.analyze(raw, envelope).await {
+        let analysis = match self.read(raw, envelope) {
             Ok(a) => a,
             Err(rejection) => {
                 let outcome = Outcome::Rejected(rejection);
@@ -361,12 +388,8 @@ impl Inbound {
                 return Ok(outcome);
             }
         };
-        tracing::Span::current()
-            .record("message_id", analysis.message_id.as_deref().unwrap_or("-"))
-            .record(
-                "conversation",
-                analysis.routing.conversation.as_deref().unwrap_or("-"),
-            );
+        let span = tracing::Span::current();
+        span.record("message_id", analysis.message_id.as_deref().unwrap_or("-"));
         let kind = analysis.kind;
         let outcome = match kind {
             Kind::AutoReply | Kind::Loop => Outcome::Dropped(
@@ -375,16 +398,18 @@ impl Inbound {
                     .clone()
                     .unwrap_or_else(|| "automatic".into()),
             ),
-            Kind::Unroutable => Outcome::Rejected(Rejection::UnknownRecipient(
-                analysis
-                    .routing
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "no conversation for this message".into()),
-            )),
+            Kind::Unroutable => Outcome::Rejected(unroutable(&analysis)),
             Kind::Bounce => self.record_bounce(&analysis).await?,
+            Kind::Reply if self.store.is_none() => Outcome::Rejected(Rejection::UnknownRecipient(
+                "no database: no site matched".into(),
+            )),
             Kind::Reply => self.store_reply(analysis).await?,
         };
+        if let Outcome::Stored { conversation, .. } | Outcome::Quarantined { conversation } =
+            &outcome
+        {
+            span.record("conversation", conversation.as_str());
+        }
         tracing::info!(kind = ?kind, outcome = ?outcome, "inbound message handled");
         count(&outcome, kind);
         Ok(outcome)
@@ -408,38 +433,39 @@ impl Inbound {
         None
     }
 
-    /// The conversation a reply token names, with the address that carried the token, if the
-    /// token is genuine. `Err` says why a token that was there did not do.
-    async fn route_token(
-        &self,
-        addresses: &[String],
-        reads: &mut Reads<'_>,
-    ) -> Result<Option<(String, Conversation)>, String> {
+    /// The first reply token among `addresses` whose MAC verifies for a configured site: the
+    /// address that carried it, the site and the conversation number. `Err` says why a token
+    /// that was there did not do.
+    fn route_token(&self, addresses: &[String]) -> Result<Option<Token>, String> {
         let mut error = None;
         for address in addresses {
             let Some(token) = reply_token(address) else {
                 continue;
             };
-            let (Some(_), Some(keys)) = (&self.store, &self.keys) else {
+            let Some(keys) = &self.keys else {
                 return Err("no database: no site matched".into());
             };
-            let Some(pk) = TokenKeys::number(&token) else {
+            if TokenKeys::number(&token).is_none() {
                 error = Some("malformed reply token".to_string());
                 continue;
-            };
-            let conv = reads
-                .conversation_by_pk(pk)
-                .await
-                .map_err(|e| e.to_string())?;
-            let Some(conv) = conv else {
-                error = Some("unknown reply token".into());
-                continue;
-            };
-            if keys.verify(Purpose::Reply, &conv.site_id, &token).is_none() {
-                error = Some("forged reply token".into());
-                continue;
             }
-            return Ok(Some((address.clone(), conv)));
+            // The site is under the MAC, not in the token: try each (a MAC costs a
+            // microsecond, and a daemon serves a handful of sites).
+            let config = self.config.current();
+            let verified = config.sites.iter().find_map(|site| {
+                let pk = keys.verify(Purpose::Reply, &site.id, &token)?;
+                Some((site.id.clone(), pk))
+            });
+            match verified {
+                Some((site, pk)) => {
+                    return Ok(Some(Token {
+                        address: address.clone(),
+                        site,
+                        pk,
+                    }))
+                }
+                None => error = Some(FORGED.to_string()),
+            }
         }
         match error {
             Some(e) => Err(e),
@@ -447,17 +473,11 @@ impl Inbound {
         }
     }
 
-    /// Finds the conversation: a reply token in the recipients, else our Message-IDs in
-    /// `In-Reply-To`/`References`. Returns the conversation when the token route read it.
-    async fn route(
-        &self,
-        message: &Message<'_>,
-        envelope: &Envelope,
-        analysis: &mut Analysis,
-        reads: &mut Reads<'_>,
-    ) -> Option<Conversation> {
-        // The envelope first: it is what the MTA says this copy is for (LMTP delivers one
-        // copy per recipient), then the headers a reply address can be in.
+    /// Routes by reply token: a reply token in the recipients, the envelope's first (it is
+    /// what the MTA says this copy is for; LMTP delivers one copy per recipient), then the
+    /// headers a reply address can be in. A token that does not verify is refused, even if
+    /// `In-Reply-To` would route.
+    fn route(&self, message: &Message<'_>, envelope: &Envelope, analysis: &mut Analysis) {
         let mut addresses: Vec<String> = envelope.rcpt_to.clone();
         for list in [message.to(), message.cc()].into_iter().flatten() {
             addresses.extend(list.iter().filter_map(|a| a.address()).map(String::from));
@@ -469,73 +489,101 @@ impl Inbound {
                 addresses.push(value.trim().trim_matches(['<', '>']).to_string());
             }
         }
-
-        let mut routed = None;
-        match self.route_token(&addresses, reads).await {
-            Ok(Some((address, conv))) => {
+        match self.route_token(&addresses) {
+            Ok(Some(token)) => {
                 analysis.routing.via = "token";
-                analysis.routing.address = Some(address);
-                analysis.routing.site = Some(conv.site_id.clone());
-                analysis.routing.conversation_pk = Some(conv.pk);
+                analysis.routing.address = Some(token.address);
+                analysis.routing.site = Some(token.site);
+                analysis.routing.conversation_pk = Some(token.pk);
                 analysis.verification.token = "valid";
-                routed = Some(conv);
             }
             Ok(None) => {}
             Err(e) => {
-                // A token that does not verify is refused, even if In-Reply-To would route.
-                analysis.verification.token = if e.contains("forged") {
-                    "forged"
-                } else {
-                    "none"
-                };
+                analysis.verification.token = if e == FORGED { "forged" } else { "none" };
                 analysis.routing.error = Some(e);
-                return None;
             }
         }
-        if analysis.routing.conversation_pk.is_none() && self.store.is_some() {
+    }
+
+    /// The reads of routing and verification, inside `tx`: the conversation a token names
+    /// (it must exist and be of the token's site), else the one whose email our Message-ID in
+    /// `In-Reply-To`/`References` names; then, for a reply, the sender and reach-window checks.
+    /// Run where the reply is stored, in the same transaction, so the conversation is read
+    /// once and what was checked is what is written. Returns the conversation, if routed.
+    ///
+    /// Running it again on the same analysis gives the same answer (a group commit that
+    /// failed is retried reply by reply).
+    async fn resolve(
+        &self,
+        analysis: &mut Analysis,
+        tx: &mut dyn Tx,
+    ) -> anyhow::Result<Option<Conversation>> {
+        let mut conv = None;
+        if let Some(pk) = analysis.routing.conversation_pk {
+            let site = analysis.routing.site.as_deref().unwrap_or_default();
+            match tx.conversation_by_pk(pk).await? {
+                Some(c) if c.site_id == site => conv = Some(c),
+                found => {
+                    // A genuine MAC on a number that is no conversation of that site's.
+                    let error = if found.is_some() {
+                        FORGED
+                    } else {
+                        "unknown reply token"
+                    };
+                    analysis.verification.token = if found.is_some() { "forged" } else { "none" };
+                    analysis.routing = Routing {
+                        via: "none",
+                        error: Some(error.into()),
+                        ..Routing::default()
+                    };
+                }
+            }
+        } else if analysis.routing.error.is_none() {
             let config = self.config.current();
             let any_site = |id: &&String| (config.sites.iter()).any(|s| ours(id, &s.reply_domain));
             for id in analysis.references.iter().filter(any_site) {
-                if let Ok(Some(email)) = reads.email_by_message_id(id).await {
-                    analysis.routing.via = "in_reply_to";
-                    analysis.routing.site = Some(email.site_id.clone());
-                    analysis.routing.conversation_pk = Some(email.conversation_pk);
-                    break;
-                }
+                let Some(email) = tx.email_by_message_id(id).await? else {
+                    continue;
+                };
+                let Some(c) = tx.conversation_by_pk(email.conversation_pk).await? else {
+                    continue;
+                };
+                analysis.routing.via = "in_reply_to";
+                analysis.routing.site = Some(c.site_id.clone());
+                analysis.routing.conversation_pk = Some(c.pk);
+                conv = Some(c);
+                break;
+            }
+            if conv.is_none() {
+                analysis.routing.error = Some("no reply token and no Message-ID of ours".into());
             }
         }
-        if analysis.routing.conversation_pk.is_none() && analysis.routing.error.is_none() {
-            analysis.routing.error = Some(if self.store.is_none() {
-                "no database: no site matched".into()
-            } else {
-                "no reply token and no Message-ID of ours".into()
-            });
-        }
-        routed
-    }
-
-    /// Sender and reach-window checks, under the site's policy. `conv` is the conversation if
-    /// routing has read it already.
-    async fn verify(
-        &self,
-        analysis: &mut Analysis,
-        conv: Option<Conversation>,
-        reads: &mut Reads<'_>,
-    ) {
-        let (Some(pk), Some(site)) = (
-            analysis.routing.conversation_pk,
-            analysis.routing.site.as_deref().and_then(|s| self.site(s)),
-        ) else {
-            return;
-        };
-        let conv = match conv {
-            Some(conv) => conv,
-            None => match reads.conversation_by_pk(pk).await {
-                Ok(Some(conv)) => conv,
-                _ => return,
-            },
+        let Some(conv) = conv else {
+            if analysis.kind == Kind::Reply {
+                analysis.kind = Kind::Unroutable;
+            }
+            return Ok(None);
         };
         analysis.routing.conversation = Some(conv.id.clone());
+        if analysis.kind == Kind::Reply {
+            let last_email = tx.last_email_at(conv.pk).await?;
+            self.verify(analysis, &conv, last_email);
+        }
+        Ok(Some(conv))
+    }
+
+    /// Sender and reach-window checks, under the site's policy: `last_email` is when the
+    /// conversation's newest email was made.
+    fn verify(
+        &self,
+        analysis: &mut Analysis,
+        conv: &Conversation,
+        last_email: Option<DateTime<Utc>>,
+    ) {
+        let Some(site) = self.site(&conv.site_id) else {
+            analysis.verification.reason = Some("site no longer configured".into());
+            return;
+        };
         let visitor = conv.visitor.email.as_deref().map(str::to_lowercase);
         let from = analysis.from.as_deref().map(str::to_lowercase);
         analysis.verification.sender = match (&visitor, &from) {
@@ -543,7 +591,6 @@ impl Inbound {
             (Some(_), Some(_)) => "mismatch",
             _ => "unknown",
         };
-        let last_email = reads.last_email_at(pk).await.ok().flatten();
         let now = self.clock.now();
         analysis.verification.window_open =
             last_email.is_some_and(|t| now < t + site.triggers.reach_window);
@@ -571,20 +618,9 @@ impl Inbound {
         analysis.verification.reason = reason;
     }
 
-    /// Checks what can be refused at once, then hands the reply to the group commit (moved,
-    /// not copied: its attachments may be large) and waits for its outcome.
+    /// Hands the reply to the group commit (moved, not copied: its attachments may be large),
+    /// where it is resolved, checked and stored, and waits for its outcome.
     async fn store_reply(&self, analysis: Analysis) -> anyhow::Result<Outcome> {
-        let v = &analysis.verification;
-        if v.decision == "reject" {
-            return Ok(Outcome::Rejected(if !v.window_open {
-                Rejection::WindowClosed
-            } else {
-                Rejection::Sender(v.reason.clone().unwrap_or_default())
-            }));
-        }
-        if analysis.text.is_empty() && analysis.attachments.is_empty() {
-            return Ok(Outcome::Dropped("empty reply".into()));
-        }
         let committer = self.committer.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_GROUP * 4);
             // The task's copy has no committer of its own: no cycle keeps the queue open.
@@ -612,8 +648,8 @@ impl Inbound {
     async fn commit_groups(self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_GROUP);
         while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
-            let group: Vec<&Analysis> = jobs.iter().map(|j| &j.analysis).collect();
-            match self.commit_group(&group).await {
+            let mut group: Vec<&mut Analysis> = jobs.iter_mut().map(|j| &mut j.analysis).collect();
+            match self.commit_group(&mut group).await {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.drain(..).zip(outcomes) {
                         let _ = job.done.send(Ok(outcome));
@@ -621,9 +657,9 @@ impl Inbound {
                 }
                 // One bad reply must not fail the others: each on its own, then.
                 Err(_) if jobs.len() > 1 => {
-                    for job in jobs.drain(..) {
+                    for mut job in jobs.drain(..) {
                         let result = self
-                            .commit_group(&[&job.analysis])
+                            .commit_group(&mut [&mut job.analysis])
                             .await
                             .map(|mut o| o.remove(0));
                         let _ = job.done.send(result);
@@ -638,27 +674,37 @@ impl Inbound {
         }
     }
 
-    /// Stores these replies in one transaction; their outcomes, in order.
-    async fn commit_group(&self, group: &[&Analysis]) -> anyhow::Result<Vec<Outcome>> {
-        let store = self.store.as_ref().expect("routed, so there is a store");
+    /// Resolves, checks and stores these replies in one transaction; their outcomes, in order.
+    async fn commit_group(&self, group: &mut [&mut Analysis]) -> anyhow::Result<Vec<Outcome>> {
+        let store = self.store.as_ref().expect("checked by deliver");
         let mut tx = store.begin().await?;
         let mut outcomes = Vec::with_capacity(group.len());
         // Presence is per site: read once per site for the whole group.
         let mut states = HashMap::new();
-        for analysis in group {
-            outcomes.push(self.store_in(tx.as_mut(), &mut states, analysis).await?);
+        for analysis in group.iter_mut() {
+            let conv = self.resolve(analysis, tx.as_mut()).await?;
+            let outcome = match (refusal(analysis), conv) {
+                (Some(outcome), _) => outcome,
+                (None, Some(conv)) => {
+                    self.store_in(tx.as_mut(), &mut states, analysis, conv)
+                        .await?
+                }
+                (None, None) => Outcome::Rejected(unroutable(analysis)),
+            };
+            outcomes.push(outcome);
         }
         tx.notify_work().await?;
         tx.commit().await?;
         Ok(outcomes)
     }
 
-    /// Writes one reply into the conversation, inside `tx`.
+    /// Writes one reply into its conversation `conv` (read by [`Inbound::resolve`] in `tx`).
     async fn store_in(
         &self,
         tx: &mut dyn Tx,
         states: &mut HashMap<String, SiteState>,
         analysis: &Analysis,
+        mut conv: Conversation,
     ) -> anyhow::Result<Outcome> {
         let v = &analysis.verification;
         let pk = analysis.routing.conversation_pk.expect("routed");
@@ -670,11 +716,6 @@ impl Inbound {
         let config = self.config.current();
         let public_url = config.api.public_url.as_deref().unwrap_or_default();
 
-        let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
-            return Ok(Outcome::Rejected(Rejection::UnknownRecipient(
-                "conversation gone".into(),
-            )));
-        };
         // The Message-ID is the message id: a second copy (SMTP and IMAP both) is a duplicate.
         let message_id = analysis
             .message_id
@@ -832,6 +873,50 @@ impl Inbound {
     }
 }
 
+/// What a resolved reply is refused or dropped for, if anything.
+fn refusal(analysis: &Analysis) -> Option<Outcome> {
+    if analysis.kind == Kind::Unroutable {
+        return Some(Outcome::Rejected(unroutable(analysis)));
+    }
+    let v = &analysis.verification;
+    if v.decision == "reject" {
+        let why = v.reason.clone().unwrap_or_default();
+        return Some(Outcome::Rejected(if v.sender_policy.is_none() {
+            // The checks did not run: the conversation's site is no longer configured.
+            Rejection::UnknownRecipient(why)
+        } else if !v.window_open {
+            Rejection::WindowClosed
+        } else {
+            Rejection::Sender(why)
+        }));
+    }
+    if analysis.text.is_empty() && analysis.attachments.is_empty() {
+        return Some(Outcome::Dropped("empty reply".into()));
+    }
+    None
+}
+
+/// The refusal of a message no conversation was found for.
+fn unroutable(analysis: &Analysis) -> Rejection {
+    Rejection::UnknownRecipient(
+        (analysis.routing.error.clone())
+            .unwrap_or_else(|| "no conversation for this message".into()),
+    )
+}
+
+/// A reply token whose MAC verified.
+struct Token {
+    /// The address that carried it.
+    address: String,
+    /// The site whose MAC it is.
+    site: String,
+    /// The conversation it names (its primary key).
+    pk: i64,
+}
+
+/// Why a token whose MAC does not verify is refused.
+const FORGED: &str = "forged reply token";
+
 /// Counts what became of an inbound message.
 fn count(outcome: &Outcome, kind: Kind) {
     let m = crate::metrics::get();
@@ -859,42 +944,6 @@ pub fn received(entry: &str) {
         .replies_received
         .get_or_create(&crate::metrics::label("via", entry))
         .inc();
-}
-
-/// The reads of one message's analysis, in one read transaction opened when first needed
-/// (routing and verification look at the same conversation).
-struct Reads<'a> {
-    store: Option<&'a dyn Store>,
-    tx: Option<Box<dyn Tx>>,
-}
-
-impl<'a> Reads<'a> {
-    fn new(store: Option<&'a dyn Store>) -> Self {
-        Self { store, tx: None }
-    }
-
-    async fn tx(&mut self) -> anyhow::Result<&mut dyn Tx> {
-        if self.tx.is_none() {
-            let store = self.store.ok_or_else(|| anyhow::anyhow!("no database"))?;
-            self.tx = Some(store.begin_read().await?);
-        }
-        Ok(self.tx.as_deref_mut().expect("just opened"))
-    }
-
-    async fn conversation_by_pk(&mut self, pk: i64) -> anyhow::Result<Option<Conversation>> {
-        self.tx().await?.conversation_by_pk(pk).await
-    }
-
-    async fn email_by_message_id(
-        &mut self,
-        id: &str,
-    ) -> anyhow::Result<Option<crate::store::OutboxEmail>> {
-        self.tx().await?.email_by_message_id(id).await
-    }
-
-    async fn last_email_at(&mut self, pk: i64) -> anyhow::Result<Option<DateTime<Utc>>> {
-        self.tx().await?.last_email_at(pk).await
-    }
 }
 
 /// The token of a `reply+TOKEN@domain` address.

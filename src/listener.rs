@@ -371,7 +371,7 @@ impl Session {
                 let answer = if rcpts.len() >= MAX_RECIPIENTS {
                     "452 4.5.3 too many recipients".to_string()
                 } else {
-                    match self.inbound.check_recipient(&to.address).await {
+                    match self.inbound.check_recipient(&to.address) {
                         Ok(()) => {
                             rcpts.push(to.address);
                             "250 2.1.5 recipient OK".into()

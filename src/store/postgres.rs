@@ -58,6 +58,11 @@ impl PgStore {
         None
     }
 
+    /// Any pooled connection writes.
+    fn writes(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Listens on [`CHANNEL`] for as long as the process runs; `PgListener` reconnects by
     /// itself when the connection drops, and we wake the worker then too, in case a
     /// notification was lost meanwhile.

@@ -27,8 +27,9 @@ pub fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
 /// Implements [`super::Store`] for `$store` and [`super::Tx`] for `$tx` with the query module `$q`.
 ///
 /// `$store` must have a `pool` field (what `$q` runs statements on outside a transaction) and
-/// the inherent methods `run_migrations`, `begin_write`, `begin_reading`, `write_turn` and
-/// `listen_for_work`; `$tx` a `tx: $txn` field and a `_turn: WriteTurn` one.
+/// the inherent methods `run_migrations`, `begin_write`, `begin_reading`, `write_turn`,
+/// `writes` (where a statement that writes runs) and `listen_for_work`; `$tx` a `tx: $txn`
+/// field and a `_turn: WriteTurn` one.
 macro_rules! sql_backend {
     (
         store: $store:ident,
@@ -175,7 +176,7 @@ macro_rules! sql_backend {
                 .bind(ms(lease_until))
                 .bind(ms(now))
                 .bind(limit as i64)
-                .fetch_all(&self.pool)
+                .fetch_all(self.writes())
                 .await?;
                 let mut emails: Vec<OutboxEmail> = rows.iter().map(outbox_email).collect::<Result<_>>()?;
                 emails.sort_by_key(|e| e.next_attempt_at);
@@ -236,7 +237,7 @@ macro_rules! sql_backend {
                 ))
                 .bind(ms(lease_until))
                 .bind(ms(now))
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.writes())
                 .await?;
                 row.map(|r| -> Result<Webhook> {
                     Ok(Webhook {
@@ -267,7 +268,7 @@ macro_rules! sql_backend {
                 .bind(opt_ms(next))
                 .bind(error)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(self.writes())
                 .await?;
                 Ok(())
             }
@@ -371,7 +372,7 @@ macro_rules! sql_backend {
                 $q::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(key)
                     .bind(value)
-                    .execute(&self.pool)
+                    .execute(self.writes())
                     .await?;
                 Ok(self.meta(key).await?.expect("just stored"))
             }
@@ -384,7 +385,7 @@ macro_rules! sql_backend {
                 )
                 .bind(key)
                 .bind(value)
-                .execute(&self.pool)
+                .execute(self.writes())
                 .await?;
                 Ok(())
             }

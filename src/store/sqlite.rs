@@ -61,6 +61,11 @@ impl SqliteStore {
         Some(self.pool.turn().lock_owned().await)
     }
 
+    /// Where a statement that writes outside a transaction runs: the writer connection.
+    fn writes(&self) -> lite::Writes<'_> {
+        lite::Writes(&self.pool)
+    }
+
     /// One daemon per SQLite file: there is nobody else to hear from.
     fn listen_for_work(&self, _wake: Arc<tokio::sync::Notify>) {}
 }
