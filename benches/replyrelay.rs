@@ -209,7 +209,14 @@ fn start_daemon_on(
             break format!("http://{addr}");
         }
     };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    // The daemon's log lines, kept where REPLYRELAY_BENCH_LOG says (to see what a run logged).
+    std::thread::spawn(move || match std::env::var_os("REPLYRELAY_BENCH_LOG") {
+        Some(path) => {
+            let mut file = std::fs::File::create(path).expect("REPLYRELAY_BENCH_LOG: a file");
+            std::io::copy(&mut stderr, &mut file)
+        }
+        None => std::io::copy(&mut stderr, &mut std::io::sink()),
+    });
     Daemon {
         child,
         api,

@@ -2,7 +2,7 @@
 //! poller, `replyrelay ingest`).
 //!
 //! [`Inbound::read`] parses, classifies, extracts and routes by reply token (a MAC, no
-//! database); [`Inbound::resolve`] does the reads: the conversation, `In-Reply-To`, the sender
+//! database); `Inbound::resolve` does the reads: the conversation, `In-Reply-To`, the sender
 //! and reach-window checks. [`Inbound::analyze`] runs both without changing anything (it is all
 //! `replyrelay inspect` runs). [`Inbound::deliver`] acts on a message: a reply is resolved and
 //! stored in one transaction shared with the replies arriving beside it (the group commit) and
@@ -143,6 +143,23 @@ pub enum Outcome {
     Rejected(Rejection),
 }
 
+/// How an outcome reads in the log line: the conversation and Message-ID are the line's span.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Stored { .. } => f.write_str("stored"),
+            Outcome::Quarantined { .. } => f.write_str("quarantined"),
+            Outcome::Duplicate => f.write_str("duplicate"),
+            Outcome::Dropped(why) => write!(f, "dropped: {why}"),
+            Outcome::BounceRecorded => f.write_str("bounce recorded"),
+            Outcome::Rejected(r) => {
+                let (code, text) = r.smtp_reply();
+                write!(f, "rejected: {code} {text}")
+            }
+        }
+    }
+}
+
 /// Why a message was refused; each maps to one SMTP reply and one `ingest` exit code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -255,7 +272,7 @@ impl Inbound {
     }
 
     /// Reads a message and decides what it is, without changing anything (`replyrelay
-    /// inspect`): [`Inbound::read`], then [`Inbound::resolve`] in a read transaction.
+    /// inspect`): [`Inbound::read`], then `Inbound::resolve` in a read transaction.
     pub async fn analyze(&self, raw: &[u8], envelope: &Envelope) -> Result<Analysis, Rejection> {
         let mut analysis = self.read(raw, envelope)?;
         if analysis.kind != Kind::Reply {
@@ -283,7 +300,7 @@ impl Inbound {
 
     /// Parses, classifies, extracts and routes by reply token: all that needs no database.
     /// A reply routed by token still has its conversation looked up, and one without a token
-    /// its `In-Reply-To` (see [`Inbound::resolve`]).
+    /// its `In-Reply-To` (see `Inbound::resolve`).
     pub fn read(&self, raw: &[u8], envelope: &Envelope) -> Result<Analysis, Rejection> {
         let limits = self.limits();
         if raw.len() > limits.max_message_size {
@@ -410,7 +427,7 @@ impl Inbound {
         {
             span.record("conversation", conversation.as_str());
         }
-        tracing::info!(kind = ?kind, outcome = ?outcome, "inbound message handled");
+        tracing::info!(kind = ?kind, %outcome, "inbound message handled");
         count(&outcome, kind);
         Ok(outcome)
     }
@@ -698,7 +715,7 @@ impl Inbound {
         Ok(outcomes)
     }
 
-    /// Writes one reply into its conversation `conv` (read by [`Inbound::resolve`] in `tx`).
+    /// Writes one reply into its conversation `conv` (read by `Inbound::resolve` in `tx`).
     async fn store_in(
         &self,
         tx: &mut dyn Tx,

@@ -37,7 +37,9 @@ where
         .with_writer(writer);
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = if json {
-        builder.json().try_init()
+        // Each line lists its spans (`spans`, innermost last); the innermost again on its own
+        // (`span`) would cost a second copy of its fields in every line.
+        builder.json().with_current_span(false).try_init()
     } else {
         builder.try_init()
     };

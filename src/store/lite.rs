@@ -279,7 +279,7 @@ impl Tx {
         // The daemon's writers queue on their own turn first, so the lock is normally free:
         // try without waiting, and wait on a blocking thread only if another process has it.
         conn.busy_timeout(Duration::ZERO)?;
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let began = run_cached(&conn, "BEGIN IMMEDIATE");
         conn.busy_timeout(BUSY_TIMEOUT)?;
         match began {
             Ok(()) => {}
@@ -302,7 +302,7 @@ impl Tx {
     /// Begins a read-only transaction: one consistent snapshot, no lock on writers (WAL).
     pub async fn begin_read(pool: &Pool) -> Result<Self> {
         let conn = pool.take().await?;
-        conn.execute_batch("BEGIN")?;
+        run_cached(&conn, "BEGIN")?;
         Ok(Self {
             changes_before: conn.total_changes(),
             conn,
@@ -318,7 +318,7 @@ impl Tx {
                 anyhow::bail!("transaction without a connection");
             };
             let (conn, committed) = tokio::task::spawn_blocking(move || {
-                let committed = conn.execute_batch("COMMIT");
+                let committed = run_cached(&conn, "COMMIT");
                 (conn, committed)
             })
             .await?;
@@ -331,7 +331,7 @@ impl Tx {
                 return Err(e.into());
             }
         } else {
-            self.conn.execute_batch("COMMIT")?;
+            run_cached(&self.conn, "COMMIT")?;
         }
         Ok(())
     }
@@ -342,7 +342,7 @@ impl Drop for Tx {
         if self.open {
             if let Some(conn) = self.conn.conn.as_ref() {
                 // Undoing writes in WAL mode only forgets pages: no disk wait.
-                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                if let Err(e) = run_cached(conn, "ROLLBACK") {
                     tracing::warn!(error = %e, "rollback failed");
                 }
             }
@@ -361,6 +361,11 @@ impl DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
+}
+
+/// Runs a statement without arguments or rows (`BEGIN`, `COMMIT`), prepared once per connection.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute().map(drop)
 }
 
 /// Where a statement runs: on the caller's thread, on a connection inside a transaction, or on
@@ -459,8 +464,7 @@ impl Statement {
         }
         exec.run(move |conn| {
             let mut stmt = self.prepare(conn)?;
-            let columns: Arc<[String]> =
-                stmt.column_names().into_iter().map(String::from).collect();
+            let columns = column_names(&self.sql, &stmt);
             let width = columns.len();
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
@@ -485,6 +489,29 @@ impl Statement {
         exec.run(move |conn| Ok(Done(self.prepare(conn)?.raw_execute()? as u64)))
             .await
     }
+}
+
+/// The column names of `stmt` (whose SQL is `sql`), shared by its rows. Kept per thread from
+/// one run of a statement to the next: a conversation's row has 22 columns, and copying their
+/// names for every row cost more than SQLite took to find it.
+fn column_names(sql: &str, stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
+    thread_local! {
+        static NAMES: std::cell::RefCell<std::collections::HashMap<String, Arc<[String]>>> =
+            Default::default();
+    }
+    let names = stmt.column_names();
+    NAMES.with_borrow_mut(|known| {
+        // Checked each time, not trusted: the same SQL can name other columns in another
+        // database (`SELECT *` before and after a migration).
+        if let Some(columns) = known.get(sql) {
+            if columns.iter().map(String::as_str).eq(names.iter().copied()) {
+                return columns.clone();
+            }
+        }
+        let columns: Arc<[String]> = names.into_iter().map(String::from).collect();
+        known.insert(sql.to_owned(), columns.clone());
+        columns
+    })
 }
 
 /// A statement whose rows are read as [`Row`]s.
