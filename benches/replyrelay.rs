@@ -37,6 +37,7 @@ fn main() {
     let wants = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
+    let cpu_before = cpu_times();
     let pg = std::env::var("REPLYRELAY_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -62,6 +63,27 @@ fn main() {
         rows.extend(rt.block_on(scheduler()));
     }
     print_table(&rows);
+    // On a virtual machine the host can take CPU time away (steal): absolute figures fall with
+    // it, the ratios against references measured beside them much less.
+    if let (Some(before), Some(after)) = (cpu_before, cpu_times()) {
+        let total: u64 = after.iter().zip(&before).map(|(a, b)| a - b).sum();
+        let steal = after[7] - before[7];
+        println!(
+            "\nCPU time taken by the hypervisor (steal) during the run: {:.1} %",
+            100.0 * steal as f64 / total.max(1) as f64
+        );
+    }
+}
+
+/// The machine's CPU times (`/proc/stat`'s first line: user, nice, system, idle, iowait, irq,
+/// softirq, steal), where there is one.
+fn cpu_times() -> Option<Vec<u64>> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let times: Vec<u64> = (stat.lines().next()?.split_whitespace().skip(1))
+        .take(8)
+        .map(|n| n.parse().ok())
+        .collect::<Option<_>>()?;
+    (times.len() == 8).then_some(times)
 }
 
 fn print_table(rows: &[Row]) {

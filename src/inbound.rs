@@ -252,8 +252,8 @@ impl Inbound {
 
     /// Whether mail for `rcpt` would be taken: an address with a genuine reply token, checked
     /// at `RCPT TO` so a bad one is refused before the message is sent. Genuine means its MAC
-    /// verifies, which needs no database: that the conversation still exists is checked where
-    /// the reply is stored (a token of an erased conversation is refused after `DATA`).
+    /// verifies, which needs no database: that its conversation exists is checked where the
+    /// reply is stored (a genuine token naming no conversation is refused after `DATA`).
     pub fn check_recipient(&self, rcpt: &str) -> Result<(), Rejection> {
         let wanted = rcpt.trim().trim_matches(['<', '>']).to_lowercase();
         let is_bounce_address = self.config.current().sites.iter().any(|s| {

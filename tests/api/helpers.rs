@@ -435,6 +435,8 @@ pub fn at(minutes: f64) -> String {
 
 pub const TOKEN: &str = "acme-token-0123456789";
 pub const OTHER_TOKEN: &str = "other-token-0123456789";
+/// The key the test daemon signs reply tokens with (`[secrets] token_keys`).
+pub const TEST_TOKEN_KEY: &str = "test-key-0123456789-0123456789-0123456789";
 
 /// A running daemon for one test.
 pub struct TestApp {
@@ -593,7 +595,7 @@ security = "none"
 {smtp_lines}
 
 [secrets]
-token_keys = ["test-key-0123456789-0123456789-0123456789"]
+token_keys = ["{TEST_TOKEN_KEY}"]
 
 [inbound.smtp]
 listen = "127.0.0.1:0"

@@ -231,6 +231,9 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
     let pk = i64::from_be_bytes(raw[..8].try_into().unwrap());
     raw[..8].copy_from_slice(&(pk + 1).to_be_bytes());
     let other_site = data_encoding::BASE32_NOPAD.encode(&raw).to_lowercase();
+    // A genuine MAC (the daemon's key) on a number that is no conversation.
+    let keys = replyrelay::token::TokenKeys::new(vec![TEST_TOKEN_KEY.as_bytes().to_vec()]);
+    let no_conversation = keys.sign(replyrelay::token::Purpose::Reply, "acme", 999_999);
     for bad in [
         modified.as_str(),
         truncated,
@@ -238,6 +241,7 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
         "not-a-token",
         unsubscribe.as_str(),
         other_site.as_str(),
+        no_conversation.as_str(),
     ] {
         let genuine = format!("{token}@reply.acme.example");
         let bad_address = format!("{bad}@reply.acme.example");
@@ -251,6 +255,9 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
         // Tokens that name a real conversation fail on their MAC, whatever else is right.
         if [unsubscribe.as_str(), other_site.as_str(), modified.as_str()].contains(&bad) {
             assert_eq!(why, "forged reply token", "{bad}");
+        }
+        if bad == no_conversation {
+            assert_eq!(why, "unknown reply token");
         }
     }
     assert!(visitor_messages(&app.conversation("c1").await).is_empty());
