@@ -31,6 +31,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 16;
 /// Distinct statements kept prepared per connection (the daemon has about forty).
 const STATEMENT_CACHE: usize = 128;
+/// Statements whose column names a thread keeps (see `column_names`).
+const COLUMN_NAMES_KEPT: usize = 128;
 /// Rows written between checkpoints. A row costs a page or two in the WAL (its table and index
 /// pages), so this keeps the WAL near SQLite's own default of 1,000 pages.
 const CHECKPOINT_ROWS: u64 = 500;
@@ -509,6 +511,10 @@ fn column_names(sql: &str, stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
             }
         }
         let columns: Arc<[String]> = names.into_iter().map(String::from).collect();
+        // Built lists (`IN ($2, $3, …)`) make many statements: the map stays small.
+        if known.len() >= COLUMN_NAMES_KEPT {
+            known.clear();
+        }
         known.insert(sql.to_owned(), columns.clone());
         columns
     })
