@@ -275,7 +275,9 @@ impl Inbound {
     /// inspect`): [`Inbound::read`], then `Inbound::resolve` in a read transaction.
     pub async fn analyze(&self, raw: &[u8], envelope: &Envelope) -> Result<Analysis, Rejection> {
         let mut analysis = self.read(raw, envelope)?;
-        if analysis.kind != Kind::Reply {
+        // Bounces, loops and forged tokens are what they are without a look-up; an
+        // auto-reply is routed too, to show where it would have gone.
+        if !matches!(analysis.kind, Kind::Reply | Kind::AutoReply) {
             return Ok(analysis);
         }
         let Some(store) = &self.store else {
@@ -284,8 +286,7 @@ impl Inbound {
                 error: Some("no database: no site matched".into()),
                 ..Routing::default()
             };
-            analysis.kind = Kind::Unroutable;
-            return Ok(analysis);
+            return Ok(unroutable_if_reply(analysis));
         };
         let resolved = match store.begin_read().await {
             Ok(mut tx) => self.resolve(&mut analysis, tx.as_mut()).await.map(|_| ()),
@@ -293,7 +294,7 @@ impl Inbound {
         };
         if let Err(e) = resolved {
             analysis.routing.error = Some(format!("database: {e:#}"));
-            analysis.kind = Kind::Unroutable;
+            return Ok(unroutable_if_reply(analysis));
         }
         Ok(analysis)
     }
@@ -911,6 +912,14 @@ fn refusal(analysis: &Analysis) -> Option<Outcome> {
         return Some(Outcome::Dropped("empty reply".into()));
     }
     None
+}
+
+/// A reply that could not be routed is unroutable; an auto-reply stays what it is.
+fn unroutable_if_reply(mut analysis: Analysis) -> Analysis {
+    if analysis.kind == Kind::Reply {
+        analysis.kind = Kind::Unroutable;
+    }
+    analysis
 }
 
 /// The refusal of a message no conversation was found for.
