@@ -225,6 +225,18 @@ pub struct Inbound {
 struct Job {
     analysis: Analysis,
     done: oneshot::Sender<anyhow::Result<Outcome>>,
+    /// The message's `inbound` span: the committer names the conversation in it once found.
+    span: tracing::Span,
+}
+
+impl Job {
+    /// Answers the session waiting for this reply.
+    fn answer(self, result: anyhow::Result<Outcome>) {
+        if let Some(conversation) = &self.analysis.routing.conversation {
+            self.span.record("conversation", conversation.as_str());
+        }
+        let _ = self.done.send(result);
+    }
 }
 
 /// At most this many replies share one transaction.
@@ -423,11 +435,6 @@ impl Inbound {
             )),
             Kind::Reply => self.store_reply(analysis).await?,
         };
-        if let Outcome::Stored { conversation, .. } | Outcome::Quarantined { conversation } =
-            &outcome
-        {
-            span.record("conversation", conversation.as_str());
-        }
         tracing::info!(kind = ?kind, %outcome, "inbound message handled");
         count(&outcome, kind);
         Ok(outcome)
@@ -650,7 +657,11 @@ impl Inbound {
             tx
         });
         let (done, outcome) = oneshot::channel();
-        let job = Job { analysis, done };
+        let job = Job {
+            analysis,
+            done,
+            span: tracing::Span::current(),
+        };
         committer
             .send(job)
             .await
@@ -670,7 +681,7 @@ impl Inbound {
             match self.commit_group(&mut group).await {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                        let _ = job.done.send(Ok(outcome));
+                        job.answer(Ok(outcome));
                     }
                 }
                 // One bad reply must not fail the others: each on its own, then.
@@ -680,12 +691,12 @@ impl Inbound {
                             .commit_group(&mut [&mut job.analysis])
                             .await
                             .map(|mut o| o.remove(0));
-                        let _ = job.done.send(result);
+                        job.answer(result);
                     }
                 }
                 Err(e) => {
                     for job in jobs.drain(..) {
-                        let _ = job.done.send(Err(anyhow::anyhow!("{e:#}")));
+                        job.answer(Err(anyhow::anyhow!("{e:#}")));
                     }
                 }
             }
