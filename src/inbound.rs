@@ -116,6 +116,15 @@ pub struct Analysis {
     attachment_data: Vec<Vec<u8>>,
 }
 
+impl Analysis {
+    /// No conversation was found: a reply is then unroutable; an auto-reply stays what it is.
+    fn not_routed(&mut self) {
+        if self.kind == Kind::Reply {
+            self.kind = Kind::Unroutable;
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct AttachmentInfo {
     pub name: String,
@@ -298,7 +307,8 @@ impl Inbound {
                 error: Some("no database: no site matched".into()),
                 ..Routing::default()
             };
-            return Ok(unroutable_if_reply(analysis));
+            analysis.not_routed();
+            return Ok(analysis);
         };
         let resolved = match store.begin_read().await {
             Ok(mut tx) => self.resolve(&mut analysis, tx.as_mut()).await.map(|_| ()),
@@ -306,7 +316,8 @@ impl Inbound {
         };
         if let Err(e) = resolved {
             analysis.routing.error = Some(format!("database: {e:#}"));
-            return Ok(unroutable_if_reply(analysis));
+            analysis.not_routed();
+            return Ok(analysis);
         }
         Ok(analysis)
     }
@@ -401,8 +412,8 @@ impl Inbound {
         }
 
         self.route(&message, envelope, &mut analysis);
-        if analysis.routing.error.is_some() && analysis.kind == Kind::Reply {
-            analysis.kind = Kind::Unroutable;
+        if analysis.routing.error.is_some() {
+            analysis.not_routed();
         }
         Ok(analysis)
     }
@@ -584,9 +595,7 @@ impl Inbound {
             }
         }
         let Some(conv) = conv else {
-            if analysis.kind == Kind::Reply {
-                analysis.kind = Kind::Unroutable;
-            }
+            analysis.not_routed();
             return Ok(None);
         };
         analysis.routing.conversation = Some(conv.id.clone());
@@ -736,9 +745,9 @@ impl Inbound {
         mut conv: Conversation,
     ) -> anyhow::Result<Outcome> {
         let v = &analysis.verification;
-        let pk = analysis.routing.conversation_pk.expect("routed");
+        let pk = conv.pk;
         let site = self
-            .site(analysis.routing.site.as_deref().unwrap_or_default())
+            .site(&conv.site_id)
             .ok_or_else(|| anyhow::anyhow!("site no longer configured"))?;
         let now = self.clock.now();
         let quarantined = v.decision == "quarantine";
@@ -923,14 +932,6 @@ fn refusal(analysis: &Analysis) -> Option<Outcome> {
         return Some(Outcome::Dropped("empty reply".into()));
     }
     None
-}
-
-/// A reply that could not be routed is unroutable; an auto-reply stays what it is.
-fn unroutable_if_reply(mut analysis: Analysis) -> Analysis {
-    if analysis.kind == Kind::Reply {
-        analysis.kind = Kind::Unroutable;
-    }
-    analysis
 }
 
 /// The refusal of a message no conversation was found for.
