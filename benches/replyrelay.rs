@@ -615,7 +615,7 @@ async fn inbound() -> Vec<Row> {
             .unwrap();
         let now = Utc::now().timestamp_millis();
         for (pk, id) in rows {
-            sqlx::query("INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id, mail_from, rcpt_to, raw, status, created_at, next_attempt_at) VALUES ($1, $2, $3, 'acme', $4, 'support@acme.example', 'x@example.com', x'00', 'sent', $5, $5)")
+            sqlx::query("INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id, mail_from, rcpt_to, status, created_at, next_attempt_at) VALUES ($1, $2, $3, 'acme', $4, 'support@acme.example', 'x@example.com', 'sent', $5, $5)")
                 .bind(uuid::Uuid::new_v4().to_string())
                 .bind(pk)
                 .bind(&id)

@@ -333,7 +333,6 @@ impl Worker {
                 .as_str()
                 .to_string(),
             rcpt_to: to,
-            raw,
             status: EmailStatus::Pending,
             attempts: 0,
             created_at: now,
@@ -341,7 +340,7 @@ impl Worker {
             sent_at: None,
             last_error: None,
         };
-        tx.insert_email(&email).await?;
+        tx.insert_email(&email, &raw).await?;
         let metrics = crate::metrics::get();
         metrics.emails_queued.inc();
         metrics
@@ -375,27 +374,26 @@ impl Worker {
         let now = self.clock.now();
         let config = self.config.current();
         let delivery = &config.delivery;
-        let emails = self
+        let claimed = self
             .store
             .claim_emails(now, now + delivery.lease, BATCH)
             .await?;
-        if emails.is_empty() {
+        if claimed.is_empty() {
             return Ok(Vec::new());
         }
         // As many at once as the transport has connections, and each group's outcomes recorded
         // before the next group goes: a crash can then resend at most one email per connection.
         // (A loop, not stream combinators, keeps the future `Send` for the spawned worker.)
-        let mut steps = Vec::with_capacity(emails.len());
-        for chunk in emails.chunks(self.transport.concurrency().max(1)) {
-            let wanted = self.still_wanted(chunk).await?;
+        let mut steps = Vec::with_capacity(claimed.len());
+        for chunk in claimed.chunks(self.transport.concurrency().max(1)) {
             let mut attempts = Vec::with_capacity(chunk.len());
-            for (email, wanted) in chunk.iter().zip(wanted) {
-                attempts.push(self.attempt(email, wanted, now));
+            for c in chunk {
+                attempts.push(self.attempt(&c.email, &c.raw, c.wanted, now));
             }
             let results = futures_util::future::join_all(attempts).await;
             let mut outcomes = Vec::with_capacity(chunk.len());
             let mut bad_addresses = Vec::new();
-            for (email, result) in chunk.iter().zip(results) {
+            for (email, result) in chunk.iter().map(|c| &c.email).zip(results) {
                 let (step, outcome, bad_address) = result?;
                 if bad_address {
                     bad_addresses.push(email);
@@ -413,16 +411,6 @@ impl Worker {
             }
         }
         Ok(steps)
-    }
-
-    /// Whether each email is still worth sending, read in one transaction.
-    async fn still_wanted(&self, emails: &[OutboxEmail]) -> anyhow::Result<Vec<bool>> {
-        let mut tx = self.store.begin_read().await?;
-        let mut wanted = Vec::with_capacity(emails.len());
-        for email in emails {
-            wanted.push(tx.email_still_wanted(&email.id).await?);
-        }
-        Ok(wanted)
     }
 
     /// The outcomes to record, each with its `message.forwarded` or `delivery.failed` webhook
@@ -468,6 +456,7 @@ impl Worker {
     async fn attempt(
         &self,
         email: &OutboxEmail,
+        raw: &[u8],
         still_wanted: bool,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<(Step, EmailOutcome, bool)> {
@@ -483,7 +472,7 @@ impl Worker {
         }
         let sent = self
             .transport
-            .send(&email.mail_from, &email.rcpt_to, &email.raw)
+            .send(&email.mail_from, &email.rcpt_to, raw)
             .await;
         let metrics = crate::metrics::get();
         Ok(match sent {

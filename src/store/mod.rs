@@ -144,7 +144,8 @@ impl EmailStatus {
 }
 
 /// One email in the outbox. The message is composed once, before the first attempt, so every
-/// retry sends the same bytes with the same Message-ID.
+/// retry sends the same bytes with the same Message-ID; those bytes are stored apart (see
+/// [`Claimed`]) and read only to send them.
 #[derive(Clone, Debug)]
 pub struct OutboxEmail {
     pub id: String,
@@ -156,7 +157,6 @@ pub struct OutboxEmail {
     pub message_id: String,
     pub mail_from: String,
     pub rcpt_to: String,
-    pub raw: Vec<u8>,
     pub status: EmailStatus,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
@@ -164,6 +164,18 @@ pub struct OutboxEmail {
     pub sent_at: Option<DateTime<Utc>>,
     /// The relay's last answer, for the forwarding marker.
     pub last_error: Option<String>,
+}
+
+/// An email leased for one attempt, with what the attempt needs.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub email: OutboxEmail,
+    /// The message as composed, byte for byte.
+    pub raw: Vec<u8>,
+    /// Whether it is still worth sending: its visitor is not suppressed, and it forwards no
+    /// message (a close transcript) or at least one the visitor has not read since. Checked in
+    /// the claiming transaction, so at every attempt, a batch's worth of sends before it goes.
+    pub wanted: bool,
 }
 
 /// How one delivery attempt went.
@@ -257,13 +269,14 @@ pub trait Store: Send + Sync + 'static {
     /// Wakes `wake` whenever another daemon sharing the database has new work (a no-op where
     /// only one daemon can use the database).
     fn listen(&self, wake: Arc<tokio::sync::Notify>);
-    /// Takes the lease on up to `limit` emails ready to be sent, counting the attempt.
+    /// Takes the lease on up to `limit` emails ready to be sent, counting the attempt, and
+    /// reads in the same transaction their bytes and whether each is still wanted.
     async fn claim_emails(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<OutboxEmail>>;
+    ) -> Result<Vec<Claimed>>;
     /// Records how attempts went and, in the same transaction, queues their webhooks.
     async fn record_email_outcomes(
         &self,
@@ -362,16 +375,14 @@ pub trait Tx: Send {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
-    async fn insert_email(&mut self, e: &OutboxEmail) -> Result<()>;
+    /// Adds an email to the outbox with its bytes.
+    async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()>;
     /// Sets the forwarding marker of these messages to `email_id`.
     async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()>;
     async fn enqueue_webhook(&mut self, w: &NewWebhook) -> Result<()>;
     async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()>;
     /// The email we sent with this `Message-ID` (with angle brackets).
     async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>>;
-    /// Whether an outbox email is still worth sending: its visitor is not suppressed, and it
-    /// forwards no message (a close transcript) or at least one the visitor has not read since.
-    async fn email_still_wanted(&mut self, id: &str) -> Result<bool>;
     /// The ids of the chat messages an email forwarded.
     async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>>;
     /// When the conversation's last email was made.

@@ -107,7 +107,6 @@ macro_rules! sql_backend {
                 message_id: row.try_get("message_id")?,
                 mail_from: row.try_get("mail_from")?,
                 rcpt_to: row.try_get("rcpt_to")?,
-                raw: row.try_get("raw")?,
                 status: EmailStatus::parse(&row.try_get::<String, _>("status")?),
                 attempts: row.try_get::<i64, _>("attempts")? as u32,
                 created_at: from_millis(row.try_get("created_at")?),
@@ -162,8 +161,8 @@ macro_rules! sql_backend {
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
                 limit: u32,
-            ) -> Result<Vec<OutboxEmail>> {
-                let _turn = self.write_turn().await;
+            ) -> Result<Vec<Claimed>> {
+                let (mut tx, _turn) = self.begin_write().await?;
                 let rows = $q::query(&format!(
                     "UPDATE emails SET lease_until = $1, attempts = attempts + 1 WHERE id IN (
                          SELECT id FROM emails
@@ -176,11 +175,34 @@ macro_rules! sql_backend {
                 .bind(ms(lease_until))
                 .bind(ms(now))
                 .bind(limit as i64)
-                .fetch_all(self.writes())
+                .fetch_all(&mut *tx)
                 .await?;
                 let mut emails: Vec<OutboxEmail> = rows.iter().map(outbox_email).collect::<Result<_>>()?;
                 emails.sort_by_key(|e| e.next_attempt_at);
-                Ok(emails)
+                let mut claimed = Vec::with_capacity(emails.len());
+                for email in emails {
+                    let row = $q::query(
+                        "SELECT b.raw,
+                             (SELECT COUNT(*) FROM suppressions s
+                              WHERE s.site_id = e.site_id AND s.email = e.rcpt_to) AS suppressed,
+                             (SELECT COUNT(*) FROM messages m WHERE m.email_id = e.id) AS forwarded,
+                             (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
+                              WHERE m.email_id = e.id AND m.seq > c.read_seq AND m.deleted = FALSE) AS unread
+                         FROM emails e JOIN email_bodies b ON b.email_id = e.id WHERE e.id = $1",
+                    )
+                    .bind(&email.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let (suppressed, forwarded, unread): (i64, i64, i64) =
+                        (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+                    claimed.push(Claimed {
+                        raw: row.try_get(0)?,
+                        wanted: suppressed == 0 && (forwarded == 0 || unread > 0),
+                        email,
+                    });
+                }
+                tx.commit().await?;
+                Ok(claimed)
             }
 
             async fn record_email_outcomes(
@@ -719,12 +741,12 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
-            async fn insert_email(&mut self, e: &OutboxEmail) -> Result<()> {
+            async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()> {
                 $q::query(
                     "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
-                                         mail_from, rcpt_to, raw, status, attempts, created_at,
+                                         mail_from, rcpt_to, status, attempts, created_at,
                                          next_attempt_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&e.id)
                 .bind(e.conversation_pk)
@@ -733,13 +755,17 @@ macro_rules! sql_backend {
                 .bind(&e.message_id)
                 .bind(&e.mail_from)
                 .bind(&e.rcpt_to)
-                .bind(&e.raw)
                 .bind(e.status.as_str())
                 .bind(e.attempts as i64)
                 .bind(ms(e.created_at))
                 .bind(ms(e.next_attempt_at))
                 .execute(&mut *self.tx)
                 .await?;
+                $q::query("INSERT INTO email_bodies (email_id, raw) VALUES ($1, $2)")
+                    .bind(&e.id)
+                    .bind(raw)
+                    .execute(&mut *self.tx)
+                    .await?;
                 Ok(())
             }
 
@@ -812,25 +838,6 @@ macro_rules! sql_backend {
                     .fetch_optional(&mut *self.tx)
                     .await?;
                 row.as_ref().map(outbox_email).transpose()
-            }
-
-            async fn email_still_wanted(&mut self, id: &str) -> Result<bool> {
-                let row = $q::query(
-                    "SELECT
-                         (SELECT COUNT(*) FROM suppressions s
-                          WHERE s.site_id = e.site_id AND s.email = e.rcpt_to) AS suppressed,
-                         (SELECT COUNT(*) FROM messages m WHERE m.email_id = e.id) AS forwarded,
-                         (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
-                          WHERE m.email_id = e.id AND m.seq > c.read_seq AND m.deleted = FALSE) AS unread
-                     FROM emails e WHERE e.id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-                let Some(row) = row else { return Ok(false) };
-                let (suppressed, forwarded, unread): (i64, i64, i64) =
-                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                Ok(suppressed == 0 && (forwarded == 0 || unread > 0))
             }
 
             async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>> {

@@ -338,3 +338,51 @@ async fn a_faulty_relay_loses_nothing_and_is_not_stormed(#[case] backend: Backen
     }
     assert!(retried > n / 10, "only {retried} retried");
 }
+
+/// An email queued by a release that kept the message inside its outbox row goes out byte for
+/// byte after the upgrade that keeps it in a table of its own (migration 4).
+#[apply(backends)]
+#[tokio::test]
+async fn an_email_queued_before_the_upgrade_is_sent_as_composed(#[case] backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = database_url(backend, dir.path()).await else {
+        return;
+    };
+    migrate_to(&db, 3).await;
+    let raw = "From: Acme <support@acme.example>\r\nTo: visitor@example.com\r\n\
+               Subject: Your conversation\r\nMessage-ID: <old@reply.acme.example>\r\n\r\n\
+               Sam replied: yes, in 3 days.\r\n";
+    let hex: String = raw.bytes().map(|b| format!("{b:02x}")).collect();
+    let blob = match backend {
+        Backend::Sqlite => format!("X'{hex}'"),
+        Backend::Postgres => format!("decode('{hex}', 'hex')"),
+    };
+    let t = t0().timestamp_millis();
+    execute(
+        &db,
+        &format!(
+            "INSERT INTO conversations (pk, site_id, id, visitor_id, visitor_email, created_at)
+             VALUES (1, 'acme', 'c-old', 'v1', 'visitor@example.com', {t});
+             INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
+                                 mail_from, rcpt_to, raw, status, attempts, created_at,
+                                 next_attempt_at)
+             VALUES ('e-old', 1, 'c-old', 'acme', '<old@reply.acme.example>',
+                     'support@acme.example', 'visitor@example.com', {blob}, 'pending', 0, {t}, {t});
+             INSERT INTO messages (conversation_pk, id, author, text, at, email_id)
+             VALUES (1, 'm1', 'agent', 'Yes, in 3 days.', {t}, 'e-old');"
+        ),
+    )
+    .await;
+
+    let app = spawn_on(dir, db, "", "", Clock::manual(t0()), false).await;
+    assert_eq!(
+        app.at_minute(0.0).await,
+        vec![Step::Sent, Step::WebhookPosted]
+    );
+    let sent = app.sent();
+    assert_eq!(sent.len(), 1);
+    // lettre ends the data with CRLF "." CRLF after the message's own last line end.
+    assert_eq!(String::from_utf8_lossy(&sent[0].data), format!("{raw}\r\n"));
+    let marker = app.conversation("c-old").await["messages"][0]["forwarded"].clone();
+    assert_eq!(marker["status"], "sent", "{marker}");
+}

@@ -8,6 +8,7 @@ use replyrelay::worker::{Step, Worker};
 use rstest_reuse::template;
 use serde_json::Value;
 use std::collections::VecDeque;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -571,6 +572,19 @@ pub async fn spawn_custom(
         .try_init();
     let dir = tempfile::tempdir().unwrap();
     let db = database_url(backend, dir.path()).await?;
+    Some(spawn_on(dir, db, top, extra, clock, background_worker).await)
+}
+
+/// Like [`spawn_custom`], on a database made beforehand (`dir` holds it, or nothing for
+/// PostgreSQL): for tests of what the daemon does with what an earlier version stored.
+pub async fn spawn_on(
+    dir: tempfile::TempDir,
+    db: String,
+    top: &str,
+    extra: &str,
+    clock: Clock,
+    background_worker: bool,
+) -> TestApp {
     let sink = SmtpSink::start().await;
     let hooks = WebhookSink::start().await;
     let config = format!(
@@ -658,7 +672,7 @@ webhook_secret = "{WEBHOOK_SECRET}"
     tokio::spawn(app.run(background_worker, async move {
         let _ = stopped.await;
     }));
-    Some(TestApp {
+    TestApp {
         base,
         client: reqwest::Client::new(),
         clock,
@@ -670,7 +684,52 @@ webhook_secret = "{WEBHOOK_SECRET}"
         smtp,
         stop: Some(stop),
         _dir: dir,
-    })
+    }
+}
+
+/// Brings the database at `db` to the schema of migration `version` and no further, as an
+/// earlier release of the daemon left it.
+pub async fn migrate_to(db: &str, version: u32) {
+    let backend = if db.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let old = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let number: u32 = name.split('_').next().unwrap().parse().unwrap();
+        if number <= version {
+            std::fs::copy(&path, old.path().join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.path()).await.unwrap();
+    if backend == "sqlite" {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(db)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::PgPool::connect(db).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+    }
+}
+
+/// Runs `sql` on the database at `db`, whichever backend it is.
+pub async fn execute(db: &str, sql: &str) {
+    use sqlx::Connection;
+    if db.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(db).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    }
 }
 
 impl TestApp {
