@@ -173,17 +173,17 @@ impl Worker {
         let lease = config.delivery.lease;
         // Claimed in the transaction that composes: one commit for both.
         let mut tx = self.store.begin().await?;
-        let pks = tx.claim_due(now, now + lease, COMPOSE_BATCH).await?;
-        if pks.is_empty() {
+        let convs = tx.claim_due(now, now + lease, COMPOSE_BATCH).await?;
+        if convs.is_empty() {
             return Ok(Vec::new());
         }
         // Presence is per site: read once per site for the whole batch.
         let mut states = std::collections::HashMap::new();
-        let mut steps = Vec::with_capacity(pks.len());
-        let mut owed = Vec::with_capacity(pks.len());
-        for pk in pks {
+        let mut steps = Vec::with_capacity(convs.len());
+        let mut owed = Vec::with_capacity(convs.len());
+        for conv in convs {
             match self
-                .plan(tx.as_mut(), &config, &mut states, pk, now)
+                .plan(tx.as_mut(), &config, &mut states, conv, now)
                 .await?
             {
                 Some(email) => owed.push(email),
@@ -199,21 +199,16 @@ impl Worker {
 
     /// Reads what one claimed conversation owes now, inside `tx`. `None` when it owes no
     /// email yet: its new due time is already written back.
-    #[tracing::instrument(name = "compose", skip_all, fields(site, conversation))]
+    #[tracing::instrument(name = "compose", skip_all, fields(site = %conv.site_id, conversation = %conv.id))]
     async fn plan(
         &self,
         tx: &mut dyn crate::store::Tx,
         config: &crate::config::Config,
         states: &mut std::collections::HashMap<String, crate::store::SiteState>,
-        pk: i64,
+        mut conv: crate::store::Conversation,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Option<Owed>> {
-        let Some(mut conv) = tx.conversation_by_pk(pk).await? else {
-            return Ok(None);
-        };
-        tracing::Span::current()
-            .record("site", conv.site_id.as_str())
-            .record("conversation", conv.id.as_str());
+        let pk = conv.pk;
         let Some(site) = config.site(&conv.site_id) else {
             // The site was removed from the config: nothing to send on its behalf.
             conv.due_at = None;

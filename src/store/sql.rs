@@ -498,14 +498,14 @@ macro_rules! sql_backend {
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
                 limit: u32,
-            ) -> Result<Vec<i64>> {
+            ) -> Result<Vec<Conversation>> {
                 let rows = $q::query(&format!(
                     "UPDATE conversations SET lease_until = $1 WHERE pk IN (
                          SELECT pk FROM conversations
                          WHERE due_at IS NOT NULL AND due_at <= $2
                            AND (lease_until IS NULL OR lease_until <= $2)
                          ORDER BY due_at LIMIT $3 {})
-                     RETURNING pk",
+                     RETURNING {CONVERSATION_COLUMNS}",
                     $claim_lock
                 ))
                 .bind(ms(lease_until))
@@ -513,7 +513,11 @@ macro_rules! sql_backend {
                 .bind(limit as i64)
                 .fetch_all(&mut *self.tx)
                 .await?;
-                Ok(rows.iter().map(|r| r.get(0)).collect())
+                let mut claimed: Vec<Conversation> =
+                    rows.iter().map(conversation).collect::<Result<_>>()?;
+                // RETURNING keeps no order.
+                claimed.sort_by_key(|c| (c.due_at, c.pk));
+                Ok(claimed)
             }
 
             async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>> {
