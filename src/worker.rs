@@ -164,9 +164,12 @@ impl Worker {
     /// Claims a batch of due conversations and, in one transaction, writes the emails they
     /// still owe to the outbox (one commit for the batch, not one per email).
     ///
-    /// Three passes: read what each conversation owes, make the emails (pure work: template
-    /// and MIME, on both cores when the batch is big enough), write them. The transaction
-    /// spans all three, so nothing read can change before it is written.
+    /// Each email is read (what the conversation owes), made (template and MIME: pure work)
+    /// and written. Reading and writing need the transaction, so they happen on this task;
+    /// making needs neither, so the batch goes in chunks, each made on a blocking thread while
+    /// this task reads the next chunk and writes the one before: both cores busy, where three
+    /// passes in a row left one idle two thirds of the time. The transaction spans it all, so
+    /// nothing read can change before it is written.
     async fn compose_batch(&self) -> anyhow::Result<Vec<Step>> {
         let now = self.clock.now();
         let config = self.config.current();
@@ -177,21 +180,43 @@ impl Worker {
         if convs.is_empty() {
             return Ok(Vec::new());
         }
+        // A handful is made on this thread: handing it over would cost more than it saves.
+        let inline = convs.len() < PARALLEL_MAKE;
         // Presence is per site: read once per site for the whole batch.
         let mut states = std::collections::HashMap::new();
         let mut steps = Vec::with_capacity(convs.len());
-        let mut owed = Vec::with_capacity(convs.len());
-        for conv in convs {
-            match self
-                .plan(tx.as_mut(), &config, &mut states, conv, now)
-                .await?
-            {
-                Some(email) => owed.push(email),
-                None => steps.push(Step::Rescheduled),
+        let mut making = std::collections::VecDeque::new();
+        let mut convs = convs.into_iter().peekable();
+        while convs.peek().is_some() || !making.is_empty() {
+            let mut owed = Vec::with_capacity(MAKE_CHUNK);
+            for conv in convs.by_ref().take(MAKE_CHUNK) {
+                match self
+                    .plan(tx.as_mut(), &config, &mut states, conv, now)
+                    .await?
+                {
+                    Some(email) => owed.push(email),
+                    None => steps.push(Step::Rescheduled),
+                }
             }
-        }
-        for (owed, made) in self.make_all(&config, owed, now).await? {
-            steps.push(self.record(tx.as_mut(), &config, owed, made, now).await?);
+            if inline {
+                making.push_back(Making::Done(make_chunk(&config, &self.keys, owed, now)));
+            } else if !owed.is_empty() {
+                let (config, keys) = (config.clone(), self.keys.clone());
+                making.push_back(Making::Away(tokio::task::spawn_blocking(move || {
+                    make_chunk(&config, &keys, owed, now)
+                })));
+            }
+            // Written in order once the chunk after it is on its way (or there is none).
+            if making.len() > MAKING_AHEAD || convs.peek().is_none() {
+                let made = match making.pop_front() {
+                    Some(Making::Done(made)) => made,
+                    Some(Making::Away(handle)) => handle.await?,
+                    None => continue,
+                };
+                for (owed, made) in made {
+                    steps.push(self.record(tx.as_mut(), &config, owed, made, now).await?);
+                }
+            }
         }
         tx.commit().await?;
         Ok(steps)
@@ -237,43 +262,6 @@ impl Worker {
                 Ok(None)
             }
         }
-    }
-
-    /// Makes the emails owed, in order. Making is pure CPU work, so a big batch is split: the
-    /// second half is made on a blocking thread while this one makes the first.
-    async fn make_all(
-        &self,
-        config: &Arc<crate::config::Config>,
-        mut owed: Vec<Owed>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> anyhow::Result<Vec<(Owed, anyhow::Result<compose::Made>)>> {
-        let make = move |config: &crate::config::Config, keys: &TokenKeys, owed: Vec<Owed>| {
-            let public_url = config.api.public_url.as_deref().unwrap_or_default();
-            owed.into_iter()
-                .map(|o| {
-                    let site = config.site(&o.conv.site_id).expect(PLANNED);
-                    let made = compose::make(
-                        site,
-                        keys,
-                        public_url,
-                        o.due.kind,
-                        &o.conv,
-                        &o.messages,
-                        now,
-                    );
-                    (o, made)
-                })
-                .collect::<Vec<_>>()
-        };
-        if owed.len() < PARALLEL_MAKE {
-            return Ok(make(config, &self.keys, owed));
-        }
-        let second = owed.split_off(owed.len() / 2);
-        let (their_config, keys) = (config.clone(), self.keys.clone());
-        let theirs = tokio::task::spawn_blocking(move || make(&their_config, &keys, second));
-        let mut made = make(config, &self.keys, owed);
-        made.extend(theirs.await?);
-        Ok(made)
     }
 
     /// Writes the email a conversation owes, made from what [`Worker::plan`] read, inside `tx`.
@@ -589,9 +577,46 @@ const BATCH: u32 = 64;
 /// the transaction holds the write lock for a few milliseconds per 100.
 const COMPOSE_BATCH: u32 = 256;
 
-/// From this many emails in a batch, making them is split across two threads: below it, the
-/// hand-off costs more than it saves.
+/// From this many conversations in a batch, emails are made on blocking threads: below it,
+/// the hand-off costs more than it saves.
 const PARALLEL_MAKE: usize = 8;
+
+/// How many emails are made in one piece of a batch.
+const MAKE_CHUNK: usize = 32;
+
+/// Chunks being made while this task reads and writes: with two, both cores stay busy.
+const MAKING_AHEAD: usize = 2;
+
+/// A chunk of a batch's emails, made here or on a blocking thread.
+enum Making {
+    Done(Vec<(Owed, anyhow::Result<compose::Made>)>),
+    Away(tokio::task::JoinHandle<Vec<(Owed, anyhow::Result<compose::Made>)>>),
+}
+
+/// Makes the emails owed, in order: pure work, no I/O.
+fn make_chunk(
+    config: &crate::config::Config,
+    keys: &TokenKeys,
+    owed: Vec<Owed>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(Owed, anyhow::Result<compose::Made>)> {
+    let public_url = config.api.public_url.as_deref().unwrap_or_default();
+    owed.into_iter()
+        .map(|o| {
+            let site = config.site(&o.conv.site_id).expect(PLANNED);
+            let made = compose::make(
+                site,
+                keys,
+                public_url,
+                o.due.kind,
+                &o.conv,
+                &o.messages,
+                now,
+            );
+            (o, made)
+        })
+        .collect()
+}
 
 /// Why a batch's site look-ups after [`Worker::plan`] cannot fail: the batch is planned, made
 /// and recorded under one config snapshot, and `plan` set aside conversations of unknown sites.
