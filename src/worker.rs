@@ -173,10 +173,9 @@ impl Worker {
     async fn compose_batch(&self) -> anyhow::Result<Vec<Step>> {
         let now = self.clock.now();
         let config = self.config.current();
-        let lease = config.delivery.lease;
         // Claimed in the transaction that composes: one commit for both.
         let mut tx = self.store.begin().await?;
-        let convs = tx.claim_due(now, now + lease, COMPOSE_BATCH).await?;
+        let convs = tx.claim_due(now, COMPOSE_BATCH).await?;
         if convs.is_empty() {
             return Ok(Vec::new());
         }

@@ -333,14 +333,11 @@ pub trait Tx: Send {
     /// The stored ones among a site's conversations `ids`, in one query (locked in `pk`
     /// order, so two batches never wait on each other in a circle).
     async fn conversations(&mut self, site: &str, ids: &[&str]) -> Result<Vec<Conversation>>;
-    /// Takes the lease on up to `limit` due conversations and returns them, earliest due
-    /// first (on PostgreSQL also locked until the transaction ends: other daemons skip them).
-    async fn claim_due(
-        &mut self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Conversation>>;
+    /// Up to `limit` due conversations, earliest due first, taken for this transaction: on
+    /// PostgreSQL locked until it ends (other daemons skip them), on SQLite under its write
+    /// lock. Nothing is written: the transaction that claims them writes their new schedule
+    /// before it commits, so a lease would never be seen by anyone.
+    async fn claim_due(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Conversation>>;
     async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>>;
     async fn create_conversation(
         &mut self,

@@ -493,29 +493,23 @@ macro_rules! sql_backend {
                 Ok(found)
             }
 
-            async fn claim_due(
-                &mut self,
-                now: DateTime<Utc>,
-                lease_until: DateTime<Utc>,
-                limit: u32,
-            ) -> Result<Vec<Conversation>> {
+            async fn claim_due(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Conversation>> {
+                // `lease_until` is only checked: releases before this one leased conversations
+                // in a transaction of their own, and a lease left by one of them is honoured.
                 let rows = $q::query(&format!(
-                    "UPDATE conversations SET lease_until = $1 WHERE pk IN (
-                         SELECT pk FROM conversations
-                         WHERE due_at IS NOT NULL AND due_at <= $2
-                           AND (lease_until IS NULL OR lease_until <= $2)
-                         ORDER BY due_at LIMIT $3 {})
-                     RETURNING {CONVERSATION_COLUMNS}",
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                     WHERE due_at IS NOT NULL AND due_at <= $1
+                       AND (lease_until IS NULL OR lease_until <= $1)
+                     ORDER BY due_at LIMIT $2 {}",
                     $claim_lock
                 ))
-                .bind(ms(lease_until))
                 .bind(ms(now))
                 .bind(limit as i64)
                 .fetch_all(&mut *self.tx)
                 .await?;
                 let mut claimed: Vec<Conversation> =
                     rows.iter().map(conversation).collect::<Result<_>>()?;
-                // RETURNING keeps no order.
+                // Equal due times in a stable order.
                 claimed.sort_by_key(|c| (c.due_at, c.pk));
                 Ok(claimed)
             }
