@@ -173,8 +173,11 @@ impl Worker {
     async fn compose_batch(&self) -> anyhow::Result<Vec<Step>> {
         let now = self.clock.now();
         let config = self.config.current();
-        // Claimed in the transaction that composes: one commit for both.
-        let mut tx = self.store.begin().await?;
+        // Claimed in the transaction that composes: one commit for both. It need not wait for
+        // the disk: no email of the batch leaves before the claim that takes it for sending
+        // commits, and that commit's sync makes this one durable too. A power cut before then
+        // loses the batch whole, and the conversations, still due, are composed again.
+        let mut tx = self.store.begin_deferred().await?;
         let convs = tx.claim_due(now, COMPOSE_BATCH).await?;
         if convs.is_empty() {
             return Ok(Vec::new());

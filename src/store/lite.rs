@@ -79,6 +79,9 @@ pub struct Pooled {
     pool: Arc<PoolInner>,
     /// Whether it is the writer connection, which goes back to its own place.
     writer: bool,
+    /// Whether its commits skip the disk sync (a deferred transaction's, until put back). Such
+    /// a connection is never returned to the pool: every other write counts on the sync.
+    relaxed: bool,
     /// A place among [`MAX_CONNECTIONS`]; the writer connection needs none.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -126,6 +129,7 @@ impl Pool {
             conn: Some(conn),
             pool: self.inner.clone(),
             writer: false,
+            relaxed: false,
             _permit: Some(permit),
         })
     }
@@ -140,6 +144,7 @@ impl Pool {
                 conn: Some(conn),
                 pool: self.inner.clone(),
                 writer: true,
+                relaxed: false,
                 _permit: None,
             }),
             None => self.take().await,
@@ -245,9 +250,9 @@ impl DerefMut for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            // A connection left inside a transaction (a panic mid-way) is not reused; the
-            // writer's place gets a new one.
-            if !conn.is_autocommit() {
+            // A connection left inside a transaction (a panic mid-way) or without its disk
+            // syncs is not reused; the writer's place gets a new one.
+            if !conn.is_autocommit() || self.relaxed {
                 if self.writer {
                     *self.pool.writer.lock().expect("pool lock") = self.pool.connect().ok();
                 }
@@ -267,6 +272,8 @@ pub struct Tx {
     conn: Pooled,
     /// Whether it writes: its commit then waits for the disk, off the async threads.
     write: bool,
+    /// A write whose commit does not wait for the disk (see [`Tx::begin_write_deferred`]).
+    deferred: bool,
     /// Still to be committed or rolled back.
     open: bool,
     /// The connection's count of changed rows when the transaction began.
@@ -277,7 +284,26 @@ impl Tx {
     /// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, so a
     /// transaction that reads then writes cannot fail half-way on a lock upgrade.
     pub async fn begin_write(pool: &Pool) -> Result<Self> {
+        Self::begin_writing(pool, false).await
+    }
+
+    /// Begins a write transaction whose commit returns once its pages are in the log, before
+    /// they are on the disk: they are with the next ordinary commit, whose sync covers the
+    /// whole log file. A process crash loses nothing (the log is written); a power cut may
+    /// lose the transaction, so it is for writes that nobody acts on before a later ordinary
+    /// commit. The connection's durability is put back when the transaction ends.
+    pub async fn begin_write_deferred(pool: &Pool) -> Result<Self> {
+        Self::begin_writing(pool, true).await
+    }
+
+    async fn begin_writing(pool: &Pool, deferred: bool) -> Result<Self> {
         let mut conn = pool.writer().await?;
+        if deferred {
+            // Only outside a transaction may it change. Until it is put back, the connection
+            // is not returned to the pool (see `Pooled::relaxed`).
+            run_cached(&conn, "PRAGMA synchronous = NORMAL")?;
+            conn.relaxed = true;
+        }
         // The daemon's writers queue on their own turn first, so the lock is normally free:
         // try without waiting, and wait on a blocking thread only if another process has it.
         conn.busy_timeout(Duration::ZERO)?;
@@ -297,6 +323,7 @@ impl Tx {
             changes_before: conn.total_changes(),
             conn,
             write: true,
+            deferred,
             open: true,
         })
     }
@@ -309,13 +336,24 @@ impl Tx {
             changes_before: conn.total_changes(),
             conn,
             write: false,
+            deferred: false,
             open: true,
         })
     }
 
     pub async fn commit(mut self) -> Result<()> {
         self.open = false;
-        if self.write {
+        if self.deferred {
+            // Writing the log takes no disk wait: done here, no hand-off.
+            let committed = run_cached(&self.conn, "COMMIT");
+            let rows = self.conn.total_changes() - self.changes_before;
+            self.conn.pool.wrote(rows);
+            if let Err(e) = committed {
+                self.open = true;
+                return Err(e.into());
+            }
+            restore_durability(&mut self.conn);
+        } else if self.write {
             let Some(conn) = self.conn.conn.take() else {
                 anyhow::bail!("transaction without a connection");
             };
@@ -348,6 +386,20 @@ impl Drop for Tx {
                     tracing::warn!(error = %e, "rollback failed");
                 }
             }
+            if self.deferred {
+                restore_durability(&mut self.conn);
+            }
+        }
+    }
+}
+
+/// Puts back the durability every other write counts on (a commit synced before it returns).
+/// Where that fails the connection stays marked relaxed, so it is dropped, not reused.
+fn restore_durability(conn: &mut Pooled) {
+    match run_cached(conn, "PRAGMA synchronous = FULL") {
+        Ok(()) => conn.relaxed = false,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not restore synchronous commits; the connection will be reopened")
         }
     }
 }
@@ -691,6 +743,41 @@ mod tests {
         assert_eq!(rows[0].get::<Vec<u8>, _>("b"), vec![0, 1, 2]);
         assert!(rows[0].try_get::<i64, _>("nope").is_err());
         assert!(rows[0].try_get::<i64, _>("b").is_err());
+    }
+
+    /// `PRAGMA synchronous` of the connection the next write gets: 2 is FULL.
+    async fn writer_sync(pool: &Pool) -> i64 {
+        let tx = Tx::begin_write(pool).await.unwrap();
+        let level: i64 = tx
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        tx.commit().await.unwrap();
+        level
+    }
+
+    #[tokio::test]
+    async fn a_deferred_transaction_keeps_its_writes_and_leaves_commits_synced_after_it() {
+        let (_dir, pool) = pool().await;
+        let mut tx = Tx::begin_write_deferred(&pool).await.unwrap();
+        let inside: i64 = tx
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(inside, 1, "NORMAL inside the deferred transaction");
+        query("INSERT INTO t (k) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(writer_sync(&pool).await, 2);
+        // Rolled back (dropped) as well.
+        let tx = Tx::begin_write_deferred(&pool).await.unwrap();
+        drop(tx);
+        assert_eq!(writer_sync(&pool).await, 2);
+        let n: i64 = query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

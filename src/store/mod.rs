@@ -264,6 +264,12 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Starts a write transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// Starts a write transaction whose commit returns before it is on the disk. It is there
+    /// with the next ordinary commit (SQLite syncs the whole log, PostgreSQL flushes its WAL
+    /// up to that commit); a process crash loses nothing, a power cut may lose the
+    /// transaction. For writes nothing outside acts on before a later ordinary commit: the
+    /// outbox emails of a compose batch, which are claimed for sending by such a commit.
+    async fn begin_deferred(&self) -> Result<Box<dyn Tx>>;
     /// Starts a transaction for reading only (it takes no write lock); drop it when done.
     async fn begin_read(&self) -> Result<Box<dyn Tx>>;
     /// Wakes `wake` whenever another daemon sharing the database has new work (a no-op where

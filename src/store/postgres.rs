@@ -49,6 +49,16 @@ impl PgStore {
         Ok((self.pool.begin().await?, None))
     }
 
+    /// A write whose commit does not wait for the WAL flush; the next synchronous commit
+    /// flushes the WAL past it (see `Store::begin_deferred`).
+    async fn begin_write_deferred(&self) -> Result<(Transaction<'static, Postgres>, WriteTurn)> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        Ok((tx, None))
+    }
+
     async fn begin_reading(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }

@@ -27,9 +27,9 @@ pub fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
 /// Implements [`super::Store`] for `$store` and [`super::Tx`] for `$tx` with the query module `$q`.
 ///
 /// `$store` must have a `pool` field (what `$q` runs statements on outside a transaction) and
-/// the inherent methods `run_migrations`, `begin_write`, `begin_reading`, `write_turn`,
-/// `writes` (where a statement that writes runs) and `listen_for_work`; `$tx` a `tx: $txn`
-/// field and a `_turn: WriteTurn` one.
+/// the inherent methods `run_migrations`, `begin_write`, `begin_write_deferred`,
+/// `begin_reading`, `write_turn`, `writes` (where a statement that writes runs) and
+/// `listen_for_work`; `$tx` a `tx: $txn` field and a `_turn: WriteTurn` one.
 macro_rules! sql_backend {
     (
         store: $store:ident,
@@ -142,6 +142,11 @@ macro_rules! sql_backend {
 
             async fn begin(&self) -> Result<Box<dyn Tx>> {
                 let (tx, turn) = self.begin_write().await?;
+                Ok(Box::new($tx { tx, _turn: turn }))
+            }
+
+            async fn begin_deferred(&self) -> Result<Box<dyn Tx>> {
+                let (tx, turn) = self.begin_write_deferred().await?;
                 Ok(Box::new($tx { tx, _turn: turn }))
             }
 

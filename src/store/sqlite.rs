@@ -51,6 +51,13 @@ impl SqliteStore {
         Ok((lite::Tx::begin_write(&self.pool).await?, turn))
     }
 
+    /// [`Self::begin_write`] for a transaction whose commit skips the disk sync (see
+    /// `lite::Tx::begin_write_deferred`).
+    async fn begin_write_deferred(&self) -> Result<(lite::Tx, WriteTurn)> {
+        let turn = self.write_turn().await;
+        Ok((lite::Tx::begin_write_deferred(&self.pool).await?, turn))
+    }
+
     async fn begin_reading(&self) -> Result<lite::Tx> {
         lite::Tx::begin_read(&self.pool).await
     }
