@@ -271,10 +271,9 @@ impl Drop for Pooled {
 /// One transaction on a connection of its own; rolled back if dropped before `commit`.
 pub struct Tx {
     conn: Pooled,
-    /// Whether it writes: its commit then waits for the disk, off the async threads.
+    /// Whether it writes: its commit then waits for the disk, off the async threads, unless
+    /// the connection is relaxed for a deferred write (see [`Tx::begin_write_deferred`]).
     write: bool,
-    /// A write whose commit does not wait for the disk (see [`Tx::begin_write_deferred`]).
-    deferred: bool,
     /// Still to be committed or rolled back.
     open: bool,
     /// The connection's count of changed rows when the transaction began.
@@ -324,7 +323,6 @@ impl Tx {
             changes_before: conn.total_changes(),
             conn,
             write: true,
-            deferred,
             open: true,
         })
     }
@@ -337,15 +335,14 @@ impl Tx {
             changes_before: conn.total_changes(),
             conn,
             write: false,
-            deferred: false,
             open: true,
         })
     }
 
     pub async fn commit(mut self) -> Result<()> {
         self.open = false;
-        if self.deferred {
-            // Writing the log takes no disk wait: done here, no hand-off.
+        if self.conn.relaxed {
+            // A deferred write: writing the log takes no disk wait, so done here, no hand-off.
             let committed = run_cached(&self.conn, "COMMIT");
             let rows = self.conn.total_changes() - self.changes_before;
             self.conn.pool.wrote(rows);
@@ -387,7 +384,7 @@ impl Drop for Tx {
                     tracing::warn!(error = %e, "rollback failed");
                 }
             }
-            if self.deferred {
+            if self.conn.relaxed {
                 restore_durability(&mut self.conn);
             }
         }

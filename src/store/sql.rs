@@ -186,16 +186,19 @@ macro_rules! sql_backend {
                 emails.sort_by_key(|e| e.next_attempt_at);
                 let mut claimed = Vec::with_capacity(emails.len());
                 for email in emails {
+                    // The row just claimed gives the site and address: no need to read it again.
                     let row = $q::query(
                         "SELECT b.raw,
                              (SELECT COUNT(*) FROM suppressions s
-                              WHERE s.site_id = e.site_id AND s.email = e.rcpt_to) AS suppressed,
-                             (SELECT COUNT(*) FROM messages m WHERE m.email_id = e.id) AS forwarded,
+                              WHERE s.site_id = $2 AND s.email = $3) AS suppressed,
+                             (SELECT COUNT(*) FROM messages m WHERE m.email_id = $1) AS forwarded,
                              (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
-                              WHERE m.email_id = e.id AND m.seq > c.read_seq AND m.deleted = FALSE) AS unread
-                         FROM emails e JOIN email_bodies b ON b.email_id = e.id WHERE e.id = $1",
+                              WHERE m.email_id = $1 AND m.seq > c.read_seq AND m.deleted = FALSE) AS unread
+                         FROM email_bodies b WHERE b.email_id = $1",
                     )
                     .bind(&email.id)
+                    .bind(&email.site_id)
+                    .bind(&email.rcpt_to)
                     .fetch_one(&mut *tx)
                     .await?;
                     let (suppressed, forwarded, unread): (i64, i64, i64) =

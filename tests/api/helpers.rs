@@ -562,14 +562,6 @@ pub async fn spawn_custom(
     clock: Clock,
     background_worker: bool,
 ) -> Option<TestApp> {
-    // Logs go to the test's captured output: shown only when it fails.
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_ansi(false)
-        .with_env_filter(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,replyrelay=info".into()),
-        )
-        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let db = database_url(backend, dir.path()).await?;
     Some(spawn_on(dir, db, top, extra, clock, background_worker).await)
@@ -585,6 +577,14 @@ pub async fn spawn_on(
     clock: Clock,
     background_worker: bool,
 ) -> TestApp {
+    // Logs go to the test's captured output: shown only when it fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,replyrelay=info".into()),
+        )
+        .try_init();
     let sink = SmtpSink::start().await;
     let hooks = WebhookSink::start().await;
     let config = format!(
