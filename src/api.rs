@@ -101,7 +101,7 @@ pub async fn serve(
                         tracing::debug!(error = %e, "API connection ended");
                     }
                 }
-                _ = crate::app::stopped(&mut stop) => {
+                _ = crate::stop::stopped(&mut stop) => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }

@@ -205,9 +205,3 @@ async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(4096)
 }
-
-/// Resolves once shutdown is asked for. The watch guard is dropped before returning, so a
-/// future that waits on this in a `select!` stays `Send`.
-pub(crate) async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}

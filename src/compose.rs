@@ -248,32 +248,14 @@ pub fn render(
         subject: view.subject.clone(),
         from_name,
         text: match &own.text {
-            Some(t) => render_own(t, "email.txt", &view)?,
+            Some(t) => crate::own_templates::render(t, "email.txt", &view)?,
             None => TextTemplate { v: &view }.render()?,
         },
         html: match &own.html {
-            Some(t) => render_own(t, "email.html", &view)?,
+            Some(t) => crate::own_templates::render(t, "email.html", &view)?,
             None => HtmlTemplate { v: &view }.render()?,
         },
     })
-}
-
-/// A site's own template (Jinja syntax, `v` as in the built-in ones); HTML is auto-escaped
-/// because the name ends in `.html`.
-fn render_own(source: &str, name: &str, view: &View) -> anyhow::Result<String> {
-    let mut env = minijinja::Environment::new();
-    env.add_template(name, source)?;
-    Ok(env
-        .get_template(name)?
-        .render(minijinja::context! { v => view })?)
-}
-
-/// Checks a site's own template at config load, so a broken one is refused there.
-pub fn check_own_template(source: &str, name: &str) -> Result<(), String> {
-    let mut env = minijinja::Environment::new();
-    env.add_template(name, source)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 fn view_message(

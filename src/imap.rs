@@ -8,9 +8,9 @@
 //! is tried again. It waits with IDLE where the server has it, else polls every
 //! `poll_interval`; a lost connection is re-opened with backoff.
 
-use crate::app::stopped;
 use crate::config::{ImapConfig, SmtpSecurity};
 use crate::inbound::{Envelope, Inbound, Outcome};
+use crate::stop::stopped;
 use crate::store::Store;
 use futures_util::TryStreamExt;
 use std::sync::Arc;

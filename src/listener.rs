@@ -7,9 +7,9 @@
 //! message size (an oversize message is drained to its end, then refused), connections at once,
 //! idle time. On shutdown every session answers `421` at its next command.
 
-use crate::app::stopped;
 use crate::config::ListenerConfig;
 use crate::inbound::{Envelope, Inbound, Outcome, Rejection};
+use crate::stop::stopped;
 use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
 use smtp_proto::{Error as ProtoError, Request};
 use std::sync::Arc;

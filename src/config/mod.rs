@@ -1,0 +1,208 @@
+//! The one config file: parsing, defaults, and errors that name the file, line and key.
+//!
+//! Loading happens in two layers. [`raw`] mirrors the TOML exactly (every key optional) so that
+//! serde can read it; [`load`] then resolves it into [`Config`], where every value is present,
+//! checked and typed. Site settings are written once at the top level as defaults and may be
+//! overridden in each `[[site]]`.
+//!
+//! A key that no struct takes is unknown and refused. serde's `deny_unknown_fields` would stop
+//! at the first one, so instead the parsed config is written back out and compared with the file:
+//! whatever the file has and the round trip lost is a key nobody reads.
+//!
+//! The files: [`model`] (the resolved values), [`raw`] (the serde mirror), `locate` and `probe` (spans, unknown keys, values of the wrong
+//! type), `resolve` and `site` (defaults filled in, values checked), `secrets`, [`shared`] (the
+//! running config, swapped on reload), `error`.
+
+mod error;
+mod locate;
+pub mod model;
+mod probe;
+pub mod raw;
+mod resolve;
+mod secrets;
+pub mod shared;
+mod site;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use model::*;
+pub use shared::{Shared, SiteRef};
+
+use locate::{unknown_keys, Located};
+use probe::probe_types;
+use resolve::resolve;
+use std::path::{Path, PathBuf};
+
+/// The token of the built-in development site, used only when there is no config file.
+pub const DEV_TOKEN: &str = "dev-token";
+
+/// The file read when `--config` is not given.
+pub const DEFAULT_PATH: &str = "replyrelay.toml";
+
+/// Loads the config: the given file, else `./replyrelay.toml` if present, else built-in
+/// defaults that run with no file at all.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    match path {
+        Some(p) => load_file(p),
+        None if Path::new(DEFAULT_PATH).exists() => load_file(Path::new(DEFAULT_PATH)),
+        None => Ok(builtin()),
+    }
+}
+
+/// Loads and checks one file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line: None,
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &file, base)
+}
+
+/// The configuration used when there is no file: SQLite in the working directory, emails into
+/// `./outbox`, the API on loopback, and one development site whose token is [`DEV_TOKEN`].
+pub fn builtin() -> Config {
+    parse("", "(built-in defaults)", Path::new(".")).expect("built-in defaults are valid")
+}
+
+/// Parses config text; `file` names it in errors and `base` anchors relative secret files.
+pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors> {
+    let located = Located::new(text, file);
+    let doc = toml_edit::ImDocument::parse(text.to_owned()).map_err(|e| {
+        let line = e.span().map(|s| located.line_at(s.start));
+        ConfigErrors(vec![ConfigError {
+            file: file.into(),
+            line,
+            key: "(syntax)".into(),
+            message: e.message().trim().to_string(),
+        }])
+    })?;
+    let raw: raw::Config = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            // Find every bad value, one key at a time; serde alone stops at the first and, inside
+            // flattened settings, loses its place.
+            let table: toml::Table = toml::from_str(text).unwrap_or_default();
+            let mut errors: Vec<ConfigError> = probe_types(&table)
+                .into_iter()
+                .map(|(path, message)| located.error(&doc, &path, message))
+                .collect();
+            if errors.is_empty() {
+                errors.push(ConfigError {
+                    file: file.into(),
+                    line: e.span().map(|s| located.line_at(s.start)),
+                    key: "(value)".into(),
+                    message: e.message().trim().to_string(),
+                });
+            }
+            return Err(ConfigErrors(errors));
+        }
+    };
+
+    let mut errors = Vec::new();
+    let echoed = toml::Table::try_from(&raw).expect("a parsed config serializes");
+    unknown_keys(doc.as_table(), &echoed, &mut Vec::new(), &mut |path| {
+        errors.push(located.error(&doc, path, "unknown key".into()));
+    });
+
+    let config = resolve(
+        raw,
+        file.is_empty() || text.trim().is_empty(),
+        base,
+        &mut |path, msg| {
+            errors.push(located.error(&doc, path, msg));
+        },
+    );
+    if errors.is_empty() {
+        let mut config = config;
+        config.source = (file != "(built-in defaults)").then(|| PathBuf::from(file));
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse(text, "rr.toml", Path::new(".")) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    const SITE: &str = "[[site]]\nid = \"acme\"\napi_tokens = [\"0123456789abcdef\"]\n";
+
+    #[test]
+    fn builtin_defaults_work() {
+        let c = builtin();
+        assert_eq!(c.sites.len(), 1);
+        assert_eq!(c.sites[0].api_tokens, vec![DEV_TOKEN.to_string()]);
+        assert!(matches!(c.delivery.transport, Transport::Maildir(_)));
+        assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(5));
+    }
+
+    #[test]
+    fn top_level_defaults_and_site_overrides() {
+        let text =
+            format!("after_departure = \"2m\"\nmode = \"transcript\"\n{SITE}mode = \"off\"\n");
+        let c = parse(&text, "rr.toml", Path::new(".")).unwrap();
+        assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(2));
+        assert_eq!(c.sites[0].triggers.mode, Mode::Off);
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_line() {
+        let text = format!("aftr_idle = \"5m\"\n[api]\nlisen = \"x\"\n{SITE}sendr = \"a@b.co\"\n");
+        assert_eq!(
+            errors(&text),
+            vec![
+                "rr.toml:1: aftr_idle: unknown key",
+                "rr.toml:3: api.lisen: unknown key",
+                "rr.toml:7: site[0].sendr: unknown key",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_line_and_key() {
+        let e = errors(&format!("{SITE}after_idle = \"soon\"\n"));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("rr.toml:4: site[0].after_idle:"), "{e:?}");
+        let e = errors(&format!("{SITE}sender = \"nobody\"\nlocale = \"??\"\n"));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("rr.toml:4: site[0].sender:"), "{e:?}");
+        assert!(e[1].starts_with("rr.toml:5: site[0].locale:"), "{e:?}");
+    }
+
+    #[test]
+    fn a_helo_name_must_be_a_host_name() {
+        let smtp = "[delivery.smtp]\nhost = \"127.0.0.1\"\n";
+        let e = errors(&format!("{smtp}helo_name = \"a b\\r\\nMAIL\"\n{SITE}"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("rr.toml:3: delivery.smtp.helo_name:"),
+            "{e:?}"
+        );
+        assert!(errors(&format!("{smtp}helo_name = \"mx1.example.com\"\n{SITE}")).is_empty());
+    }
+
+    #[test]
+    fn secrets_from_env() {
+        std::env::set_var("RR_TEST_TOKEN", "from-the-environment-1");
+        let text = "[[site]]\nid = \"a\"\napi_tokens = [{ env = \"RR_TEST_TOKEN\" }]\n";
+        let c = parse(text, "rr.toml", Path::new(".")).unwrap();
+        assert_eq!(
+            c.sites[0].api_tokens,
+            vec!["from-the-environment-1".to_string()]
+        );
+        assert!(c.site_by_token("from-the-environment-1").is_some());
+        assert!(c.site_by_token("from-the-environment-2").is_none());
+    }
+}

@@ -1,0 +1,334 @@
+//! Turning the raw file into a [`Config`]: defaults filled in, every problem reported.
+
+use super::locate::{key, Seg};
+use super::model::*;
+use super::raw;
+use super::secrets::read_secret;
+use super::site::{dev_site, site_settings};
+use chrono::TimeDelta;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(super) fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Turns the raw file into a [`Config`], reporting every problem through `err`.
+pub(super) fn resolve(
+    raw: raw::Config,
+    empty_file: bool,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> Config {
+    let api = raw.api.unwrap_or_default();
+    let listen_text = api.listen.unwrap_or_else(|| "127.0.0.1:8470".into());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        err(
+            &[key("api"), key("listen")],
+            format!("`{listen_text}` is not an address such as 127.0.0.1:8470"),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 8470))
+    });
+    let public_url = api.public_url.map(|u| u.trim_end_matches('/').to_string());
+    let max_connections = api.max_connections.unwrap_or(1024).max(1);
+    let idle_timeout = api.idle_timeout.unwrap_or(Duration::from_secs(30));
+    let request_timeout = api.request_timeout.unwrap_or(Duration::from_secs(30));
+    if public_url
+        .as_ref()
+        .is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+    {
+        err(
+            &[key("api"), key("public_url")],
+            "must start with http:// or https://".into(),
+        );
+    }
+
+    let database = DatabaseConfig {
+        url: raw
+            .database
+            .and_then(|d| d.url)
+            .unwrap_or_else(|| "sqlite://replyrelay.db".into()),
+    };
+    if !["sqlite:", "postgres:", "postgresql:"]
+        .iter()
+        .any(|p| database.url.starts_with(p))
+    {
+        err(
+            &[key("database"), key("url")],
+            "expected sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
+        );
+    }
+
+    let d = raw.delivery.unwrap_or_default();
+    let transport_name = d
+        .transport
+        .clone()
+        .unwrap_or_else(|| if d.smtp.is_some() { "smtp" } else { "maildir" }.into());
+    let transport = match transport_name.as_str() {
+        "maildir" => Transport::Maildir(base.join(d.maildir.unwrap_or_else(|| "outbox".into()))),
+        "smtp" => {
+            let s = d.smtp.unwrap_or_default();
+            let p = |k: &str| [key("delivery"), key("smtp"), key(k)];
+            let host = s.host.unwrap_or_else(|| {
+                err(&p("host"), "is required when the transport is smtp".into());
+                String::new()
+            });
+            let security = s.security.unwrap_or(SmtpSecurity::Starttls);
+            let password = s.password.as_ref().and_then(|sec| {
+                read_secret(sec, base)
+                    .map_err(|e| err(&p("password"), e))
+                    .ok()
+            });
+            if password.is_some() != s.username.is_some() {
+                err(&p("username"), "username and password go together".into());
+            }
+            let helo_ok = |n: &str| {
+                !n.is_empty()
+                    && n.len() <= 253
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b))
+            };
+            if let Some(name) = s.helo_name.as_deref().filter(|n| !helo_ok(n)) {
+                err(
+                    &p("helo_name"),
+                    format!("`{name}` is not a host name such as mail.example.com"),
+                );
+            }
+            Transport::Smtp(SmtpConfig {
+                host,
+                port: s.port.unwrap_or(match security {
+                    SmtpSecurity::Tls => 465,
+                    SmtpSecurity::Starttls => 587,
+                    SmtpSecurity::None => 25,
+                }),
+                security,
+                username: s.username,
+                password,
+                pool_size: s.pool_size.unwrap_or(4).max(1),
+                timeout: s.timeout.unwrap_or(Duration::from_secs(30)),
+                helo_name: s.helo_name,
+            })
+        }
+        other => {
+            err(
+                &[key("delivery"), key("transport")],
+                format!("`{other}` is not a transport: use `maildir` or `smtp`"),
+            );
+            Transport::Maildir(PathBuf::from("outbox"))
+        }
+    };
+    let positive = |v: Option<Duration>,
+                    default: Duration,
+                    name: &str,
+                    err: &mut dyn FnMut(&[Seg], String)| {
+        let v = v.unwrap_or(default);
+        if v.is_zero() {
+            err(
+                &[key("delivery"), key(name)],
+                "must be longer than zero".into(),
+            );
+        }
+        delta(v)
+    };
+    let delivery = DeliveryConfig {
+        transport,
+        retry_initial: positive(
+            d.retry_initial,
+            Duration::from_secs(30),
+            "retry_initial",
+            err,
+        ),
+        retry_max: positive(d.retry_max, Duration::from_secs(3600), "retry_max", err),
+        give_up_after: positive(
+            d.give_up_after,
+            Duration::from_secs(2 * 86400),
+            "give_up_after",
+            err,
+        ),
+        lease: positive(d.lease, Duration::from_secs(60), "lease", err),
+    };
+
+    let mut token_keys = Vec::new();
+    if let Some(keys) = raw.secrets.and_then(|s| s.token_keys) {
+        for (i, k) in keys.iter().enumerate() {
+            let path = [key("secrets"), key("token_keys"), Seg::Index(i)];
+            match read_secret(k, base) {
+                Ok(v) if v.len() >= 32 => token_keys.push(v.into_bytes()),
+                Ok(_) => err(&path, "a token key needs at least 32 characters".into()),
+                Err(e) => err(&path, e),
+            }
+        }
+    }
+
+    let mut sites = Vec::new();
+    if raw.sites.is_empty() {
+        if empty_file {
+            sites.push(dev_site(&raw.defaults, base, err));
+        } else {
+            err(&[key("site")], "at least one [[site]] is required".into());
+        }
+    }
+    for (i, s) in raw.sites.iter().enumerate() {
+        let at = |k: &str| vec![key("site"), Seg::Index(i), key(k)];
+        let id = s.id.clone().unwrap_or_else(|| {
+            err(&[key("site"), Seg::Index(i)], "`id` is required".into());
+            format!("site{i}")
+        });
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            err(&at("id"), "use letters, digits, '-', '_' or '.'".into());
+        }
+        if sites.iter().any(|other: &Site| other.id == id) {
+            err(&at("id"), format!("site `{id}` is defined twice"));
+        }
+        let mut api_tokens = Vec::new();
+        for (j, t) in s.api_tokens.iter().enumerate() {
+            let mut p = at("api_tokens");
+            p.push(Seg::Index(j));
+            match read_secret(t, base) {
+                Ok(v) if v.len() >= 16 => {
+                    if sites.iter().any(|o: &Site| o.api_tokens.contains(&v)) {
+                        err(&p, "this token is already used by another site".into());
+                    }
+                    api_tokens.push(v);
+                }
+                Ok(_) => err(&p, "an API token needs at least 16 characters".into()),
+                Err(e) => err(&p, e),
+            }
+        }
+        if api_tokens.is_empty() && s.api_tokens.is_empty() {
+            err(
+                &at("api_tokens"),
+                "a site needs at least one API token".into(),
+            );
+        }
+        let name = s.name.clone().unwrap_or_else(|| id.clone());
+        let site = site_settings(
+            id,
+            name,
+            api_tokens,
+            &s.settings,
+            &raw.defaults,
+            base,
+            &mut |k, m| err(&at(k), m),
+        );
+        sites.push(site);
+    }
+
+    let (inbound, listener, imap) = resolve_inbound(raw.inbound.unwrap_or_default(), base, err);
+    Config {
+        source: None,
+        api: ApiConfig {
+            listen,
+            public_url,
+            max_connections,
+            idle_timeout,
+            request_timeout,
+        },
+        database,
+        delivery,
+        token_keys,
+        sites,
+        inbound,
+        listener,
+        imap,
+    }
+}
+
+/// The `[inbound]` section: limits, the listener, the IMAP mailbox.
+pub(super) fn resolve_inbound(
+    raw: raw::Inbound,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> (
+    crate::inbound::Limits,
+    Option<ListenerConfig>,
+    Option<ImapConfig>,
+) {
+    let limits = crate::inbound::Limits {
+        max_message_size: raw.max_message_size.unwrap_or(25 << 20),
+        max_parts: raw.max_parts.unwrap_or(100),
+        max_attachment_size: raw.max_attachment_size.unwrap_or(10 << 20),
+    };
+    let listener = raw.smtp.map(|l| {
+        let at = |k: &str| [key("inbound"), key("smtp"), key(k)];
+        let text = l.listen.unwrap_or_else(|| "127.0.0.1:2525".into());
+        let listen = text.parse().unwrap_or_else(|_| {
+            err(
+                &at("listen"),
+                format!("`{text}` is not an address such as 127.0.0.1:2525"),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 2525))
+        });
+        let lmtp = match l.protocol.as_deref().unwrap_or("smtp") {
+            "smtp" => false,
+            "lmtp" => true,
+            other => {
+                err(
+                    &at("protocol"),
+                    format!("`{other}` is not `smtp` or `lmtp`"),
+                );
+                false
+            }
+        };
+        let tls = match (l.tls_certificate, l.tls_key) {
+            (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+            (None, None) => None,
+            _ => {
+                err(
+                    &at("tls_key"),
+                    "tls_certificate and tls_key go together".into(),
+                );
+                None
+            }
+        };
+        ListenerConfig {
+            listen,
+            lmtp,
+            hostname: l.hostname.unwrap_or_else(|| "replyrelay".into()),
+            max_connections: l.max_connections.unwrap_or(100).max(1),
+            idle_timeout: l.idle_timeout.unwrap_or(Duration::from_secs(60)),
+            session_timeout: l.session_timeout.unwrap_or(Duration::from_secs(600)),
+            tls,
+        }
+    });
+    let imap = raw.imap.map(|i| {
+        let at = |k: &str| [key("inbound"), key("imap"), key(k)];
+        let security = i.security.unwrap_or(SmtpSecurity::Tls);
+        let password = i
+            .password
+            .as_ref()
+            .and_then(|p| {
+                read_secret(p, base)
+                    .map_err(|e| err(&at("password"), e))
+                    .ok()
+            })
+            .unwrap_or_default();
+        ImapConfig {
+            host: i.host.unwrap_or_else(|| {
+                err(&at("host"), "is required".into());
+                String::new()
+            }),
+            port: i.port.unwrap_or(match security {
+                SmtpSecurity::Tls => 993,
+                _ => 143,
+            }),
+            security,
+            username: i.username.unwrap_or_else(|| {
+                err(&at("username"), "is required".into());
+                String::new()
+            }),
+            password,
+            mailbox: i.mailbox.unwrap_or_else(|| "INBOX".into()),
+            processed_folder: i.processed_folder.unwrap_or_else(|| "Processed".into()),
+            rejected_folder: i.rejected_folder.unwrap_or_else(|| "Rejected".into()),
+            poll_interval: i.poll_interval.unwrap_or(Duration::from_secs(60)),
+            idle: i.idle.unwrap_or(true),
+        }
+    });
+    (limits, listener, imap)
+}

@@ -1,0 +1,212 @@
+//! A site's settings: its own over the top-level defaults over the built-in ones.
+
+use super::locate::{key, Seg};
+use super::model::*;
+use super::raw;
+use super::resolve::delta;
+use super::secrets::read_secret;
+use super::DEV_TOKEN;
+use crate::domain::{Locale, Mode, VisitorEmail};
+use crate::triggers::TriggerSettings;
+use std::path::Path;
+use std::time::Duration;
+
+/// The development site of a config-less run.
+pub(super) fn dev_site(
+    defaults: &raw::SiteSettings,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> Site {
+    site_settings(
+        "default".into(),
+        "Example Site".into(),
+        vec![DEV_TOKEN.into()],
+        &raw::SiteSettings::default(),
+        defaults,
+        base,
+        &mut |k, m| err(&[key(k)], m),
+    )
+}
+
+/// Merges a site's own settings over the top-level defaults over the built-in ones.
+pub(super) fn site_settings(
+    id: String,
+    name: String,
+    api_tokens: Vec<String>,
+    own: &raw::SiteSettings,
+    defaults: &raw::SiteSettings,
+    base: &Path,
+    err: &mut dyn FnMut(&str, String),
+) -> Site {
+    macro_rules! pick {
+        ($field:ident, $default:expr) => {
+            own.$field
+                .clone()
+                .or_else(|| defaults.$field.clone())
+                .unwrap_or($default)
+        };
+    }
+    let dur = |v: Duration, k: &str, err: &mut dyn FnMut(&str, String)| {
+        if v.is_zero() && k != "batch_quiet" {
+            err(k, "must be longer than zero".into());
+        }
+        delta(v)
+    };
+    let sender_text = pick!(sender, "support@example.com".to_string());
+    let sender = VisitorEmail::parse(&sender_text).unwrap_or_else(|e| {
+        err("sender", format!("`{sender_text}` {e}"));
+        VisitorEmail::parse("invalid@example.com").expect("valid")
+    });
+    let bounce_address = own
+        .bounce_address
+        .as_ref()
+        .or(defaults.bounce_address.as_ref())
+        .and_then(|a| {
+            VisitorEmail::parse(a)
+                .map_err(|e| err("bounce_address", format!("`{a}` {e}")))
+                .ok()
+        });
+    let reply_domain = pick!(reply_domain, "reply.example.com".to_string()).to_lowercase();
+    if VisitorEmail::parse(&format!("x@{reply_domain}")).is_err() {
+        err(
+            "reply_domain",
+            format!("`{reply_domain}` is not a domain name"),
+        );
+    }
+    let locale_text = pick!(locale, "en".to_string());
+    let locale = Locale::parse(&locale_text).unwrap_or_else(|e| {
+        err("locale", e);
+        Locale::parse("en").expect("valid")
+    });
+    for (k, v) in [
+        ("chat_url", &own.chat_url),
+        ("webhook_url", &own.webhook_url),
+    ] {
+        if let Some(u) = v.as_ref().or(if k == "chat_url" {
+            defaults.chat_url.as_ref()
+        } else {
+            defaults.webhook_url.as_ref()
+        }) {
+            if !u.starts_with("http://") && !u.starts_with("https://") {
+                err(k, "must start with http:// or https://".into());
+            }
+        }
+    }
+    let webhook_url = own
+        .webhook_url
+        .clone()
+        .or_else(|| defaults.webhook_url.clone());
+    let webhook_secret = own
+        .webhook_secret
+        .as_ref()
+        .or(defaults.webhook_secret.as_ref())
+        .and_then(|s| {
+            read_secret(s, base)
+                .map_err(|e| err("webhook_secret", e))
+                .ok()
+        });
+    if webhook_url.is_some() && webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
+        err(
+            "webhook_secret",
+            "a webhook_url needs a webhook_secret of at least 16 characters to sign with".into(),
+        );
+    }
+    let mut templates = OwnTemplates::default();
+    if let Some(dir) = own.templates.as_ref().or(defaults.templates.as_ref()) {
+        let dir = base.join(dir);
+        if !dir.is_dir() {
+            err("templates", format!("{} is not a folder", dir.display()));
+        }
+        for (name, slot) in [
+            ("email.html", &mut templates.html),
+            ("email.txt", &mut templates.text),
+        ] {
+            let path = dir.join(name);
+            if let Ok(source) = std::fs::read_to_string(&path) {
+                match crate::own_templates::check(&source, name) {
+                    Ok(()) => *slot = Some(source),
+                    Err(e) => err("templates", format!("{}: {e}", path.display())),
+                }
+            }
+        }
+    }
+    let mut strings = std::collections::HashMap::new();
+    for layer in [&defaults.strings, &own.strings].into_iter().flatten() {
+        for (lang, overrides) in layer {
+            if !crate::i18n::languages().any(|l| l == lang) {
+                err(
+                    "strings",
+                    format!(
+                        "`{lang}` is not a language replyrelay has: use one of {}",
+                        crate::i18n::languages().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                continue;
+            }
+            for (k, v) in overrides {
+                if !crate::i18n::is_key(k) {
+                    err(
+                        "strings",
+                        format!("`{k}` is not a string key (see templates/i18n/en.toml)"),
+                    );
+                }
+                strings
+                    .entry(lang.clone())
+                    .or_insert_with(std::collections::HashMap::new)
+                    .insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let max_unanswered = pick!(max_unanswered, 5);
+    if max_unanswered == 0 {
+        err(
+            "max_unanswered",
+            "must be at least 1 (use mode = \"off\" to send nothing)".into(),
+        );
+    }
+    Site {
+        id,
+        name,
+        api_tokens,
+        sender,
+        bounce_address,
+        reply_domain,
+        from_agent: pick!(from_agent, true),
+        chat_url: own.chat_url.clone().or_else(|| defaults.chat_url.clone()),
+        webhook_url,
+        webhook_secret,
+        sender_policy: pick!(sender_policy, SenderPolicy::Quarantine),
+        templates,
+        strings,
+        locale,
+        triggers: TriggerSettings {
+            mode: pick!(mode, Mode::Unread),
+            after_departure: dur(
+                pick!(after_departure, Duration::from_secs(300)),
+                "after_departure",
+                err,
+            ),
+            after_idle: dur(
+                pick!(after_idle, Duration::from_secs(1800)),
+                "after_idle",
+                err,
+            ),
+            batch_quiet: dur(
+                pick!(batch_quiet, Duration::from_secs(60)),
+                "batch_quiet",
+                err,
+            ),
+            reach_window: dur(
+                pick!(reach_window, Duration::from_secs(30 * 86400)),
+                "reach_window",
+                err,
+            ),
+            max_unanswered,
+        },
+        content: ContentSettings {
+            context_messages: pick!(context_messages, 3),
+            short_conversation: pick!(short_conversation, 10),
+            transcript_on_close: pick!(transcript_on_close, false),
+        },
+    }
+}
