@@ -12,7 +12,7 @@
 
 use crate::apply;
 use crate::clock::Clock;
-use crate::config::{SenderPolicy, Shared, SiteRef};
+use crate::config::{InboundLimits, SenderPolicy, Shared, SiteRef};
 use crate::domain::{clean_name, plain_text, Attachment, AuthorKind};
 use crate::reply;
 use crate::store::{Conversation, NewAttachment, NewMessage, SiteState, Store, Tx};
@@ -209,14 +209,6 @@ impl Rejection {
     }
 }
 
-/// Limits on what is read at all.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub max_message_size: usize,
-    pub max_parts: usize,
-    pub max_attachment_size: usize,
-}
-
 /// The inbound pipeline, shared by every entry point.
 #[derive(Clone)]
 pub struct Inbound {
@@ -267,7 +259,7 @@ impl Inbound {
         }
     }
 
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> InboundLimits {
         self.config.current().inbound.clone()
     }
 

@@ -9,10 +9,12 @@
 //! at the first one, so instead the parsed config is written back out and compared with the file:
 //! whatever the file has and the round trip lost is a key nobody reads.
 //!
-//! The files: [`model`] (the resolved values), [`raw`] (the serde mirror), `locate` and `probe` (spans, unknown keys, values of the wrong
+//! The files: [`model`] (the resolved values), [`raw`] (the serde mirror), [`defaults`] (every
+//! built-in value, named once), `locate` and `probe` (spans, unknown keys, values of the wrong
 //! type), `resolve` and `site` (defaults filled in, values checked), `secrets`, [`shared`] (the
 //! running config, swapped on reload), `error`.
 
+pub mod defaults;
 mod error;
 mod locate;
 pub mod model;
@@ -91,6 +93,8 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
                 .into_iter()
                 .map(|(path, message)| located.error(&doc, &path, message))
                 .collect();
+            // In the order of the file, as an editor walks it.
+            errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
             if errors.is_empty() {
                 errors.push(ConfigError {
                     file: file.into(),
@@ -127,82 +131,4 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn errors(text: &str) -> Vec<String> {
-        match parse(text, "rr.toml", Path::new(".")) {
-            Ok(_) => vec![],
-            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
-        }
-    }
-
-    const SITE: &str = "[[site]]\nid = \"acme\"\napi_tokens = [\"0123456789abcdef\"]\n";
-
-    #[test]
-    fn builtin_defaults_work() {
-        let c = builtin();
-        assert_eq!(c.sites.len(), 1);
-        assert_eq!(c.sites[0].api_tokens, vec![DEV_TOKEN.to_string()]);
-        assert!(matches!(c.delivery.transport, Transport::Maildir(_)));
-        assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(5));
-    }
-
-    #[test]
-    fn top_level_defaults_and_site_overrides() {
-        let text =
-            format!("after_departure = \"2m\"\nmode = \"transcript\"\n{SITE}mode = \"off\"\n");
-        let c = parse(&text, "rr.toml", Path::new(".")).unwrap();
-        assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(2));
-        assert_eq!(c.sites[0].triggers.mode, Mode::Off);
-    }
-
-    #[test]
-    fn every_unknown_key_is_reported_with_its_line() {
-        let text = format!("aftr_idle = \"5m\"\n[api]\nlisen = \"x\"\n{SITE}sendr = \"a@b.co\"\n");
-        assert_eq!(
-            errors(&text),
-            vec![
-                "rr.toml:1: aftr_idle: unknown key",
-                "rr.toml:3: api.lisen: unknown key",
-                "rr.toml:7: site[0].sendr: unknown key",
-            ]
-        );
-    }
-
-    #[test]
-    fn bad_values_name_line_and_key() {
-        let e = errors(&format!("{SITE}after_idle = \"soon\"\n"));
-        assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("rr.toml:4: site[0].after_idle:"), "{e:?}");
-        let e = errors(&format!("{SITE}sender = \"nobody\"\nlocale = \"??\"\n"));
-        assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].starts_with("rr.toml:4: site[0].sender:"), "{e:?}");
-        assert!(e[1].starts_with("rr.toml:5: site[0].locale:"), "{e:?}");
-    }
-
-    #[test]
-    fn a_helo_name_must_be_a_host_name() {
-        let smtp = "[delivery.smtp]\nhost = \"127.0.0.1\"\n";
-        let e = errors(&format!("{smtp}helo_name = \"a b\\r\\nMAIL\"\n{SITE}"));
-        assert_eq!(e.len(), 1, "{e:?}");
-        assert!(
-            e[0].starts_with("rr.toml:3: delivery.smtp.helo_name:"),
-            "{e:?}"
-        );
-        assert!(errors(&format!("{smtp}helo_name = \"mx1.example.com\"\n{SITE}")).is_empty());
-    }
-
-    #[test]
-    fn secrets_from_env() {
-        std::env::set_var("RR_TEST_TOKEN", "from-the-environment-1");
-        let text = "[[site]]\nid = \"a\"\napi_tokens = [{ env = \"RR_TEST_TOKEN\" }]\n";
-        let c = parse(text, "rr.toml", Path::new(".")).unwrap();
-        assert_eq!(
-            c.sites[0].api_tokens,
-            vec!["from-the-environment-1".to_string()]
-        );
-        assert!(c.site_by_token("from-the-environment-1").is_some());
-        assert!(c.site_by_token("from-the-environment-2").is_none());
-    }
-}
+mod tests;

@@ -20,11 +20,22 @@ pub struct Config {
     pub token_keys: Vec<Vec<u8>>,
     pub sites: Vec<Site>,
     /// Limits on inbound mail.
-    pub inbound: crate::inbound::Limits,
+    pub inbound: InboundLimits,
     /// The SMTP/LMTP listener for replies, if enabled.
     pub listener: Option<ListenerConfig>,
     /// The IMAP mailbox polled for replies, if enabled.
     pub imap: Option<ImapConfig>,
+}
+
+/// Limits on what inbound mail is read at all: past them a message is refused, not parsed.
+#[derive(Clone, Debug)]
+pub struct InboundLimits {
+    /// Bytes of a whole message.
+    pub max_message_size: usize,
+    /// MIME parts, each of which costs a parse.
+    pub max_parts: usize,
+    /// Bytes of one attachment; larger ones are left out, the reply kept.
+    pub max_attachment_size: usize,
 }
 
 /// The SMTP/LMTP listener that the MTA routes `reply+…@` mail to.

@@ -28,9 +28,30 @@ pub(super) fn probe_types(top: &toml::Table) -> Vec<(Vec<Seg>, String)> {
     fn table<'a>(t: &'a toml::Table, k: &str) -> Option<&'a toml::Table> {
         t.get(k).and_then(toml::Value::as_table)
     }
+    /// The table at `path`, probed key by key, its well-shaped `subsections` left to their own
+    /// probe.
+    fn section<T: DeserializeOwned>(
+        top: &toml::Table,
+        path: &[&str],
+        subsections: &[&str],
+        out: &mut Vec<(Vec<Seg>, String)>,
+    ) {
+        let mut t = top;
+        for k in path {
+            match table(t, k) {
+                Some(inner) => t = inner,
+                None => return,
+            }
+        }
+        let skip: Vec<&str> = (subsections.iter().copied())
+            .filter(|k| table(t, k).is_some())
+            .collect();
+        let at: Vec<Seg> = path.iter().map(|k| key(k)).collect();
+        each::<T>(t, &at, &skip, out);
+    }
     let mut out = Vec::new();
     // Sections that are well-shaped tables are probed key by key; anything else as a whole.
-    let sections = ["api", "database", "delivery", "secrets"];
+    let sections = ["api", "database", "delivery", "secrets", "inbound"];
     let mut whole: Vec<&str> = sections
         .iter()
         .copied()
@@ -41,28 +62,15 @@ pub(super) fn probe_types(top: &toml::Table) -> Vec<(Vec<Seg>, String)> {
         whole.push("site");
     }
     each::<raw::Config>(top, &[], &whole, &mut out);
-    let at = |k: &str| vec![key(k)];
-    if let Some(t) = table(top, "api") {
-        each::<raw::Api>(t, &at("api"), &[], &mut out);
-    }
-    if let Some(t) = table(top, "database") {
-        each::<raw::Database>(t, &at("database"), &[], &mut out);
-    }
-    if let Some(t) = table(top, "delivery") {
-        let smtp_ok = table(t, "smtp").is_some();
-        each::<raw::Delivery>(
-            t,
-            &at("delivery"),
-            if smtp_ok { &["smtp"] } else { &[] },
-            &mut out,
-        );
-        if let Some(smtp) = table(t, "smtp") {
-            each::<raw::Smtp>(smtp, &[key("delivery"), key("smtp")], &[], &mut out);
-        }
-    }
-    if let Some(t) = table(top, "secrets") {
-        each::<raw::Secrets>(t, &at("secrets"), &[], &mut out);
-    }
+    // Every table of `raw::Config`, with the tables inside it (the test `a_bad_value_in_any_section_names_its_own_line_and_key` writes one bad value in each).
+    section::<raw::Api>(top, &["api"], &[], &mut out);
+    section::<raw::Database>(top, &["database"], &[], &mut out);
+    section::<raw::Delivery>(top, &["delivery"], &["smtp"], &mut out);
+    section::<raw::Smtp>(top, &["delivery", "smtp"], &[], &mut out);
+    section::<raw::Secrets>(top, &["secrets"], &[], &mut out);
+    section::<raw::Inbound>(top, &["inbound"], &["smtp", "imap"], &mut out);
+    section::<raw::Listener>(top, &["inbound", "smtp"], &[], &mut out);
+    section::<raw::Imap>(top, &["inbound", "imap"], &[], &mut out);
     if let Some(sites) = sites {
         for (i, s) in sites.iter().enumerate() {
             if let Some(t) = s.as_table() {

@@ -1,12 +1,12 @@
 //! Turning the raw file into a [`Config`]: defaults filled in, every problem reported.
 
+use super::defaults as D;
 use super::locate::{key, Seg};
 use super::model::*;
 use super::raw;
 use super::secrets::read_secret;
 use super::site::{dev_site, site_settings};
 use chrono::TimeDelta;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,18 +22,18 @@ pub(super) fn resolve(
     err: &mut dyn FnMut(&[Seg], String),
 ) -> Config {
     let api = raw.api.unwrap_or_default();
-    let listen_text = api.listen.unwrap_or_else(|| "127.0.0.1:8470".into());
+    let listen_text = api.listen.unwrap_or_else(|| D::API_LISTEN.into());
     let listen = listen_text.parse().unwrap_or_else(|_| {
         err(
             &[key("api"), key("listen")],
             format!("`{listen_text}` is not an address such as 127.0.0.1:8470"),
         );
-        SocketAddr::from(([127, 0, 0, 1], 8470))
+        D::API_LISTEN.parse().expect("a valid default")
     });
     let public_url = api.public_url.map(|u| u.trim_end_matches('/').to_string());
-    let max_connections = api.max_connections.unwrap_or(1024).max(1);
-    let idle_timeout = api.idle_timeout.unwrap_or(Duration::from_secs(30));
-    let request_timeout = api.request_timeout.unwrap_or(Duration::from_secs(30));
+    let max_connections = api.max_connections.unwrap_or(D::API_MAX_CONNECTIONS).max(1);
+    let idle_timeout = api.idle_timeout.unwrap_or(D::API_IDLE_TIMEOUT);
+    let request_timeout = api.request_timeout.unwrap_or(D::API_REQUEST_TIMEOUT);
     if public_url
         .as_ref()
         .is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://"))
@@ -48,7 +48,7 @@ pub(super) fn resolve(
         url: raw
             .database
             .and_then(|d| d.url)
-            .unwrap_or_else(|| "sqlite://replyrelay.db".into()),
+            .unwrap_or_else(|| D::DATABASE_URL.into()),
     };
     if !["sqlite:", "postgres:", "postgresql:"]
         .iter()
@@ -66,7 +66,7 @@ pub(super) fn resolve(
         .clone()
         .unwrap_or_else(|| if d.smtp.is_some() { "smtp" } else { "maildir" }.into());
     let transport = match transport_name.as_str() {
-        "maildir" => Transport::Maildir(base.join(d.maildir.unwrap_or_else(|| "outbox".into()))),
+        "maildir" => Transport::Maildir(base.join(d.maildir.unwrap_or_else(|| D::MAILDIR.into()))),
         "smtp" => {
             let s = d.smtp.unwrap_or_default();
             let p = |k: &str| [key("delivery"), key("smtp"), key(k)];
@@ -74,7 +74,7 @@ pub(super) fn resolve(
                 err(&p("host"), "is required when the transport is smtp".into());
                 String::new()
             });
-            let security = s.security.unwrap_or(SmtpSecurity::Starttls);
+            let security = s.security.unwrap_or(D::SMTP_SECURITY);
             let password = s.password.as_ref().and_then(|sec| {
                 read_secret(sec, base)
                     .map_err(|e| err(&p("password"), e))
@@ -97,16 +97,12 @@ pub(super) fn resolve(
             }
             Transport::Smtp(SmtpConfig {
                 host,
-                port: s.port.unwrap_or(match security {
-                    SmtpSecurity::Tls => 465,
-                    SmtpSecurity::Starttls => 587,
-                    SmtpSecurity::None => 25,
-                }),
+                port: s.port.unwrap_or(D::smtp_port(security)),
                 security,
                 username: s.username,
                 password,
-                pool_size: s.pool_size.unwrap_or(4).max(1),
-                timeout: s.timeout.unwrap_or(Duration::from_secs(30)),
+                pool_size: s.pool_size.unwrap_or(D::SMTP_POOL_SIZE).max(1),
+                timeout: s.timeout.unwrap_or(D::SMTP_TIMEOUT),
                 helo_name: s.helo_name,
             })
         }
@@ -115,7 +111,7 @@ pub(super) fn resolve(
                 &[key("delivery"), key("transport")],
                 format!("`{other}` is not a transport: use `maildir` or `smtp`"),
             );
-            Transport::Maildir(PathBuf::from("outbox"))
+            Transport::Maildir(PathBuf::from(D::MAILDIR))
         }
     };
     let positive = |v: Option<Duration>,
@@ -133,20 +129,10 @@ pub(super) fn resolve(
     };
     let delivery = DeliveryConfig {
         transport,
-        retry_initial: positive(
-            d.retry_initial,
-            Duration::from_secs(30),
-            "retry_initial",
-            err,
-        ),
-        retry_max: positive(d.retry_max, Duration::from_secs(3600), "retry_max", err),
-        give_up_after: positive(
-            d.give_up_after,
-            Duration::from_secs(2 * 86400),
-            "give_up_after",
-            err,
-        ),
-        lease: positive(d.lease, Duration::from_secs(60), "lease", err),
+        retry_initial: positive(d.retry_initial, D::RETRY_INITIAL, "retry_initial", err),
+        retry_max: positive(d.retry_max, D::RETRY_MAX, "retry_max", err),
+        give_up_after: positive(d.give_up_after, D::GIVE_UP_AFTER, "give_up_after", err),
+        lease: positive(d.lease, D::LEASE, "lease", err),
     };
 
     let mut token_keys = Vec::new();
@@ -244,25 +230,21 @@ pub(super) fn resolve_inbound(
     raw: raw::Inbound,
     base: &Path,
     err: &mut dyn FnMut(&[Seg], String),
-) -> (
-    crate::inbound::Limits,
-    Option<ListenerConfig>,
-    Option<ImapConfig>,
-) {
-    let limits = crate::inbound::Limits {
-        max_message_size: raw.max_message_size.unwrap_or(25 << 20),
-        max_parts: raw.max_parts.unwrap_or(100),
-        max_attachment_size: raw.max_attachment_size.unwrap_or(10 << 20),
+) -> (InboundLimits, Option<ListenerConfig>, Option<ImapConfig>) {
+    let limits = InboundLimits {
+        max_message_size: raw.max_message_size.unwrap_or(D::MAX_MESSAGE_SIZE),
+        max_parts: raw.max_parts.unwrap_or(D::MAX_PARTS),
+        max_attachment_size: raw.max_attachment_size.unwrap_or(D::MAX_ATTACHMENT_SIZE),
     };
     let listener = raw.smtp.map(|l| {
         let at = |k: &str| [key("inbound"), key("smtp"), key(k)];
-        let text = l.listen.unwrap_or_else(|| "127.0.0.1:2525".into());
+        let text = l.listen.unwrap_or_else(|| D::LISTENER_LISTEN.into());
         let listen = text.parse().unwrap_or_else(|_| {
             err(
                 &at("listen"),
                 format!("`{text}` is not an address such as 127.0.0.1:2525"),
             );
-            SocketAddr::from(([127, 0, 0, 1], 2525))
+            D::LISTENER_LISTEN.parse().expect("a valid default")
         });
         let lmtp = match l.protocol.as_deref().unwrap_or("smtp") {
             "smtp" => false,
@@ -289,16 +271,19 @@ pub(super) fn resolve_inbound(
         ListenerConfig {
             listen,
             lmtp,
-            hostname: l.hostname.unwrap_or_else(|| "replyrelay".into()),
-            max_connections: l.max_connections.unwrap_or(100).max(1),
-            idle_timeout: l.idle_timeout.unwrap_or(Duration::from_secs(60)),
-            session_timeout: l.session_timeout.unwrap_or(Duration::from_secs(600)),
+            hostname: l.hostname.unwrap_or_else(|| D::LISTENER_HOSTNAME.into()),
+            max_connections: l
+                .max_connections
+                .unwrap_or(D::LISTENER_MAX_CONNECTIONS)
+                .max(1),
+            idle_timeout: l.idle_timeout.unwrap_or(D::LISTENER_IDLE_TIMEOUT),
+            session_timeout: l.session_timeout.unwrap_or(D::LISTENER_SESSION_TIMEOUT),
             tls,
         }
     });
     let imap = raw.imap.map(|i| {
         let at = |k: &str| [key("inbound"), key("imap"), key(k)];
-        let security = i.security.unwrap_or(SmtpSecurity::Tls);
+        let security = i.security.unwrap_or(D::IMAP_SECURITY);
         let password = i
             .password
             .as_ref()
@@ -313,21 +298,22 @@ pub(super) fn resolve_inbound(
                 err(&at("host"), "is required".into());
                 String::new()
             }),
-            port: i.port.unwrap_or(match security {
-                SmtpSecurity::Tls => 993,
-                _ => 143,
-            }),
+            port: i.port.unwrap_or(D::imap_port(security)),
             security,
             username: i.username.unwrap_or_else(|| {
                 err(&at("username"), "is required".into());
                 String::new()
             }),
             password,
-            mailbox: i.mailbox.unwrap_or_else(|| "INBOX".into()),
-            processed_folder: i.processed_folder.unwrap_or_else(|| "Processed".into()),
-            rejected_folder: i.rejected_folder.unwrap_or_else(|| "Rejected".into()),
-            poll_interval: i.poll_interval.unwrap_or(Duration::from_secs(60)),
-            idle: i.idle.unwrap_or(true),
+            mailbox: i.mailbox.unwrap_or_else(|| D::IMAP_MAILBOX.into()),
+            processed_folder: i
+                .processed_folder
+                .unwrap_or_else(|| D::IMAP_PROCESSED_FOLDER.into()),
+            rejected_folder: i
+                .rejected_folder
+                .unwrap_or_else(|| D::IMAP_REJECTED_FOLDER.into()),
+            poll_interval: i.poll_interval.unwrap_or(D::IMAP_POLL_INTERVAL),
+            idle: i.idle.unwrap_or(D::IMAP_IDLE),
         }
     });
     (limits, listener, imap)

@@ -1,12 +1,13 @@
 //! A site's settings: its own over the top-level defaults over the built-in ones.
 
+use super::defaults as D;
 use super::locate::{key, Seg};
 use super::model::*;
 use super::raw;
 use super::resolve::delta;
 use super::secrets::read_secret;
 use super::DEV_TOKEN;
-use crate::domain::{Locale, Mode, VisitorEmail};
+use crate::domain::{Locale, VisitorEmail};
 use crate::triggers::TriggerSettings;
 use std::path::Path;
 use std::time::Duration;
@@ -18,8 +19,8 @@ pub(super) fn dev_site(
     err: &mut dyn FnMut(&[Seg], String),
 ) -> Site {
     site_settings(
-        "default".into(),
-        "Example Site".into(),
+        D::DEV_SITE_ID.into(),
+        D::DEV_SITE_NAME.into(),
         vec![DEV_TOKEN.into()],
         &raw::SiteSettings::default(),
         defaults,
@@ -52,7 +53,7 @@ pub(super) fn site_settings(
         }
         delta(v)
     };
-    let sender_text = pick!(sender, "support@example.com".to_string());
+    let sender_text = pick!(sender, D::SENDER.to_string());
     let sender = VisitorEmail::parse(&sender_text).unwrap_or_else(|e| {
         err("sender", format!("`{sender_text}` {e}"));
         VisitorEmail::parse("invalid@example.com").expect("valid")
@@ -66,14 +67,14 @@ pub(super) fn site_settings(
                 .map_err(|e| err("bounce_address", format!("`{a}` {e}")))
                 .ok()
         });
-    let reply_domain = pick!(reply_domain, "reply.example.com".to_string()).to_lowercase();
+    let reply_domain = pick!(reply_domain, D::REPLY_DOMAIN.to_string()).to_lowercase();
     if VisitorEmail::parse(&format!("x@{reply_domain}")).is_err() {
         err(
             "reply_domain",
             format!("`{reply_domain}` is not a domain name"),
         );
     }
-    let locale_text = pick!(locale, "en".to_string());
+    let locale_text = pick!(locale, D::LOCALE.to_string());
     let locale = Locale::parse(&locale_text).unwrap_or_else(|e| {
         err("locale", e);
         Locale::parse("en").expect("valid")
@@ -157,7 +158,7 @@ pub(super) fn site_settings(
             }
         }
     }
-    let max_unanswered = pick!(max_unanswered, 5);
+    let max_unanswered = pick!(max_unanswered, D::MAX_UNANSWERED);
     if max_unanswered == 0 {
         err(
             "max_unanswered",
@@ -171,42 +172,30 @@ pub(super) fn site_settings(
         sender,
         bounce_address,
         reply_domain,
-        from_agent: pick!(from_agent, true),
+        from_agent: pick!(from_agent, D::FROM_AGENT),
         chat_url: own.chat_url.clone().or_else(|| defaults.chat_url.clone()),
         webhook_url,
         webhook_secret,
-        sender_policy: pick!(sender_policy, SenderPolicy::Quarantine),
+        sender_policy: pick!(sender_policy, D::SENDER_POLICY),
         templates,
         strings,
         locale,
         triggers: TriggerSettings {
-            mode: pick!(mode, Mode::Unread),
+            mode: pick!(mode, D::MODE),
             after_departure: dur(
-                pick!(after_departure, Duration::from_secs(300)),
+                pick!(after_departure, D::AFTER_DEPARTURE),
                 "after_departure",
                 err,
             ),
-            after_idle: dur(
-                pick!(after_idle, Duration::from_secs(1800)),
-                "after_idle",
-                err,
-            ),
-            batch_quiet: dur(
-                pick!(batch_quiet, Duration::from_secs(60)),
-                "batch_quiet",
-                err,
-            ),
-            reach_window: dur(
-                pick!(reach_window, Duration::from_secs(30 * 86400)),
-                "reach_window",
-                err,
-            ),
+            after_idle: dur(pick!(after_idle, D::AFTER_IDLE), "after_idle", err),
+            batch_quiet: dur(pick!(batch_quiet, D::BATCH_QUIET), "batch_quiet", err),
+            reach_window: dur(pick!(reach_window, D::REACH_WINDOW), "reach_window", err),
             max_unanswered,
         },
         content: ContentSettings {
-            context_messages: pick!(context_messages, 3),
-            short_conversation: pick!(short_conversation, 10),
-            transcript_on_close: pick!(transcript_on_close, false),
+            context_messages: pick!(context_messages, D::CONTEXT_MESSAGES),
+            short_conversation: pick!(short_conversation, D::SHORT_CONVERSATION),
+            transcript_on_close: pick!(transcript_on_close, D::TRANSCRIPT_ON_CLOSE),
         },
     }
 }

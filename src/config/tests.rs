@@ -1,0 +1,214 @@
+//! Loading and checking the config file.
+
+use super::*;
+use crate::domain::Mode;
+use chrono::TimeDelta;
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text, "rr.toml", Path::new(".")) {
+        Ok(_) => vec![],
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+const SITE: &str = "[[site]]\nid = \"acme\"\napi_tokens = [\"0123456789abcdef\"]\n";
+
+#[test]
+fn builtin_defaults_work() {
+    let c = builtin();
+    assert_eq!(c.sites.len(), 1);
+    assert_eq!(c.sites[0].api_tokens, vec![DEV_TOKEN.to_string()]);
+    assert!(matches!(c.delivery.transport, Transport::Maildir(_)));
+    assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(5));
+}
+
+#[test]
+fn top_level_defaults_and_site_overrides() {
+    let text = format!("after_departure = \"2m\"\nmode = \"transcript\"\n{SITE}mode = \"off\"\n");
+    let c = parse(&text, "rr.toml", Path::new(".")).unwrap();
+    assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(2));
+    assert_eq!(c.sites[0].triggers.mode, Mode::Off);
+}
+
+#[test]
+fn every_unknown_key_is_reported_with_its_line() {
+    let text = format!("aftr_idle = \"5m\"\n[api]\nlisen = \"x\"\n{SITE}sendr = \"a@b.co\"\n");
+    assert_eq!(
+        errors(&text),
+        vec![
+            "rr.toml:1: aftr_idle: unknown key",
+            "rr.toml:3: api.lisen: unknown key",
+            "rr.toml:7: site[0].sendr: unknown key",
+        ]
+    );
+}
+
+#[test]
+fn bad_values_name_line_and_key() {
+    let e = errors(&format!("{SITE}after_idle = \"soon\"\n"));
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("rr.toml:4: site[0].after_idle:"), "{e:?}");
+    let e = errors(&format!("{SITE}sender = \"nobody\"\nlocale = \"??\"\n"));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("rr.toml:4: site[0].sender:"), "{e:?}");
+    assert!(e[1].starts_with("rr.toml:5: site[0].locale:"), "{e:?}");
+}
+
+#[test]
+fn a_helo_name_must_be_a_host_name() {
+    let smtp = "[delivery.smtp]\nhost = \"127.0.0.1\"\n";
+    let e = errors(&format!("{smtp}helo_name = \"a b\\r\\nMAIL\"\n{SITE}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("rr.toml:3: delivery.smtp.helo_name:"),
+        "{e:?}"
+    );
+    assert!(errors(&format!("{smtp}helo_name = \"mx1.example.com\"\n{SITE}")).is_empty());
+}
+
+#[test]
+fn secrets_from_env() {
+    std::env::set_var("RR_TEST_TOKEN", "from-the-environment-1");
+    let text = "[[site]]\nid = \"a\"\napi_tokens = [{ env = \"RR_TEST_TOKEN\" }]\n";
+    let c = parse(text, "rr.toml", Path::new(".")).unwrap();
+    assert_eq!(
+        c.sites[0].api_tokens,
+        vec!["from-the-environment-1".to_string()]
+    );
+    assert!(c.site_by_token("from-the-environment-1").is_some());
+    assert!(c.site_by_token("from-the-environment-2").is_none());
+}
+
+#[test]
+fn a_bad_value_in_any_section_names_its_own_line_and_key() {
+    let text = format!(
+        "[api]\nmax_connections = \"many\"\n[database]\nurl = 5\n[secrets]\ntoken_keys = 5\n[delivery]\nlease = 5\n\
+         [delivery.smtp]\nhost = \"127.0.0.1\"\nport = \"x\"\n\
+         [inbound]\nmax_parts = \"x\"\n[inbound.smtp]\nmax_connections = \"x\"\n\
+         [inbound.imap]\nhost = \"h\"\nusername = \"u\"\nport = -1\n{SITE}"
+    );
+    let e = errors(&text);
+    let at: Vec<&str> = e.iter().map(|e| e.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        at,
+        vec![
+            "rr.toml:2",
+            "rr.toml:4",
+            "rr.toml:6",
+            "rr.toml:8",
+            "rr.toml:11",
+            "rr.toml:13",
+            "rr.toml:15",
+            "rr.toml:19"
+        ],
+        "{e:#?}"
+    );
+    let keys: Vec<&str> = e.iter().map(|e| e.split(": ").nth(1).unwrap()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "api.max_connections",
+            "database.url",
+            "secrets.token_keys",
+            "delivery.lease",
+            "delivery.smtp.port",
+            "inbound.max_parts",
+            "inbound.smtp.max_connections",
+            "inbound.imap.port"
+        ]
+    );
+}
+
+/// README's configuration reference, the first TOML block after its heading.
+fn readme_reference() -> toml::Table {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("```toml\n# Site defaults")
+        .expect("the reference block")
+        + 8;
+    let end = start + readme[start..].find("```").expect("its end");
+    toml::from_str(&readme[start..end]).expect("README's reference is valid TOML")
+}
+
+#[test]
+fn readme_states_the_built_in_defaults() {
+    use defaults as D;
+    let t = readme_reference();
+    let at = |path: &str| -> toml::Value {
+        let mut v = toml::Value::Table(t.clone());
+        for k in path.split('.') {
+            v = v
+                .get(k)
+                .unwrap_or_else(|| panic!("README lacks {path}"))
+                .clone();
+        }
+        v
+    };
+    let dur = |path: &str| humantime::parse_duration(at(path).as_str().unwrap()).unwrap();
+    let int = |path: &str| at(path).as_integer().unwrap() as u64;
+    let text = |path: &str| at(path).as_str().unwrap().to_string();
+    let boolean = |path: &str| at(path).as_bool().unwrap();
+    let policy = serde_json::to_value(D::SENDER_POLICY).unwrap();
+    let mode = serde_json::to_value(D::MODE).unwrap();
+    assert_eq!(text("mode"), mode.as_str().unwrap());
+    assert_eq!(dur("after_departure"), D::AFTER_DEPARTURE);
+    assert_eq!(dur("after_idle"), D::AFTER_IDLE);
+    assert_eq!(dur("batch_quiet"), D::BATCH_QUIET);
+    assert_eq!(dur("reach_window"), D::REACH_WINDOW);
+    assert_eq!(int("max_unanswered"), D::MAX_UNANSWERED as u64);
+    assert_eq!(int("context_messages"), D::CONTEXT_MESSAGES as u64);
+    assert_eq!(int("short_conversation"), D::SHORT_CONVERSATION as u64);
+    assert_eq!(boolean("transcript_on_close"), D::TRANSCRIPT_ON_CLOSE);
+    assert_eq!(text("sender"), D::SENDER);
+    assert_eq!(text("reply_domain"), D::REPLY_DOMAIN);
+    assert_eq!(boolean("from_agent"), D::FROM_AGENT);
+    assert_eq!(text("locale"), D::LOCALE);
+    assert_eq!(text("sender_policy"), policy.as_str().unwrap());
+    assert_eq!(text("api.listen"), D::API_LISTEN);
+    assert_eq!(int("api.max_connections"), D::API_MAX_CONNECTIONS as u64);
+    assert_eq!(dur("api.idle_timeout"), D::API_IDLE_TIMEOUT);
+    assert_eq!(dur("api.request_timeout"), D::API_REQUEST_TIMEOUT);
+    assert_eq!(text("database.url"), D::DATABASE_URL);
+    assert_eq!(text("delivery.maildir"), D::MAILDIR);
+    assert_eq!(dur("delivery.retry_initial"), D::RETRY_INITIAL);
+    assert_eq!(dur("delivery.retry_max"), D::RETRY_MAX);
+    assert_eq!(dur("delivery.give_up_after"), D::GIVE_UP_AFTER);
+    assert_eq!(dur("delivery.lease"), D::LEASE);
+    assert_eq!(
+        int("delivery.smtp.port"),
+        D::smtp_port(D::SMTP_SECURITY) as u64
+    );
+    assert_eq!(int("delivery.smtp.pool_size"), D::SMTP_POOL_SIZE as u64);
+    assert_eq!(dur("delivery.smtp.timeout"), D::SMTP_TIMEOUT);
+    assert_eq!(int("inbound.max_message_size"), D::MAX_MESSAGE_SIZE as u64);
+    assert_eq!(int("inbound.max_parts"), D::MAX_PARTS as u64);
+    assert_eq!(
+        int("inbound.max_attachment_size"),
+        D::MAX_ATTACHMENT_SIZE as u64
+    );
+    assert_eq!(text("inbound.smtp.listen"), D::LISTENER_LISTEN);
+    assert_eq!(
+        int("inbound.smtp.max_connections"),
+        D::LISTENER_MAX_CONNECTIONS as u64
+    );
+    assert_eq!(dur("inbound.smtp.idle_timeout"), D::LISTENER_IDLE_TIMEOUT);
+    assert_eq!(
+        dur("inbound.smtp.session_timeout"),
+        D::LISTENER_SESSION_TIMEOUT
+    );
+    assert_eq!(
+        int("inbound.imap.port"),
+        D::imap_port(D::IMAP_SECURITY) as u64
+    );
+    assert_eq!(text("inbound.imap.mailbox"), D::IMAP_MAILBOX);
+    assert_eq!(
+        text("inbound.imap.processed_folder"),
+        D::IMAP_PROCESSED_FOLDER
+    );
+    assert_eq!(
+        text("inbound.imap.rejected_folder"),
+        D::IMAP_REJECTED_FOLDER
+    );
+    assert_eq!(dur("inbound.imap.poll_interval"), D::IMAP_POLL_INTERVAL);
+    assert_eq!(boolean("inbound.imap.idle"), D::IMAP_IDLE);
+}
