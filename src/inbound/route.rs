@@ -1,0 +1,221 @@
+//! Finding a reply's conversation: its reply token (a MAC, no database) or our Message-ID in
+//! `In-Reply-To`/`References`; then the sender and reach-window checks under the site's policy.
+
+use super::classify::ours;
+use super::{Analysis, Envelope, Inbound, Kind, Routing};
+use crate::config::SenderPolicy;
+use crate::store::{Conversation, Tx};
+use crate::token::{Purpose, TokenKeys};
+use chrono::{DateTime, Utc};
+use mail_parser::Message;
+
+impl Inbound {
+    /// The first reply token among `addresses` whose MAC verifies for a configured site: the
+    /// address that carried it, the site and the conversation number. `Err` says why a token
+    /// that was there did not do.
+    pub(super) fn route_token(&self, addresses: &[String]) -> Result<Option<Token>, String> {
+        let mut error = None;
+        for address in addresses {
+            let Some(token) = reply_token(address) else {
+                continue;
+            };
+            let Some(keys) = &self.keys else {
+                return Err("no database: no site matched".into());
+            };
+            if TokenKeys::number(&token).is_none() {
+                error = Some("malformed reply token".to_string());
+                continue;
+            }
+            // The site is under the MAC, not in the token: try each (a MAC costs a
+            // microsecond, and a daemon serves a handful of sites).
+            let config = self.config.current();
+            let verified = config.sites.iter().find_map(|site| {
+                let pk = keys.verify(Purpose::Reply, &site.id, &token)?;
+                Some((site.id.clone(), pk))
+            });
+            match verified {
+                Some((site, pk)) => {
+                    return Ok(Some(Token {
+                        address: address.clone(),
+                        site,
+                        pk,
+                    }))
+                }
+                None => error = Some(FORGED.to_string()),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Routes by reply token: a reply token in the recipients, the envelope's first (it is
+    /// what the MTA says this copy is for; LMTP delivers one copy per recipient), then the
+    /// headers a reply address can be in. A token that does not verify is refused, even if
+    /// `In-Reply-To` would route.
+    pub(super) fn route(
+        &self,
+        message: &Message<'_>,
+        envelope: &Envelope,
+        analysis: &mut Analysis,
+    ) {
+        let mut addresses: Vec<String> = envelope.rcpt_to.clone();
+        for list in [message.to(), message.cc()].into_iter().flatten() {
+            addresses.extend(list.iter().filter_map(|a| a.address()).map(String::from));
+        }
+        for (name, value) in message.headers_raw() {
+            if name.eq_ignore_ascii_case("Delivered-To")
+                || name.eq_ignore_ascii_case("X-Original-To")
+            {
+                addresses.push(value.trim().trim_matches(['<', '>']).to_string());
+            }
+        }
+        match self.route_token(&addresses) {
+            Ok(Some(token)) => {
+                analysis.routing.via = "token";
+                analysis.routing.address = Some(token.address);
+                analysis.routing.site = Some(token.site);
+                analysis.routing.conversation_pk = Some(token.pk);
+                analysis.verification.token = "valid";
+            }
+            Ok(None) => {}
+            Err(e) => {
+                analysis.verification.token = if e == FORGED { "forged" } else { "none" };
+                analysis.routing.error = Some(e);
+            }
+        }
+    }
+
+    /// The reads of routing and verification, inside `tx`: the conversation a token names
+    /// (it must exist and be of the token's site), else the one whose email our Message-ID in
+    /// `In-Reply-To`/`References` names; then, for a reply, the sender and reach-window checks.
+    /// Run where the reply is stored, in the same transaction, so the conversation is read
+    /// once and what was checked is what is written. Returns the conversation, if routed.
+    ///
+    /// Running it again on the same analysis gives the same answer (a group commit that
+    /// failed is retried reply by reply).
+    pub(super) async fn resolve(
+        &self,
+        analysis: &mut Analysis,
+        tx: &mut dyn Tx,
+    ) -> anyhow::Result<Option<Conversation>> {
+        let mut conv = None;
+        if let Some(pk) = analysis.routing.conversation_pk {
+            let site = analysis.routing.site.as_deref().unwrap_or_default();
+            match tx.conversation_by_pk(pk).await? {
+                Some(c) if c.site_id == site => conv = Some(c),
+                found => {
+                    // A genuine MAC on a number that is no conversation of that site's.
+                    let error = if found.is_some() {
+                        FORGED
+                    } else {
+                        "unknown reply token"
+                    };
+                    analysis.verification.token = if found.is_some() { "forged" } else { "none" };
+                    analysis.routing = Routing {
+                        via: "none",
+                        error: Some(error.into()),
+                        ..Routing::default()
+                    };
+                }
+            }
+        } else if analysis.routing.error.is_none() {
+            let config = self.config.current();
+            let any_site = |id: &&String| (config.sites.iter()).any(|s| ours(id, &s.reply_domain));
+            for id in analysis.references.iter().filter(any_site) {
+                let Some(email) = tx.email_by_message_id(id).await? else {
+                    continue;
+                };
+                let Some(c) = tx.conversation_by_pk(email.conversation_pk).await? else {
+                    continue;
+                };
+                analysis.routing.via = "in_reply_to";
+                analysis.routing.site = Some(c.site_id.clone());
+                analysis.routing.conversation_pk = Some(c.pk);
+                conv = Some(c);
+                break;
+            }
+            if conv.is_none() {
+                analysis.routing.error = Some("no reply token and no Message-ID of ours".into());
+            }
+        }
+        let Some(conv) = conv else {
+            analysis.not_routed();
+            return Ok(None);
+        };
+        analysis.routing.conversation = Some(conv.id.clone());
+        if analysis.kind == Kind::Reply {
+            let last_email = tx.last_email_at(conv.pk).await?;
+            self.verify(analysis, &conv, last_email);
+        }
+        Ok(Some(conv))
+    }
+
+    /// Sender and reach-window checks, under the site's policy: `last_email` is when the
+    /// conversation's newest email was made.
+    pub(super) fn verify(
+        &self,
+        analysis: &mut Analysis,
+        conv: &Conversation,
+        last_email: Option<DateTime<Utc>>,
+    ) {
+        let Some(site) = self.site(&conv.site_id) else {
+            analysis.verification.reason = Some("site no longer configured".into());
+            return;
+        };
+        let visitor = conv.visitor.email.as_deref().map(str::to_lowercase);
+        let from = analysis.from.as_deref().map(str::to_lowercase);
+        analysis.verification.sender = match (&visitor, &from) {
+            (Some(v), Some(f)) if v == f => "match",
+            (Some(_), Some(_)) => "mismatch",
+            _ => "unknown",
+        };
+        let now = self.clock.now();
+        analysis.verification.window_open =
+            last_email.is_some_and(|t| now < t + site.triggers.reach_window);
+        let policy = site.sender_policy;
+        analysis.verification.sender_policy = Some(policy.as_str());
+        let (decision, reason) = if !analysis.verification.window_open {
+            (
+                "reject",
+                Some("the reach-back window has closed".to_string()),
+            )
+        } else if analysis.verification.sender == "match" {
+            ("accept", None)
+        } else {
+            let why = format!(
+                "sender {} is not the visitor's address",
+                analysis.from.as_deref().unwrap_or("(none)")
+            );
+            match policy {
+                SenderPolicy::Strict => ("reject", Some(why)),
+                SenderPolicy::Quarantine => ("quarantine", Some(why)),
+                SenderPolicy::Accept => ("accept", Some(why)),
+            }
+        };
+        analysis.verification.decision = decision;
+        analysis.verification.reason = reason;
+    }
+}
+
+/// A reply token whose MAC verified.
+pub(super) struct Token {
+    /// The address that carried it.
+    address: String,
+    /// The site whose MAC it is.
+    site: String,
+    /// The conversation it names (its primary key).
+    pk: i64,
+}
+
+/// Why a token whose MAC does not verify is refused.
+pub(super) const FORGED: &str = "forged reply token";
+
+/// The token of a `reply+TOKEN@domain` address.
+pub(super) fn reply_token(address: &str) -> Option<String> {
+    let address = address.trim().trim_matches(['<', '>']);
+    let (local, _) = address.rsplit_once('@')?;
+    let lower = local.to_ascii_lowercase();
+    lower.strip_prefix("reply+").map(String::from)
+}
