@@ -27,6 +27,7 @@
 pub mod api;
 pub mod app;
 pub mod apply;
+pub mod cli;
 pub mod clock;
 pub mod compose;
 pub mod config;

@@ -5,15 +5,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use replyrelay::clock::Clock;
-use replyrelay::config::{builtin, Shared};
-use replyrelay::inbound::{Envelope, Inbound};
+use replyrelay::config::{builtin, Config};
+use replyrelay::inbound::{read::read, Envelope};
 use replyrelay::token::TokenKeys;
 use std::sync::OnceLock;
 
 struct Harness {
-    runtime: tokio::runtime::Runtime,
-    inbound: Inbound,
+    config: Config,
+    keys: TokenKeys,
 }
 
 fn harness() -> &'static Harness {
@@ -23,19 +22,11 @@ fn harness() -> &'static Harness {
         // the pipeline catches mail-parser's own panics on purpose, so put the default hook
         // back. A panic that escapes the pipeline still fails the run.
         let _ = std::panic::take_hook();
+        // No database: everything but the conversation's look-up and the write, which the
+        // API tests cover.
         Harness {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap(),
-            // No database: everything but the final write, which the API tests cover.
-            inbound: Inbound::new(
-                None,
-                Shared::new(builtin()),
-                Some(TokenKeys::new(vec![
-                    b"fuzz-key-0123456789-0123456789-0123".to_vec()
-                ])),
-                Clock::System,
-            ),
+            config: builtin(),
+            keys: TokenKeys::new(vec![b"fuzz-key-0123456789-0123456789-0123".to_vec()]),
         }
     })
 }
@@ -46,5 +37,5 @@ fuzz_target!(|raw: &[u8]| {
         mail_from: Some("ana@visitor.example".into()),
         rcpt_to: vec!["reply+abc@reply.example".into()],
     };
-    let _ = h.runtime.block_on(h.inbound.analyze(raw, &envelope));
+    let _ = read(raw, &envelope, &h.config, Some(&h.keys));
 });

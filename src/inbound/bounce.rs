@@ -7,13 +7,10 @@ use crate::webhooks;
 impl Inbound {
     pub(super) async fn record_bounce(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
         let bounce = analysis.bounce.as_ref().expect("a bounce");
-        let Some(store) = &self.store else {
-            return Ok(Outcome::Dropped("bounce with no database".into()));
-        };
         let Some(id) = &bounce.original_message_id else {
             return Ok(Outcome::Dropped("bounce for no email of ours".into()));
         };
-        let mut tx = store.begin().await?;
+        let mut tx = self.store.begin().await?;
         let Some(email) = tx.email_by_message_id(id).await? else {
             return Ok(Outcome::Dropped("bounce for no email of ours".into()));
         };
@@ -47,7 +44,14 @@ impl Inbound {
         }
         tx.commit().await?;
         if bounce.permanent {
-            apply::suppress(store.as_ref(), &site, &email.rcpt_to, "hard_bounce", now).await?;
+            apply::suppress(
+                self.store.as_ref(),
+                &site,
+                &email.rcpt_to,
+                "hard_bounce",
+                now,
+            )
+            .await?;
         }
         Ok(Outcome::BounceRecorded)
     }

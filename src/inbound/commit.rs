@@ -2,7 +2,7 @@
 //! each is answered only after the commit that holds it.
 
 use super::classify::ours;
-use super::{Analysis, Inbound, Kind, Outcome, Rejection};
+use super::{Analysis, Decision, Inbound, Kind, Outcome, Rejection};
 use crate::apply;
 use crate::domain::{Attachment, AuthorKind};
 use crate::store::{Conversation, NewAttachment, NewMessage, SiteState, Tx};
@@ -98,8 +98,7 @@ impl Inbound {
         &self,
         group: &mut [&mut Analysis],
     ) -> anyhow::Result<Vec<Outcome>> {
-        let store = self.store.as_ref().expect("checked by deliver");
-        let mut tx = store.begin().await?;
+        let mut tx = self.store.begin().await?;
         let mut outcomes = Vec::with_capacity(group.len());
         // Presence is per site: read once per site for the whole group.
         let mut states = HashMap::new();
@@ -134,7 +133,7 @@ impl Inbound {
             .site(&conv.site_id)
             .ok_or_else(|| anyhow::anyhow!("site no longer configured"))?;
         let now = self.clock.now();
-        let quarantined = v.decision == "quarantine";
+        let quarantined = v.decision == Decision::Quarantine;
         let config = self.config.current();
         let public_url = config.api.public_url.as_deref().unwrap_or_default();
 
@@ -254,7 +253,7 @@ pub(super) fn refusal(analysis: &Analysis) -> Option<Outcome> {
         return Some(Outcome::Rejected(unroutable(analysis)));
     }
     let v = &analysis.verification;
-    if v.decision == "reject" {
+    if v.decision == Decision::Reject {
         let why = v.reason.clone().unwrap_or_default();
         return Some(Outcome::Rejected(if v.sender_policy.is_none() {
             // The checks did not run: the conversation's site is no longer configured.

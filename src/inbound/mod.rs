@@ -11,7 +11,8 @@
 //! extraction steps are plain functions of the message.
 //!
 //! The files: [`types`] (what is found out, what becomes of it), [`classify`] (pure: auto-replies,
-//! loops, the reply's words, references), [`dsn`] (pure: delivery-status reports read),
+//! loops, the reply's words, references), [`read`] (pure: one message read, classified and
+//! routed by token), [`dsn`] (pure: delivery-status reports read),
 //! `route` (reply tokens and `In-Reply-To`, sender and window checks), `commit` (the group
 //! commit that stores replies), `bounce` (a report recorded against its email), `count`
 //! (metrics).
@@ -21,6 +22,7 @@ pub mod classify;
 mod commit;
 mod count;
 pub mod dsn;
+pub mod read;
 mod route;
 pub mod types;
 
@@ -30,25 +32,24 @@ pub use dsn::read_bounce;
 pub use types::*;
 
 use crate::clock::Clock;
-use crate::config::{InboundLimits, Shared, SiteRef};
-use crate::domain::{clean_name, plain_text};
+use crate::config::{Config, InboundLimits, Shared, SiteRef};
 use crate::store::Store;
 use crate::token::TokenKeys;
-use classify::{loop_reason, referenced_ids};
-use commit::unroutable;
-use commit::Job;
+use commit::{unroutable, Job};
 use count::count;
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use route::route_token;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The inbound pipeline, shared by every entry point.
 #[derive(Clone)]
 pub struct Inbound {
-    /// `None` for `replyrelay inspect` without a database: nothing can be routed then.
-    store: Option<Arc<dyn Store>>,
+    /// Where replies are stored and what they are routed against.
+    store: Arc<dyn Store>,
+    /// Read afresh for each message, so a reload applies to the next one.
     config: Shared,
-    keys: Option<TokenKeys>,
+    /// The keys reply tokens are checked with (reloaded with the config).
+    keys: TokenKeys,
     clock: Clock,
     /// The queue of replies waiting to be committed, started on first use (see
     /// [`Inbound::commit_group`]).
@@ -56,12 +57,7 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    pub fn new(
-        store: Option<Arc<dyn Store>>,
-        config: Shared,
-        keys: Option<TokenKeys>,
-        clock: Clock,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, config: Shared, keys: TokenKeys, clock: Clock) -> Self {
         Self {
             store,
             config,
@@ -89,7 +85,11 @@ impl Inbound {
         if is_bounce_address {
             return Ok(());
         }
-        match self.route_token(&[rcpt.to_string()]) {
+        match route_token(
+            &self.config.current(),
+            Some(&self.keys),
+            &[rcpt.to_string()],
+        ) {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(Rejection::UnknownRecipient("no such reply address".into())),
             Err(e) => Err(Rejection::UnknownRecipient(e)),
@@ -105,16 +105,7 @@ impl Inbound {
         if !matches!(analysis.kind, Kind::Reply | Kind::AutoReply) {
             return Ok(analysis);
         }
-        let Some(store) = &self.store else {
-            analysis.routing = Routing {
-                via: "none",
-                error: Some("no database: no site matched".into()),
-                ..Routing::default()
-            };
-            analysis.not_routed();
-            return Ok(analysis);
-        };
-        let resolved = match store.begin_read().await {
+        let resolved = match self.store.begin_read().await {
             Ok(mut tx) => self.resolve(&mut analysis, tx.as_mut()).await.map(|_| ()),
             Err(e) => Err(e),
         };
@@ -126,100 +117,10 @@ impl Inbound {
         Ok(analysis)
     }
 
-    /// Parses, classifies, extracts and routes by reply token: all that needs no database.
-    /// A reply routed by token still has its conversation looked up, and one without a token
-    /// its `In-Reply-To` (see `Inbound::resolve`).
+    /// Parses, classifies, extracts and routes by reply token: all that needs no database
+    /// (see [`read::read`]).
     pub fn read(&self, raw: &[u8], envelope: &Envelope) -> Result<Analysis, Rejection> {
-        let limits = self.limits();
-        if raw.len() > limits.max_message_size {
-            return Err(Rejection::TooLarge);
-        }
-        // mail-parser panics on some malformed MIME (found by fuzzing): a message that breaks
-        // the parser is refused like any other unreadable one, and the session goes on.
-        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
-        let message = parsed
-            .map_err(|_| Rejection::BadMessage("MIME structure the parser cannot read".into()))?
-            .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))?;
-        if message.parts.len() > limits.max_parts {
-            return Err(Rejection::BadMessage(format!(
-                "more than {} MIME parts",
-                limits.max_parts
-            )));
-        }
-        let from = message.from().and_then(|a| a.first());
-        let mut analysis = Analysis {
-            kind: Kind::Reply,
-            reason: None,
-            text: String::new(),
-            from: from.and_then(|a| a.address()).map(|a| plain_text(a.trim())),
-            from_name: from.and_then(|a| a.name()).map(clean_name),
-            subject: message.subject().map(plain_text),
-            // An id with control characters is no id we can keep (nor a real one).
-            message_id: message
-                .message_id()
-                .filter(|id| !id.chars().any(char::is_control))
-                .map(|id| format!("<{id}>")),
-            references: referenced_ids(&message),
-            routing: Routing {
-                via: "none",
-                ..Routing::default()
-            },
-            verification: Verification {
-                token: "none",
-                sender: "unknown",
-                decision: "reject",
-                ..Verification::default()
-            },
-            bounce: None,
-            attachments: Vec::new(),
-            attachment_data: Vec::new(),
-        };
-
-        if let Some(bounce) = read_bounce(&message, envelope) {
-            analysis.kind = Kind::Bounce;
-            analysis.bounce = Some(bounce);
-            return Ok(analysis);
-        }
-        if let Some(why) = loop_reason(&message, &self.config.current().sites) {
-            analysis.kind = Kind::Loop;
-            analysis.reason = Some(why);
-            return Ok(analysis);
-        }
-        if let Some(why) = auto_reply_reason(&message) {
-            analysis.kind = Kind::AutoReply;
-            analysis.reason = Some(why);
-        }
-        analysis.text = extract_text(&message);
-        for part in message.attachments() {
-            let data = part.contents();
-            if data.len() > limits.max_attachment_size || matches!(part.body, PartType::Message(_))
-            {
-                continue;
-            }
-            let content_type = part
-                .content_type()
-                .map(|c| match c.subtype() {
-                    Some(sub) => format!("{}/{}", c.ctype(), sub),
-                    None => c.ctype().to_string(),
-                })
-                .map(|t| plain_text(&t))
-                .unwrap_or_else(|| "application/octet-stream".into());
-            analysis.attachments.push(AttachmentInfo {
-                name: part
-                    .attachment_name()
-                    .map(clean_name)
-                    .unwrap_or_else(|| "attachment".into()),
-                content_type,
-                size: data.len(),
-            });
-            analysis.attachment_data.push(data.to_vec());
-        }
-
-        self.route(&message, envelope, &mut analysis);
-        if analysis.routing.error.is_some() {
-            analysis.not_routed();
-        }
-        Ok(analysis)
+        read::read(raw, envelope, &self.config.current(), Some(&self.keys))
     }
 
     /// Runs the whole pipeline on one message and acts on it.
@@ -245,9 +146,6 @@ impl Inbound {
             ),
             Kind::Unroutable => Outcome::Rejected(unroutable(&analysis)),
             Kind::Bounce => self.record_bounce(&analysis).await?,
-            Kind::Reply if self.store.is_none() => Outcome::Rejected(Rejection::UnknownRecipient(
-                "no database: no site matched".into(),
-            )),
             Kind::Reply => self.store_reply(analysis).await?,
         };
         tracing::info!(kind = ?kind, %outcome, "inbound message handled");
@@ -259,3 +157,25 @@ impl Inbound {
         SiteRef::by_id(self.config.current(), id)
     }
 }
+
+/// What `inspect` shows where there is no database to route against: the message read and
+/// classified; a reply (or auto-reply) is unroutable, since no token can be checked.
+pub fn analyze_detached(
+    raw: &[u8],
+    envelope: &Envelope,
+    config: &Config,
+) -> Result<Analysis, Rejection> {
+    let mut analysis = read::read(raw, envelope, config, None)?;
+    if matches!(analysis.kind, Kind::Reply | Kind::AutoReply) {
+        analysis.routing = Routing {
+            via: Via::None,
+            error: Some(NO_DATABASE.into()),
+            ..Routing::default()
+        };
+        analysis.not_routed();
+    }
+    Ok(analysis)
+}
+
+/// Why nothing routes without a database.
+const NO_DATABASE: &str = "no database: no site matched";

@@ -2,91 +2,97 @@
 //! `In-Reply-To`/`References`; then the sender and reach-window checks under the site's policy.
 
 use super::classify::ours;
-use super::{Analysis, Envelope, Inbound, Kind, Routing};
-use crate::config::SenderPolicy;
+use super::{Analysis, Decision, Envelope, Inbound, Kind, Routing, SenderCheck, TokenCheck, Via};
+use crate::config::{Config, SenderPolicy};
 use crate::store::{Conversation, Tx};
 use crate::token::{Purpose, TokenKeys};
 use chrono::{DateTime, Utc};
 use mail_parser::Message;
 
+/// The first reply token among `addresses` whose MAC verifies for a configured site: the
+/// address that carried it, the site and the conversation number. `Err` says why a token
+/// that was there did not do.
+pub(super) fn route_token(
+    config: &Config,
+    keys: Option<&TokenKeys>,
+    addresses: &[String],
+) -> Result<Option<Token>, String> {
+    let mut error = None;
+    for address in addresses {
+        let Some(token) = reply_token(address) else {
+            continue;
+        };
+        let Some(keys) = keys else {
+            return Err(super::NO_DATABASE.into());
+        };
+        if TokenKeys::number(&token).is_none() {
+            error = Some("malformed reply token".to_string());
+            continue;
+        }
+        // The site is under the MAC, not in the token: try each (a MAC costs a
+        // microsecond, and a daemon serves a handful of sites).
+        let verified = config.sites.iter().find_map(|site| {
+            let pk = keys.verify(Purpose::Reply, &site.id, &token)?;
+            Some((site.id.clone(), pk))
+        });
+        match verified {
+            Some((site, pk)) => {
+                return Ok(Some(Token {
+                    address: address.clone(),
+                    site,
+                    pk,
+                }))
+            }
+            None => error = Some(FORGED.to_string()),
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+/// Routes by reply token: a reply token in the recipients, the envelope's first (it is
+/// what the MTA says this copy is for; LMTP delivers one copy per recipient), then the
+/// headers a reply address can be in. A token that does not verify is refused, even if
+/// `In-Reply-To` would route.
+pub(super) fn route(
+    message: &Message<'_>,
+    envelope: &Envelope,
+    config: &Config,
+    keys: Option<&TokenKeys>,
+    analysis: &mut Analysis,
+) {
+    let mut addresses: Vec<String> = envelope.rcpt_to.clone();
+    for list in [message.to(), message.cc()].into_iter().flatten() {
+        addresses.extend(list.iter().filter_map(|a| a.address()).map(String::from));
+    }
+    for (name, value) in message.headers_raw() {
+        if name.eq_ignore_ascii_case("Delivered-To") || name.eq_ignore_ascii_case("X-Original-To") {
+            addresses.push(value.trim().trim_matches(['<', '>']).to_string());
+        }
+    }
+    match route_token(config, keys, &addresses) {
+        Ok(Some(token)) => {
+            analysis.routing.via = Via::Token;
+            analysis.routing.address = Some(token.address);
+            analysis.routing.site = Some(token.site);
+            analysis.routing.conversation_pk = Some(token.pk);
+            analysis.verification.token = TokenCheck::Valid;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            analysis.verification.token = if e == FORGED {
+                TokenCheck::Forged
+            } else {
+                TokenCheck::None
+            };
+            analysis.routing.error = Some(e);
+        }
+    }
+}
+
 impl Inbound {
-    /// The first reply token among `addresses` whose MAC verifies for a configured site: the
-    /// address that carried it, the site and the conversation number. `Err` says why a token
-    /// that was there did not do.
-    pub(super) fn route_token(&self, addresses: &[String]) -> Result<Option<Token>, String> {
-        let mut error = None;
-        for address in addresses {
-            let Some(token) = reply_token(address) else {
-                continue;
-            };
-            let Some(keys) = &self.keys else {
-                return Err("no database: no site matched".into());
-            };
-            if TokenKeys::number(&token).is_none() {
-                error = Some("malformed reply token".to_string());
-                continue;
-            }
-            // The site is under the MAC, not in the token: try each (a MAC costs a
-            // microsecond, and a daemon serves a handful of sites).
-            let config = self.config.current();
-            let verified = config.sites.iter().find_map(|site| {
-                let pk = keys.verify(Purpose::Reply, &site.id, &token)?;
-                Some((site.id.clone(), pk))
-            });
-            match verified {
-                Some((site, pk)) => {
-                    return Ok(Some(Token {
-                        address: address.clone(),
-                        site,
-                        pk,
-                    }))
-                }
-                None => error = Some(FORGED.to_string()),
-            }
-        }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(None),
-        }
-    }
-
-    /// Routes by reply token: a reply token in the recipients, the envelope's first (it is
-    /// what the MTA says this copy is for; LMTP delivers one copy per recipient), then the
-    /// headers a reply address can be in. A token that does not verify is refused, even if
-    /// `In-Reply-To` would route.
-    pub(super) fn route(
-        &self,
-        message: &Message<'_>,
-        envelope: &Envelope,
-        analysis: &mut Analysis,
-    ) {
-        let mut addresses: Vec<String> = envelope.rcpt_to.clone();
-        for list in [message.to(), message.cc()].into_iter().flatten() {
-            addresses.extend(list.iter().filter_map(|a| a.address()).map(String::from));
-        }
-        for (name, value) in message.headers_raw() {
-            if name.eq_ignore_ascii_case("Delivered-To")
-                || name.eq_ignore_ascii_case("X-Original-To")
-            {
-                addresses.push(value.trim().trim_matches(['<', '>']).to_string());
-            }
-        }
-        match self.route_token(&addresses) {
-            Ok(Some(token)) => {
-                analysis.routing.via = "token";
-                analysis.routing.address = Some(token.address);
-                analysis.routing.site = Some(token.site);
-                analysis.routing.conversation_pk = Some(token.pk);
-                analysis.verification.token = "valid";
-            }
-            Ok(None) => {}
-            Err(e) => {
-                analysis.verification.token = if e == FORGED { "forged" } else { "none" };
-                analysis.routing.error = Some(e);
-            }
-        }
-    }
-
     /// The reads of routing and verification, inside `tx`: the conversation a token names
     /// (it must exist and be of the token's site), else the one whose email our Message-ID in
     /// `In-Reply-To`/`References` names; then, for a reply, the sender and reach-window checks.
@@ -112,9 +118,13 @@ impl Inbound {
                     } else {
                         "unknown reply token"
                     };
-                    analysis.verification.token = if found.is_some() { "forged" } else { "none" };
+                    analysis.verification.token = if found.is_some() {
+                        TokenCheck::Forged
+                    } else {
+                        TokenCheck::None
+                    };
                     analysis.routing = Routing {
-                        via: "none",
+                        via: Via::None,
                         error: Some(error.into()),
                         ..Routing::default()
                     };
@@ -130,7 +140,7 @@ impl Inbound {
                 let Some(c) = tx.conversation_by_pk(email.conversation_pk).await? else {
                     continue;
                 };
-                analysis.routing.via = "in_reply_to";
+                analysis.routing.via = Via::InReplyTo;
                 analysis.routing.site = Some(c.site_id.clone());
                 analysis.routing.conversation_pk = Some(c.pk);
                 conv = Some(c);
@@ -167,33 +177,21 @@ impl Inbound {
         let visitor = conv.visitor.email.as_deref().map(str::to_lowercase);
         let from = analysis.from.as_deref().map(str::to_lowercase);
         analysis.verification.sender = match (&visitor, &from) {
-            (Some(v), Some(f)) if v == f => "match",
-            (Some(_), Some(_)) => "mismatch",
-            _ => "unknown",
+            (Some(v), Some(f)) if v == f => SenderCheck::Match,
+            (Some(_), Some(_)) => SenderCheck::Mismatch,
+            _ => SenderCheck::Unknown,
         };
         let now = self.clock.now();
         analysis.verification.window_open =
             last_email.is_some_and(|t| now < t + site.triggers.reach_window);
         let policy = site.sender_policy;
-        analysis.verification.sender_policy = Some(policy.as_str());
-        let (decision, reason) = if !analysis.verification.window_open {
-            (
-                "reject",
-                Some("the reach-back window has closed".to_string()),
-            )
-        } else if analysis.verification.sender == "match" {
-            ("accept", None)
-        } else {
-            let why = format!(
-                "sender {} is not the visitor's address",
-                analysis.from.as_deref().unwrap_or("(none)")
-            );
-            match policy {
-                SenderPolicy::Strict => ("reject", Some(why)),
-                SenderPolicy::Quarantine => ("quarantine", Some(why)),
-                SenderPolicy::Accept => ("accept", Some(why)),
-            }
-        };
+        analysis.verification.sender_policy = Some(policy);
+        let (decision, reason) = decide(
+            analysis.verification.window_open,
+            analysis.verification.sender,
+            policy,
+            analysis.from.as_deref(),
+        );
         analysis.verification.decision = decision;
         analysis.verification.reason = reason;
     }
@@ -218,4 +216,60 @@ pub(super) fn reply_token(address: &str) -> Option<String> {
     let (local, _) = address.rsplit_once('@')?;
     let lower = local.to_ascii_lowercase();
     lower.strip_prefix("reply+").map(String::from)
+}
+
+/// What is done with a routed reply: refused once the reach-back window has closed; otherwise
+/// posted when the sender is the visitor, and else as the site's policy says. The reason goes
+/// with anything but a plain accept.
+pub(super) fn decide(
+    window_open: bool,
+    sender: SenderCheck,
+    policy: SenderPolicy,
+    from: Option<&str>,
+) -> (Decision, Option<String>) {
+    if !window_open {
+        return (
+            Decision::Reject,
+            Some("the reach-back window has closed".to_string()),
+        );
+    }
+    if sender == SenderCheck::Match {
+        return (Decision::Accept, None);
+    }
+    let why = format!(
+        "sender {} is not the visitor's address",
+        from.unwrap_or("(none)")
+    );
+    let decision = match policy {
+        SenderPolicy::Strict => Decision::Reject,
+        SenderPolicy::Quarantine => Decision::Quarantine,
+        SenderPolicy::Accept => Decision::Accept,
+    };
+    (decision, Some(why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_follows_window_sender_and_policy() {
+        use SenderCheck::{Match, Mismatch, Unknown};
+        use SenderPolicy as P;
+        let table = [
+            (false, Match, P::Accept, Decision::Reject, true),
+            (false, Mismatch, P::Accept, Decision::Reject, true),
+            (true, Match, P::Strict, Decision::Accept, false),
+            (true, Mismatch, P::Strict, Decision::Reject, true),
+            (true, Unknown, P::Strict, Decision::Reject, true),
+            (true, Mismatch, P::Quarantine, Decision::Quarantine, true),
+            (true, Unknown, P::Quarantine, Decision::Quarantine, true),
+            (true, Mismatch, P::Accept, Decision::Accept, true),
+        ];
+        for (open, sender, policy, want, has_reason) in table {
+            let (got, reason) = decide(open, sender, policy, Some("x@y.example"));
+            assert_eq!(got, want, "{open} {sender} {policy:?}");
+            assert_eq!(reason.is_some(), has_reason, "{open} {sender} {policy:?}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! What the pipeline finds out about a message and what becomes of it: plain data, no I/O.
 
+use crate::config::SenderPolicy;
 use serde::Serialize;
 
 /// Who the mail system says the message is from and for (SMTP `MAIL FROM` / `RCPT TO`).
@@ -26,11 +27,83 @@ pub enum Kind {
     Unroutable,
 }
 
+/// A vocabulary of the analysis: snake_case in JSON (`inspect --json`), the same words in text.
+macro_rules! words {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            #[default]
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+words! {
+    /// How the conversation was found (the first is the default: not yet).
+    Via {
+        /// Not found (yet).
+        None => "none",
+        /// By the reply token in a recipient address.
+        Token => "token",
+        /// By our Message-ID in `In-Reply-To` / `References`.
+        InReplyTo => "in_reply_to",
+    }
+}
+
+words! {
+    /// What the reply token said.
+    TokenCheck {
+        /// No token (routed by `In-Reply-To`, or not at all).
+        None => "none",
+        /// Its MAC verified.
+        Valid => "valid",
+        /// Its MAC did not verify, or it names another site's conversation.
+        Forged => "forged",
+    }
+}
+
+words! {
+    /// Whether the sender is the visitor.
+    SenderCheck {
+        /// The visitor has no address, or the message no sender.
+        Unknown => "unknown",
+        Match => "match",
+        Mismatch => "mismatch",
+    }
+}
+
+words! {
+    /// What is done with a reply that was routed.
+    Decision {
+        /// Refused (the default until the checks have run).
+        Reject => "reject",
+        /// Posted as the visitor's.
+        Accept => "accept",
+        /// Stored, held for review.
+        Quarantine => "quarantine",
+    }
+}
+
 /// How the conversation was found.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Routing {
-    /// `token`, `in_reply_to`, or `none`.
-    pub via: &'static str,
+    pub via: Via,
     /// The address that carried the token.
     pub address: Option<String>,
     pub site: Option<String>,
@@ -44,16 +117,14 @@ pub struct Routing {
 /// Whether the reply may be posted.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Verification {
-    /// `valid`, `forged` or `none` (routed by `In-Reply-To`, or not at all).
-    pub token: &'static str,
-    /// `match`, `mismatch` or `unknown`.
-    pub sender: &'static str,
-    /// The site's policy for a sender that does not match.
-    pub sender_policy: Option<&'static str>,
+    pub token: TokenCheck,
+    pub sender: SenderCheck,
+    /// The site's policy for a sender that does not match; `None` when the checks did not run
+    /// (the conversation's site is no longer configured).
+    pub sender_policy: Option<SenderPolicy>,
     /// The reach-back window was open when the reply came.
     pub window_open: bool,
-    /// `accept`, `quarantine` or `reject`.
-    pub decision: &'static str,
+    pub decision: Decision,
     pub reason: Option<String>,
 }
 

@@ -1,15 +1,24 @@
 //! Putting the parts together: open the store, bind the API and the SMTP/LMTP listener, start
 //! the worker and the IMAP poller.
+//!
+//! The files: this one ([`Application`], built and run; tests drive it), [`open`] (the store,
+//! migrated, and its token keys: what `serve` and every command start from), [`serve`] (the
+//! daemon as `replyrelay serve` runs it: banner, signals, READY) and [`systemd`] (the
+//! service-manager side: reload policy, watchdog, shutdown grace).
+
+pub mod open;
+pub mod serve;
+pub mod systemd;
+
+pub use open::{open_store, token_keys, Opened};
 
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::inbound::Inbound;
 use crate::outbound::Transport;
-use crate::store::{self, Store};
-use crate::token::TokenKeys;
+use crate::store::Store;
 use crate::worker::Worker;
-use rand::RngCore;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,9 +46,7 @@ impl Application {
         }
         let shared = crate::config::Shared::new(config);
         let config = shared.current();
-        let store = store::open(&config.database.url).await?;
-        store.migrate().await?;
-        let keys = token_keys(&config, store.as_ref()).await?;
+        let Opened { store, keys } = open_store(&config).await?;
         let transport = Transport::from_config(&config.delivery.transport)?;
         let worker = Worker::new(
             store.clone(),
@@ -48,12 +55,7 @@ impl Application {
             transport,
             clock.clone(),
         );
-        let inbound = Inbound::new(
-            Some(store.clone()),
-            shared.clone(),
-            Some(keys.clone()),
-            clock.clone(),
-        );
+        let inbound = Inbound::new(store.clone(), shared.clone(), keys.clone(), clock.clone());
         let smtp = match &config.listener {
             Some(l) => {
                 let bound = bind(l.listen)
@@ -177,19 +179,6 @@ impl Application {
         }
         Ok(())
     }
-}
-
-/// The configured token keys, or the key generated on first start and kept in the database,
-/// so that links in emails keep working across restarts without any configuration.
-pub async fn token_keys(config: &Config, store: &dyn Store) -> anyhow::Result<TokenKeys> {
-    if !config.token_keys.is_empty() {
-        return Ok(TokenKeys::new(config.token_keys.clone()));
-    }
-    let mut fresh = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut fresh);
-    let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
-    let key = store.meta_init("token_key", &hex).await?;
-    Ok(TokenKeys::new(vec![key.into_bytes()]))
 }
 
 /// Binds a listening socket with a deep accept queue. Tokio's default (128) overflows under a

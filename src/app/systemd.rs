@@ -1,0 +1,186 @@
+//! The service manager's side of the daemon: READY and STOPPING, the watchdog, what a reload
+//! (SIGHUP) may change, and how long a stop waits for work in flight.
+//!
+//! The decisions are plain functions ([`reload_policy`], [`watchdog_ping_due`]) and
+//! [`with_grace`] takes its clock from tokio, so each is tested without a service manager.
+
+use crate::config::{self, Config, Shared};
+use crate::telemetry;
+use crate::worker::Worker;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long shutdown waits for in-flight sends and sessions.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Tells systemd the daemon is ready (migrations ran, every listener is bound).
+pub fn notify_ready() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// Tells systemd the daemon is stopping.
+pub fn notify_stopping() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+}
+
+/// The watchdog period systemd asked for (`WatchdogSec=`), if any.
+pub fn watchdog_period() -> Option<Duration> {
+    sd_notify::watchdog_enabled()
+}
+
+/// Whether the watchdog may be pinged: only while the worker loop has gone round within the
+/// period, so a stuck loop gets the daemon restarted.
+pub fn watchdog_ping_due(since_last_beat: Duration, period: Duration) -> bool {
+    since_last_beat < period
+}
+
+/// Pings systemd's watchdog at half its period, but only while the worker loop is going round.
+pub async fn watchdog(period: Duration, worker: Worker) {
+    let mut tick = tokio::time::interval(period / 2);
+    loop {
+        tick.tick().await;
+        let since = worker.since_last_beat();
+        if watchdog_ping_due(since, period) {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!(
+                ?since,
+                "the worker loop has not moved; not pinging the watchdog"
+            );
+        }
+    }
+}
+
+/// What a reload keeps of the running config: the database is bound at start (a change
+/// needs a restart, and is named in the note returned), and a public URL that the new file
+/// leaves unset stays the one the daemon worked out when it bound the API.
+pub fn reload_policy(old: &Config, mut new: Config) -> (Config, Option<&'static str>) {
+    let mut note = None;
+    if new.database.url != old.database.url {
+        note = Some("database.url changed: that takes a restart; keeping the old one");
+        new.database = old.database.clone();
+    }
+    if new.api.public_url.is_none() {
+        new.api.public_url = old.api.public_url.clone();
+    }
+    (new, note)
+}
+
+/// SIGHUP: read the config file again; a valid one replaces the running one (sites, modes,
+/// delays, strings, tokens), an invalid one is refused with its errors and the old one stays.
+/// Listener addresses and the database are bound at start and need a restart to change.
+pub async fn reload_on_sighup(path: PathBuf, shared: Shared, mut hup: tokio::signal::unix::Signal) {
+    while hup.recv().await.is_some() {
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now()
+                .unwrap_or(sd_notify::NotifyState::Reloading),
+        ]);
+        match config::load_file(&path) {
+            Ok(new) => {
+                let (new, note) = reload_policy(&shared.current(), new);
+                if let Some(note) = note {
+                    tracing::warn!("{note}");
+                }
+                shared.replace(new);
+                tracing::info!(path = %path.display(), "config reloaded");
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    tracing::error!(error = %e, "config reload refused; the running config stays");
+                }
+            }
+        }
+        telemetry::flush();
+        notify_ready();
+    }
+}
+
+/// Runs `run` to its end, but once `stopping` resolves gives it only `grace` more: a stop
+/// finishes what is in flight and never hangs for ever.
+pub async fn with_grace(
+    run: impl Future<Output = anyhow::Result<()>>,
+    stopping: impl Future<Output = ()>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => result,
+        _ = async {
+            stopping.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("in-flight work did not finish within {grace:?}; exiting anyway");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(db: &str) -> Config {
+        let mut c = config::builtin();
+        c.database.url = db.into();
+        c
+    }
+
+    #[test]
+    fn a_reload_keeps_the_database_and_the_bound_public_url() {
+        let mut old = config("sqlite://a.db");
+        old.api.public_url = Some("http://127.0.0.1:4000".into());
+        let mut new = config("sqlite://b.db");
+        new.sites[0].name = "Renamed".into();
+        let (got, note) = reload_policy(&old, new);
+        assert_eq!(got.database.url, "sqlite://a.db");
+        assert!(note.is_some_and(|n| n.contains("restart")));
+        assert_eq!(got.api.public_url.as_deref(), Some("http://127.0.0.1:4000"));
+        assert_eq!(got.sites[0].name, "Renamed");
+
+        let mut new = config("sqlite://a.db");
+        new.api.public_url = Some("https://relay.example".into());
+        let (got, note) = reload_policy(&old, new);
+        assert!(note.is_none());
+        assert_eq!(got.api.public_url.as_deref(), Some("https://relay.example"));
+    }
+
+    #[test]
+    fn the_watchdog_is_pinged_only_while_the_worker_goes_round() {
+        let period = Duration::from_secs(30);
+        assert!(watchdog_ping_due(Duration::from_secs(1), period));
+        assert!(!watchdog_ping_due(Duration::from_secs(30), period));
+        assert!(!watchdog_ping_due(Duration::from_secs(300), period));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_waits_for_work_in_flight_but_only_for_the_grace() {
+        let grace = Duration::from_secs(20);
+        // Work that ends within the grace: its own result.
+        let start = tokio::time::Instant::now();
+        let run = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            anyhow::bail!("its own error")
+        };
+        let got = with_grace(run, async {}, grace).await;
+        assert!(got.is_err());
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        // Work that never ends: cut off the grace after the stop.
+        let start = tokio::time::Instant::now();
+        let stop = tokio::time::sleep(Duration::from_secs(3));
+        let got = with_grace(std::future::pending(), stop, grace).await;
+        assert!(got.is_ok());
+        assert_eq!(start.elapsed(), Duration::from_secs(23));
+        // No stop asked: no deadline.
+        let start = tokio::time::Instant::now();
+        let run = async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        };
+        with_grace(run, std::future::pending(), grace)
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    }
+}

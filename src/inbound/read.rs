@@ -1,0 +1,104 @@
+//! Reading one message: parse, classify, extract the reply's words and attachments, route by
+//! reply token. Pure: a function of the bytes, the envelope, the config and the token keys.
+
+use super::classify::{auto_reply_reason, extract_text, loop_reason, referenced_ids};
+use super::dsn::read_bounce;
+use super::route::route;
+use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verification};
+use crate::config::Config;
+use crate::domain::{clean_name, plain_text};
+use crate::token::TokenKeys;
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// Parses, classifies, extracts and routes by reply token: all that needs no database.
+/// A reply routed by token still has its conversation looked up, and one without a token
+/// its `In-Reply-To` (see `Inbound::resolve`). `keys` is `None` only for `inspect` on a
+/// machine without the database: no token can be checked then, and none routes.
+pub fn read(
+    raw: &[u8],
+    envelope: &Envelope,
+    config: &Config,
+    keys: Option<&TokenKeys>,
+) -> Result<Analysis, Rejection> {
+    let limits = &config.inbound;
+    if raw.len() > limits.max_message_size {
+        return Err(Rejection::TooLarge);
+    }
+    // mail-parser panics on some malformed MIME (found by fuzzing): a message that breaks
+    // the parser is refused like any other unreadable one, and the session goes on.
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    let message = parsed
+        .map_err(|_| Rejection::BadMessage("MIME structure the parser cannot read".into()))?
+        .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))?;
+    if message.parts.len() > limits.max_parts {
+        return Err(Rejection::BadMessage(format!(
+            "more than {} MIME parts",
+            limits.max_parts
+        )));
+    }
+    let from = message.from().and_then(|a| a.first());
+    let mut analysis = Analysis {
+        kind: Kind::Reply,
+        reason: None,
+        text: String::new(),
+        from: from.and_then(|a| a.address()).map(|a| plain_text(a.trim())),
+        from_name: from.and_then(|a| a.name()).map(clean_name),
+        subject: message.subject().map(plain_text),
+        // An id with control characters is no id we can keep (nor a real one).
+        message_id: message
+            .message_id()
+            .filter(|id| !id.chars().any(char::is_control))
+            .map(|id| format!("<{id}>")),
+        references: referenced_ids(&message),
+        routing: Routing::default(),
+        verification: Verification::default(),
+        bounce: None,
+        attachments: Vec::new(),
+        attachment_data: Vec::new(),
+    };
+
+    if let Some(bounce) = read_bounce(&message, envelope) {
+        analysis.kind = Kind::Bounce;
+        analysis.bounce = Some(bounce);
+        return Ok(analysis);
+    }
+    if let Some(why) = loop_reason(&message, &config.sites) {
+        analysis.kind = Kind::Loop;
+        analysis.reason = Some(why);
+        return Ok(analysis);
+    }
+    if let Some(why) = auto_reply_reason(&message) {
+        analysis.kind = Kind::AutoReply;
+        analysis.reason = Some(why);
+    }
+    analysis.text = extract_text(&message);
+    for part in message.attachments() {
+        let data = part.contents();
+        if data.len() > limits.max_attachment_size || matches!(part.body, PartType::Message(_)) {
+            continue;
+        }
+        let content_type = part
+            .content_type()
+            .map(|c| match c.subtype() {
+                Some(sub) => format!("{}/{}", c.ctype(), sub),
+                None => c.ctype().to_string(),
+            })
+            .map(|t| plain_text(&t))
+            .unwrap_or_else(|| "application/octet-stream".into());
+        analysis.attachments.push(AttachmentInfo {
+            name: part
+                .attachment_name()
+                .map(clean_name)
+                .unwrap_or_else(|| "attachment".into()),
+            content_type,
+            size: data.len(),
+        });
+        analysis.attachment_data.push(data.to_vec());
+    }
+
+    route(&message, envelope, config, keys, &mut analysis);
+    if analysis.routing.error.is_some() {
+        analysis.not_routed();
+    }
+    Ok(analysis)
+}
