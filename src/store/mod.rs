@@ -7,7 +7,6 @@
 //! sqlx and SQLite's through `lite.rs`, a sqlx-shaped layer over rusqlite that runs a
 //! transaction's statements without a thread hand-off each.
 
-mod lite;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
