@@ -5,9 +5,10 @@
 //! conversation row they change. `NOTIFY replyrelay_wake` after new events wakes every daemon's
 //! worker at once instead of at its next timer.
 
+use super::backend::Backend;
 use super::sql::{ms, opt_ms, sql_backend, CONVERSATION_COLUMNS};
 use super::*;
-use crate::domain::from_millis;
+use crate::domain::{from_millis, AuthorKind};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use std::str::FromStr;
@@ -20,12 +21,6 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-pub struct PgTx {
-    tx: Transaction<'static, Postgres>,
-    /// Always `None`: PostgreSQL's row locks order the writers.
-    _turn: WriteTurn,
-}
-
 impl PgStore {
     pub async fn open(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("replyrelay");
@@ -36,6 +31,12 @@ impl PgStore {
             .await?;
         Ok(Self { pool })
     }
+}
+
+impl Backend for PgStore {
+    type Txn = Transaction<'static, Postgres>;
+    type Reads<'a> = &'a PgPool;
+    type Writes<'a> = &'a PgPool;
 
     async fn run_migrations(&self) -> Result<()> {
         // sqlx takes an advisory lock, so daemons starting together migrate once.
@@ -66,6 +67,10 @@ impl PgStore {
     /// Writers need no turn here: row locks order them.
     async fn write_turn(&self) -> WriteTurn {
         None
+    }
+
+    fn reads(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Any pooled connection writes.

@@ -36,9 +36,10 @@ pub(crate) mod lite {
     pub use super::tx::Tx;
 }
 
+use super::backend::Backend;
 use super::sql::{ms, opt_ms, sql_backend, CONVERSATION_COLUMNS};
 use super::*;
-use crate::domain::from_millis;
+use crate::domain::{from_millis, AuthorKind};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::ConnectOptions;
 use std::str::FromStr;
@@ -47,12 +48,6 @@ pub struct SqliteStore {
     pool: lite::Pool,
     /// How sqlx reaches the same file, for migrations.
     options: SqliteConnectOptions,
-}
-
-pub struct SqliteTx {
-    tx: lite::Tx,
-    /// This process's write turn, held until the transaction ends (`None` for reads).
-    _turn: WriteTurn,
 }
 
 impl SqliteStore {
@@ -65,6 +60,12 @@ impl SqliteStore {
         let pool = lite::Pool::open(options.get_filename())?;
         Ok(Self { pool, options })
     }
+}
+
+impl Backend for SqliteStore {
+    type Txn = lite::Tx;
+    type Reads<'a> = &'a lite::Pool;
+    type Writes<'a> = lite::Writes<'a>;
 
     async fn run_migrations(&self) -> Result<()> {
         let pool = SqlitePoolOptions::new()
@@ -97,6 +98,11 @@ impl SqliteStore {
     /// transaction: claims and outcomes).
     async fn write_turn(&self) -> WriteTurn {
         Some(self.pool.turn().lock_owned().await)
+    }
+
+    /// Reads outside a transaction take any pooled connection, on a blocking thread.
+    fn reads(&self) -> &lite::Pool {
+        &self.pool
     }
 
     /// Where a statement that writes outside a transaction runs: the writer connection.

@@ -1,0 +1,157 @@
+//! Conversations: read one or many (locked where the database locks rows), create, save whole or only the schedule, and find those a site change touches.
+
+/// `impl ConversationsTx` for a backend's transaction type (see `sql_backend!`).
+macro_rules! sql_conversations {
+    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
+        #[async_trait]
+        impl ConversationsTx for $tx {
+            async fn conversations(&mut self, site: &str, ids: &[&str]) -> Result<Vec<Conversation>> {
+                let mut found = Vec::with_capacity(ids.len());
+                // Bounded lists: SQLite and PostgreSQL both cap a statement's parameters.
+                for chunk in ids.chunks(500) {
+                    let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!(
+                        "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                         WHERE site_id = $1 AND id IN ({}) ORDER BY pk {}",
+                        list.join(", "),
+                        $row_lock
+                    );
+                    let mut query = $q::query(&sql).bind(site);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        found.push(conversation(&row)?);
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn claim_due(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Conversation>> {
+                // `lease_until` is only checked: releases before this one leased conversations
+                // in a transaction of their own, and a lease left by one of them is honoured.
+                let rows = $q::query(&format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                     WHERE due_at IS NOT NULL AND due_at <= $1
+                       AND (lease_until IS NULL OR lease_until <= $1)
+                     ORDER BY due_at LIMIT $2 {}",
+                    $claim_lock
+                ))
+                .bind(ms(now))
+                .bind(limit as i64)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                let mut claimed: Vec<Conversation> =
+                    rows.iter().map(conversation).collect::<Result<_>>()?;
+                // Equal due times in a stable order.
+                claimed.sort_by_key(|c| (c.due_at, c.pk));
+                Ok(claimed)
+            }
+
+            async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>> {
+                let row = $q::query(&format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE pk = $1 {}",
+                    $row_lock
+                ))
+                .bind(pk)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                row.as_ref().map(conversation).transpose()
+            }
+
+            async fn create_conversation(
+                &mut self,
+                site: &str,
+                id: &str,
+                at: DateTime<Utc>,
+            ) -> Result<Conversation> {
+                let row = $q::query(&format!(
+                    // Two daemons starting the same conversation at once: the second gets the
+                    // first's row (locked, on PostgreSQL) instead of a unique-key error.
+                    "INSERT INTO conversations (site_id, id, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (site_id, id) DO UPDATE SET site_id = excluded.site_id
+                     RETURNING {CONVERSATION_COLUMNS}"
+                ))
+                .bind(site)
+                .bind(id)
+                .bind(ms(at))
+                .fetch_one(&mut *self.tx)
+                .await?;
+                conversation(&row)
+            }
+
+            async fn save_conversation(&mut self, c: &Conversation) -> Result<()> {
+                $q::query(
+                    "UPDATE conversations SET open = $1, visitor_id = $2, visitor_email = $3,
+                         visitor_name = $4, visitor_locale = $5, visitor_timezone = $6,
+                         last_activity_at = $7, left_at = $8, last_visitor_message_at = $9,
+                         last_agent_message_at = $10, read_seq = $11, unanswered_emails = $12,
+                         replied_by_email = $13, closed_at = $14, close_transcript_at = $15,
+                         pending_since = $16, thread = $17, due_at = $18, lease_until = NULL
+                     WHERE pk = $19",
+                )
+                .bind(c.open)
+                .bind(&c.visitor.id)
+                .bind(&c.visitor.email)
+                .bind(&c.visitor.name)
+                .bind(&c.visitor.locale)
+                .bind(&c.visitor.timezone)
+                .bind(opt_ms(c.last_activity_at))
+                .bind(opt_ms(c.left_at))
+                .bind(opt_ms(c.last_visitor_message_at))
+                .bind(opt_ms(c.last_agent_message_at))
+                .bind(c.read_seq)
+                .bind(c.unanswered_emails as i64)
+                .bind(c.replied_by_email)
+                .bind(opt_ms(c.closed_at))
+                .bind(opt_ms(c.close_transcript_at))
+                .bind(opt_ms(c.pending_since))
+                .bind(c.thread.join(" "))
+                .bind(opt_ms(c.due_at))
+                .bind(c.pk)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn save_schedule(&mut self, c: &Conversation) -> Result<()> {
+                $q::query(
+                    "UPDATE conversations SET unanswered_emails = $1, close_transcript_at = $2,
+                         pending_since = $3, thread = $4, due_at = $5, lease_until = NULL
+                     WHERE pk = $6",
+                )
+                .bind(c.unanswered_emails as i64)
+                .bind(opt_ms(c.close_transcript_at))
+                .bind(opt_ms(c.pending_since))
+                .bind(c.thread.join(" "))
+                .bind(opt_ms(c.due_at))
+                .bind(c.pk)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>> {
+                Ok($q::query_scalar(
+                    "SELECT pk FROM conversations WHERE site_id = $1
+                       AND (pending_since IS NOT NULL OR close_transcript_at IS NOT NULL)",
+                )
+                .bind(site)
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn conversations_of(&mut self, site: &str, email: &str) -> Result<Vec<i64>> {
+                Ok($q::query_scalar(
+                    "SELECT pk FROM conversations WHERE site_id = $1 AND visitor_email = $2",
+                )
+                .bind(site)
+                .bind(email)
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_conversations;

@@ -1,0 +1,104 @@
+//! The outbox inside a transaction: add an email with its bytes, find one by Message-ID, and record what a reply or a bounce proves about it.
+
+/// `impl OutboxTx` for a backend's transaction type (see `sql_backend!`).
+macro_rules! sql_outbox {
+    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
+        #[async_trait]
+        impl OutboxTx for $tx {
+            async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()> {
+                $q::query(
+                    "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
+                                         mail_from, rcpt_to, status, attempts, created_at,
+                                         next_attempt_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&e.id)
+                .bind(e.conversation_pk)
+                .bind(&e.conversation_id)
+                .bind(&e.site_id)
+                .bind(&e.message_id)
+                .bind(&e.mail_from)
+                .bind(&e.rcpt_to)
+                .bind(e.status.as_str())
+                .bind(e.attempts as i64)
+                .bind(ms(e.created_at))
+                .bind(ms(e.next_attempt_at))
+                .execute(&mut *self.tx)
+                .await?;
+                $q::query("INSERT INTO email_bodies (email_id, raw) VALUES ($1, $2)")
+                    .bind(&e.id)
+                    .bind(raw)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn confirm_delivered(
+                &mut self,
+                pk: i64,
+                message_ids: &[String],
+                at: DateTime<Utc>,
+            ) -> Result<Vec<(OutboxEmail, Vec<String>)>> {
+                let mut confirmed = Vec::new();
+                for message_id in message_ids {
+                    let row = $q::query(
+                        "UPDATE emails SET status = 'sent', sent_at = $1, last_error = NULL,
+                             lease_until = NULL
+                         WHERE conversation_pk = $2 AND message_id = $3 AND status = 'pending'
+                         RETURNING *",
+                    )
+                    .bind(ms(at))
+                    .bind(pk)
+                    .bind(message_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                    let Some(email) = row.as_ref().map(outbox_email).transpose()? else {
+                        continue;
+                    };
+                    let messages = self.forwarded_messages(&email.id).await?;
+                    confirmed.push((email, messages));
+                }
+                Ok(confirmed)
+            }
+
+            async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>> {
+                let row = $q::query("SELECT * FROM emails WHERE message_id = $1")
+                    .bind(message_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(outbox_email).transpose()
+            }
+
+            async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>> {
+                Ok(
+                    $q::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
+                        .bind(email_id)
+                        .fetch_all(&mut *self.tx)
+                        .await?,
+                )
+            }
+
+            async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
+                let at: Option<i64> =
+                    $q::query_scalar("SELECT MAX(created_at) FROM emails WHERE conversation_pk = $1")
+                        .bind(pk)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                Ok(at.map(from_millis))
+            }
+
+            async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()> {
+                $q::query(
+                    "UPDATE emails SET status = 'failed', last_error = $1, lease_until = NULL WHERE id = $2",
+                )
+                .bind(error)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use sql_outbox;

@@ -1,0 +1,112 @@
+//! One transaction, as the traits of the aggregates it touches. [`Tx`] is all of them plus the
+//! commit; code that holds a `&mut dyn Tx` calls the methods of whichever aggregate it needs
+//! (import that trait, or all of them through `store::tx::*`).
+
+use super::*;
+
+/// Conversations: read, locked for the transaction where the database locks rows; created; saved.
+#[async_trait]
+pub trait ConversationsTx: Send {
+    /// The stored ones among a site's conversations `ids`, in one query (locked in `pk`
+    /// order, so two batches never wait on each other in a circle).
+    async fn conversations(&mut self, site: &str, ids: &[&str]) -> Result<Vec<Conversation>>;
+    /// Up to `limit` due conversations, earliest due first, taken for this transaction: on
+    /// PostgreSQL locked until it ends (other daemons skip them), on SQLite under its write
+    /// lock. Nothing is written: the transaction that claims them writes their new schedule
+    /// before it commits, so a lease would never be seen by anyone.
+    async fn claim_due(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Conversation>>;
+    async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>>;
+    async fn create_conversation(
+        &mut self,
+        site: &str,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Conversation>;
+    /// Writes every field back and releases the worker's lease.
+    async fn save_conversation(&mut self, c: &Conversation) -> Result<()>;
+    /// Writes back only what the scheduler changes (emails owed, thread, due time) and releases
+    /// the lease: the visitor's columns, and the indexes over them, are left alone.
+    async fn save_schedule(&mut self, c: &Conversation) -> Result<()>;
+    /// Conversations of a site that may owe an email: their due time depends on site presence.
+    async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>>;
+    /// Conversations of a site whose visitor has this address.
+    async fn conversations_of(&mut self, site: &str, email: &str) -> Result<Vec<i64>>;
+}
+
+/// Chat messages of a conversation, their forwarding markers, and a reply's attachments.
+#[async_trait]
+pub trait MessagesTx: Send {
+    /// Adds a message; `None` if the conversation already has one with this id.
+    async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>>;
+    async fn message_seq(&mut self, pk: i64, message_id: &str) -> Result<Option<i64>>;
+    /// Marks a message deleted; `false` if there is no such message.
+    async fn delete_message(&mut self, pk: i64, message_id: &str) -> Result<bool>;
+    async fn messages(&mut self, pk: i64) -> Result<Vec<Message>>;
+    /// The oldest agent/bot message after `read_seq`, neither deleted nor forwarded.
+    async fn pending_since(&mut self, pk: i64, read_seq: i64) -> Result<Option<DateTime<Utc>>>;
+    /// Sets the forwarding marker of these messages to `email_id`.
+    async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()>;
+    async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()>;
+}
+
+/// Outbox emails, as a transaction sees them: added with their bytes, found, confirmed or failed.
+#[async_trait]
+pub trait OutboxTx: Send {
+    /// Adds an email to the outbox with its bytes.
+    async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()>;
+    /// Marks still-pending emails of conversation `pk` with these `Message-ID`s sent: the
+    /// visitor answered them, so they arrived (the daemon that sent one may have died before
+    /// it could record so). Returns them, with the messages each forwarded.
+    async fn confirm_delivered(
+        &mut self,
+        pk: i64,
+        message_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(OutboxEmail, Vec<String>)>>;
+    /// The email we sent with this `Message-ID` (with angle brackets).
+    async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>>;
+    /// The ids of the chat messages an email forwarded.
+    async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>>;
+    /// When the conversation's last email was made.
+    async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
+    /// Marks an email failed (a bounce came back for it).
+    async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()>;
+}
+
+/// A site's agent presence, and the events it has sent already.
+#[async_trait]
+pub trait SitesTx: Send {
+    /// Records an event id; `true` if it had been seen before (a replay).
+    async fn event_seen(&mut self, site: &str, event_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn site_state(&mut self, site: &str) -> Result<SiteState>;
+    async fn save_site_state(&mut self, site: &str, s: &SiteState) -> Result<()>;
+}
+
+/// Addresses that get no email.
+#[async_trait]
+pub trait SuppressionsTx: Send {
+    async fn is_suppressed(&mut self, site: &str, email: &str) -> Result<bool>;
+    async fn suppress(
+        &mut self,
+        site: &str,
+        email: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// Webhooks, queued with the change they report.
+#[async_trait]
+pub trait WebhooksTx: Send {
+    async fn enqueue_webhook(&mut self, w: &NewWebhook) -> Result<()>;
+}
+
+/// One transaction: all of it or none of it is kept.
+#[async_trait]
+pub trait Tx:
+    ConversationsTx + MessagesTx + OutboxTx + SitesTx + SuppressionsTx + WebhooksTx + Send
+{
+    /// Tells the other daemons, once this transaction commits, that there may be work.
+    async fn notify_work(&mut self) -> Result<()>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
