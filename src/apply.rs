@@ -12,18 +12,14 @@ use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 /// Why a batch was refused.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The request is at fault (it names a message that does not exist, say): a 400.
+    #[error("invalid request: {0}")]
     Invalid(FieldError),
     /// The database is: a 500, and the platform should retry.
-    Store(anyhow::Error),
-}
-
-impl From<anyhow::Error> for ApplyError {
-    fn from(e: anyhow::Error) -> Self {
-        ApplyError::Store(e)
-    }
+    #[error("storage failed: {0:#}")]
+    Store(#[from] anyhow::Error),
 }
 
 /// What a batch did.

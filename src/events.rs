@@ -102,7 +102,8 @@ pub enum PresenceState {
 }
 
 /// What is wrong with a request, and where.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
 pub struct FieldError {
     pub field: String,
     pub message: String,

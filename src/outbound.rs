@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// Why a send did not go through.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Try again later: a 4xx answer, a timeout, a network error.
+    #[error("temporary failure, to be retried: {0}")]
     Transient(String),
     /// Do not try again: a 5xx answer. `bad_address` when it says the mailbox does not exist
     /// (enhanced status 5.1.x), which suppresses the address.
+    #[error("refused: {reply}")]
     Permanent { reply: String, bad_address: bool },
 }
 

@@ -22,6 +22,6 @@ pub async fn send_test(
             println!("sent {} to {to}: {answer}", made.message_id);
             Ok(())
         }
-        Err(e) => anyhow::bail!("not sent: {e:?}"),
+        Err(e) => anyhow::bail!("not sent: {e}"),
     }
 }

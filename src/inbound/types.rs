@@ -209,16 +209,15 @@ impl std::fmt::Display for Outcome {
             Outcome::Duplicate => f.write_str("duplicate"),
             Outcome::Dropped(why) => write!(f, "dropped: {why}"),
             Outcome::BounceRecorded => f.write_str("bounce recorded"),
-            Outcome::Rejected(r) => {
-                let (code, text) = r.smtp_reply();
-                write!(f, "rejected: {code} {text}")
-            }
+            Outcome::Rejected(r) => write!(f, "rejected: {r}"),
         }
     }
 }
 
-/// Why a message was refused; each maps to one SMTP reply and one `ingest` exit code.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a message was refused; each maps to one SMTP reply and one `ingest` exit code. It
+/// reads as that reply (`550 5.1.1 forged reply token`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} {}", self.smtp_reply().0, self.smtp_reply().1)]
 pub enum Rejection {
     /// No conversation for this recipient (unknown or forged token).
     UnknownRecipient(String),
