@@ -7,6 +7,7 @@
 use crate::apply::{self, ApplyError};
 use crate::clock::Clock;
 use crate::config::{Shared, Site, SiteRef};
+use crate::domain::MessageSource;
 use crate::events::{self, FieldError};
 use crate::i18n;
 use crate::store::{MarkedMessage, Store};
@@ -276,8 +277,8 @@ fn message_json(m: &MarkedMessage) -> Value {
         "name": msg.author_name,
         "text": msg.text,
         "attachments": msg.attachments,
-        "source": if msg.source == "email_quarantined" { "email" } else { msg.source.as_str() },
-        "quarantined": msg.source == "email_quarantined",
+        "source": msg.source.channel(),
+        "quarantined": msg.source == MessageSource::EmailQuarantined,
         "at": msg.at.to_rfc3339(),
         "deleted": msg.deleted,
         "forwarded": m.marker.as_ref().map(|k| json!({

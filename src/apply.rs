@@ -5,6 +5,7 @@
 //! the scheduler look only at due conversations.
 
 use crate::config::Site;
+use crate::domain::MessageSource;
 use crate::events::{Event, EventKind, FieldError, PresenceState};
 use crate::store::{Conversation, NewMessage, SiteState, Store, Tx};
 use crate::triggers::{self, Facts};
@@ -194,7 +195,7 @@ async fn apply_one(
                 author_name: message.name.clone(),
                 text: message.text.clone(),
                 attachments: message.attachments.clone(),
-                source: "chat",
+                source: MessageSource::Chat,
                 at,
             };
             // A message id seen before is a replay: the first copy stands.
@@ -383,14 +384,8 @@ pub async fn suppress(
         refresh(tx.as_mut(), site, pk).await?;
     }
     if site.webhook_url.is_some() {
-        let data = serde_json::json!({"email": email, "reason": reason});
-        tx.enqueue_webhook(&crate::webhooks::new(
-            &site.id,
-            "visitor.suppressed",
-            data,
-            now,
-        ))
-        .await?;
+        let hook = crate::webhooks::suppressed(&site.id, email, reason, now);
+        tx.enqueue_webhook(&hook).await?;
     }
     tx.commit().await
 }

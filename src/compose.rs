@@ -6,7 +6,7 @@
 //! names are stripped of line breaks before they reach a header.
 
 use crate::config::Site;
-use crate::domain::{AuthorKind, Mode};
+use crate::domain::{AuthorKind, MessageSource, Mode};
 use crate::i18n::{self, Strings};
 use crate::store::{Conversation, Message};
 use crate::token::{Purpose, TokenKeys};
@@ -465,7 +465,7 @@ pub fn sample(
             author_name: name.map(String::from),
             text: text.into(),
             attachments: vec![],
-            source: "chat".into(),
+            source: MessageSource::Chat,
             at: at(min),
             deleted: false,
             email_id: None,

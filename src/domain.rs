@@ -131,6 +131,45 @@ impl AuthorKind {
     }
 }
 
+/// How a chat message reached replyrelay, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageSource {
+    /// Posted by the platform as an event.
+    Chat,
+    /// The visitor's answer to one of our emails.
+    Email,
+    /// An email answer from an address that is not the visitor's, held for review.
+    EmailQuarantined,
+}
+
+impl MessageSource {
+    /// How it is stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageSource::Chat => "chat",
+            MessageSource::Email => "email",
+            MessageSource::EmailQuarantined => "email_quarantined",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "chat" => MessageSource::Chat,
+            "email" => MessageSource::Email,
+            "email_quarantined" => MessageSource::EmailQuarantined,
+            _ => return None,
+        })
+    }
+
+    /// The channel the API names (`chat` or `email`; a quarantined reply came by email too).
+    pub fn channel(self) -> &'static str {
+        match self {
+            MessageSource::Chat => "chat",
+            MessageSource::Email | MessageSource::EmailQuarantined => "email",
+        }
+    }
+}
+
 /// What a site emails to a visitor who has gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -5,7 +5,7 @@
 //! is fixed when queued: `{"id", "type", "site", "at", "data"}`. The signature header is
 //! `X-Replyrelay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 
-use crate::store::{NewWebhook, OutboxEmail};
+use crate::store::{Conversation, NewMessage, NewWebhook, OutboxEmail, WebhookEvent};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -35,7 +35,7 @@ pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
 pub fn about_email(
     email: &OutboxEmail,
     messages: Vec<String>,
-    event: &str,
+    event: WebhookEvent,
     error: Option<&str>,
     at: DateTime<Utc>,
 ) -> NewWebhook {
@@ -52,13 +52,46 @@ pub fn about_email(
     )
 }
 
+/// `message.created`: a visitor's email answer, posted into its conversation.
+pub fn message_created(conv: &Conversation, message: &NewMessage, at: DateTime<Utc>) -> NewWebhook {
+    let data = json!({
+        "conversation": conv.id,
+        "visitor": {"id": conv.visitor.id, "email": conv.visitor.email, "name": conv.visitor.name},
+        "message": {
+            "id": message.id,
+            "author": message.author.as_str(),
+            "name": message.author_name,
+            "text": message.text,
+            "attachments": message.attachments,
+            "source": message.source.channel(),
+            "at": at.to_rfc3339(),
+        },
+    });
+    new(&conv.site_id, WebhookEvent::MessageCreated, data, at)
+}
+
+/// `delivery.failed` for an email a delivery report came back for.
+pub fn bounced(email: &OutboxEmail, reason: &str, at: DateTime<Utc>) -> NewWebhook {
+    let data = json!({
+        "email": {"message_id": email.message_id, "to": email.rcpt_to},
+        "error": reason,
+    });
+    new(&email.site_id, WebhookEvent::DeliveryFailed, data, at)
+}
+
+/// `visitor.suppressed`: an address of a site gets no more email, and why.
+pub fn suppressed(site: &str, email: &str, reason: &str, at: DateTime<Utc>) -> NewWebhook {
+    let data = json!({"email": email, "reason": reason});
+    new(site, WebhookEvent::VisitorSuppressed, data, at)
+}
+
 /// A webhook of `event` about `data`.
-pub fn new(site: &str, event: &str, data: Value, at: DateTime<Utc>) -> NewWebhook {
+pub fn new(site: &str, event: WebhookEvent, data: Value, at: DateTime<Utc>) -> NewWebhook {
     // Time-ordered, like outbox ids: the table's primary key grows at its end.
     let id = uuid::Uuid::now_v7().to_string();
     let payload = json!({
         "id": id,
-        "type": event,
+        "type": event.as_str(),
         "site": site,
         "at": at.to_rfc3339(),
         "data": data,
@@ -66,7 +99,7 @@ pub fn new(site: &str, event: &str, data: Value, at: DateTime<Utc>) -> NewWebhoo
     NewWebhook {
         id,
         site_id: site.to_string(),
-        event: event.to_string(),
+        event,
         payload: payload.to_string(),
         at,
     }

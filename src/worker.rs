@@ -10,7 +10,9 @@ use crate::clock::Clock;
 use crate::compose;
 use crate::config::Shared;
 use crate::outbound::{SendError, Transport};
-use crate::store::{EmailOutcome, EmailStatus, NewWebhook, OutboxEmail, Store};
+use crate::store::{
+    EmailOutcome, EmailStatus, NewWebhook, OutboxEmail, Store, WebhookEvent, WebhookStatus,
+};
 use crate::token::TokenKeys;
 use crate::triggers::{self, NotDue};
 use crate::webhooks::{self, Poster};
@@ -410,8 +412,10 @@ impl Worker {
         let mut out = Vec::with_capacity(outcomes.len());
         for (email, outcome) in outcomes {
             let hook = match &outcome {
-                EmailOutcome::Sent { .. } => Some(("message.forwarded", None)),
-                EmailOutcome::Failed { error } => Some(("delivery.failed", Some(error.as_str()))),
+                EmailOutcome::Sent { .. } => Some((WebhookEvent::MessageForwarded, None)),
+                EmailOutcome::Failed { error } => {
+                    Some((WebhookEvent::DeliveryFailed, Some(error.as_str())))
+                }
                 _ => None,
             };
             let wanted = config
@@ -531,14 +535,14 @@ impl Worker {
         let Some((url, secret)) = target else {
             let error = "the site has no webhook_url any more";
             self.store
-                .record_webhook_outcome(&hook.id, "failed", None, Some(error))
+                .record_webhook_outcome(&hook.id, WebhookStatus::Failed, None, Some(error))
                 .await?;
             return Ok(Step::WebhookFailed);
         };
         match self.poster.post(url, secret, &hook.payload, now).await {
             Ok(()) => {
                 self.store
-                    .record_webhook_outcome(&hook.id, "delivered", None, None)
+                    .record_webhook_outcome(&hook.id, WebhookStatus::Delivered, None, None)
                     .await?;
                 webhook_metric("delivered");
                 Ok(Step::WebhookPosted)
@@ -547,7 +551,12 @@ impl Worker {
                 let next = now + backoff(hook.attempts, delivery.retry_initial, delivery.retry_max);
                 tracing::info!(%error, retry_at = %next, "webhook deferred");
                 self.store
-                    .record_webhook_outcome(&hook.id, "pending", Some(next), Some(&error))
+                    .record_webhook_outcome(
+                        &hook.id,
+                        WebhookStatus::Pending,
+                        Some(next),
+                        Some(&error),
+                    )
                     .await?;
                 webhook_metric("retried");
                 Ok(Step::WebhookRetried)
@@ -555,7 +564,7 @@ impl Worker {
             Err(error) => {
                 tracing::warn!(%error, "webhook failed");
                 self.store
-                    .record_webhook_outcome(&hook.id, "failed", None, Some(&error))
+                    .record_webhook_outcome(&hook.id, WebhookStatus::Failed, None, Some(&error))
                     .await?;
                 webhook_metric("failed");
                 Ok(Step::WebhookFailed)

@@ -35,11 +35,7 @@ impl Inbound {
         );
         tx.set_email_failed(&email.id, &reason).await?;
         if site.webhook_url.is_some() {
-            let data = serde_json::json!({
-                "email": {"message_id": email.message_id, "to": email.rcpt_to},
-                "error": reason,
-            });
-            tx.enqueue_webhook(&webhooks::new(&site.id, "delivery.failed", data, now))
+            tx.enqueue_webhook(&webhooks::bounced(&email, &reason, now))
                 .await?;
         }
         tx.commit().await?;

@@ -4,8 +4,8 @@
 use super::classify::ours;
 use super::{Analysis, Decision, Inbound, Kind, Outcome, Rejection};
 use crate::apply;
-use crate::domain::{Attachment, AuthorKind};
-use crate::store::{Conversation, NewAttachment, NewMessage, SiteState, Tx};
+use crate::domain::{Attachment, AuthorKind, MessageSource};
+use crate::store::{Conversation, NewAttachment, NewMessage, SiteState, Tx, WebhookEvent};
 use crate::webhooks;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -168,9 +168,9 @@ impl Inbound {
             text: analysis.text.clone(),
             attachments: attachments.clone(),
             source: if quarantined {
-                "email_quarantined"
+                MessageSource::EmailQuarantined
             } else {
-                "email"
+                MessageSource::Email
             },
             at: now,
         };
@@ -206,7 +206,13 @@ impl Inbound {
             .collect();
         for (email, messages) in tx.confirm_delivered(pk, &references, now).await? {
             if site.webhook_url.is_some() {
-                let hook = webhooks::about_email(&email, messages, "message.forwarded", None, now);
+                let hook = webhooks::about_email(
+                    &email,
+                    messages,
+                    WebhookEvent::MessageForwarded,
+                    None,
+                    now,
+                );
                 tx.enqueue_webhook(&hook).await?;
             }
         }
@@ -224,20 +230,7 @@ impl Inbound {
         let state = apply::presence(tx, states, &site.id).await?;
         apply::settle_counted(tx, &site, &mut conv, &state).await?;
         if site.webhook_url.is_some() {
-            let data = serde_json::json!({
-                "conversation": conv.id,
-                "visitor": {"id": conv.visitor.id, "email": conv.visitor.email, "name": conv.visitor.name},
-                "message": {
-                    "id": new.id,
-                    "author": "visitor",
-                    "name": new.author_name,
-                    "text": new.text,
-                    "attachments": attachments,
-                    "source": "email",
-                    "at": now.to_rfc3339(),
-                },
-            });
-            tx.enqueue_webhook(&webhooks::new(&site.id, "message.created", data, now))
+            tx.enqueue_webhook(&webhooks::message_created(&conv, &new, now))
                 .await?;
         }
         Ok(Outcome::Stored {

@@ -59,11 +59,11 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Webhook>>;
-    /// `status` is `pending` (with `next`), `delivered` or `failed`.
+    /// Records a post: `Pending` again (with `next`), `Delivered` or `Failed`.
     async fn record_webhook_outcome(
         &self,
         id: &str,
-        status: &str,
+        status: WebhookStatus,
         next: Option<DateTime<Utc>>,
         error: Option<&str>,
     ) -> Result<()>;

@@ -8,7 +8,7 @@
 use super::backend::Backend;
 use super::sql::{ms, opt_ms, sql_backend, CONVERSATION_COLUMNS};
 use super::*;
-use crate::domain::{from_millis, AuthorKind};
+use crate::domain::{from_millis, AuthorKind, MessageSource};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use std::str::FromStr;

@@ -1,6 +1,6 @@
 //! What the store keeps and hands out: plain data, no I/O.
 
-use crate::domain::{Attachment, AuthorKind};
+use crate::domain::{Attachment, AuthorKind, MessageSource};
 use chrono::{DateTime, Utc};
 
 /// One conversation and its visitor, as stored.
@@ -61,8 +61,7 @@ pub struct Message {
     pub author_name: Option<String>,
     pub text: String,
     pub attachments: Vec<Attachment>,
-    /// `chat` or `email`.
-    pub source: String,
+    pub source: MessageSource,
     pub at: DateTime<Utc>,
     pub deleted: bool,
     /// The outbox email that forwarded this message, if any (its forwarding marker).
@@ -73,7 +72,7 @@ impl Message {
     /// Not part of the conversation as the visitor sees it: deleted, or a quarantined reply
     /// from an address that is not the visitor's.
     pub fn is_hidden(&self) -> bool {
-        self.deleted || self.source == "email_quarantined"
+        self.deleted || self.source == MessageSource::EmailQuarantined
     }
 }
 
@@ -85,7 +84,7 @@ pub struct NewMessage {
     pub author_name: Option<String>,
     pub text: String,
     pub attachments: Vec<Attachment>,
-    pub source: &'static str,
+    pub source: MessageSource,
     pub at: DateTime<Utc>,
 }
 
@@ -182,14 +181,57 @@ pub enum EmailOutcome {
     },
 }
 
+/// What a webhook reports: its body's `type`, one spelling each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// A visitor's email answer was posted into the conversation.
+    MessageCreated,
+    /// An email carrying chat messages was delivered (or its answer proved it arrived).
+    MessageForwarded,
+    /// An email could not be delivered.
+    DeliveryFailed,
+    /// An address gets no more email (unsubscribe, hard bounce, complaint).
+    VisitorSuppressed,
+}
+
+impl WebhookEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::MessageCreated => "message.created",
+            WebhookEvent::MessageForwarded => "message.forwarded",
+            WebhookEvent::DeliveryFailed => "delivery.failed",
+            WebhookEvent::VisitorSuppressed => "visitor.suppressed",
+        }
+    }
+}
+
+/// Where a queued webhook stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookStatus {
+    /// To be posted (again) at its next attempt time.
+    Pending,
+    Delivered,
+    /// Given up on.
+    Failed,
+}
+
+impl WebhookStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookStatus::Pending => "pending",
+            WebhookStatus::Delivered => "delivered",
+            WebhookStatus::Failed => "failed",
+        }
+    }
+}
+
 /// A webhook to post to the site's platform.
 #[derive(Clone, Debug)]
 pub struct NewWebhook {
     /// Sent in the body, so the platform can ignore a retry it already took.
     pub id: String,
     pub site_id: String,
-    /// `message.created`, `message.forwarded`, `delivery.failed`, `visitor.suppressed`.
-    pub event: String,
+    pub event: WebhookEvent,
     /// The JSON body, fixed when queued so every retry posts the same bytes.
     pub payload: String,
     pub at: DateTime<Utc>,

@@ -19,7 +19,7 @@ macro_rules! sql_messages {
                 .bind(&m.author_name)
                 .bind(&m.text)
                 .bind(serde_json::to_string(&m.attachments)?)
-                .bind(m.source)
+                .bind(m.source.as_str())
                 .bind(ms(m.at))
                 .fetch_optional(&mut *self.tx)
                 .await?;

@@ -104,7 +104,11 @@ macro_rules! sql_backend {
                 author_name: row.try_get("author_name")?,
                 text: row.try_get("text")?,
                 attachments: serde_json::from_str(&attachments)?,
-                source: row.try_get("source")?,
+                source: {
+                    let source: String = row.try_get("source")?;
+                    MessageSource::parse(&source)
+                        .ok_or_else(|| anyhow::anyhow!("unknown message source {source}"))?
+                },
                 at: from_millis(row.try_get("at")?),
                 deleted: row.try_get("deleted")?,
                 email_id: row.try_get("email_id")?,
@@ -136,7 +140,7 @@ macro_rules! sql_backend {
             )
             .bind(&w.id)
             .bind(&w.site_id)
-            .bind(&w.event)
+            .bind(w.event.as_str())
             .bind(&w.payload)
             .bind(ms(w.at))
             .execute(&mut **tx)

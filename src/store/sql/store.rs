@@ -90,13 +90,13 @@ macro_rules! sql_store {
                 let (mut tx, _turn) = self.begin_write().await?;
                 for (id, outcome, webhook) in outcomes {
                     let (status, sent_at, next, text) = match outcome {
-                        EmailOutcome::Sent { at } => ("sent", Some(ms(*at)), None, None),
+                        EmailOutcome::Sent { at } => (EmailStatus::Sent, Some(ms(*at)), None, None),
                         EmailOutcome::Retry { next, error } => {
-                            ("pending", None, Some(ms(*next)), Some(error))
+                            (EmailStatus::Pending, None, Some(ms(*next)), Some(error))
                         }
-                        EmailOutcome::Failed { error } => ("failed", None, None, Some(error)),
+                        EmailOutcome::Failed { error } => (EmailStatus::Failed, None, None, Some(error)),
                         EmailOutcome::Cancelled { reason } => {
-                            ("cancelled", None, None, Some(reason))
+                            (EmailStatus::Cancelled, None, None, Some(reason))
                         }
                     };
                     $q::query(
@@ -105,7 +105,7 @@ macro_rules! sql_store {
                              lease_until = NULL
                          WHERE id = $5 AND status = 'pending'",
                     )
-                    .bind(status)
+                    .bind(status.as_str())
                     .bind(sent_at)
                     .bind(next)
                     .bind(text)
@@ -155,7 +155,7 @@ macro_rules! sql_store {
             async fn record_webhook_outcome(
                 &self,
                 id: &str,
-                status: &str,
+                status: WebhookStatus,
                 next: Option<DateTime<Utc>>,
                 error: Option<&str>,
             ) -> Result<()> {
@@ -164,7 +164,7 @@ macro_rules! sql_store {
                     "UPDATE webhooks SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
                          last_error = $3, lease_until = NULL WHERE id = $4",
                 )
-                .bind(status)
+                .bind(status.as_str())
                 .bind(opt_ms(next))
                 .bind(error)
                 .bind(id)

@@ -39,7 +39,7 @@ pub(crate) mod lite {
 use super::backend::Backend;
 use super::sql::{ms, opt_ms, sql_backend, CONVERSATION_COLUMNS};
 use super::*;
-use crate::domain::{from_millis, AuthorKind};
+use crate::domain::{from_millis, AuthorKind, MessageSource};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::ConnectOptions;
 use std::str::FromStr;
