@@ -1,0 +1,153 @@
+//! Blocks of forwarded headers ("From: … / Sent: … / To: …") in many languages.
+
+/// The key of a "Key: value" header line, lowercased, without `*` emphasis.
+pub(super) fn header_key(line: &str) -> Option<String> {
+    let t = line.trim().trim_start_matches('*');
+    // The first character a key cannot hold (nor lose to trimming) must be its colon: found
+    // without scanning a line of prose to its end.
+    let colon =
+        t.find(|c: char| !(c.is_alphabetic() || c == '-' || c == '*' || c.is_whitespace()))?;
+    let rest = t[colon..].strip_prefix([':', '：'])?;
+    let key = &t[..colon];
+    let key = key.trim().trim_end_matches('*').trim();
+    let rest = rest.trim_start_matches('*');
+    (!key.is_empty()
+        && key.chars().count() <= 20
+        && key.split_whitespace().count() <= 3
+        && key
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '-' || c == ' ')
+        && !rest.trim().is_empty())
+    .then(|| key.to_lowercase())
+}
+
+/// Header names that open a quoted email: "From" in many languages.
+pub(super) const FROM_KEYS: &[&str] = &[
+    "from",
+    "von",
+    "de",
+    "van",
+    "da",
+    "od",
+    "от",
+    "från",
+    "fra",
+    "lähettäjä",
+    "feladó",
+    "kimden",
+    "từ",
+    "dari",
+    "发件人",
+    "寄件者",
+    "差出人",
+    "보낸 사람",
+    "expéditeur",
+    "remitente",
+    "mittente",
+    "afzender",
+    "nadawca",
+    "отправитель",
+    "odesílatel",
+    "avsändare",
+    "afsender",
+    "avsender",
+];
+
+/// Other header names of a quoted email.
+pub(super) const OTHER_KEYS: &[&str] = &[
+    "sent",
+    "date",
+    "to",
+    "subject",
+    "cc",
+    "reply-to",
+    "gesendet",
+    "datum",
+    "an",
+    "betreff",
+    "envoyé",
+    "à",
+    "objet",
+    "enviado",
+    "fecha",
+    "para",
+    "asunto",
+    "data",
+    "a",
+    "oggetto",
+    "inviato",
+    "risposta",
+    "verzonden",
+    "aan",
+    "onderwerp",
+    "wysłano",
+    "do",
+    "temat",
+    "отправлено",
+    "дата",
+    "кому",
+    "тема",
+    "skickat",
+    "till",
+    "ämne",
+    "sendt",
+    "til",
+    "emne",
+    "lähetetty",
+    "vastaanottaja",
+    "aihe",
+    "elküldve",
+    "címzett",
+    "tárgy",
+    "gönderildi",
+    "kime",
+    "konu",
+    "đã gửi",
+    "đến",
+    "chủ đề",
+    "dikirim",
+    "kepada",
+    "perihal",
+    "subjek",
+    "发送时间",
+    "收件人",
+    "主题",
+    "日期",
+    "寄件日期",
+    "收件者",
+    "主旨",
+    "送信日時",
+    "宛先",
+    "件名",
+    "보낸 날짜",
+    "받는 사람",
+    "제목",
+    "odesláno",
+    "komu",
+    "předmět",
+    "enviada",
+    "assunto",
+];
+
+/// "From: … / Sent: … / To: …": a From-like header followed by other known headers.
+pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
+    let Some(key) = header_key(lines[i]) else {
+        return false;
+    };
+    if !FROM_KEYS.contains(&key.as_str()) {
+        return false;
+    }
+    let mut others = 0;
+    for line in lines[i + 1..].iter().take(6) {
+        match header_key(line) {
+            Some(k) if OTHER_KEYS.contains(&k.as_str()) || FROM_KEYS.contains(&k.as_str()) => {
+                others += 1
+            }
+            Some(_) => {}
+            // A wrapped value ("Subject: a long\n  subject") continues the block.
+            None if !line.trim().is_empty() => {}
+            None => break,
+        }
+    }
+    others >= 2
+}

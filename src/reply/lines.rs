@@ -1,0 +1,149 @@
+//! A line's kind: quote, delimiter, forward marker, signature, or where an embedded email starts.
+
+use super::attribution::attribution_at;
+use super::headers::is_header_block;
+use super::signature::is_signature;
+use super::{HeaderKind, Kind};
+
+pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
+    let mut kinds = Vec::with_capacity(lines.len());
+    let mut in_code = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let t = line.trim();
+        if t.starts_with("```") || t.starts_with("~~~") && !t.chars().all(|c| c == '~') {
+            in_code = !in_code;
+            kinds.push(Kind::Text);
+            i += 1;
+            continue;
+        }
+        let kind = if in_code {
+            Kind::Text
+        } else if t.is_empty() {
+            Kind::Empty
+        } else if is_quote(line) {
+            Kind::Quote
+        } else if is_delimiter(t) {
+            Kind::Delimiter
+        } else if is_forward_marker(t) {
+            Kind::Header(1, HeaderKind::Forward)
+        } else if let Some(n) = attribution_at(lines, i) {
+            Kind::Header(n, HeaderKind::Attribution)
+        } else if is_header_block(lines, i) {
+            Kind::Header(1, HeaderKind::Forward)
+        } else if is_signature(t) {
+            Kind::Signature
+        } else {
+            Kind::Text
+        };
+        kinds.push(kind);
+        // The rest of a multi-line attribution is part of it.
+        if let Kind::Header(n, _) = kind {
+            for _ in 1..n {
+                kinds.push(Kind::Empty);
+            }
+            i += n;
+        } else {
+            i += 1;
+        }
+    }
+    kinds.truncate(lines.len());
+    kinds
+}
+
+/// `> text`, or the Supercite style `Name> text`.
+pub(super) fn is_quote(line: &str) -> bool {
+    let t = line.trim_start();
+    if t.starts_with('>') {
+        return true;
+    }
+    match t.find('>') {
+        Some(p) if (1..=10).contains(&p) => {
+            t[..p].chars().all(|c| c.is_ascii_alphabetic())
+                && t[p + 1..].chars().next().is_none_or(char::is_whitespace)
+        }
+        _ => false,
+    }
+}
+
+/// A line of nothing but one repeated separator character (`--`, `_____`, `=====`), or the
+/// invisible one-character lines some clients add under the text.
+pub(super) fn is_delimiter(t: &str) -> bool {
+    if t == "--" || t == "ᐧ" || t == "—" {
+        return true;
+    }
+    let mut chars = t.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    "-_=~*#+—–".contains(first) && t.chars().count() >= 3 && chars.all(|c| c == first)
+}
+
+/// "---------- Forwarded message ----------", "-----Original Message-----", "Begin forwarded
+/// message:" and their translations.
+pub(super) fn is_forward_marker(t: &str) -> bool {
+    if t.len() > 200 {
+        return false;
+    }
+    const MARKERS: &[&str] = &[
+        "forwarded message",
+        "original message",
+        "begin forwarded message",
+        "ursprüngliche nachricht",
+        "weitergeleitete nachricht",
+        "anfang der weitergeleiteten nachricht",
+        "mensaje original",
+        "mensaje reenviado",
+        "message d'origine",
+        "message d’origine",
+        "message transféré",
+        "début du message réexpédié",
+        "début du message transféré",
+        "messaggio originale",
+        "messaggio inoltrato",
+        "inizio messaggio inoltrato",
+        "oorspronkelijk bericht",
+        "doorgestuurd bericht",
+        "begin doorgestuurd bericht",
+        "mensagem original",
+        "mensagem encaminhada",
+        "início da mensagem reencaminhada",
+        "исходное сообщение",
+        "пересылаемое сообщение",
+        "пересланное сообщение",
+        "начало переадресованного сообщения",
+        "wiadomość oryginalna",
+        "przekazana wiadomość",
+        "originalmeddelande",
+        "vidarebefordrat meddelande",
+        "opprinnelig melding",
+        "videresendt melding",
+        "oprindelig meddelelse",
+        "alkuperäinen viesti",
+        "původní zpráva",
+        "přeposlaná zpráva",
+        "eredeti üzenet",
+        "mesajul original",
+        "orijinal mesaj",
+        "iletilen mesaj",
+        "tin nhắn gốc",
+        "thư chuyển tiếp",
+        "pesan asli",
+        "pesan yang diteruskan",
+        "原始邮件",
+        "原始郵件",
+        "转发的邮件",
+        "轉寄的郵件",
+        "元のメッセージ",
+        "転送されたメッセージ",
+        "원본 메시지",
+        "전달된 메시지",
+    ];
+    let core = t.trim_matches(|c: char| "-_=*~ <>:".contains(c) || c.is_whitespace());
+    if core.is_empty() || core.len() > 120 {
+        return false;
+    }
+    let core = core.to_lowercase();
+    MARKERS.iter().any(|m| core == *m)
+}

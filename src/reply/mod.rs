@@ -1,0 +1,197 @@
+//! What the visitor actually wrote: an email reply with the quoted history, "On … wrote:"
+//! lines, forwarded blocks, delimiters and signatures taken away.
+//!
+//! The rules are about the *shape* of a reply, not about any one mail client:
+//!
+//! 1. Every line gets a kind: empty, text, quote (`>`, `Name>`), delimiter (`--`, `_____`,
+//!    `-----`), mobile signature ("Sent from my iPhone" in many languages), or the start of an
+//!    embedded email: an attribution ("On <date>, <someone> wrote:", over up to five lines, in
+//!    many languages), a forward marker ("---------- Forwarded message ----------",
+//!    "-----Original Message-----"), or a block of headers ("From: … / Sent: … / To: …").
+//!    Lines inside a fenced code block are always text.
+//! 2. An email that *starts* with an embedded email is a forward or a bottom-post: its header
+//!    and the quote under it go, and what follows is the reply.
+//! 3. Otherwise the reply ends at the first delimiter, signature or embedded email — except an
+//!    attribution followed by a quote and then more text: that is an inline reply, so only the
+//!    attribution goes and the quote stays for context.
+//! 4. A quote left at the very end, after text, is the history: it goes.
+//!
+//! [`trim`] works on plain text; [`html_to_text`] turns an HTML-only reply into text with
+//! `<blockquote>` as `>` lines, so the same rules apply.
+//!
+//! The files: this one (the kinds of line and the rules over them), `lines` (a line's kind),
+//! `attribution` ("On … wrote:" in its many forms), `headers` (forwarded header blocks),
+//! `signature` (mobile sign-offs), `html` (an HTML reply as text).
+
+mod attribution;
+mod headers;
+mod html;
+mod lines;
+mod signature;
+#[cfg(test)]
+mod tests;
+
+use attribution::is_attribution_block;
+use headers::header_key;
+pub use html::html_to_text;
+use lines::{classify, is_quote};
+
+/// What a line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Empty,
+    Text,
+    Quote,
+    Delimiter,
+    Signature,
+    /// The first line of an embedded email, spanning this many lines.
+    Header(usize, HeaderKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HeaderKind {
+    /// "On … wrote:"
+    Attribution,
+    /// A forward marker or a block of "From:/To:/Subject:" headers; the block ends at the
+    /// first empty line.
+    Forward,
+}
+
+/// The reply without its history. Leading and trailing blank lines are removed; everything in
+/// between is kept as written.
+pub fn trim(body: &str) -> String {
+    // Most bodies have LF line ends already: no copy for those.
+    let normalized: std::borrow::Cow<str> = if body.contains('\r') {
+        body.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        body.into()
+    };
+    let lines: Vec<&str> = normalized.split('\n').collect();
+    let kept = trim_lines(&lines);
+    strip_blank_edges(&kept).join("\n")
+}
+
+fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+    let kinds = classify(lines);
+    let Some(first) = kinds.iter().position(|k| *k != Kind::Empty) else {
+        return Vec::new();
+    };
+
+    // Rule 2: the email opens with an embedded one.
+    let opening = match kinds[first] {
+        Kind::Header(n, kind) => Some((n, kind)),
+        Kind::Quote if is_attribution_block(&unquote_block(lines, first)) => {
+            Some((1, HeaderKind::Attribution))
+        }
+        _ => None,
+    };
+    if let Some((n, kind)) = opening {
+        let mut i = first + n;
+        if kind == HeaderKind::Forward {
+            i = end_of_header_block(lines, i);
+        }
+        i = skip_quote(&kinds, skip_empty(&kinds, i));
+        return trim_lines(&lines[i.min(lines.len())..]);
+    }
+
+    // Rule 3: cut at the first delimiter, signature or embedded email.
+    let mut out: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        match kinds[i] {
+            Kind::Delimiter | Kind::Signature => break,
+            Kind::Header(n, HeaderKind::Attribution) => {
+                let start = skip_empty(&kinds, i + n);
+                let after_quote = skip_quote(&kinds, start);
+                let next = skip_empty(&kinds, after_quote);
+                // `>` quotes only: a Supercite `Name>` block after an attribution is the
+                // quoted email itself far more often than a conversation.
+                let quoted = after_quote > start && lines[start].trim_start().starts_with('>');
+                if quoted && next < lines.len() && kinds[next] == Kind::Text {
+                    // An inline reply: drop the attribution, keep the quote it answers.
+                    i += n;
+                    continue;
+                }
+                break;
+            }
+            Kind::Header(_, HeaderKind::Forward) => break,
+            _ => {
+                out.push(lines[i]);
+                i += 1;
+            }
+        }
+    }
+
+    // Rule 4: the quote at the end is history, when the visitor wrote something above it.
+    let mut end = out.len();
+    while end > 0 && (out[end - 1].trim().is_empty() || is_quote(out[end - 1])) {
+        end -= 1;
+    }
+    if end > 0 {
+        out.truncate(end);
+    }
+    out
+}
+
+fn strip_blank_edges<'a, 'b>(lines: &'b [&'a str]) -> &'b [&'a str] {
+    let start = lines
+        .iter()
+        .position(|l| !l.trim().is_empty())
+        .unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(start, |e| e + 1);
+    &lines[start..end]
+}
+
+fn skip_empty(kinds: &[Kind], mut i: usize) -> usize {
+    while i < kinds.len() && kinds[i] == Kind::Empty {
+        i += 1;
+    }
+    i
+}
+
+/// Past a quote block: the position after its last quote line (`i` itself if there is none).
+fn skip_quote(kinds: &[Kind], i: usize) -> usize {
+    let mut end = i;
+    let mut j = i;
+    while j < kinds.len() && matches!(kinds[j], Kind::Quote | Kind::Empty) {
+        if kinds[j] == Kind::Quote {
+            end = j + 1;
+        }
+        j += 1;
+    }
+    end
+}
+
+/// Past a block of header lines ("From: …", wrapped values) up to the first empty line.
+fn end_of_header_block(lines: &[&str], mut i: usize) -> usize {
+    // A marker line may be followed directly by the headers, or by one empty line first.
+    if i < lines.len()
+        && lines[i].trim().is_empty()
+        && lines.get(i + 1).is_some_and(|l| header_key(l).is_some())
+    {
+        i += 1;
+    }
+    while i < lines.len() && !lines[i].trim().is_empty() {
+        i += 1;
+    }
+    i
+}
+
+/// The text of the quote block starting at `i`, without its `>` marks (the first few lines).
+fn unquote_block(lines: &[&str], i: usize) -> Vec<String> {
+    lines[i..]
+        .iter()
+        .take(5)
+        .take_while(|l| is_quote(l))
+        .map(|l| unquote(l).to_string())
+        .collect()
+}
+
+pub(super) fn unquote(line: &str) -> &str {
+    let t = line.trim_start();
+    let t = t.strip_prefix('>').unwrap_or(t);
+    t.trim_start()
+}

@@ -1,0 +1,66 @@
+//! Table tests of the trimming rules, one shape of reply each.
+
+use super::trim;
+
+#[test]
+pub(super) fn gmail_english() {
+    let body = "Thanks, that works!\n\nOn Mon, 3 Mar 2025 at 10:15, Acme Support <support@acme.example> wrote:\n\n> Try turning it off and on.\n>\n";
+    assert_eq!(trim(body), "Thanks, that works!");
+}
+
+#[test]
+pub(super) fn gmail_wrapped_attribution_in_spanish() {
+    let body = "Perfecto, gracias.\n\nEl lun, 3 mar 2025 a las 10:15, Acme <\nsupport@acme.example> escribió:\n\n> Hola\n";
+    assert_eq!(trim(body), "Perfecto, gracias.");
+}
+
+#[test]
+pub(super) fn outlook_header_block_in_portuguese() {
+    let body = "Pode ser amanhã?\n\n________________________________\nDe: Acme <support@acme.example>\nEnviado: segunda-feira, 3 de março de 2025 10:15\nPara: Ana\nAssunto: Sua conversa\n\nOlá Ana";
+    assert_eq!(trim(body), "Pode ser amanhã?");
+    let no_rule = "Pode ser amanhã?\n\nDe: Acme <support@acme.example>\nEnviado: segunda-feira\nPara: Ana\nAssunto: Sua conversa\n\nOlá Ana";
+    assert_eq!(trim(no_rule), "Pode ser amanhã?");
+}
+
+#[test]
+pub(super) fn apple_mail_french_and_signature() {
+    let body = "D'accord, merci !\n\nEnvoyé de mon iPhone\n\n> Le 3 mars 2025 à 10:15, Acme <support@acme.example> a écrit :\n>\n> Bonjour\n";
+    assert_eq!(trim(body), "D'accord, merci !");
+}
+
+#[test]
+pub(super) fn german_and_russian_and_vietnamese() {
+    let de =
+        "Passt.\n\nAm Mo., 3. März 2025 um 10:15 Uhr schrieb Acme <support@acme.example>:\n> Hallo";
+    assert_eq!(trim(de), "Passt.");
+    let ru =
+        "Спасибо!\n\nпн, 3 мар. 2025 г. в 10:15, Acme <support@acme.example>:\n\n> Здравствуйте";
+    assert_eq!(trim(ru), "Спасибо!");
+    let vi = "Cảm ơn!\n\nVào Th 2, 3 thg 3, 2025 vào lúc 10:15 Acme <support@acme.example> đã viết:\n> Xin chào";
+    assert_eq!(trim(vi), "Cảm ơn!");
+}
+
+#[test]
+pub(super) fn keeps_what_the_visitor_wrote() {
+    let body =
+        "Two things:\n\n- the order number is 42\n- on Monday I wrote to you already\n\n--\nAna";
+    assert_eq!(
+        trim(body),
+        "Two things:\n\n- the order number is 42\n- on Monday I wrote to you already"
+    );
+    assert_eq!(trim("> just a quote"), "> just a quote");
+    assert_eq!(trim("\r\n\r\nhello\r\nworld\r\n"), "hello\nworld");
+}
+
+#[test]
+pub(super) fn inline_reply_keeps_the_quote_it_answers() {
+    let body = "See below.\nOn 3 Mar 2025, at 10:15, Acme <support@acme.example> wrote:\n> Which size?\n\nMedium, please.\n\n> And the colour?\n";
+    assert_eq!(trim(body), "See below.\n> Which size?\n\nMedium, please.");
+}
+
+#[test]
+pub(super) fn html_blockquotes_become_quotes() {
+    let html = "<div dir=\"ltr\">Works now, thanks!</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">On Mon, 3 Mar 2025 at 10:15, Acme &lt;support@acme.example&gt; wrote:<br></div><blockquote class=\"gmail_quote\">Try again?</blockquote></div>";
+    let text = super::html_to_text(html);
+    assert_eq!(trim(&text), "Works now, thanks!", "from {text:?}");
+}
