@@ -21,7 +21,28 @@ pub(super) fn resolve(
     base: &Path,
     err: &mut dyn FnMut(&[Seg], String),
 ) -> Config {
-    let api = raw.api.unwrap_or_default();
+    let api = resolve_api(raw.api, err);
+    let database = resolve_database(raw.database, err);
+    let delivery = resolve_delivery(raw.delivery, base, err);
+    let token_keys = resolve_token_keys(raw.secrets, base, err);
+    let sites = resolve_sites(&raw.sites, &raw.defaults, empty_file, base, err);
+    let (inbound, listener, imap) = resolve_inbound(raw.inbound.unwrap_or_default(), base, err);
+    Config {
+        source: None,
+        api,
+        database,
+        delivery,
+        token_keys,
+        sites,
+        inbound,
+        listener,
+        imap,
+    }
+}
+
+/// `[api]`.
+fn resolve_api(raw: Option<raw::Api>, err: &mut dyn FnMut(&[Seg], String)) -> ApiConfig {
+    let api = raw.unwrap_or_default();
     let listen_text = api.listen.unwrap_or_else(|| D::API_LISTEN.into());
     let listen = listen_text.parse().unwrap_or_else(|_| {
         err(
@@ -44,9 +65,22 @@ pub(super) fn resolve(
         );
     }
 
+    ApiConfig {
+        listen,
+        public_url,
+        max_connections,
+        idle_timeout,
+        request_timeout,
+    }
+}
+
+/// `[database]`.
+fn resolve_database(
+    raw: Option<raw::Database>,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> DatabaseConfig {
     let database = DatabaseConfig {
         url: raw
-            .database
             .and_then(|d| d.url)
             .unwrap_or_else(|| D::DATABASE_URL.into()),
     };
@@ -60,7 +94,16 @@ pub(super) fn resolve(
         );
     }
 
-    let d = raw.delivery.unwrap_or_default();
+    database
+}
+
+/// `[delivery]` and `[delivery.smtp]`.
+fn resolve_delivery(
+    raw: Option<raw::Delivery>,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> DeliveryConfig {
+    let d = raw.unwrap_or_default();
     let transport_name = d
         .transport
         .clone()
@@ -127,16 +170,24 @@ pub(super) fn resolve(
         }
         delta(v)
     };
-    let delivery = DeliveryConfig {
+
+    DeliveryConfig {
         transport,
         retry_initial: positive(d.retry_initial, D::RETRY_INITIAL, "retry_initial", err),
         retry_max: positive(d.retry_max, D::RETRY_MAX, "retry_max", err),
         give_up_after: positive(d.give_up_after, D::GIVE_UP_AFTER, "give_up_after", err),
         lease: positive(d.lease, D::LEASE, "lease", err),
-    };
+    }
+}
 
+/// `[secrets] token_keys`.
+fn resolve_token_keys(
+    raw: Option<raw::Secrets>,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> Vec<Vec<u8>> {
     let mut token_keys = Vec::new();
-    if let Some(keys) = raw.secrets.and_then(|s| s.token_keys) {
+    if let Some(keys) = raw.and_then(|s| s.token_keys) {
         for (i, k) in keys.iter().enumerate() {
             let path = [key("secrets"), key("token_keys"), Seg::Index(i)];
             match read_secret(k, base) {
@@ -147,15 +198,26 @@ pub(super) fn resolve(
         }
     }
 
+    token_keys
+}
+
+/// Every `[[site]]` over the top-level defaults; with no file at all, the development site.
+fn resolve_sites(
+    raw: &[raw::Site],
+    defaults: &raw::SiteSettings,
+    empty_file: bool,
+    base: &Path,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> Vec<Site> {
     let mut sites = Vec::new();
-    if raw.sites.is_empty() {
+    if raw.is_empty() {
         if empty_file {
-            sites.push(dev_site(&raw.defaults, base, err));
+            sites.push(dev_site(defaults, base, err));
         } else {
             err(&[key("site")], "at least one [[site]] is required".into());
         }
     }
-    for (i, s) in raw.sites.iter().enumerate() {
+    for (i, s) in raw.iter().enumerate() {
         let at = |k: &str| vec![key("site"), Seg::Index(i), key(k)];
         let id = s.id.clone().unwrap_or_else(|| {
             err(&[key("site"), Seg::Index(i)], "`id` is required".into());
@@ -198,31 +260,14 @@ pub(super) fn resolve(
             name,
             api_tokens,
             &s.settings,
-            &raw.defaults,
+            defaults,
             base,
             &mut |k, m| err(&at(k), m),
         );
         sites.push(site);
     }
 
-    let (inbound, listener, imap) = resolve_inbound(raw.inbound.unwrap_or_default(), base, err);
-    Config {
-        source: None,
-        api: ApiConfig {
-            listen,
-            public_url,
-            max_connections,
-            idle_timeout,
-            request_timeout,
-        },
-        database,
-        delivery,
-        token_keys,
-        sites,
-        inbound,
-        listener,
-        imap,
-    }
+    sites
 }
 
 /// The `[inbound]` section: limits, the listener, the IMAP mailbox.

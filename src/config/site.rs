@@ -79,85 +79,13 @@ pub(super) fn site_settings(
         err("locale", e);
         Locale::parse("en").expect("valid")
     });
-    for (k, v) in [
-        ("chat_url", &own.chat_url),
-        ("webhook_url", &own.webhook_url),
-    ] {
-        if let Some(u) = v.as_ref().or(if k == "chat_url" {
-            defaults.chat_url.as_ref()
-        } else {
-            defaults.webhook_url.as_ref()
-        }) {
-            if !u.starts_with("http://") && !u.starts_with("https://") {
-                err(k, "must start with http:// or https://".into());
-            }
-        }
-    }
-    let webhook_url = own
-        .webhook_url
-        .clone()
-        .or_else(|| defaults.webhook_url.clone());
-    let webhook_secret = own
-        .webhook_secret
-        .as_ref()
-        .or(defaults.webhook_secret.as_ref())
-        .and_then(|s| {
-            read_secret(s, base)
-                .map_err(|e| err("webhook_secret", e))
-                .ok()
-        });
-    if webhook_url.is_some() && webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
-        err(
-            "webhook_secret",
-            "a webhook_url needs a webhook_secret of at least 16 characters to sign with".into(),
-        );
-    }
-    let mut templates = OwnTemplates::default();
-    if let Some(dir) = own.templates.as_ref().or(defaults.templates.as_ref()) {
-        let dir = base.join(dir);
-        if !dir.is_dir() {
-            err("templates", format!("{} is not a folder", dir.display()));
-        }
-        for (name, slot) in [
-            ("email.html", &mut templates.html),
-            ("email.txt", &mut templates.text),
-        ] {
-            let path = dir.join(name);
-            if let Ok(source) = std::fs::read_to_string(&path) {
-                match crate::own_templates::check(&source, name) {
-                    Ok(()) => *slot = Some(source),
-                    Err(e) => err("templates", format!("{}: {e}", path.display())),
-                }
-            }
-        }
-    }
-    let mut strings = std::collections::HashMap::new();
-    for layer in [&defaults.strings, &own.strings].into_iter().flatten() {
-        for (lang, overrides) in layer {
-            if !crate::i18n::languages().any(|l| l == lang) {
-                err(
-                    "strings",
-                    format!(
-                        "`{lang}` is not a language replyrelay has: use one of {}",
-                        crate::i18n::languages().collect::<Vec<_>>().join(", ")
-                    ),
-                );
-                continue;
-            }
-            for (k, v) in overrides {
-                if !crate::i18n::is_key(k) {
-                    err(
-                        "strings",
-                        format!("`{k}` is not a string key (see templates/i18n/en.toml)"),
-                    );
-                }
-                strings
-                    .entry(lang.clone())
-                    .or_insert_with(std::collections::HashMap::new)
-                    .insert(k.clone(), v.clone());
-            }
-        }
-    }
+    let (webhook_url, webhook_secret) = webhook(own, defaults, base, err);
+    let templates = own_templates(
+        own.templates.as_ref().or(defaults.templates.as_ref()),
+        base,
+        err,
+    );
+    let strings = strings([&defaults.strings, &own.strings], err);
     let max_unanswered = pick!(max_unanswered, D::MAX_UNANSWERED);
     if max_unanswered == 0 {
         err(
@@ -198,4 +126,116 @@ pub(super) fn site_settings(
             transcript_on_close: pick!(transcript_on_close, D::TRANSCRIPT_ON_CLOSE),
         },
     }
+}
+
+/// A site's own `email.html` / `email.txt` from its `templates` folder, each compiled now so a
+/// broken one is refused at load.
+fn own_templates(
+    dir: Option<&std::path::PathBuf>,
+    base: &Path,
+    err: &mut dyn FnMut(&str, String),
+) -> OwnTemplates {
+    let mut templates = OwnTemplates::default();
+    if let Some(dir) = dir {
+        let dir = base.join(dir);
+        if !dir.is_dir() {
+            err("templates", format!("{} is not a folder", dir.display()));
+        }
+        for (name, slot) in [
+            ("email.html", &mut templates.html),
+            ("email.txt", &mut templates.text),
+        ] {
+            let path = dir.join(name);
+            if let Ok(source) = std::fs::read_to_string(&path) {
+                match crate::own_templates::check(&source, name) {
+                    Ok(()) => *slot = Some(source),
+                    Err(e) => err("templates", format!("{}: {e}", path.display())),
+                }
+            }
+        }
+    }
+    templates
+}
+
+/// The string overrides, the site's over the top level's: language → key → text. Every
+/// language and key must be one replyrelay has.
+fn strings(
+    layers: [&Option<Strings>; 2],
+    err: &mut dyn FnMut(&str, String),
+) -> std::collections::HashMap<String, std::collections::HashMap<String, String>> {
+    let mut strings = std::collections::HashMap::new();
+    for layer in layers.into_iter().flatten() {
+        for (lang, overrides) in layer {
+            if !crate::i18n::languages().any(|l| l == lang) {
+                err(
+                    "strings",
+                    format!(
+                        "`{lang}` is not a language replyrelay has: use one of {}",
+                        crate::i18n::languages().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                continue;
+            }
+            for (k, v) in overrides {
+                if !crate::i18n::is_key(k) {
+                    err(
+                        "strings",
+                        format!("`{k}` is not a string key (see templates/i18n/en.toml)"),
+                    );
+                }
+                strings
+                    .entry(lang.clone())
+                    .or_insert_with(std::collections::HashMap::new)
+                    .insert(k.clone(), v.clone());
+            }
+        }
+    }
+    strings
+}
+
+/// As written in the file: language → string key → replacement.
+type Strings = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+/// The site's links (each must be http or https) and, with a webhook URL, the secret that
+/// signs its webhooks (required, and long enough).
+fn webhook(
+    own: &raw::SiteSettings,
+    defaults: &raw::SiteSettings,
+    base: &Path,
+    err: &mut dyn FnMut(&str, String),
+) -> (Option<String>, Option<String>) {
+    for (k, v) in [
+        ("chat_url", &own.chat_url),
+        ("webhook_url", &own.webhook_url),
+    ] {
+        if let Some(u) = v.as_ref().or(if k == "chat_url" {
+            defaults.chat_url.as_ref()
+        } else {
+            defaults.webhook_url.as_ref()
+        }) {
+            if !u.starts_with("http://") && !u.starts_with("https://") {
+                err(k, "must start with http:// or https://".into());
+            }
+        }
+    }
+    let webhook_url = own
+        .webhook_url
+        .clone()
+        .or_else(|| defaults.webhook_url.clone());
+    let webhook_secret = own
+        .webhook_secret
+        .as_ref()
+        .or(defaults.webhook_secret.as_ref())
+        .and_then(|s| {
+            read_secret(s, base)
+                .map_err(|e| err("webhook_secret", e))
+                .ok()
+        });
+    if webhook_url.is_some() && webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
+        err(
+            "webhook_secret",
+            "a webhook_url needs a webhook_secret of at least 16 characters to sign with".into(),
+        );
+    }
+    (webhook_url, webhook_secret)
 }
