@@ -1,6 +1,6 @@
 //! The `replyrelay` command itself: config checking, and `serve` with no config file at all.
 
-#[path = "api/helpers.rs"]
+#[path = "api/helpers/mod.rs"]
 #[allow(dead_code)]
 mod helpers;
 

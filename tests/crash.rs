@@ -9,7 +9,7 @@
 #[path = "support/daemon.rs"]
 #[allow(dead_code)]
 mod daemon;
-#[path = "api/helpers.rs"]
+#[path = "api/helpers/mod.rs"]
 #[allow(dead_code)]
 mod helpers;
 

@@ -1,0 +1,258 @@
+//! A daemon for one test (`spawn_app` and its variants) and what a test asks of it.
+
+use super::*;
+use chrono::TimeDelta;
+use replyrelay::app::Application;
+use replyrelay::clock::Clock;
+use replyrelay::worker::{Step, Worker};
+use serde_json::Value;
+
+/// A running daemon for one test.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub worker: Worker,
+    pub sink: SmtpSink,
+    /// The database URL the daemon uses.
+    pub db: String,
+    /// The platform's webhook endpoint.
+    pub hooks: WebhookSink,
+    /// The inbound pipeline, for tests that hand it messages directly.
+    pub inbound: replyrelay::inbound::Inbound,
+    /// Where the SMTP listener for replies listens.
+    pub smtp: std::net::SocketAddr,
+    /// Sent to stop the daemon as SIGTERM would.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Holds the database until the test ends.
+    pub _dir: tempfile::TempDir,
+}
+
+/// Starts a daemon on a fresh database, sending to a fresh SMTP sink. `extra` is TOML put
+/// inside the `acme` site (so tests can change its mode and delays). `None` when the backend
+/// is not available (PostgreSQL without `REPLYRELAY_TEST_POSTGRES_URL`).
+pub async fn spawn_app(backend: Backend, extra: &str) -> Option<TestApp> {
+    spawn_app_with(backend, extra, Clock::manual(t0()), false).await
+}
+
+/// Like [`spawn_app`], with the clock and whether the worker runs in the background (as under
+/// `replyrelay serve`) rather than being driven by the test.
+pub async fn spawn_app_with(
+    backend: Backend,
+    extra: &str,
+    clock: Clock,
+    background_worker: bool,
+) -> Option<TestApp> {
+    spawn_custom(backend, "", extra, clock, background_worker).await
+}
+
+/// The value after `# name ` on a line of `top`.
+fn marker<'a>(top: &'a str, name: &str) -> Option<&'a str> {
+    top.lines()
+        .find_map(|l| l.strip_prefix(&format!("# {name} ")))
+}
+
+/// The most general start: `top` is TOML added to the top of the config (before any table
+/// but the ones it opens itself), `extra` goes into the `acme` site.
+pub async fn spawn_custom(
+    backend: Backend,
+    top: &str,
+    extra: &str,
+    clock: Clock,
+    background_worker: bool,
+) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_url(backend, dir.path()).await?;
+    Some(spawn_on(dir, db, top, extra, clock, background_worker).await)
+}
+
+/// Like [`spawn_custom`], on a database made beforehand (`dir` holds it, or nothing for
+/// PostgreSQL): for tests of what the daemon does with what an earlier version stored.
+pub async fn spawn_on(
+    dir: tempfile::TempDir,
+    db: String,
+    top: &str,
+    extra: &str,
+    clock: Clock,
+    background_worker: bool,
+) -> TestApp {
+    // Logs go to the test's captured output: shown only when it fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,replyrelay=info".into()),
+        )
+        .try_init();
+    let sink = SmtpSink::start().await;
+    let hooks = WebhookSink::start().await;
+    let config = format!(
+        r#"
+{top}
+
+[api]
+listen = "127.0.0.1:0"
+public_url = "https://relay.example.net"
+
+[database]
+url = "{db}"
+
+[delivery]
+retry_initial = "30s"
+give_up_after = "1h"
+
+[delivery.smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+{smtp_lines}
+
+[secrets]
+token_keys = ["{TEST_TOKEN_KEY}"]
+
+[inbound.smtp]
+listen = "127.0.0.1:0"
+protocol = "{protocol}"
+hostname = "mx.test"
+max_connections = {max_connections}
+idle_timeout = "{idle_timeout}"
+{tls}
+
+[[site]]
+id = "other"
+name = "Other Co"
+api_tokens = ["{OTHER_TOKEN}"]
+sender = "help@other.example"
+reply_domain = "reply.other.example"
+
+[[site]]
+id = "acme"
+name = "Acme"
+api_tokens = ["{TOKEN}"]
+sender = "support@acme.example"
+reply_domain = "reply.acme.example"
+chat_url = "https://acme.example/chat/{{conversation}}"
+webhook_url = "{hook_url}"
+webhook_secret = "{WEBHOOK_SECRET}"
+{extra}
+"#,
+        port = sink.port,
+        hook_url = hooks.url,
+        // "# smtp KEY = VALUE" lines in `top` go into `[delivery.smtp]`.
+        smtp_lines = top
+            .lines()
+            .filter_map(|l| l.strip_prefix("# smtp "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        // "# max_connections N" and "# idle_timeout T" in `top` set those listener limits.
+        max_connections = marker(top, "max_connections").unwrap_or("20"),
+        idle_timeout = marker(top, "idle_timeout").unwrap_or("30s"),
+        // "# tls CERT KEY" in `top` turns STARTTLS on.
+        tls = top
+            .lines()
+            .find_map(|l| l.strip_prefix("# tls "))
+            .and_then(|rest| rest.split_once(' '))
+            .map(|(c, k)| format!("tls_certificate = \"{c}\"\ntls_key = \"{k}\""))
+            .unwrap_or_default(),
+        protocol = if top.contains("# lmtp") {
+            "lmtp"
+        } else {
+            "smtp"
+        },
+    );
+    let config = replyrelay::config::parse(&config, "test.toml", dir.path())
+        .unwrap_or_else(|e| panic!("test config: {e}"));
+    let app = Application::build(config, clock.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let worker = app.worker();
+    let inbound = app.inbound();
+    let smtp = app.smtp_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(background_worker, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        clock,
+        worker,
+        sink,
+        db,
+        hooks,
+        inbound,
+        smtp,
+        stop: Some(stop),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Rows of `sql` read straight from the daemon's database, whichever backend it is: for
+    /// checks of what is stored that the API does not show.
+    pub async fn stored<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        use sqlx::Connection;
+        if self.db.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.db).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.db).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+        }
+    }
+
+    /// Posts a body to `/v1/events` with the acme token.
+    pub async fn post(&self, body: Value) -> reqwest::Response {
+        self.post_as(TOKEN, body).await
+    }
+
+    pub async fn post_as(&self, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/events", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts events that must be accepted.
+    pub async fn events(&self, events: Vec<Value>) {
+        let r = self.post(serde_json::json!({ "events": events })).await;
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub async fn conversation(&self, id: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/v1/conversations/{id}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Moves the clock to `t0 + minutes` and lets the worker do all that is due.
+    pub async fn at_minute(&self, minutes: f64) -> Vec<Step> {
+        let target = t0() + TimeDelta::milliseconds((minutes * 60_000.0) as i64);
+        let now = self.clock.now();
+        assert!(target >= now, "time only moves forward");
+        self.clock.advance(target - now);
+        self.worker.run_until_idle().await.unwrap()
+    }
+
+    pub fn sent(&self) -> Vec<Received> {
+        self.sink.received()
+    }
+}
+
+// Event builders, so tests read as a story.

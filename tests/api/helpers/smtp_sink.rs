@@ -1,0 +1,305 @@
+//! A real SMTP server on loopback that records what it receives and answers as told (faults
+//! included).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// One message as the SMTP server got it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The name the client gave in `EHLO`.
+    pub helo: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+impl Received {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(&self.data)
+            .expect("a parsable message")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.data);
+        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+        unfolded.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        self.parsed()
+            .body_text(0)
+            .expect("a text part")
+            .replace("\r\n", "\n")
+    }
+
+    pub fn html(&self) -> String {
+        self.parsed()
+            .body_html(0)
+            .expect("an HTML part")
+            .replace("\r\n", "\n")
+    }
+}
+
+/// A misbehaving relay: each transaction meets at most one fault, drawn at random (from a
+/// seed, so a failing run can be replayed) with these shares.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    pub seed: u64,
+    /// Share answered `451 4.3.0` at the end of the data.
+    pub temporary: f64,
+    /// Share whose connection is closed during the data, before any answer.
+    pub drop_mid_data: f64,
+    /// Share never answered after the data; the connection is closed after `stall_for`.
+    pub stall: f64,
+    pub stall_for: std::time::Duration,
+    /// Recipients starting with this are always refused, `554 5.7.1`, at the end of the data.
+    pub refuse_prefix: Option<String>,
+}
+
+/// One transaction the sink saw the data of, and how it ended.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub rcpt_to: String,
+    /// `250`, `451`, `554`, `dropped`, `stalled` or a scripted reply.
+    pub outcome: String,
+}
+
+/// A small SMTP server built on smtp-proto: it records every message and answers the end of
+/// DATA with the next scripted reply (default `250 2.0.0 OK`), or as its [`Faults`] say.
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<String>>>,
+    arrived: Arc<Notify>,
+    faults: Arc<Mutex<Option<(Faults, rand::rngs::StdRng)>>>,
+    attempts: Arc<Mutex<Vec<Attempt>>>,
+}
+
+/// What the sink does with one transaction.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    Temporary,
+    Drop,
+    Stall,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sink = SmtpSink {
+            port: listener.local_addr().unwrap().port(),
+            received: Default::default(),
+            script: Default::default(),
+            arrived: Arc::new(Notify::new()),
+            faults: Default::default(),
+            attempts: Default::default(),
+        };
+        let s = sink.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(s.clone().session(socket));
+            }
+        });
+        sink
+    }
+
+    /// The next transactions are answered with these replies, in order (`DROP` closes the
+    /// connection instead of answering; `LOSE_ANSWER` keeps the message, then does so).
+    pub fn answer_next(&self, replies: &[&str]) {
+        self.script
+            .lock()
+            .unwrap()
+            .extend(replies.iter().map(|r| r.to_string()));
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// From now on, misbehave as `faults` say.
+    pub fn set_faults(&self, faults: Faults) {
+        use rand::SeedableRng;
+        let rng = rand::rngs::StdRng::seed_from_u64(faults.seed);
+        *self.faults.lock().unwrap() = Some((faults, rng));
+    }
+
+    /// Every transaction that reached the data, in order.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.attempts.lock().unwrap().clone()
+    }
+
+    fn draw_fault(&self) -> Fault {
+        use rand::Rng;
+        let mut guard = self.faults.lock().unwrap();
+        let Some((f, rng)) = guard.as_mut() else {
+            return Fault::None;
+        };
+        let x: f64 = rng.gen();
+        if x < f.temporary {
+            Fault::Temporary
+        } else if x < f.temporary + f.drop_mid_data {
+            Fault::Drop
+        } else if x < f.temporary + f.drop_mid_data + f.stall {
+            Fault::Stall
+        } else {
+            Fault::None
+        }
+    }
+
+    fn record(&self, rcpts: &[String], outcome: &str) {
+        let mut attempts = self.attempts.lock().unwrap();
+        for r in rcpts {
+            attempts.push(Attempt {
+                rcpt_to: r.clone(),
+                outcome: outcome.to_string(),
+            });
+        }
+    }
+
+    /// Waits until `n` messages were accepted, or panics after `secs` seconds.
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let notified = self.arrived.notified();
+            if self.received().len() >= n {
+                return self.received();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("expected {n} messages, got {}", self.received().len());
+            }
+        }
+    }
+
+    async fn session(self, mut socket: tokio::net::TcpStream) {
+        use smtp_proto::request::receiver::DataReceiver;
+        use smtp_proto::{Error, Request};
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let mut helo = String::new();
+        let mut from = String::new();
+        let mut rcpts: Vec<String> = Vec::new();
+        let mut data: Option<(DataReceiver, Vec<u8>)> = None;
+        let mut fault = Fault::None;
+        if socket.write_all(b"220 sink ESMTP\r\n").await.is_err() {
+            return;
+        }
+        loop {
+            let n = match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            let mut iter = buf.iter();
+            let mut out = String::new();
+            loop {
+                if let Some((receiver, body)) = data.as_mut() {
+                    if fault == Fault::Drop && iter.len() > 0 {
+                        self.record(&rcpts, "dropped");
+                        return;
+                    }
+                    if !receiver.ingest(&mut iter, body) {
+                        break;
+                    }
+                    let body = std::mem::take(body);
+                    data = None;
+                    let refuse = self.faults.lock().unwrap().as_ref().and_then(|(f, _)| {
+                        let prefix = f.refuse_prefix.as_deref()?;
+                        rcpts.iter().any(|r| r.starts_with(prefix)).then_some(())
+                    });
+                    let reply = match fault {
+                        Fault::Stall => {
+                            self.record(&rcpts, "stalled");
+                            let stall_for =
+                                self.faults.lock().unwrap().as_ref().unwrap().0.stall_for;
+                            tokio::time::sleep(stall_for).await;
+                            return;
+                        }
+                        _ if refuse.is_some() => "554 5.7.1 refused by policy".to_string(),
+                        Fault::Temporary => "451 4.3.0 try again later".to_string(),
+                        _ => self
+                            .script
+                            .lock()
+                            .unwrap()
+                            .pop_front()
+                            .unwrap_or_else(|| "250 2.0.0 OK".into()),
+                    };
+                    self.record(&rcpts, reply.split(' ').next().unwrap_or_default());
+                    // "DROP": the connection breaks after the data, with no answer at all.
+                    if reply == "DROP" {
+                        return;
+                    }
+                    // "LOSE_ANSWER": taken, but the connection breaks before the 250 reaches
+                    // the client (which cannot know it was delivered).
+                    let lose_answer = reply == "LOSE_ANSWER";
+                    if reply.starts_with('2') || lose_answer {
+                        self.received.lock().unwrap().push(Received {
+                            helo: helo.clone(),
+                            mail_from: std::mem::take(&mut from),
+                            rcpt_to: std::mem::take(&mut rcpts),
+                            data: body,
+                        });
+                        self.arrived.notify_waiters();
+                    }
+                    if lose_answer {
+                        return;
+                    }
+                    out.push_str(&reply);
+                    out.push_str("\r\n");
+                    continue;
+                }
+                let before = iter.clone();
+                match Request::parse(&mut iter) {
+                    Ok(Request::Ehlo { host }) => {
+                        helo = host.to_string();
+                        out.push_str(
+                            "250-sink\r\n250-PIPELINING\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n",
+                        )
+                    }
+                    Ok(Request::Mail { from: f }) => {
+                        from = f.address.to_string();
+                        rcpts.clear();
+                        out.push_str("250 2.1.0 OK\r\n");
+                    }
+                    Ok(Request::Rcpt { to }) => {
+                        rcpts.push(to.address.to_string());
+                        out.push_str("250 2.1.5 OK\r\n");
+                    }
+                    Ok(Request::Data) => {
+                        fault = self.draw_fault();
+                        data = Some((DataReceiver::new(), Vec::new()));
+                        out.push_str("354 go ahead\r\n");
+                    }
+                    // Any credentials will do: the sink is not what is being tested.
+                    Ok(Request::Auth { .. }) => out.push_str("235 2.7.0 accepted\r\n"),
+                    Ok(Request::Quit) => {
+                        let _ = socket
+                            .write_all(format!("{out}221 bye\r\n").as_bytes())
+                            .await;
+                        return;
+                    }
+                    Ok(_) => out.push_str("250 OK\r\n"),
+                    Err(Error::NeedsMoreData { .. }) => {
+                        iter = before;
+                        break;
+                    }
+                    Err(_) => out.push_str("500 5.5.2 syntax error\r\n"),
+                }
+            }
+            buf = iter.as_slice().to_vec();
+            if !out.is_empty() && socket.write_all(out.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
