@@ -162,28 +162,7 @@ pub fn render(
     sel: &Selection,
 ) -> anyhow::Result<Rendered> {
     let site = ctx.site;
-    let visitor_lang = conv
-        .visitor
-        .locale
-        .as_deref()
-        .and_then(|l| crate::domain::Locale::parse(l).ok())
-        .map(|l| l.language());
-    let (lang, t) = i18n::strings_for(
-        &site.strings,
-        visitor_lang
-            .as_deref()
-            .into_iter()
-            .chain([site.locale.language().as_str()])
-            .collect::<Vec<_>>()
-            .iter()
-            .copied(),
-    );
-    let tz: chrono_tz::Tz = conv
-        .visitor
-        .timezone
-        .as_deref()
-        .and_then(|z| z.parse().ok())
-        .unwrap_or(chrono_tz::UTC);
+    let (lang, t, tz) = visitor_language(site, conv);
     let site_name = site.name.as_str();
     let forwarded: std::collections::HashSet<i64> = sel.forward.iter().copied().collect();
     let mut seen_new = false;
@@ -256,6 +235,41 @@ pub fn render(
             None => HtmlTemplate { v: &view }.render()?,
         },
     })
+}
+
+/// The language the email speaks (the visitor's if the site has it, else the site's) with its
+/// strings, and the time zone its times are shown in (the visitor's, else UTC).
+fn visitor_language(
+    site: &Site,
+    conv: &Conversation,
+) -> (
+    &'static str,
+    std::borrow::Cow<'static, i18n::Strings>,
+    chrono_tz::Tz,
+) {
+    let visitor_lang = conv
+        .visitor
+        .locale
+        .as_deref()
+        .and_then(|l| crate::domain::Locale::parse(l).ok())
+        .map(|l| l.language());
+    let (lang, t) = i18n::strings_for(
+        &site.strings,
+        visitor_lang
+            .as_deref()
+            .into_iter()
+            .chain([site.locale.language().as_str()])
+            .collect::<Vec<_>>()
+            .iter()
+            .copied(),
+    );
+    let tz: chrono_tz::Tz = conv
+        .visitor
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    (lang, t, tz)
 }
 
 fn view_message(

@@ -321,76 +321,8 @@ fn parse_event(value: Value, prefix: &str) -> Result<Event, FieldError> {
     let rest = Value::Object(map);
     let conv = |c: String| short(c, &f("conversation"));
     let kind = match kind.as_str() {
-        "visitor" => {
-            let w: WireVisitor = wire(rest, prefix)?;
-            let v = w.visitor;
-            let vf = |name: &str| f(&format!("visitor.{name}"));
-            EventKind::Visitor {
-                conversation: conv(w.conversation)?,
-                visitor: VisitorInfo {
-                    id: short(v.id, &vf("id"))?,
-                    email: v
-                        .email
-                        .map(|e| {
-                            VisitorEmail::parse(&e).map_err(|m| FieldError::new(vf("email"), m))
-                        })
-                        .transpose()?,
-                    name: display_name(v.name, &vf("name"))?,
-                    locale: v
-                        .locale
-                        .map(|l| Locale::parse(&l).map_err(|m| FieldError::new(vf("locale"), m)))
-                        .transpose()?,
-                    timezone: v
-                        .timezone
-                        .map(|t| parse_timezone(&t).map_err(|m| FieldError::new(vf("timezone"), m)))
-                        .transpose()?,
-                },
-            }
-        }
-        "message" => {
-            let w: WireMessage = wire(rest, prefix)?;
-            let m = w.message;
-            let mf = |name: &str| f(&format!("message.{name}"));
-            if m.text.len() > MAX_TEXT {
-                return Err(FieldError::new(
-                    mf("text"),
-                    format!("is longer than {MAX_TEXT} bytes"),
-                ));
-            }
-            if m.text.trim().is_empty() && m.attachments.is_empty() {
-                return Err(FieldError::new(
-                    mf("text"),
-                    "is empty and there are no attachments",
-                ));
-            }
-            if m.attachments.len() > MAX_ATTACHMENTS {
-                return Err(FieldError::new(
-                    mf("attachments"),
-                    format!("more than {MAX_ATTACHMENTS}"),
-                ));
-            }
-            for (i, a) in m.attachments.iter().enumerate() {
-                if !(a.url.starts_with("https://") || a.url.starts_with("http://"))
-                    || a.url.chars().any(|c| c.is_control() || c.is_whitespace())
-                {
-                    return Err(FieldError::new(
-                        mf(&format!("attachments[{i}].url")),
-                        "must be an http:// or https:// URL",
-                    ));
-                }
-                short(a.name.clone(), &mf(&format!("attachments[{i}].name")))?;
-            }
-            EventKind::Message {
-                conversation: conv(w.conversation)?,
-                message: ChatMessage {
-                    id: short(m.id, &mf("id"))?,
-                    author: m.author,
-                    name: display_name(m.name, &mf("name"))?,
-                    text: crate::domain::plain_text(&m.text),
-                    attachments: m.attachments,
-                },
-            }
-        }
+        "visitor" => visitor_event(rest, prefix)?,
+        "message" => message_event(rest, prefix)?,
         "message_deleted" | "read" => {
             let w: WireMessageRef = wire(rest, prefix)?;
             let conversation = conv(w.conversation)?;
@@ -442,6 +374,82 @@ fn parse_event(value: Value, prefix: &str) -> Result<Event, FieldError> {
         at,
         kind,
         field: prefix.to_string(),
+    })
+}
+
+/// A `visitor` event: who the visitor is, each field checked.
+fn visitor_event(rest: Value, prefix: &str) -> Result<EventKind, FieldError> {
+    let f = |name: &str| join(prefix, name);
+    let conv = |c: String| short(c, &f("conversation"));
+    let w: WireVisitor = wire(rest, prefix)?;
+    let v = w.visitor;
+    let vf = |name: &str| f(&format!("visitor.{name}"));
+    Ok(EventKind::Visitor {
+        conversation: conv(w.conversation)?,
+        visitor: VisitorInfo {
+            id: short(v.id, &vf("id"))?,
+            email: v
+                .email
+                .map(|e| VisitorEmail::parse(&e).map_err(|m| FieldError::new(vf("email"), m)))
+                .transpose()?,
+            name: display_name(v.name, &vf("name"))?,
+            locale: v
+                .locale
+                .map(|l| Locale::parse(&l).map_err(|m| FieldError::new(vf("locale"), m)))
+                .transpose()?,
+            timezone: v
+                .timezone
+                .map(|t| parse_timezone(&t).map_err(|m| FieldError::new(vf("timezone"), m)))
+                .transpose()?,
+        },
+    })
+}
+
+/// A `message` event: its text and attachments within the limits, its names on one line.
+fn message_event(rest: Value, prefix: &str) -> Result<EventKind, FieldError> {
+    let f = |name: &str| join(prefix, name);
+    let conv = |c: String| short(c, &f("conversation"));
+    let w: WireMessage = wire(rest, prefix)?;
+    let m = w.message;
+    let mf = |name: &str| f(&format!("message.{name}"));
+    if m.text.len() > MAX_TEXT {
+        return Err(FieldError::new(
+            mf("text"),
+            format!("is longer than {MAX_TEXT} bytes"),
+        ));
+    }
+    if m.text.trim().is_empty() && m.attachments.is_empty() {
+        return Err(FieldError::new(
+            mf("text"),
+            "is empty and there are no attachments",
+        ));
+    }
+    if m.attachments.len() > MAX_ATTACHMENTS {
+        return Err(FieldError::new(
+            mf("attachments"),
+            format!("more than {MAX_ATTACHMENTS}"),
+        ));
+    }
+    for (i, a) in m.attachments.iter().enumerate() {
+        if !(a.url.starts_with("https://") || a.url.starts_with("http://"))
+            || a.url.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(FieldError::new(
+                mf(&format!("attachments[{i}].url")),
+                "must be an http:// or https:// URL",
+            ));
+        }
+        short(a.name.clone(), &mf(&format!("attachments[{i}].name")))?;
+    }
+    Ok(EventKind::Message {
+        conversation: conv(w.conversation)?,
+        message: ChatMessage {
+            id: short(m.id, &mf("id"))?,
+            author: m.author,
+            name: display_name(m.name, &mf("name"))?,
+            text: crate::domain::plain_text(&m.text),
+            attachments: m.attachments,
+        },
     })
 }
 

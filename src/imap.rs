@@ -192,21 +192,7 @@ where
                 // Not stored: leave it where it is and try again on the next round.
                 Err(e) => return Err(e),
             };
-            if can_move {
-                session.uid_mv(uid.to_string(), folder).await?;
-            } else {
-                session.uid_copy(uid.to_string(), folder).await?;
-                let _: Vec<_> = session
-                    .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
-                    .await?
-                    .try_collect()
-                    .await?;
-                let _: Vec<_> = session
-                    .uid_expunge(uid.to_string())
-                    .await?
-                    .try_collect()
-                    .await?;
-            }
+            file_away(&mut session, uid, folder, can_move).await?;
             last_uid = uid;
             store
                 .meta_set(&state_key, &format!("{validity}:{last_uid}"))
@@ -229,6 +215,35 @@ where
             }
         }
     }
+}
+
+/// Moves a handled message to `folder`: `MOVE` where the server has it, else copy, flag
+/// deleted and expunge that one message.
+async fn file_away<T>(
+    session: &mut async_imap::Session<T>,
+    uid: u32,
+    folder: &str,
+    can_move: bool,
+) -> anyhow::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    if can_move {
+        session.uid_mv(uid.to_string(), folder).await?;
+    } else {
+        session.uid_copy(uid.to_string(), folder).await?;
+        let _: Vec<_> = session
+            .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
+            .await?
+            .try_collect()
+            .await?;
+        let _: Vec<_> = session
+            .uid_expunge(uid.to_string())
+            .await?
+            .try_collect()
+            .await?;
+    }
+    Ok(())
 }
 
 fn parse_state(v: &str) -> (u32, u32) {

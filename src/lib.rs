@@ -4,25 +4,47 @@
 //! visitor is gone, emails identified visitors the replies they have not read, and turns their
 //! email answers back into chat messages in the same thread.
 //!
-//! How the modules fit, from the edge inwards:
+//! Where each behaviour lives, from the edges inwards. A module imports only modules below it
+//! in this list or beside it in its layer (a test in `tests/structure.rs` checks there is no
+//! import circle). Folders hold the big concerns; their `mod.rs` names their files.
 //!
-//! - [`config`] — the one TOML file: defaults, per-site overrides, errors with file/line/key.
+//! **Entry points**
+//! - [`app`] — wiring for `replyrelay serve` and tests: [`app::Application`], `open` (the store,
+//!   migrated, with its token keys), `serve` (the daemon), `systemd` (READY, watchdog, reload
+//!   policy, shutdown grace).
+//! - [`cli`] — the one-shot commands: `ingest`, `inspect`, `preview`, `send_test`,
+//!   `check-config`, `migrate`.
+//!
+//! **Edges: what talks to the outside**
 //! - [`api`] — the HTTP API: `POST /v1/events`, conversations, contacts, unsubscribe, health.
-//! - [`events`] — the event JSON parsed into checked values; errors name the field.
-//! - [`apply`] — how each event changes stored state, and the due time that follows.
-//! - [`triggers`] — *pure*: the conditions of "the visitor is gone" → a due time.
-//! - [`compose`] — *mostly pure*: which messages an email shows, the templates, MIME.
-//! - [`worker`] — claims due conversations and outbox emails with leases; one step at a time.
-//! - [`outbound`] — our SMTP connection pool (lettre) or a maildir folder.
-//! - [`listener`] — the SMTP/LMTP listener (smtp-proto) that takes visitors' answers.
+//! - [`listener`] — the SMTP/LMTP listener, one file per phase (`ehlo`, `mail`, `rcpt`, `data`).
 //! - [`imap`] — the IMAP poller, the other way answers come in.
-//! - [`inbound`] — one incoming email: parse, route by token, verify, group-commit into the thread.
-//! - [`reply`] — *pure*: the visitor's new words, with quotes and signatures trimmed away.
-//! - [`webhooks`] — events for the chat platform, queued and posted with retries.
-//! - [`store`] — the storage traits; SQLite (rusqlite) and PostgreSQL (sqlx) from one SQL.
+//! - [`outbound`] — our SMTP connection pool (lettre) or a maildir folder.
+//! - [`webhooks`] — the events for the chat platform: their payloads, signing, posting.
+//!
+//! **Pipelines: what happens to an event, an email, a reply**
+//! - [`worker`] — claims due conversations and outbox emails with leases; one step at a time.
+//! - [`apply`] — how each event changes stored state, and the due time that follows.
+//! - [`inbound`] — one incoming email: `read` (pure: parse, classify, route by token), `route`
+//!   (the conversation, sender and window checks), `commit` (the group commit), `bounce`, `dsn`
+//!   (reading delivery reports), `classify` (auto-replies, loops, the reply's words).
+//!
+//! **Domain rules: pure functions over plain data**
+//! - [`triggers`] — the conditions of "the visitor is gone" → a due time.
+//! - [`compose`] — which messages an email shows, the templates, MIME.
+//! - [`reply`] — the visitor's new words, with quotes and signatures trimmed away.
+//! - [`events`] — the event JSON parsed into checked values; errors name the field.
+//!
+//! **Foundations**
+//! - [`config`] — the one TOML file: `model`, `raw`, `defaults` (every built-in value),
+//!   `resolve` and `site` (checks), `locate`/`probe` (errors with file, line and key).
+//! - [`store`] — the storage traits (`Store`, and `Tx` as one trait per aggregate), SQLite
+//!   (`sqlite/`, over rusqlite) and PostgreSQL (sqlx) built from the SQL in `sql/`.
+//! - [`own_templates`] — a site's own Jinja templates, checked at load and rendered.
 //! - [`token`] — MAC'd reply and unsubscribe tokens.
-//! - [`domain`], [`i18n`], [`clock`], [`metrics`], [`telemetry`] — small shared pieces.
-//! - [`app`] — wiring it together for `replyrelay serve` and for tests.
+//! - [`domain`], [`i18n`], [`clock`], [`metrics`], [`telemetry`], [`stop`] — small shared
+//!   pieces: checked values and vocabularies, strings, the injected clock, counters, logs, the
+//!   shutdown signal.
 
 pub mod api;
 pub mod app;

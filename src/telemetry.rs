@@ -114,7 +114,7 @@ fn buffer() -> &'static Buffer {
 }
 
 /// Waits until every line logged so far has been written to stderr. Returns at once when
-/// lines are not batched, and gives up after [`FLUSH_WAIT`] (a stderr nobody reads must not
+/// lines are not batched, and gives up after `FLUSH_WAIT` (a stderr nobody reads must not
 /// keep the daemon from starting or exiting).
 pub fn flush() {
     let Some(buffer) = BUFFER.get() else { return };

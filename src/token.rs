@@ -13,7 +13,8 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Bytes of MAC kept: 128 bits, above DESIGN's 96-bit floor.
+/// Bytes of MAC kept: 128 bits, above the 96 that is the least a token standing for a
+/// conversation should carry.
 const MAC_LEN: usize = 16;
 
 /// What a token may be used for; part of what the MAC covers.

@@ -1,4 +1,5 @@
-//! When is a visitor "gone"? The six conditions of DESIGN.md as one pure function.
+//! When is a visitor "gone"? The six conditions of README's "How replyrelay decides to send" as
+//! one pure function.
 //!
 //! [`due`] turns what is known about a conversation into the instant an email becomes due, or
 //! the reason none will be. It is computed whenever an event changes a conversation and stored

@@ -137,43 +137,7 @@ impl Inbound {
         let config = self.config.current();
         let public_url = config.api.public_url.as_deref().unwrap_or_default();
 
-        // The Message-ID is the message id: a second copy (SMTP and IMAP both) is a duplicate.
-        let message_id = analysis
-            .message_id
-            .clone()
-            .unwrap_or_else(|| format!("<{}@replyrelay.invalid>", content_hash(&analysis.text)));
-        let ids: Vec<String> = analysis
-            .attachments
-            .iter()
-            .map(|_| uuid::Uuid::new_v4().simple().to_string())
-            .collect();
-        let attachments: Vec<Attachment> = analysis
-            .attachments
-            .iter()
-            .zip(&ids)
-            .map(|(info, id)| Attachment {
-                name: info.name.clone(),
-                url: format!("{public_url}/v1/attachments/{id}"),
-                size: Some(info.size as u64),
-                content_type: Some(info.content_type.clone()),
-            })
-            .collect();
-        let new = NewMessage {
-            id: format!("email:{message_id}"),
-            author: AuthorKind::Visitor,
-            author_name: analysis
-                .from_name
-                .clone()
-                .or_else(|| conv.visitor.name.clone()),
-            text: analysis.text.clone(),
-            attachments: attachments.clone(),
-            source: if quarantined {
-                MessageSource::EmailQuarantined
-            } else {
-                MessageSource::Email
-            },
-            at: now,
-        };
+        let (new, ids) = visitor_message(analysis, &conv, public_url, quarantined, now);
         let Some(seq) = tx.insert_message(pk, &new).await? else {
             return Ok(Outcome::Duplicate);
         };
@@ -278,4 +242,53 @@ pub(super) fn content_hash(text: &str) -> String {
         .take(12)
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The chat message a reply becomes, and the ids its attachments are stored under (their URLs
+/// in the message name them).
+fn visitor_message(
+    analysis: &Analysis,
+    conv: &Conversation,
+    public_url: &str,
+    quarantined: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (NewMessage, Vec<String>) {
+    // The Message-ID is the message id: a second copy (SMTP and IMAP both) is a duplicate.
+    let message_id = analysis
+        .message_id
+        .clone()
+        .unwrap_or_else(|| format!("<{}@replyrelay.invalid>", content_hash(&analysis.text)));
+    let ids: Vec<String> = analysis
+        .attachments
+        .iter()
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
+    let attachments: Vec<Attachment> = analysis
+        .attachments
+        .iter()
+        .zip(&ids)
+        .map(|(info, id)| Attachment {
+            name: info.name.clone(),
+            url: format!("{public_url}/v1/attachments/{id}"),
+            size: Some(info.size as u64),
+            content_type: Some(info.content_type.clone()),
+        })
+        .collect();
+    let new = NewMessage {
+        id: format!("email:{message_id}"),
+        author: AuthorKind::Visitor,
+        author_name: analysis
+            .from_name
+            .clone()
+            .or_else(|| conv.visitor.name.clone()),
+        text: analysis.text.clone(),
+        attachments: attachments.clone(),
+        source: if quarantined {
+            MessageSource::EmailQuarantined
+        } else {
+            MessageSource::Email
+        },
+        at: now,
+    };
+    (new, ids)
 }

@@ -153,7 +153,7 @@ pub struct Analysis {
     pub subject: Option<String>,
     pub message_id: Option<String>,
     /// The Message-IDs it answers (`In-Reply-To`, then `References`, newest first; at most
-    /// [`MAX_REFERENCES`]).
+    /// [`MAX_REFERENCES`](super::MAX_REFERENCES)).
     pub references: Vec<String>,
     pub routing: Routing,
     pub verification: Verification,

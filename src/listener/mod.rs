@@ -1,6 +1,6 @@
 //! The SMTP/LMTP listener the mail system hands `reply+…@` mail to.
 //!
-//! Each connection is a [`Session`]: an explicit state machine fed by a read buffer that is
+//! Each connection is a `Session`: an explicit state machine fed by a read buffer that is
 //! parsed with `smtp-proto` and refilled only when a command or the message is incomplete. A
 //! bad reply token is refused at `RCPT TO`, so the sender's own server bounces it; a message is
 //! answered `250` only once the pipeline has stored it (`451` if it could not be). Limits:

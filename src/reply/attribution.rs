@@ -1,4 +1,4 @@
-//! Attribution lines ("On <date>, <someone> wrote:") over up to five lines, in many languages.
+//! Attribution lines ("On `<date>`, `<someone>` wrote:") over up to five lines, in many languages.
 
 use super::lines::is_delimiter;
 use super::unquote;

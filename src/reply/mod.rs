@@ -5,7 +5,7 @@
 //!
 //! 1. Every line gets a kind: empty, text, quote (`>`, `Name>`), delimiter (`--`, `_____`,
 //!    `-----`), mobile signature ("Sent from my iPhone" in many languages), or the start of an
-//!    embedded email: an attribution ("On <date>, <someone> wrote:", over up to five lines, in
+//!    embedded email: an attribution ("On `<date>`, `<someone>` wrote:", over up to five lines, in
 //!    many languages), a forward marker ("---------- Forwarded message ----------",
 //!    "-----Original Message-----"), or a block of headers ("From: … / Sent: … / To: …").
 //!    Lines inside a fenced code block are always text.

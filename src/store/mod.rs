@@ -1,11 +1,14 @@
-//! Storage: what the daemon keeps, behind two traits so that a backend is a matter of SQL.
+//! Storage: what the daemon keeps, behind traits so that a backend is a matter of SQL.
 //!
-//! [`Store`] is the database; [`Tx`] one transaction in it. The domain code (`apply`, `worker`)
-//! only speaks these traits and the plain structs below, so adding a backend never touches it.
-//! [`sqlite`] is the embedded default, [`postgres`] the one for production and for several
-//! daemons sharing the work; both are built from the same SQL in `sql.rs`, PostgreSQL's through
-//! sqlx and SQLite's through `lite.rs`, a sqlx-shaped layer over rusqlite that runs a
-//! transaction's statements without a thread hand-off each.
+//! [`Store`] is the database; [`Tx`] one transaction in it, made of one trait per aggregate
+//! ([`tx`]: conversations, messages, outbox, sites, suppressions, webhooks). The domain code
+//! (`apply`, `worker`, `inbound`) only speaks these traits and the plain data of `types.rs`
+//! (re-exported here), so adding a backend never touches it. [`sqlite`] is the embedded
+//! default, [`postgres`] the one for production and for several daemons sharing the work;
+//! both are built from the same SQL in `sql/` (one file per aggregate), PostgreSQL's through
+//! sqlx and SQLite's through `sqlite/query.rs`, a sqlx-shaped layer over rusqlite that runs a
+//! transaction's statements without a thread hand-off each. What a backend must provide is
+//! the `Backend` trait (`backend.rs`).
 
 mod backend;
 pub mod postgres;
@@ -97,7 +100,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// A writer's place in line, held for as long as its transaction: SQLite's in-process turn
-/// (see `sqlite.rs`); always `None` for PostgreSQL.
+/// (see `sqlite/pool.rs`); always `None` for PostgreSQL.
 pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 /// Opens the store a database URL names.

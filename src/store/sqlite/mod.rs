@@ -12,11 +12,11 @@
 //! So: a transaction holds one connection and runs its statements on the caller's thread (they
 //! touch pages in memory and take microseconds). What can wait goes to tokio's blocking pool,
 //! one hand-off each: the commit of a write (its fsync), a write lock another process holds,
-//! and statements outside a transaction. A deferred write ([`Tx::begin_write_deferred`])
+//! and statements outside a transaction. A deferred write (`Tx::begin_write_deferred` in `tx.rs`)
 //! commits without the sync, inline. Checkpoints (copying the WAL back into the database
 //! file) run on a thread of their own, so no commit waits for one.
 //!
-//! Every write of the process goes through one connection of its own (see [`Pool::writer`]).
+//! Every write of the process goes through one connection of its own (see `Pool::writer` in `pool.rs`).
 //!
 //! The files: this one (the store), `pool` (connections, the writer connection, the write
 //! turn), `checkpoint` (the checkpointer thread), `tx` (a transaction), `query` (the
