@@ -1,54 +1,159 @@
-//! A delivery report recorded against the email it is about.
+//! A delivery report or complaint recorded against the email it is about.
+//!
+//! What a report may do is decided by [`action`], a pure function: only a failure fails the
+//! email; only a failure that proves the address dead, for the address the email went to,
+//! suppresses it; a complaint suppresses as the visitor's own "stop"; delays and success
+//! notices change nothing.
 
-use super::{Analysis, Inbound, Outcome};
+use super::{Analysis, Bounce, Inbound, Outcome, ReportKind};
 use crate::apply;
 use crate::webhooks;
 
+/// What a report does to the email it names and to its recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Nothing: a delay, a success notice, or a report about another address.
+    Ignore(&'static str),
+    /// The email failed; with `suppress`, its address is dead and gets no more email.
+    Fail { suppress: bool },
+    /// The visitor marked the email as spam: no more email to them.
+    Complaint,
+}
+
+/// What `report` does to an email that went to `rcpt_to`. A report that names recipients is
+/// about one of them: where none is the email's, it is about another message or forged, and
+/// does nothing. A report that names none may fail the email but never suppress its address.
+pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
+    let named: Vec<&str> = (report.recipients.iter())
+        .filter_map(|r| r.recipient.as_deref())
+        .collect();
+    let ours = named.iter().any(|r| r.eq_ignore_ascii_case(rcpt_to));
+    if !named.is_empty() && !ours {
+        return Action::Ignore("report about another recipient");
+    }
+    let for_ours = (report.recipients.iter()).filter(|r| {
+        r.recipient
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(rcpt_to))
+    });
+    match report.kind {
+        ReportKind::Complaint => Action::Complaint,
+        ReportKind::Delayed => Action::Ignore("delivery delayed; still being tried"),
+        ReportKind::Delivered => Action::Ignore("delivery notice"),
+        ReportKind::Failed => Action::Fail {
+            suppress: ours && for_ours.clone().any(|r| r.hard),
+        },
+    }
+}
+
 impl Inbound {
     pub(super) async fn record_bounce(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
-        let bounce = analysis.bounce.as_ref().expect("a bounce");
-        let Some(id) = &bounce.original_message_id else {
-            return Ok(Outcome::Dropped("bounce for no email of ours".into()));
+        let report = analysis.bounce.as_ref().expect("a report");
+        let Some(id) = &report.original_message_id else {
+            return Ok(Outcome::Dropped("report for no email of ours".into()));
         };
         let mut tx = self.store.begin().await?;
         let Some(email) = tx.email_by_message_id(id).await? else {
-            return Ok(Outcome::Dropped("bounce for no email of ours".into()));
+            return Ok(Outcome::Dropped("report for no email of ours".into()));
         };
         let Some(site) = self.site(&email.site_id) else {
             return Ok(Outcome::Dropped(
-                "bounce for a site no longer configured".into(),
+                "report for a site no longer configured".into(),
             ));
         };
         let now = self.clock.now();
-        let reason = format!(
-            "bounced{}{}",
-            bounce
-                .status
-                .as_deref()
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default(),
-            bounce
-                .recipient
-                .as_deref()
-                .map(|r| format!(" for {r}"))
-                .unwrap_or_default(),
-        );
-        tx.set_email_failed(&email.id, &reason).await?;
-        if site.webhook_url.is_some() {
-            tx.enqueue_webhook(&webhooks::bounced(&email, &reason, now))
-                .await?;
-        }
+        let suppress = match action(report, &email.rcpt_to) {
+            Action::Ignore(why) => return Ok(Outcome::Dropped(why.into())),
+            Action::Complaint => Some("complaint"),
+            Action::Fail { suppress } => {
+                let reason = format!(
+                    "bounced{}{}",
+                    (report.status.as_deref())
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default(),
+                    (report.recipient.as_deref())
+                        .map(|r| format!(" for {r}"))
+                        .unwrap_or_default(),
+                );
+                tx.set_email_failed(&email.id, &reason).await?;
+                if site.webhook_url.is_some() {
+                    tx.enqueue_webhook(&webhooks::bounced(&email, &reason, now))
+                        .await?;
+                }
+                suppress.then_some("hard_bounce")
+            }
+        };
         tx.commit().await?;
-        if bounce.permanent {
-            apply::suppress(
-                self.store.as_ref(),
-                &site,
-                &email.rcpt_to,
-                "hard_bounce",
-                now,
-            )
-            .await?;
+        if let Some(why) = suppress {
+            apply::suppress(self.store.as_ref(), &site, &email.rcpt_to, why, now).await?;
         }
         Ok(Outcome::BounceRecorded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::RecipientStatus;
+
+    fn report(kind: ReportKind, rcpt: Option<&str>, hard: bool) -> Bounce {
+        Bounce {
+            kind,
+            recipients: vec![RecipientStatus {
+                recipient: rcpt.map(String::from),
+                hard,
+                ..RecipientStatus::default()
+            }],
+            hard,
+            ..Bounce::default()
+        }
+    }
+
+    #[test]
+    fn a_report_acts_only_on_its_own_address() {
+        let ana = "Ana@Visitor.example";
+        let table = [
+            (
+                report(ReportKind::Failed, Some("ana@visitor.example"), true),
+                Action::Fail { suppress: true },
+            ),
+            (
+                report(ReportKind::Failed, Some("ana@visitor.example"), false),
+                Action::Fail { suppress: false },
+            ),
+            (
+                report(ReportKind::Failed, None, true),
+                Action::Fail { suppress: false },
+            ),
+            (
+                report(ReportKind::Failed, Some("eve@x.example"), true),
+                Action::Ignore("report about another recipient"),
+            ),
+            (
+                report(ReportKind::Delayed, Some("ana@visitor.example"), false),
+                Action::Ignore("delivery delayed; still being tried"),
+            ),
+            (
+                report(ReportKind::Delivered, Some("ana@visitor.example"), false),
+                Action::Ignore("delivery notice"),
+            ),
+            (
+                report(ReportKind::Complaint, Some("ana@visitor.example"), false),
+                Action::Complaint,
+            ),
+            (
+                report(ReportKind::Complaint, None, false),
+                Action::Complaint,
+            ),
+        ];
+        for (r, want) in table {
+            assert_eq!(
+                action(&r, ana),
+                want,
+                "{:?} {:?}",
+                r.kind,
+                r.recipients[0].recipient
+            );
+        }
     }
 }

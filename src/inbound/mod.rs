@@ -12,7 +12,7 @@
 //!
 //! The files: [`types`] (what is found out, what becomes of it), [`classify`] (pure: auto-replies,
 //! loops, the reply's words, references), [`read`] (pure: one message read, classified and
-//! routed by token), [`dsn`] (pure: delivery-status reports read),
+//! routed by token), [`report`] (pure: delivery reports and complaints read and classified, hard or soft),
 //! `route` (reply tokens and `In-Reply-To`, sender and window checks), `commit` (the group
 //! commit that stores replies), `bounce` (a report recorded against its email), `count`
 //! (metrics).
@@ -21,14 +21,14 @@ mod bounce;
 pub mod classify;
 mod commit;
 mod count;
-pub mod dsn;
 pub mod read;
+pub mod report;
 mod route;
 pub mod types;
 
 pub use classify::{auto_reply_reason, extract_text, MAX_REFERENCES};
 pub use count::received;
-pub use dsn::read_bounce;
+pub use report::read_report;
 pub use types::*;
 
 use crate::clock::Clock;

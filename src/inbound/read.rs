@@ -2,7 +2,7 @@
 //! reply token. Pure: a function of the bytes, the envelope, the config and the token keys.
 
 use super::classify::{auto_reply_reason, extract_text, loop_reason, referenced_ids};
-use super::dsn::read_bounce;
+use super::report::read_report;
 use super::route::route;
 use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verification};
 use crate::config::Config;
@@ -57,7 +57,7 @@ pub fn read(
         attachment_data: Vec::new(),
     };
 
-    if let Some(bounce) = read_bounce(&message, envelope) {
+    if let Some(bounce) = read_report(&message, envelope) {
         analysis.kind = Kind::Bounce;
         analysis.bounce = Some(bounce);
         return Ok(analysis);

@@ -1,5 +1,6 @@
 //! What the pipeline finds out about a message and what becomes of it: plain data, no I/O.
 
+use super::report::Reason;
 use crate::config::SenderPolicy;
 use serde::Serialize;
 
@@ -128,16 +129,59 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
-/// A delivery-status report, read.
+/// What a report about an email of ours says happened to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// Delivery failed (`Action: failed`, or a mailer daemon's failure notice).
+    #[default]
+    Failed,
+    /// Delivery is delayed and still being tried (`Action: delayed`): not a failure.
+    Delayed,
+    /// Delivered, relayed or expanded: a success notice.
+    Delivered,
+    /// An abuse complaint (ARF feedback report): the visitor marked the email as spam.
+    Complaint,
+}
+
+/// One recipient of a report: what happened to the email for that address.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RecipientStatus {
+    /// `Final-Recipient` (else `Original-Recipient`), lowercased.
+    pub recipient: Option<String>,
+    /// `failed`, `delayed`, `delivered`, `relayed`, `expanded`; `None` for a prose bounce.
+    pub action: Option<String>,
+    /// The enhanced status code (`5.1.1`), from `Status:` or found in the server's words.
+    pub status: Option<String>,
+    /// What the remote server said (`Diagnostic-Code`, or a prose bounce's explanation).
+    pub diagnostic: Option<String>,
+    pub reason: Reason,
+    /// The address is dead (no such user or domain, moved, takes no mail): the one failure
+    /// that may suppress it.
+    pub hard: bool,
+}
+
+/// A delivery report, delivery notice or complaint, read.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Bounce {
-    /// The `Message-ID` of the email that bounced, if the report carries it.
+    pub kind: ReportKind,
+    /// The `Message-ID` of the email it reports on, if the report carries it.
     pub original_message_id: Option<String>,
+    /// The recipient it is about: the first failed one (else delayed, else delivered).
     pub recipient: Option<String>,
-    /// The enhanced status code, e.g. `5.1.1`.
+    /// That recipient's status code, e.g. `5.1.1`.
     pub status: Option<String>,
-    /// 5.x.x: the address does not work.
+    pub action: Option<String>,
+    pub diagnostic: Option<String>,
+    pub reason: Option<Reason>,
+    /// The address is dead: see [`RecipientStatus::hard`].
+    pub hard: bool,
+    /// A 5.x.x status: the server gave up (which alone does not make the address dead).
     pub permanent: bool,
+    /// An ARF report's `Feedback-Type` (`abuse`, `fraud`, …).
+    pub feedback_type: Option<String>,
+    /// Every recipient the report names.
+    pub recipients: Vec<RecipientStatus>,
 }
 
 /// Everything the pipeline found out about one message, before acting on it.

@@ -9,6 +9,7 @@ mod delivery;
 mod events;
 mod modes;
 mod replies;
+mod reports;
 mod serve;
 mod smtp_listener;
 mod triggers;

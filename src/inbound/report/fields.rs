@@ -1,0 +1,88 @@
+//! The fields of a `message/delivery-status` part (RFC 3464 §2): one block for the message,
+//! then one per recipient, each `Name: value` with folded continuation lines.
+
+use crate::inbound::RecipientStatus;
+
+/// The blocks of `Name: value` fields, folded lines unfolded, names lowercased; any line
+/// ending (CRLF, LF or CR alone).
+fn blocks(text: &str) -> Vec<Vec<(String, String)>> {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut blocks: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !blocks.last().is_some_and(Vec::is_empty) {
+                blocks.push(Vec::new());
+            }
+            continue;
+        }
+        let current = blocks.last_mut().expect("never empty");
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = current.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            current.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    blocks.retain(|b| !b.is_empty());
+    blocks
+}
+
+/// One recipient per block that names one (`Final-Recipient` or `Original-Recipient`).
+pub(super) fn recipients(text: &str) -> Vec<RecipientStatus> {
+    let mut out = Vec::new();
+    for block in blocks(text) {
+        let get = |name: &str| {
+            block
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(recipient) = get("final-recipient").or_else(|| get("original-recipient")) else {
+            continue;
+        };
+        out.push(RecipientStatus {
+            recipient: Some(address(&recipient)),
+            action: get("action").map(|a| first_word(&a)),
+            status: get("status").and_then(|s| super::reason::status_in(&s)),
+            diagnostic: get("diagnostic-code").map(|d| without_type(&d)),
+            ..RecipientStatus::default()
+        });
+    }
+    out
+}
+
+/// The value of the first field called `name` (lowercase) anywhere in the fields.
+pub(super) fn value(text: &str, name: &str) -> Option<String> {
+    blocks(text)
+        .into_iter()
+        .flatten()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+/// The address of `rfc822; ana@example.com` (or of a bare `<ana@example.com>`), lowercased.
+pub(super) fn address(value: &str) -> String {
+    without_type(value)
+        .trim_matches(['<', '>', ' '])
+        .to_ascii_lowercase()
+}
+
+/// A typed value without its type: `smtp; 550 …` → `550 …`.
+fn without_type(value: &str) -> String {
+    match value.split_once(';') {
+        Some((kind, rest)) if !kind.contains(' ') && kind.len() < 20 => rest.trim().to_string(),
+        _ => value.trim().to_string(),
+    }
+}
+
+fn first_word(value: &str) -> String {
+    value
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}

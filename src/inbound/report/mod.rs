@@ -1,0 +1,215 @@
+//! Delivery reports and complaints, read as RFC 3464 and RFC 5965 say and as real MTAs write
+//! them. Pure: a function of the parsed message and its envelope.
+//!
+//! The files: this one (is it a report at all, and of which kind), `fields` (the
+//! per-recipient fields of a `message/delivery-status` part), `text` (the bounces written as
+//! prose by qmail, Exchange, Lotus, Yahoo and the like), `reason` (why it failed, and whether
+//! that means the address is dead).
+
+mod fields;
+mod reason;
+mod ses;
+mod text;
+
+pub use reason::{severity, Reason};
+
+use super::{Bounce, Envelope, RecipientStatus, ReportKind};
+use mail_parser::{Message, MimeHeaders, PartType};
+
+/// A delivery report, a delivery notice or an abuse complaint about an email we sent, if the
+/// message is one.
+pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce> {
+    if let Some(mut report) = message.body_text(0).and_then(|b| ses::read(&b)) {
+        let kind = report.kind;
+        summarise(&mut report, "");
+        if kind == ReportKind::Complaint {
+            report.kind = kind;
+        }
+        return Some(report);
+    }
+    let shape = shape(message, envelope)?;
+    let mut report = Bounce {
+        kind: ReportKind::Failed,
+        ..Bounce::default()
+    };
+    for part in &message.parts {
+        let sub = part
+            .content_type()
+            .and_then(|c| c.subtype())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match &part.body {
+            PartType::Message(original) => {
+                report.original_message_id = report
+                    .original_message_id
+                    .or_else(|| original.message_id().map(|id| format!("<{id}>")));
+            }
+            _ if sub.ends_with("delivery-status") => {
+                let text = String::from_utf8_lossy(part.contents());
+                report.recipients.extend(fields::recipients(&text));
+            }
+            _ if sub == "feedback-report" => {
+                let text = String::from_utf8_lossy(part.contents());
+                report.feedback_type = fields::value(&text, "feedback-type");
+                if let Some(rcpt) = fields::value(&text, "original-rcpt-to") {
+                    report.recipients.push(RecipientStatus {
+                        recipient: Some(fields::address(&rcpt)),
+                        ..RecipientStatus::default()
+                    });
+                }
+            }
+            _ => {
+                // The returned headers, or a text bounce quoting them.
+                let text = String::from_utf8_lossy(part.contents());
+                if report.original_message_id.is_none() {
+                    report.original_message_id = quoted_message_id(&text);
+                }
+            }
+        }
+    }
+    if shape == Shape::Complaint {
+        report.kind = ReportKind::Complaint;
+        return Some(report);
+    }
+    let body = message
+        .text_bodies()
+        .next()
+        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
+        .unwrap_or_default();
+    if report.recipients.is_empty() && shape == Shape::Dsn {
+        // A report whose MIME structure is broken (a boundary that matches nothing): its
+        // fields are still there in the text.
+        report.recipients = fields::recipients(&String::from_utf8_lossy(&message.raw_message));
+    }
+    for r in &mut report.recipients {
+        // Fields without the server's words: the notification's line about the address.
+        if r.diagnostic.is_none() {
+            r.diagnostic = r
+                .recipient
+                .as_deref()
+                .and_then(|a| text::said_about(&body, a));
+        }
+    }
+    if report.recipients.is_empty() {
+        // No machine-readable fields: what the prose says.
+        let subject = message.subject().unwrap_or_default();
+        report.recipients = text::recipients(&body);
+        if report.recipients.is_empty() {
+            report.recipients.push(RecipientStatus {
+                diagnostic: text::diagnostic(&body),
+                ..RecipientStatus::default()
+            });
+        }
+        // Prose says failed unless it says delayed (a code quoted in it is no action).
+        let action = if text::is_delay(subject, &body) {
+            "delayed"
+        } else {
+            "failed"
+        };
+        for r in &mut report.recipients {
+            r.action.get_or_insert_with(|| action.into());
+        }
+    }
+    summarise(&mut report, &body);
+    Some(report)
+}
+
+/// What the whole report says: its kind from the recipients' actions, and the first failed
+/// recipient's address, status, diagnostic and reason.
+fn summarise(report: &mut Bounce, notification: &str) {
+    for r in &mut report.recipients {
+        if r.status.is_none() {
+            r.status = r.diagnostic.as_deref().and_then(reason::status_in);
+        }
+        let (why, hard) = severity(r.status.as_deref(), r.diagnostic.as_deref(), notification);
+        r.reason = why;
+        r.hard = hard && action(r) == ReportKind::Failed;
+    }
+    let first = |kind: ReportKind| report.recipients.iter().position(|r| action(r) == kind);
+    let chosen = first(ReportKind::Failed)
+        .or_else(|| first(ReportKind::Delayed))
+        .or_else(|| first(ReportKind::Delivered))
+        .unwrap_or(0);
+    if let Some(r) = report.recipients.get(chosen) {
+        report.kind = action(r);
+        report.recipient = r.recipient.clone();
+        report.status = r.status.clone();
+        report.diagnostic = r.diagnostic.clone();
+        report.action = r.action.clone();
+        report.reason = Some(r.reason);
+        report.hard = r.hard;
+    }
+    report.permanent = report.status.as_deref().is_some_and(|s| s.starts_with('5'));
+}
+
+/// What one recipient's `Action:` (or, without one, its status) says happened. Only `failed`
+/// is a failure (RFC 3464 §2.3.3); `delayed` is a note that delivery goes on; `delivered`,
+/// `relayed` and `expanded` are successes.
+fn action(r: &RecipientStatus) -> ReportKind {
+    match r.action.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("failed") => ReportKind::Failed,
+        Some("delayed") => ReportKind::Delayed,
+        Some("delivered" | "relayed" | "expanded") => ReportKind::Delivered,
+        _ => match r.status.as_deref().and_then(|s| s.chars().next()) {
+            Some('2') => ReportKind::Delivered,
+            _ => ReportKind::Failed,
+        },
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A `multipart/report` or a part of delivery-status fields.
+    Dsn,
+    /// An abuse feedback report (ARF).
+    Complaint,
+    /// Prose from a mailer daemon.
+    Text,
+}
+
+/// Whether the message is a report at all, and how it is written.
+fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
+    let report_type = message
+        .content_type()
+        .filter(|c| {
+            c.subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        })
+        .and_then(|c| c.attribute("report-type"))
+        .map(str::to_ascii_lowercase);
+    let part_sub = |want: &[&str]| {
+        message.parts.iter().any(|p| {
+            p.content_type().is_some_and(|c| {
+                let sub = c.subtype().unwrap_or_default().to_ascii_lowercase();
+                c.ctype().eq_ignore_ascii_case("message") && want.contains(&sub.as_str())
+            })
+        })
+    };
+    if report_type.as_deref() == Some("feedback-report") || part_sub(&["feedback-report"]) {
+        return Some(Shape::Complaint);
+    }
+    if report_type.as_deref() == Some("delivery-status")
+        || part_sub(&["delivery-status", "global-delivery-status"])
+    {
+        return Some(Shape::Dsn);
+    }
+    let null_sender = envelope
+        .mail_from
+        .as_deref()
+        .is_none_or(|f| f.is_empty() || f == "<>");
+    (null_sender && text::from_a_mail_system(message)).then_some(Shape::Text)
+}
+
+/// The value of a `Message-ID:` header line quoted inside a text (returned headers).
+fn quoted_message_id(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("message-id")
+            .then(|| v.trim().to_string())
+            .filter(|v| v.starts_with('<') && v.ends_with('>'))
+    })
+}
+
+#[cfg(test)]
+mod tests;

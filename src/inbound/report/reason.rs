@@ -1,0 +1,506 @@
+//! Why a delivery failed, and whether that means the address is dead.
+//!
+//! Only a dead address may silence a visitor: no such user, no such domain, an address that
+//! has moved, a domain that takes no mail. Everything else — a full mailbox, a block, a spam or
+//! policy rejection, a delay that expired, a broken server — is soft: the email failed, the
+//! visitor did not. This is sisimai's split, and like sisimai the reason is read from what the
+//! server said first and from the status code second, because servers put a generic code
+//! (`5.0.0`, `5.5.0`, `5.7.1`) on very different failures.
+
+use serde::Serialize;
+
+/// Why a delivery failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The mailbox does not exist.
+    UserUnknown,
+    /// The domain does not exist or has no mail server.
+    HostUnknown,
+    /// The address has moved, and mail to it is no longer delivered.
+    HasMoved,
+    /// The domain takes no mail at all (a null MX).
+    NotAccept,
+    MailboxFull,
+    /// Disabled, suspended or inactive: it may come back.
+    Suspended,
+    /// Refused for the sender, its host or its reputation (blocklists, rate limits, PTR).
+    Blocked,
+    /// Refused as spam, a virus or for the content's policy, or for the sender's address.
+    Rejected,
+    /// A "no such user" given to the message after `DATA`, when the server had taken the
+    /// recipient at `RCPT TO`: a content filter's answer, not a dead address.
+    Filtered,
+    /// Sender authentication (SPF, DKIM, DMARC) failed.
+    AuthFailure,
+    TooBig,
+    /// Delivery was retried until the queue gave up, or is still being retried.
+    Expired,
+    /// A server or network error along the way.
+    SystemError,
+    /// No reason could be read.
+    #[default]
+    Undefined,
+}
+
+impl Reason {
+    /// Whether the address itself is dead.
+    pub fn is_hard(self) -> bool {
+        matches!(
+            self,
+            Reason::UserUnknown | Reason::HostUnknown | Reason::HasMoved | Reason::NotAccept
+        )
+    }
+}
+
+/// What the server's words say, checked in this order: the soft reasons first, since a block or
+/// a full mailbox is often worded around "recipient" or "address" ("Recipient address rejected:
+/// Access denied").
+const SAID: &[(Reason, &[&str])] = &[
+    // About our side, not the visitor's address, however it is worded ("Domain of sender
+    // address … does not exist").
+    (
+        Reason::Rejected,
+        &[
+            "sender address",
+            "domain of sender",
+            "sender domain",
+            "sender rejected",
+            "sender verify",
+            "sender is not",
+            "mail from",
+        ],
+    ),
+    (
+        Reason::MailboxFull,
+        &[
+            "mailbox full",
+            "mailbox is full",
+            "mailbox has exceeded",
+            "over quota",
+            "overquota",
+            "quota exceeded",
+            "exceeded storage",
+            "exceeds the storage",
+            "insufficient storage",
+            "insufficient disk",
+            "out of storage",
+            "mailfolder is full",
+            "mail box full",
+            "too much mail",
+            "user is over",
+        ],
+    ),
+    (
+        Reason::Suspended,
+        &[
+            "suspended",
+            "disabled",
+            "inactive",
+            "deactivated",
+            "account is locked",
+            "mailbox is frozen",
+            "temporarily unavailable",
+        ],
+    ),
+    (
+        Reason::AuthFailure,
+        &[
+            "spf",
+            "dkim",
+            "dmarc",
+            "sender authentication",
+            "authentication failed",
+            "authentication check",
+        ],
+    ),
+    (
+        Reason::Rejected,
+        &[
+            "spam",
+            "virus",
+            "malware",
+            "content rejected",
+            "message content",
+            "policy",
+            "not compliant",
+            "unsolicited",
+            "bulk mail",
+        ],
+    ),
+    (
+        Reason::Blocked,
+        &[
+            "blocked",
+            "blacklist",
+            "blocklist",
+            "block list",
+            "spamhaus",
+            "is listed",
+            "are listed",
+            "listed on",
+            "listed at",
+            "reputation",
+            "access denied",
+            "not allowed",
+            "not permitted",
+            "relay",
+            "reverse dns",
+            "ptr record",
+            "too many",
+            "rate limit",
+            "throttl",
+            "try again later",
+            "refused to talk",
+            "connection refused",
+            "client host",
+        ],
+    ),
+    (
+        Reason::TooBig,
+        &[
+            "message too large",
+            "message too big",
+            "message size exceeds",
+            "exceeds size limit",
+            "message is too large",
+        ],
+    ),
+    (
+        Reason::Expired,
+        &[
+            "expired",
+            "delivery time",
+            "retry time",
+            "retry timeout",
+            "could not be delivered for",
+            "has not been delivered",
+            "was not delivered within",
+            "timed out",
+            "timeout",
+            "delayed",
+        ],
+    ),
+    (
+        Reason::HasMoved,
+        &[
+            "has moved",
+            "address has changed",
+            "moved to",
+            "no longer at",
+        ],
+    ),
+    (
+        Reason::NotAccept,
+        &[
+            "does not accept mail",
+            "accepts no mail",
+            "null mx",
+            "not accept any mail",
+            "indicated no smtp service",
+            "couldn't find a mail exchanger",
+            "could not find a mail exchanger",
+            "no mail exchanger",
+        ],
+    ),
+    (
+        Reason::HostUnknown,
+        &[
+            "host unknown",
+            "unknown host",
+            "host not found",
+            "domain not found",
+            "no such domain",
+            "domain does not exist",
+            "domain name not found",
+            "unrouteable mail domain",
+            "unrouteable domain",
+            "name or service not known",
+            "nxdomain",
+            "no mx",
+            "mx record",
+            "domain is not",
+            "unknown domain",
+            "host or domain name not found",
+            "invalid domain",
+            "dns lookup failure",
+            "lookup failed",
+        ],
+    ),
+    (
+        Reason::UserUnknown,
+        &[
+            "user unknown",
+            "unknown user",
+            "no such user",
+            "no such mailbox",
+            "no such recipient",
+            "no such person",
+            "no such address",
+            "no such account",
+            "user not found",
+            "recipient not found",
+            "mailbox not found",
+            "address not found",
+            "account not found",
+            "does not exist",
+            "doesn't exist",
+            "does not have an account",
+            "invalid recipient",
+            "invalid mailbox",
+            "invalid address",
+            "unknown recipient",
+            "recipient unknown",
+            "unknown address",
+            "unknown or illegal alias",
+            "recipient address rejected",
+            "not a valid mailbox",
+            "is not a valid",
+            "mailbox unavailable",
+            "mailbox not available",
+            "unrouteable address",
+            "not recognized",
+            "no mailbox",
+            "bad destination mailbox",
+            "not our customer",
+            "not listed in",
+            "unknown local part",
+            "undeliverable address",
+            "is unknown",
+            "no longer valid",
+            "no longer available",
+            "this user doesn't have",
+            "invalid final delivery",
+        ],
+    ),
+    (
+        Reason::SystemError,
+        &[
+            "system error",
+            "internal error",
+            "server error",
+            "local error",
+            "network",
+            "connection",
+            "loop",
+            "hop count",
+            "i/o error",
+        ],
+    ),
+];
+
+/// The reason a failure's words and status give, and whether it means a dead address. A
+/// temporary status (4.x.x) is never a dead address, whatever the words. `context` is the rest
+/// of the report (its notification text), read for the stage the server refused at.
+pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Reason, bool) {
+    let text = said.unwrap_or_default().to_lowercase();
+    let from_text = SAID
+        .iter()
+        .find(|(_, phrases)| phrases.iter().any(|p| text.contains(p)))
+        .map(|(reason, _)| *reason);
+    let mut reason = from_text
+        .or_else(|| status.and_then(from_status))
+        .unwrap_or_default();
+    // Exchange Online answers an address its directory does not hold with 5.4.1 "Recipient
+    // address rejected: Access denied" (directory-based edge blocking).
+    if status == Some("5.4.1") && text.contains("recipient address rejected") {
+        reason = Reason::UserUnknown;
+    }
+    let context = context.to_lowercase();
+    let refused_after_data = after_data(&text) || after_data(&context);
+    // "No such user" with no code that names the mailbox (5.1.x) and no sign that it answered
+    // the recipient (RCPT TO) is what carriers' spam filters say too: not proof enough to
+    // silence anyone.
+    let unproven =
+        !status.is_some_and(|s| s.contains(".1.")) && !at_rcpt(&text) && !at_rcpt(&context);
+    if reason == Reason::UserUnknown && (refused_after_data || unproven) {
+        reason = Reason::Filtered;
+    }
+    let temporary = status.is_some_and(|s| s.starts_with('4'));
+    (reason, reason.is_hard() && !temporary)
+}
+
+/// Whether the server refused the message after `DATA`, having taken the recipient before.
+fn after_data(text: &str) -> bool {
+    [
+        "end of data",
+        "after data",
+        "data command",
+        "after end of data",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+        && !text.contains("rcpt to:")
+        && !text.contains("in reply to rcpt")
+}
+
+/// Whether the server refused the recipient itself, at `RCPT TO`.
+fn at_rcpt(text: &str) -> bool {
+    [
+        "rcpt to",
+        "rcpt command",
+        "in reply to rcpt",
+        "recipient address rejected",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+}
+
+/// What an enhanced status code (RFC 3463) alone says; the generic ones (`x.0.0`, `x.5.x`,
+/// `x.7.1`) say too little to name a reason.
+fn from_status(status: &str) -> Option<Reason> {
+    let mut parts = status.split('.');
+    let (_, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(match (subject, detail) {
+        ("1", "1") | ("1", "3") => Reason::UserUnknown,
+        ("1", "2") => Reason::HostUnknown,
+        ("1", "6") => Reason::HasMoved,
+        ("1", "10") => Reason::NotAccept,
+        ("1", "7") | ("1", "8") => Reason::Rejected,
+        ("2", "1") => Reason::Suspended,
+        ("2", "2") => Reason::MailboxFull,
+        ("2", "3") | ("3", "4") => Reason::TooBig,
+        ("4", "7") => Reason::Expired,
+        ("4", _) | ("3", _) => Reason::SystemError,
+        ("7", "1") => Reason::Blocked,
+        ("7", "26") | ("7", "27") | ("7", "23") => Reason::AuthFailure,
+        ("7", _) => Reason::Rejected,
+        _ => return None,
+    })
+}
+
+/// The first enhanced status code (`5.1.1`) in a text.
+pub fn status_in(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if !matches!(b, b'2' | b'4' | b'5') || (i > 0 && bytes[i - 1].is_ascii_alphanumeric()) {
+            continue;
+        }
+        if i > 0 && bytes[i - 1] == b'.' {
+            continue;
+        }
+        let rest = &text[i..];
+        let code: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let code = code.trim_end_matches('.');
+        let fields: Vec<&str> = code.split('.').collect();
+        let ok = fields.len() == 3
+            && fields[0].len() == 1
+            && (1..=3).contains(&fields[1].len())
+            && (1..=3).contains(&fields[2].len());
+        if ok {
+            return Some(code.to_string());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dead_address_is_hard() {
+        let table = [
+            (
+                Some("5.1.1"),
+                "550 5.1.1 <ana@x.test>... User Unknown",
+                Reason::UserUnknown,
+                true,
+            ),
+            (
+                Some("5.0.0"),
+                "550 No such user here",
+                Reason::Filtered,
+                false,
+            ),
+            (
+                Some("5.0.0"),
+                "RCPT TO: 550 No such user here",
+                Reason::UserUnknown,
+                true,
+            ),
+            (
+                Some("5.1.2"),
+                "Host or domain name not found",
+                Reason::HostUnknown,
+                true,
+            ),
+            (
+                Some("5.2.2"),
+                "552 5.2.2 Mailbox full",
+                Reason::MailboxFull,
+                false,
+            ),
+            (
+                Some("5.7.1"),
+                "550 5.7.1 Client host 10.5.1.3 blocked",
+                Reason::Blocked,
+                false,
+            ),
+            (
+                Some("5.7.1"),
+                "554 Message rejected as spam",
+                Reason::Rejected,
+                false,
+            ),
+            (
+                Some("4.2.2"),
+                "452 4.2.2 Over quota",
+                Reason::MailboxFull,
+                false,
+            ),
+            (
+                Some("4.1.1"),
+                "450 4.1.1 User unknown, try later",
+                Reason::UserUnknown,
+                false,
+            ),
+            (
+                Some("4.4.7"),
+                "delivery time expired",
+                Reason::Expired,
+                false,
+            ),
+            (
+                Some("5.7.1"),
+                "Recipient address rejected: Access denied",
+                Reason::Blocked,
+                false,
+            ),
+            (Some("5.1.1"), "", Reason::UserUnknown, true),
+            (
+                Some("5.1.8"),
+                "553 5.1.8 Domain of sender address x.test does not exist",
+                Reason::Rejected,
+                false,
+            ),
+            (
+                Some("5.0.0"),
+                "SMTP error after end of data: 550 user unknown",
+                Reason::Filtered,
+                false,
+            ),
+            (Some("5.0.0"), "", Reason::Undefined, false),
+            (None, "", Reason::Undefined, false),
+        ];
+        for (status, said, reason, hard) in table {
+            assert_eq!(
+                severity(status, Some(said), ""),
+                (reason, hard),
+                "{status:?} {said}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_codes_are_found_in_text() {
+        assert_eq!(status_in("smtp; 550 5.1.1 <a@b>"), Some("5.1.1".into()));
+        assert_eq!(status_in("5.0.0 (permanent failure)"), Some("5.0.0".into()));
+        assert_eq!(status_in("(#5.5.0)"), Some("5.5.0".into()));
+        assert_eq!(status_in("host 10.5.1.3 said 550"), None);
+        assert_eq!(status_in("version 2.4.10.1"), None);
+    }
+}

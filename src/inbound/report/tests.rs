@@ -1,0 +1,95 @@
+//! Reports of each shape, read and classified.
+
+use super::*;
+use mail_parser::MessageParser;
+
+fn read(raw: &str) -> Option<Bounce> {
+    let message = MessageParser::default().parse(raw.as_bytes()).unwrap();
+    read_report(&message, &Envelope::default())
+}
+
+fn dsn(fields: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example\r\nTo: support@acme.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n{fields}\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <abc@reply.acme.example>\r\nSubject: Your conversation\r\n--b--\r\n"
+    )
+}
+
+#[test]
+fn a_dsn_is_read() {
+    let b = read(&dsn(
+        "Final-Recipient: rfc822; Ana@Visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
+    ))
+    .unwrap();
+    assert_eq!(b.kind, ReportKind::Failed);
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<abc@reply.acme.example>")
+    );
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert_eq!(b.status.as_deref(), Some("5.1.1"));
+    assert_eq!(b.reason, Some(Reason::UserUnknown));
+    assert!(b.permanent && b.hard);
+}
+
+#[test]
+fn only_failed_is_a_failure_and_only_a_dead_address_is_hard() {
+    let cases = [
+        ("Action: delayed\r\nStatus: 4.4.7", ReportKind::Delayed, false),
+        ("Action: delivered\r\nStatus: 2.1.5", ReportKind::Delivered, false),
+        ("Action: relayed\r\nStatus: 2.0.0", ReportKind::Delivered, false),
+        (
+            "Action: failed\r\nStatus: 5.2.2\r\nDiagnostic-Code: smtp; 552 mailbox full",
+            ReportKind::Failed,
+            false,
+        ),
+        (
+            "Action: failed\r\nStatus: 5.7.1\r\nDiagnostic-Code: smtp; 550 5.7.1 Client host 10.5.1.3 blocked",
+            ReportKind::Failed,
+            false,
+        ),
+    ];
+    for (fields, kind, hard) in cases {
+        let b = read(&dsn(&format!(
+            "Final-Recipient: rfc822; ana@visitor.example\r\n{fields}"
+        )))
+        .unwrap();
+        assert_eq!((b.kind, b.hard), (kind, hard), "{fields}");
+    }
+}
+
+#[test]
+fn a_prose_bounce_with_cr_line_endings_is_read() {
+    let raw = "Return-Path: <>\rFrom: MAILER-DAEMON@mx4.example.jp\rSubject: failure notice\r\rHi. This is the qmail-send program.\r\r<kijitora@example.ne.jp>:\rSorry, no SMTP connection got far enough; most progress was RCPT TO response; remote host said: 550 Unknown user kijitora@example.ne.jp\r\r--- Below this line is a copy of the message.\r\rMessage-ID: <m1@reply.acme.example>\rSubject: hello\r";
+    let raw = raw.replace('\r', "\r\n");
+    let b = read(&raw).unwrap();
+    assert_eq!(b.kind, ReportKind::Failed);
+    assert_eq!(b.recipient.as_deref(), Some("kijitora@example.ne.jp"));
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<m1@reply.acme.example>")
+    );
+    assert!(b.hard);
+}
+
+#[test]
+fn an_abuse_report_is_a_complaint() {
+    let raw = "From: abuse@isp.example\r\nTo: support@acme.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: x/1\r\nVersion: 1\r\nOriginal-Rcpt-To: <ana@visitor.example>\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <abc@reply.acme.example>\r\nSubject: Your conversation\r\n\r\nHello\r\n--b--\r\n";
+    let b = read(raw).unwrap();
+    assert_eq!(b.kind, ReportKind::Complaint);
+    assert_eq!(b.feedback_type.as_deref(), Some("abuse"));
+    assert_eq!(
+        b.recipients[0].recipient.as_deref(),
+        Some("ana@visitor.example")
+    );
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<abc@reply.acme.example>")
+    );
+    assert!(!b.hard);
+}
+
+#[test]
+fn a_visitors_reply_is_no_report() {
+    let raw = "From: Ana <ana@visitor.example>\r\nSubject: Re: Undeliverable parcel?\r\n\r\nWhere is it?\r\n";
+    assert!(read(raw).is_none());
+}

@@ -1,0 +1,121 @@
+//! Delivery reports and complaints, end to end: each does to the email and the visitor what it
+//! says, and no more. Only a dead address is suppressed; a full mailbox, a block, a delay, a
+//! success notice or a report about someone else leave the visitor reachable.
+
+use crate::helpers::*;
+use replyrelay::inbound::{Envelope, Outcome};
+use rstest::rstest;
+use rstest_reuse::apply;
+
+/// A `multipart/report` about the email with Message-ID `id`, with these recipient fields.
+fn dsn(id: &str, fields: &str) -> String {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nThe mail system could not deliver your message.\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.visitor.example\r\n\r\n{fields}\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n--r--\r\n"
+    )
+}
+
+async fn report(app: &TestApp, raw: &str) -> Outcome {
+    let null_sender = Envelope {
+        mail_from: Some(String::new()),
+        rcpt_to: vec![],
+    };
+    app.inbound
+        .deliver(raw.as_bytes(), &null_sender)
+        .await
+        .unwrap()
+}
+
+/// Whether the visitor still gets email: a new reply, and time for it to be due.
+async fn still_reachable(app: &TestApp) -> bool {
+    let before = app.sent().len();
+    app.events(vec![message("c1", "a2", "agent", "Hello?", 6.0)])
+        .await;
+    app.at_minute(60.0).await;
+    app.sent().len() > before
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_full_mailbox_fails_the_email_but_keeps_the_visitor(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    let raw = dsn(
+        &id,
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full",
+    );
+    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][1]["forwarded"]["status"], "failed");
+    assert!(
+        still_reachable(&app).await,
+        "a full mailbox is no dead address"
+    );
+    // Webhooks are posted by the worker, which the time moved on above has run.
+    assert_eq!(app.hooks.of_type("delivery.failed").len(), 1);
+    assert!(app.hooks.of_type("visitor.suppressed").is_empty());
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_delay_or_a_success_notice_changes_nothing(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    for fields in [
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: delayed\r\nStatus: 4.4.7\r\nDiagnostic-Code: smtp; 451 4.4.7 still trying",
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: delivered\r\nStatus: 2.1.5",
+    ] {
+        let outcome = report(&app, &dsn(&id, fields)).await;
+        assert!(matches!(outcome, Outcome::Dropped(_)), "{outcome:?}");
+    }
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][1]["forwarded"]["status"], "sent");
+    assert!(still_reachable(&app).await);
+    assert!(app.hooks.of_type("delivery.failed").is_empty());
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_report_about_another_address_is_ignored(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    // Forged, or about another message: it names an address the email never went to.
+    let raw = dsn(
+        &id,
+        "Final-Recipient: rfc822; someone-else@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
+    );
+    let outcome = report(&app, &raw).await;
+    assert!(matches!(outcome, Outcome::Dropped(_)), "{outcome:?}");
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][1]["forwarded"]["status"], "sent");
+    assert!(still_reachable(&app).await);
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_complaint_stops_the_emails(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    let raw = format!(
+        "From: abuse@isp.example\r\nTo: support@acme.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nA complaint about a message.\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: isp/1\r\nVersion: 1\r\nOriginal-Rcpt-To: <ana@visitor.example>\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n\r\nHello\r\n--b--\r\n"
+    );
+    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    assert!(
+        !still_reachable(&app).await,
+        "a complaint is the visitor's own stop"
+    );
+    let suppressed = app.hooks.of_type("visitor.suppressed");
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0]["data"]["reason"], "complaint");
+}
