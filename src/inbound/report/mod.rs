@@ -19,7 +19,11 @@ use mail_parser::{Message, MimeHeaders, PartType};
 /// A delivery report, a delivery notice or an abuse complaint about an email we sent, if the
 /// message is one.
 pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce> {
-    if let Some(mut report) = message.body_text(0).and_then(|b| ses::read(&b)) {
+    if let Some(mut report) = ses::from_ses(message)
+        .then(|| message.body_text(0))
+        .flatten()
+        .and_then(|b| ses::read(&b))
+    {
         let kind = report.kind;
         summarise(&mut report, "");
         if kind == ReportKind::Complaint {

@@ -4,6 +4,18 @@
 use crate::inbound::{Bounce, RecipientStatus, ReportKind};
 use serde_json::Value;
 
+/// Whether the message comes from Amazon's notification service (SNS, or SES itself): only
+/// those bodies are worth decoding and searching for a notification.
+pub(super) fn from_ses(message: &mail_parser::Message<'_>) -> bool {
+    let from = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    from.ends_with(".amazonaws.com") || from.ends_with(".amazonses.com")
+}
+
 /// The notification in a message body, if the body is one.
 pub(super) fn read(body: &str) -> Option<Bounce> {
     let start = body.find("{\"notificationType\"")?;
