@@ -405,6 +405,18 @@ pub struct Made {
     pub rendered: Rendered,
 }
 
+/// Why an email could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum MakeError {
+    /// The visitor's address cannot be written into a message: as good as a dead one.
+    #[error("the visitor's address cannot be used: {0}")]
+    Address(String),
+    /// Anything else (a site's template failing as it renders, say): the fault is ours, and
+    /// the visitor must not pay for it.
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
 /// Makes the whole email a conversation gets now: selection, rendering, headers, MIME.
 pub fn make(
     site: &Site,
@@ -414,12 +426,11 @@ pub fn make(
     conv: &Conversation,
     messages: &[Message],
     now: DateTime<Utc>,
-) -> anyhow::Result<Made> {
-    let to = conv
-        .visitor
-        .email
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("the visitor has no email address"))?;
+) -> Result<Made, MakeError> {
+    let to = (conv.visitor.email.as_deref())
+        .ok_or_else(|| MakeError::Address("the visitor has no email address".into()))?;
+    to.parse::<lettre::Address>()
+        .map_err(|e| MakeError::Address(format!("{to}: {e}")))?;
     let selection = select(site, kind, conv, messages);
     // Time-ordered (v7): the outbox's id and Message-ID indexes grow at their end instead of
     // touching a random page per email.

@@ -116,6 +116,10 @@ impl Default for Poster {
         Self {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                // A redirect would re-post the visitor's words, validly signed, wherever a
+                // `Location` points: a 3xx is an answer like any other non-2xx (retried, then
+                // failed), and the platform fixes its URL.
+                .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("replyrelay/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("an HTTP client"),
@@ -159,6 +163,47 @@ mod tests {
         assert_eq!(
             super::sign(b"secret", 1_700_000_000, "{}"),
             "t=1700000000,v1=b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163"
+        );
+    }
+
+    /// A one-shot HTTP server on loopback: answers each request with `reply` and counts them.
+    async fn server(reply: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed() {
+        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+        let (elsewhere, elsewhere_hits) = server(ok.to_string()).await;
+        let redirect = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        let (url, hits) = server(redirect).await;
+        let got = super::Poster::default()
+            .post(&url, "secret-0123456789", "{}", chrono::Utc::now())
+            .await;
+        assert!(
+            got.is_err_and(|e| e.contains("307")),
+            "a 3xx is a failed post"
+        );
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            elsewhere_hits.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the body went nowhere else"
         );
     }
 }

@@ -275,7 +275,7 @@ impl Worker {
         tx: &mut dyn crate::store::Tx,
         config: &crate::config::Config,
         owed: Owed,
-        made: anyhow::Result<compose::Made>,
+        made: Result<compose::Made, compose::MakeError>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Step> {
         let Owed {
@@ -293,7 +293,7 @@ impl Worker {
             .expect("identified: checked by the triggers");
         let made = match made {
             Ok(made) => made,
-            Err(e) => {
+            Err(compose::MakeError::Address(e)) => {
                 // An address the mail system cannot take is as good as a hard bounce.
                 tracing::warn!(error = %e, "cannot build an email for this visitor; suppressing the address");
                 crate::metrics::get()
@@ -302,6 +302,18 @@ impl Worker {
                     .inc();
                 tx.suppress(&site.id, &to, "invalid_address", now).await?;
                 conv.due_at = None;
+                tx.save_schedule(&conv).await?;
+                return Ok(Step::Rescheduled);
+            }
+            Err(compose::MakeError::Other(e)) => {
+                // Our fault (a site's template failing as it renders): the visitor keeps their
+                // place and gets the email once it can be made (a fixed template, reloaded).
+                tracing::error!(error = %format!("{e:#}"), "cannot make this email; trying again later");
+                crate::metrics::get()
+                    .emails_failed
+                    .get_or_create(&crate::metrics::label("reason", "compose"))
+                    .inc();
+                conv.due_at = Some(now + config.delivery.retry_initial);
                 tx.save_schedule(&conv).await?;
                 return Ok(Step::Rescheduled);
             }
@@ -600,8 +612,8 @@ const MAKING_AHEAD: usize = 2;
 
 /// A chunk of a batch's emails, made here or on a blocking thread.
 enum Making {
-    Done(Vec<(Owed, anyhow::Result<compose::Made>)>),
-    Away(tokio::task::JoinHandle<Vec<(Owed, anyhow::Result<compose::Made>)>>),
+    Done(Vec<(Owed, Result<compose::Made, compose::MakeError>)>),
+    Away(tokio::task::JoinHandle<Vec<(Owed, Result<compose::Made, compose::MakeError>)>>),
 }
 
 /// Makes the emails owed, in order: pure work, no I/O.
@@ -610,7 +622,7 @@ fn make_chunk(
     keys: &TokenKeys,
     owed: Vec<Owed>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Vec<(Owed, anyhow::Result<compose::Made>)> {
+) -> Vec<(Owed, Result<compose::Made, compose::MakeError>)> {
     let public_url = config.api.public_url.as_deref().unwrap_or_default();
     owed.into_iter()
         .map(|o| {

@@ -69,7 +69,7 @@ pub fn sample_email(
 ) -> anyhow::Result<compose::Made> {
     let keys = TokenKeys::new(vec![b"sample-only-key-not-for-real-tokens".to_vec()]);
     let (conv, messages) = compose::sample(site, to, locale, now);
-    compose::make(
+    Ok(compose::make(
         site,
         &keys,
         public_url,
@@ -77,5 +77,5 @@ pub fn sample_email(
         &conv,
         &messages,
         now,
-    )
+    )?)
 }

@@ -271,3 +271,38 @@ async fn a_site_can_bring_its_own_templates(#[case] backend: Backend) {
         "chat text is escaped in a site's own HTML too: {html}"
     );
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_template_that_fails_as_it_renders_silences_no_one(#[case] backend: Backend) {
+    let templates = tempfile::tempdir().unwrap();
+    // Compiles (so the config loads), fails when rendered: the filter does not exist.
+    std::fs::write(
+        templates.path().join("email.txt"),
+        "{% if v.messages %}{{ v.intro | no_such_filter }}{% endif %}",
+    )
+    .unwrap();
+    let extra = format!("templates = \"{}\"", templates.path().display());
+    let Some(app) = spawn_app(backend, &extra).await else {
+        return;
+    };
+    let mut events = asked_and_answered("c1");
+    events.push(presence("c1", "left", 0.5));
+    app.events(events).await;
+    app.at_minute(6.0).await;
+    app.at_minute(7.0).await;
+    assert!(app.sent().is_empty(), "the email cannot be made");
+    let suppressed: Vec<(String,)> = app.stored("SELECT email FROM suppressions").await;
+    assert!(
+        suppressed.is_empty(),
+        "our template's fault is not the visitor's: {suppressed:?}"
+    );
+    assert!(app.hooks.of_type("visitor.suppressed").is_empty());
+    let due: Vec<(Option<i64>,)> = app
+        .stored("SELECT due_at FROM conversations WHERE id = 'c1'")
+        .await;
+    assert!(
+        due[0].0.is_some(),
+        "still owed, to be made once the template is fixed"
+    );
+}
