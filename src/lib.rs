@@ -34,6 +34,7 @@
 //! - [`compose`] — which messages an email shows, the templates, MIME.
 //! - [`reply`] — the visitor's new words, with quotes and signatures trimmed away.
 //! - [`events`] — the event JSON parsed into checked values; errors name the field.
+//! - [`failure`] — why a delivery failed, and whether the address is dead (hard or soft).
 //!
 //! **Foundations**
 //! - [`config`] — the one TOML file: `model`, `raw`, `defaults` (every built-in value),
@@ -55,6 +56,7 @@ pub mod compose;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod failure;
 pub mod i18n;
 pub mod imap;
 pub mod inbound;

@@ -18,8 +18,8 @@ pub enum SendError {
     /// Try again later: a 4xx answer, a timeout, a network error.
     #[error("temporary failure, to be retried: {0}")]
     Transient(String),
-    /// Do not try again: a 5xx answer. `bad_address` when it says the mailbox does not exist
-    /// (enhanced status 5.1.x), which suppresses the address.
+    /// Do not try again: a 5xx answer. `bad_address` when it proves the address dead (see
+    /// `crate::failure`), which suppresses it.
     #[error("refused: {reply}")]
     Permanent { reply: String, bad_address: bool },
 }
@@ -140,7 +140,11 @@ impl SmtpPool {
             // lettre closes the connection after any error; it is not returned to the pool.
             Ok(Err(e)) if e.is_permanent() => {
                 let reply = relay_answer(&e);
-                let bad_address = reply.contains("5.1.");
+                // Only a reply that proves the mailbox dead (not "5.1." anywhere in it: a
+                // blocked relay's "550 5.7.1 Client host 10.5.1.3" would silence everyone).
+                let status = crate::failure::status_in(&reply);
+                let (_, bad_address) =
+                    crate::failure::severity(status.as_deref(), Some(&reply), "");
                 Err(SendError::Permanent { reply, bad_address })
             }
             Ok(Err(e)) => Err(SendError::Transient(relay_answer(&e))),

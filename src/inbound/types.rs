@@ -1,7 +1,7 @@
 //! What the pipeline finds out about a message and what becomes of it: plain data, no I/O.
 
-use super::report::Reason;
 use crate::config::SenderPolicy;
+use crate::failure::Reason;
 use serde::Serialize;
 
 /// Who the mail system says the message is from and for (SMTP `MAIL FROM` / `RCPT TO`).

@@ -119,3 +119,72 @@ async fn a_complaint_stops_the_emails(#[case] backend: Backend) {
     assert_eq!(suppressed.len(), 1);
     assert_eq!(suppressed[0]["data"]["reason"], "complaint");
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_suppressed_address_is_suppressed_in_any_case(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    let raw = dsn(
+        &id,
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
+    );
+    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    // The same mailbox, written otherwise, in another conversation.
+    let mut events = asked_and_answered("c2");
+    events[0] = visitor("c2", Some("ANA@Visitor.Example"), 0.0);
+    events.push(presence("c2", "left", 1.5));
+    app.events(events).await;
+    app.at_minute(60.0).await;
+    assert_eq!(app.sent().len(), 1, "only the email that bounced");
+}
+
+/// Suppressions written before addresses were kept lowercased are folded in by migration 5.
+#[apply(backends)]
+#[tokio::test]
+async fn suppressions_from_before_the_upgrade_hold_in_any_case(#[case] backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = database_url(backend, dir.path()).await else {
+        return;
+    };
+    migrate_to(&db, 4).await;
+    let t = t0().timestamp_millis();
+    execute(
+        &db,
+        &format!(
+            "INSERT INTO suppressions (site_id, email, reason, at)
+             VALUES ('acme', 'Ana@Visitor.example', 'unsubscribed', {t}),
+                    ('acme', 'ana@VISITOR.example', 'hard_bounce', {})",
+            t + 1
+        ),
+    )
+    .await;
+    let app = spawn_on(
+        dir,
+        db,
+        "",
+        "",
+        replyrelay::clock::Clock::manual(t0()),
+        false,
+    )
+    .await;
+    let rows: Vec<(String, String)> = app
+        .stored("SELECT email, reason FROM suppressions ORDER BY email")
+        .await;
+    assert_eq!(
+        rows,
+        vec![(
+            "ana@visitor.example".to_string(),
+            "unsubscribed".to_string()
+        )],
+        "one row, lowercased, the earliest reason"
+    );
+    let mut events = asked_and_answered("c1");
+    events.push(presence("c1", "left", 1.5));
+    app.events(events).await;
+    app.at_minute(60.0).await;
+    assert!(app.sent().is_empty());
+}

@@ -47,7 +47,7 @@ pub(super) fn recipients(text: &str) -> Vec<RecipientStatus> {
         out.push(RecipientStatus {
             recipient: Some(address(&recipient)),
             action: get("action").map(|a| first_word(&a)),
-            status: get("status").and_then(|s| super::reason::status_in(&s)),
+            status: get("status").and_then(|s| crate::failure::status_in(&s)),
             diagnostic: get("diagnostic-code").map(|d| without_type(&d)),
             ..RecipientStatus::default()
         });

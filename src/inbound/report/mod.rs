@@ -3,15 +3,14 @@
 //!
 //! The files: this one (is it a report at all, and of which kind), `fields` (the
 //! per-recipient fields of a `message/delivery-status` part), `text` (the bounces written as
-//! prose by qmail, Exchange, Lotus, Yahoo and the like), `reason` (why it failed, and whether
-//! that means the address is dead).
+//! prose by qmail, Exchange, Lotus, Yahoo and the like), `ses` (Amazon SES notifications).
+//! Why a failure happened, and whether the address is dead, is `crate::failure`.
 
 mod fields;
-mod reason;
 mod ses;
 mod text;
 
-pub use reason::{severity, Reason};
+pub use crate::failure::{severity, Reason};
 
 use super::{Bounce, Envelope, RecipientStatus, ReportKind};
 use mail_parser::{Message, MimeHeaders, PartType};
@@ -123,7 +122,7 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
 fn summarise(report: &mut Bounce, notification: &str) {
     for r in &mut report.recipients {
         if r.status.is_none() {
-            r.status = r.diagnostic.as_deref().and_then(reason::status_in);
+            r.status = r.diagnostic.as_deref().and_then(crate::failure::status_in);
         }
         let (why, hard) = severity(r.status.as_deref(), r.diagnostic.as_deref(), notification);
         r.reason = why;

@@ -68,7 +68,7 @@ macro_rules! sql_store {
                     )
                     .bind(&email.id)
                     .bind(&email.site_id)
-                    .bind(&email.rcpt_to)
+                    .bind(email.rcpt_to.to_lowercase())
                     .fetch_one(&mut *tx)
                     .await?;
                     let (suppressed, forwarded, unread): (i64, i64, i64) =
@@ -308,7 +308,7 @@ macro_rules! sql_store {
                 let rows = $q::query(&format!(
                     "SELECT {CONVERSATION_COLUMNS},
                          EXISTS (SELECT 1 FROM suppressions s
-                                 WHERE s.site_id = c.site_id AND s.email = c.visitor_email) AS suppressed
+                                 WHERE s.site_id = c.site_id AND s.email = lower(c.visitor_email)) AS suppressed
                      FROM conversations c
                      WHERE site_id = $1
                        AND ($2 = '%%' OR id = $3

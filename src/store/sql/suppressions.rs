@@ -10,7 +10,8 @@ macro_rules! sql_suppressions {
                     "SELECT COUNT(*) FROM suppressions WHERE site_id = $1 AND email = $2",
                 )
                 .bind(site)
-                .bind(email)
+                // Kept lowercased: an address is the same whatever its case.
+                .bind(email.to_lowercase())
                 .fetch_one(&mut *self.tx)
                 .await?;
                 Ok(n > 0)
@@ -28,7 +29,7 @@ macro_rules! sql_suppressions {
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(site)
-                .bind(email)
+                .bind(email.to_lowercase())
                 .bind(reason)
                 .bind(ms(at))
                 .execute(&mut *self.tx)

@@ -1,4 +1,5 @@
-//! Why a delivery failed, and whether that means the address is dead.
+//! Why a delivery failed, and whether that means the address is dead: for the reports that
+//! come back (`inbound::report`) and the relay's own refusals (`outbound`) alike.
 //!
 //! Only a dead address may silence a visitor: no such user, no such domain, an address that
 //! has moved, a domain that takes no mail. Everything else — a full mailbox, a block, a spam or
