@@ -123,9 +123,49 @@ impl Inbound {
         read::read(raw, envelope, &self.config.current(), Some(&self.keys))
     }
 
-    /// Runs the whole pipeline on one message and acts on it.
-    #[tracing::instrument(name = "inbound", skip_all, fields(message_id, conversation))]
+    /// Runs the whole pipeline on one message and acts on it. A message the envelope gives to
+    /// several conversations (one SMTP transaction for two reply addresses, as an MTA groups
+    /// recipients of one domain) is delivered once to each, as LMTP would; an error on any
+    /// copy is an error for the whole, so the sender tries again and the copies already stored
+    /// are duplicates then.
     pub async fn deliver(&self, raw: &[u8], envelope: &Envelope) -> anyhow::Result<Outcome> {
+        let copies = self.copies(envelope);
+        if copies.len() <= 1 {
+            return self.deliver_one(raw, envelope).await;
+        }
+        let mut outcomes = Vec::with_capacity(copies.len());
+        for rcpt in copies {
+            let one = Envelope {
+                mail_from: envelope.mail_from.clone(),
+                rcpt_to: vec![rcpt],
+            };
+            outcomes.push(self.deliver_one(raw, &one).await?);
+        }
+        Ok(combined(outcomes))
+    }
+
+    /// The envelope recipients that name distinct conversations by a genuine reply token.
+    fn copies(&self, envelope: &Envelope) -> Vec<String> {
+        if envelope.rcpt_to.len() < 2 {
+            return Vec::new();
+        }
+        let config = self.config.current();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for rcpt in &envelope.rcpt_to {
+            let token = route_token(&config, Some(&self.keys), std::slice::from_ref(rcpt));
+            if let Ok(Some(token)) = token {
+                if seen.insert((token.site, token.pk)) {
+                    out.push(rcpt.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The pipeline for one copy of a message.
+    #[tracing::instrument(name = "inbound", skip_all, fields(message_id, conversation))]
+    async fn deliver_one(&self, raw: &[u8], envelope: &Envelope) -> anyhow::Result<Outcome> {
         let analysis = match self.read(raw, envelope) {
             Ok(a) => a,
             Err(rejection) => {
@@ -179,3 +219,14 @@ pub fn analyze_detached(
 
 /// Why nothing routes without a database.
 const NO_DATABASE: &str = "no database: no site matched";
+
+/// What one answer says about a message delivered to several conversations: stored if any copy
+/// was (the others were refused after the recipients were accepted, and a refusal now would
+/// tell the sender that the stored copies were lost), else what the first copy came to.
+fn combined(outcomes: Vec<Outcome>) -> Outcome {
+    let stored = outcomes
+        .iter()
+        .position(|o| matches!(o, Outcome::Stored { .. } | Outcome::Quarantined { .. }));
+    let mut outcomes = outcomes;
+    outcomes.swap_remove(stored.unwrap_or(0))
+}

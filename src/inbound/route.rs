@@ -200,11 +200,11 @@ impl Inbound {
 /// A reply token whose MAC verified.
 pub(super) struct Token {
     /// The address that carried it.
-    address: String,
+    pub(super) address: String,
     /// The site whose MAC it is.
-    site: String,
+    pub(super) site: String,
     /// The conversation it names (its primary key).
-    pk: i64,
+    pub(super) pk: i64,
 }
 
 /// Why a token whose MAC does not verify is refused.

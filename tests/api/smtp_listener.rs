@@ -454,3 +454,51 @@ async fn smuggled_end_of_data_sequences_do_not_end_the_message() {
         .collect();
     assert_eq!(texts.len(), 1, "{texts:?}");
 }
+
+/// An MTA puts the recipients of one domain in one transaction: a reply to two conversations
+/// (`swaks --to reply+T1@…,reply+T2@…`) must reach both, not only the first.
+#[apply(backends)]
+#[tokio::test]
+async fn a_reply_to_two_conversations_in_one_transaction_reaches_both(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let first = emailed(&app, "c1").await;
+    app.events(vec![
+        visitor("c2", Some("ana@visitor.example"), 5.5),
+        message("c2", "q", "visitor", "Another question", 5.5),
+        presence("c2", "left", 5.5),
+        message("c2", "a", "agent", "Another answer", 5.5),
+    ])
+    .await;
+    app.at_minute(11.0).await;
+    let second = app
+        .sent()
+        .into_iter()
+        .find(|e| e.text().contains("Another answer"))
+        .unwrap();
+    let (r1, r2) = (
+        first.header("Reply-To").unwrap(),
+        second.header("Reply-To").unwrap(),
+    );
+    let raw = reply_to(&first, "ana@visitor.example", "To both of you");
+    let addr = app.smtp;
+    let out = tokio::task::spawn_blocking(move || {
+        smtplib_send(addr, "ana@visitor.example", &[&r1, &r2], &raw)
+    })
+    .await
+    .unwrap();
+    assert!(out.starts_with("OK {}"), "{out}");
+    for conv in ["c1", "c2"] {
+        let texts: Vec<String> = app.conversation(conv).await["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["text"].as_str().map(String::from))
+            .collect();
+        assert!(
+            texts.iter().any(|t| t == "To both of you"),
+            "{conv}: {texts:?}"
+        );
+    }
+}
