@@ -8,8 +8,10 @@
 //! Several keys may be configured: the first signs, all verify, so keys rotate without breaking
 //! the tokens already sent.
 
+use arc_swap::ArcSwap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::Arc;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -33,20 +35,27 @@ impl Purpose {
     }
 }
 
-/// The signing keys, newest first.
+/// The signing keys, newest first. Clones share them: a reload that [`TokenKeys::adopt`]s new
+/// keys changes them for every holder at once (the worker, the API, the inbound pipeline), so
+/// a key removed because it leaked stops verifying everywhere, and nothing signs with it.
 #[derive(Clone)]
-pub struct TokenKeys(Vec<Vec<u8>>);
+pub struct TokenKeys(Arc<ArcSwap<Vec<Vec<u8>>>>);
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenKeys({} keys)", self.0.len())
+        write!(f, "TokenKeys({} keys)", self.0.load().len())
     }
 }
 
 impl TokenKeys {
     pub fn new(keys: Vec<Vec<u8>>) -> Self {
         assert!(!keys.is_empty(), "at least one token key");
-        Self(keys)
+        Self(Arc::new(ArcSwap::from_pointee(keys)))
+    }
+
+    /// Takes `other`'s keys, for every clone of this handle.
+    pub fn adopt(&self, other: &TokenKeys) {
+        self.0.store(other.0.load_full());
     }
 
     fn mac(key: &[u8], purpose: Purpose, site: &str, number: i64) -> HmacSha256 {
@@ -61,7 +70,7 @@ impl TokenKeys {
 
     /// The token for conversation `number` of `site`.
     pub fn sign(&self, purpose: Purpose, site: &str, number: i64) -> String {
-        let tag = Self::mac(&self.0[0], purpose, site, number)
+        let tag = Self::mac(&self.0.load()[0], purpose, site, number)
             .finalize()
             .into_bytes();
         let mut raw = number.to_be_bytes().to_vec();
@@ -94,6 +103,7 @@ impl TokenKeys {
         let number = i64::from_be_bytes(raw[..8].try_into().ok()?);
         let tag = &raw[8..];
         self.0
+            .load()
             .iter()
             .any(|k| {
                 Self::mac(k, purpose, site, number)
@@ -147,9 +157,27 @@ mod tests {
         let t = old.sign(Purpose::Reply, "acme", 7);
         let rotated = TokenKeys::new(vec![
             b"k2-new-key-0123456789abcdef012345".to_vec(),
-            old.0[0].clone(),
+            old.0.load()[0].clone(),
         ]);
         assert_eq!(rotated.verify(Purpose::Reply, "acme", &t), Some(7));
         assert_ne!(rotated.sign(Purpose::Reply, "acme", 7), t);
+    }
+
+    #[test]
+    fn adopted_keys_apply_to_every_clone() {
+        let keys = keys();
+        let held_elsewhere = keys.clone();
+        let old = keys.sign(Purpose::Reply, "acme", 9);
+        keys.adopt(&TokenKeys::new(vec![
+            b"k3-after-a-leak-0123456789abcdef".to_vec()
+        ]));
+        assert_eq!(
+            held_elsewhere.verify(Purpose::Reply, "acme", &old),
+            None,
+            "the old key is gone"
+        );
+        let new = held_elsewhere.sign(Purpose::Reply, "acme", 9);
+        assert_ne!(new, old);
+        assert_eq!(keys.verify(Purpose::Reply, "acme", &new), Some(9));
     }
 }

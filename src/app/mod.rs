@@ -103,6 +103,11 @@ impl Application {
         self.state.config.clone()
     }
 
+    /// The token keys every part signs and checks with; a reload adopts new ones into them.
+    pub fn keys(&self) -> crate::token::TokenKeys {
+        self.state.keys.clone()
+    }
+
     pub fn store(&self) -> Arc<dyn Store> {
         self.state.store.clone()
     }

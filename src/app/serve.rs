@@ -31,7 +31,13 @@ pub async fn serve(c: Config) -> anyhow::Result<()> {
     let hangups = signal(SignalKind::hangup())?;
     let terms = signal(SignalKind::terminate())?;
     if let Some(path) = shared.current().source.clone() {
-        tokio::spawn(systemd::reload_on_sighup(path, shared, hangups));
+        tokio::spawn(systemd::reload_on_sighup(
+            path,
+            shared,
+            app.keys(),
+            app.store(),
+            hangups,
+        ));
     }
     // Ready only now: migrations ran and every listener is bound.
     telemetry::flush();

@@ -5,10 +5,13 @@
 //! [`with_grace`] takes its clock from tokio, so each is tested without a service manager.
 
 use crate::config::{self, Config, Shared};
+use crate::store::Store;
 use crate::telemetry;
+use crate::token::TokenKeys;
 use crate::worker::Worker;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long shutdown waits for in-flight sends and sessions.
@@ -70,30 +73,53 @@ pub fn reload_policy(old: &Config, mut new: Config) -> (Config, Option<&'static 
 /// SIGHUP: read the config file again; a valid one replaces the running one (sites, modes,
 /// delays, strings, tokens), an invalid one is refused with its errors and the old one stays.
 /// Listener addresses and the database are bound at start and need a restart to change.
-pub async fn reload_on_sighup(path: PathBuf, shared: Shared, mut hup: tokio::signal::unix::Signal) {
+pub async fn reload_on_sighup(
+    path: PathBuf,
+    shared: Shared,
+    keys: TokenKeys,
+    store: Arc<dyn Store>,
+    mut hup: tokio::signal::unix::Signal,
+) {
     while hup.recv().await.is_some() {
         let _ = sd_notify::notify(&[
             sd_notify::NotifyState::Reloading,
             sd_notify::NotifyState::monotonic_usec_now()
                 .unwrap_or(sd_notify::NotifyState::Reloading),
         ]);
-        match config::load_file(&path) {
-            Ok(new) => {
-                let (new, note) = reload_policy(&shared.current(), new);
-                if let Some(note) = note {
-                    tracing::warn!("{note}");
-                }
-                shared.replace(new);
-                tracing::info!(path = %path.display(), "config reloaded");
-            }
-            Err(errors) => {
-                for e in &errors.0 {
-                    tracing::error!(error = %e, "config reload refused; the running config stays");
-                }
-            }
-        }
+        reload(&path, &shared, &keys, store.as_ref()).await;
         telemetry::flush();
         notify_ready();
+    }
+}
+
+/// One reload: the file read again and, if valid, put in place with its token keys; if not,
+/// its errors logged and the running config kept.
+pub async fn reload(path: &std::path::Path, shared: &Shared, keys: &TokenKeys, store: &dyn Store) {
+    match config::load_file(path) {
+        Ok(new) => {
+            let (new, note) = reload_policy(&shared.current(), new);
+            if let Some(note) = note {
+                tracing::warn!("{note}");
+            }
+            // The file's token keys (or, without any, the one kept in the database) take
+            // over from the next token signed or checked.
+            match super::token_keys(&new, store).await {
+                Ok(fresh) => {
+                    keys.adopt(&fresh);
+                    shared.replace(new);
+                    tracing::info!(path = %path.display(), "config reloaded");
+                }
+                Err(e) => tracing::error!(
+                    error = %format!("{e:#}"),
+                    "config reload refused: the token keys could not be read; the running config stays"
+                ),
+            }
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!(error = %e, "config reload refused; the running config stays");
+            }
+        }
     }
 }
 
@@ -144,6 +170,45 @@ mod tests {
         let (got, note) = reload_policy(&old, new);
         assert!(note.is_none());
         assert_eq!(got.api.public_url.as_deref(), Some("https://relay.example"));
+    }
+
+    #[tokio::test]
+    async fn a_reload_changes_the_token_keys_for_every_holder() {
+        use crate::token::Purpose;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replyrelay.toml");
+        let file = |key: &str| {
+            format!(
+                "[database]\nurl = \"sqlite://{}\"\n[secrets]\ntoken_keys = [\"{key}\"]\n\
+                 [[site]]\nid = \"acme\"\napi_tokens = [\"acme-token-0123456789\"]\n",
+                dir.path().join("rr.db").display()
+            )
+        };
+        let leaked = "leaked-key-0123456789-0123456789-0123";
+        std::fs::write(&path, file(leaked)).unwrap();
+        let config = config::load_file(&path).unwrap();
+        let opened = super::super::open_store(&config).await.unwrap();
+        let shared = Shared::new(config);
+        // What the worker and the listener hold: clones of the one handle.
+        let worker_keys = opened.keys.clone();
+        let old = worker_keys.sign(Purpose::Reply, "acme", 1);
+
+        std::fs::write(&path, file("fresh-key-0123456789-0123456789-01234")).unwrap();
+        reload(&path, &shared, &opened.keys, opened.store.as_ref()).await;
+
+        assert_eq!(
+            worker_keys.verify(Purpose::Reply, "acme", &old),
+            None,
+            "the leaked key is out"
+        );
+        let new = worker_keys.sign(Purpose::Reply, "acme", 1);
+        assert_ne!(new, old, "nothing is signed with the leaked key");
+        assert_eq!(opened.keys.verify(Purpose::Reply, "acme", &new), Some(1));
+
+        // An invalid file changes nothing, keys included.
+        std::fs::write(&path, "mode = \"sometimes\"\n").unwrap();
+        reload(&path, &shared, &opened.keys, opened.store.as_ref()).await;
+        assert_eq!(worker_keys.verify(Purpose::Reply, "acme", &new), Some(1));
     }
 
     #[test]
