@@ -1,14 +1,294 @@
 //! An HTML-only reply as text, so the plain-text rules apply to it.
+//!
+//! Structure first: mail clients mark the history they quote (Gmail's `gmail_quote`, Apple Mail
+//! and Thunderbird's `<blockquote type="cite">`, Outlook's `divRplyFwdMsg` and `appendonsend`,
+//! Yahoo's `yahoo_quoted`, …), and that markup is removed from the document before it becomes
+//! text, so no footnote, wrapped link or signature below it can make the trimmer keep it. What
+//! is left is written as plain text: links inline as `text (url)`, no emphasis marks, no hard
+//! wrapping.
 
-/// HTML to readable text: paragraphs and line breaks kept, `<blockquote>` as `>` lines (so the
-/// quote rules apply), links as their text, scripts and styles dropped.
+use html2text::render::{TaggedLine, TextDecorator};
+use html2text::{Element, Handle, RcDom};
+
+/// Classes whose element is the quoted history (or its attribution line), and nothing else:
+/// a visitor may write after it.
+const QUOTE_CLASSES: &[&str] = &[
+    "gmail_quote",
+    "gmail_attr",
+    "yahoo_quoted",
+    "moz-cite-prefix",
+    "protonmail_quote",
+    "zmail_extra",
+    "fastmail_quote",
+    "qt",
+];
+
+/// Ids after which everything is quoted: Outlook's, which lets nobody write below them.
+const CUT_IDS: &[&str] = &[
+    "divrplyfwdmsg",
+    "appendonsend",
+    "x_divrplyfwdmsg",
+    "stopspelling",
+];
+
+/// HTML to readable text, the quoted history removed by its markup: paragraphs and line breaks
+/// kept, any other `<blockquote>` as `>` lines (so the quote rules apply), links as `text
+/// (url)`, images, scripts and styles dropped.
 pub fn html_to_text(html: &str) -> String {
-    let text = html2text::config::plain()
-        .string_from_read(html.as_bytes(), 100)
+    let config = html2text::config::with_decorator(Plain::default())
+        .link_footnotes(false)
+        .no_link_wrapping();
+    let Ok(dom) = config.parse_html(html.as_bytes()) else {
+        return String::new();
+    };
+    remove_history(&dom);
+    // Wide enough that no paragraph is wrapped: line breaks are the writer's, not ours.
+    let text = config
+        .dom_to_render_tree(&dom)
+        .and_then(|tree| config.render_to_string(tree, 10_000))
         .unwrap_or_default();
-    // html2text draws `─` rules for <hr>; a delimiter either way.
-    text.lines()
+    let text = text
+        .lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    without_repeated_urls(&text)
+}
+
+/// Removes the quote containers of `dom`, and everything after an Outlook header.
+fn remove_history(dom: &RcDom) {
+    fn walk(node: &Handle) -> bool {
+        let mut cut = false;
+        let mut keep = Vec::new();
+        for child in node.children.borrow().iter() {
+            if cut {
+                continue;
+            }
+            match verdict(child) {
+                Verdict::Keep => {
+                    cut = walk(child);
+                    keep.push(child.clone());
+                }
+                Verdict::Drop => {}
+                Verdict::CutFromHere => cut = true,
+            }
+        }
+        *node.children.borrow_mut() = keep;
+        cut
+    }
+    // A cut inside an element ends its parents too: the rest of the document is the quote.
+    walk(&dom.document);
+}
+
+enum Verdict {
+    Keep,
+    /// The element is quoted history.
+    Drop,
+    /// The element and everything after it in the document are.
+    CutFromHere,
+}
+
+fn verdict(node: &Handle) -> Verdict {
+    let Element { name, attrs, .. } = &node.data else {
+        return Verdict::Keep;
+    };
+    let attrs = attrs.borrow();
+    let attr = |key: &str| {
+        attrs
+            .iter()
+            .find(|a| (&*a.name.local).eq_ignore_ascii_case(key))
+            .map(|a| a.value.to_ascii_lowercase())
+    };
+    let tag: &str = &name.local;
+    if let Some(id) = attr("id") {
+        if CUT_IDS.contains(&id.as_str()) {
+            return Verdict::CutFromHere;
+        }
+    }
+    // Outlook for Windows: the "From: … Sent: …" block is a div with a rule along its top.
+    let style = attr("style").unwrap_or_default().replace(' ', "");
+    if tag == "div" && style.contains("border-top:solid") && style.contains("padding:3") {
+        return Verdict::CutFromHere;
+    }
+    if tag == "blockquote" && attr("type").as_deref() == Some("cite") {
+        return Verdict::Drop;
+    }
+    let classes = attr("class").unwrap_or_default();
+    if classes
+        .split_whitespace()
+        .any(|c| QUOTE_CLASSES.contains(&c))
+    {
+        return Verdict::Drop;
+    }
+    Verdict::Keep
+}
+
+/// `https://x.example (https://x.example)` where a link's text is its own address (clients
+/// turn typed URLs into such links): once is enough.
+fn without_repeated_urls(text: &str) -> String {
+    let mut out = text.to_string();
+    let mut from = 0;
+    while let Some(open) = out[from..].find(" (http").map(|i| i + from) {
+        let Some(close) = out[open..].find(')').map(|i| i + open) else {
+            break;
+        };
+        let url = &out[open + 2..close];
+        let before = &out[..open];
+        if before.ends_with(url) || before.ends_with(url.trim_end_matches('/')) {
+            out.replace_range(open..=close, "");
+            from = open;
+        } else {
+            from = close;
+        }
+    }
+    out
+}
+
+/// Plain text as a person would type it: no emphasis marks, headings as their words, links as
+/// `text (url)` (mail addresses as themselves), images left out.
+#[derive(Clone, Default)]
+struct Plain {
+    /// The addresses of the links being written, innermost last.
+    links: Vec<String>,
+}
+
+impl TextDecorator for Plain {
+    type Annotation = ();
+
+    fn decorate_link_start(&mut self, url: &str) -> (String, ()) {
+        self.links.push(url.to_string());
+        (String::new(), ())
+    }
+    fn decorate_link_end(&mut self) -> String {
+        match self.links.pop() {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                format!(" ({url})")
+            }
+            _ => String::new(),
+        }
+    }
+    fn decorate_em_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_em_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_strong_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_strong_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_strikeout_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_strikeout_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_code_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_code_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_preformat_first(&self) {}
+    fn decorate_preformat_cont(&self) {}
+    fn decorate_image(&mut self, _src: &str, _title: &str) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn header_prefix(&self, _level: usize) -> String {
+        String::new()
+    }
+    fn quote_prefix(&self) -> String {
+        "> ".to_string()
+    }
+    fn unordered_item_prefix(&self) -> String {
+        "- ".to_string()
+    }
+    fn ordered_item_prefix(&self, i: i64) -> String {
+        format!("{i}. ")
+    }
+    fn make_subblock_decorator(&self) -> Self {
+        Plain::default()
+    }
+    fn decorate_superscript_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_superscript_end(&self) -> String {
+        String::new()
+    }
+    fn finalise(&mut self, _urls: Vec<String>) -> Vec<TaggedLine<()>> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html_to_text;
+    use crate::reply::trim;
+
+    /// The reply as the pipeline keeps it: HTML to text, then the text rules.
+    fn reply(html: &str) -> String {
+        trim(&html_to_text(html))
+    }
+
+    #[test]
+    fn quote_containers_are_removed_by_their_markup() {
+        let cases = [
+            // Gmail (web and Android): the attribution and quote inside div.gmail_quote.
+            (
+                r#"<div dir="ltr">Yes, the <b>blue</b> one. See <a href="https://shop.example/p/1">the page</a>.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon, 2 Mar 2026 at 10:06, Acme &lt;<a href="mailto:support@acme.example">support@acme.example</a>&gt; wrote:<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">Which colour? See <a href="https://acme.example/c">colours</a></blockquote></div>"#,
+                "Yes, the blue one. See the page (https://shop.example/p/1).",
+            ),
+            // Apple Mail: the attribution in a div, the quote in blockquote type=cite.
+            (
+                r#"<html><body dir="auto">Thanks, that works!<br><br><div dir="ltr">On 2 Mar 2026, at 10:06, Acme &lt;support@acme.example&gt; wrote:<br><br></div><blockquote type="cite"><div dir="ltr">Try <a href="https://acme.example/reset">resetting</a> it.</div></blockquote></body></html>"#,
+                "Thanks, that works!",
+            ),
+            // Thunderbird: div.moz-cite-prefix, then blockquote type=cite.
+            (
+                r#"<html><body><p>Friday is fine.</p><div class="moz-cite-prefix">On 02/03/2026 10:06, Acme wrote:<br></div><blockquote type="cite" cite="mid:x@reply.acme.example">When can we call? <a href="https://acme.example/cal">calendar</a></blockquote></body></html>"#,
+                "Friday is fine.",
+            ),
+            // Outlook on the web: appendonsend, a rule, then divRplyFwdMsg and the message.
+            (
+                r#"<html><body><div>Please cancel order 42.</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%"><div id="divRplyFwdMsg" dir="ltr"><b>From:</b> Acme &lt;support@acme.example&gt;<br><b>Sent:</b> Monday, March 2, 2026 10:06 AM<br></div><div>Your order <a href="https://acme.example/o/42">42</a> ships tomorrow.</div></body></html>"#,
+                "Please cancel order 42.",
+            ),
+            // Outlook for Windows: the header block is a div with a top border.
+            (
+                r#"<html><body><div class="WordSection1"><p class="MsoNormal">I will send the photos.<o:p></o:p></p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class="MsoNormal"><b>From:</b> Acme<br><b>Sent:</b> Monday</p></div><p class="MsoNormal">Could you send photos? <a href="https://acme.example/upload">upload</a></p></div></body></html>"#,
+                "I will send the photos.",
+            ),
+            // Yahoo: div.yahoo_quoted.
+            (
+                r#"<html><body><div>No, thank you.</div><div id="yahoo_quoted_1" class="yahoo_quoted"><div>On Monday, March 2, 2026, Acme &lt;support@acme.example&gt; wrote:</div><div>Would you like the manual? <a href="https://acme.example/m">manual</a></div></div></body></html>"#,
+                "No, thank you.",
+            ),
+        ];
+        for (html, want) in cases {
+            assert_eq!(reply(html), want, "{html}");
+        }
+    }
+
+    #[test]
+    fn text_below_a_gmail_quote_is_kept() {
+        let html = r#"<div class="gmail_quote"><div class="gmail_attr">On Mon, Acme wrote:</div><blockquote class="gmail_quote">Old words</blockquote></div><div>My answer, below.</div>"#;
+        assert_eq!(reply(html), "My answer, below.");
+    }
+
+    #[test]
+    fn plain_text_is_not_decorated_or_wrapped() {
+        let long = "word ".repeat(60);
+        let html = format!(
+            "<p><strong>invoice</strong> <em>42</em>: <a href=\"https://acme.example/i/42\">https://acme.example/i/42</a></p><p>{long}</p>"
+        );
+        let text = html_to_text(&html);
+        assert!(
+            text.starts_with("invoice 42: https://acme.example/i/42\n"),
+            "{text}"
+        );
+        assert!(!text.contains('*') && !text.contains("[1]"), "{text}");
+        assert_eq!(text.lines().count(), 3, "no hard wrapping: {text}");
+    }
 }

@@ -49,7 +49,25 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
         }
     }
     kinds.truncate(lines.len());
+    rejoin_wrapped_quote_lines(lines, &mut kinds);
     kinds
+}
+
+/// Quoted lines that reach the wrap width: a client that re-wrapped the quote can leave the
+/// overflow of such a line on a line of its own, without `>`.
+const WRAP_WIDTH: usize = 60;
+
+/// An unquoted line between two quoted ones, right after a quoted line as long as a wrapped
+/// one, is that line's overflow: part of the quote. A visitor's interleaved answer has a line
+/// of its own (or a blank one) around it and is left alone.
+fn rejoin_wrapped_quote_lines(lines: &[&str], kinds: &mut [Kind]) {
+    for i in 1..lines.len().saturating_sub(1) {
+        let sandwiched =
+            kinds[i] == Kind::Text && kinds[i - 1] == Kind::Quote && kinds[i + 1] == Kind::Quote;
+        if sandwiched && lines[i - 1].trim_end().chars().count() >= WRAP_WIDTH {
+            kinds[i] = Kind::Quote;
+        }
+    }
 }
 
 /// `> text`, or the Supercite style `Name> text`.

@@ -66,7 +66,7 @@ pub(super) fn is_signature(t: &str) -> bool {
         "나의 iphone에서",
     ];
     if STARTS.iter().any(|s| lower.starts_with(s)) {
-        return true;
+        return names_only_a_device(&lower);
     }
     if long {
         let tail = core.len() - "gesendet".len();
@@ -79,4 +79,33 @@ pub(super) fn is_signature(t: &str) -> bool {
         || (lower.contains("iphone") || lower.contains("android") || lower.contains("mobile"))
             && lower.split_whitespace().count() <= 5
             && (lower.contains("from") || lower.contains("sent") || lower.contains("发送"))
+}
+
+/// A device line names the device or app, and at most adds the customary apology for
+/// brevity: "Sent from my iPhone", "Sent from my phone, please excuse typos". A clause after a
+/// comma is the visitor's own sentence ("Sent from my desk, is much easier to type on") and
+/// must not be cut.
+fn names_only_a_device(lower: &str) -> bool {
+    let Some((_, after)) = lower.split_once([',', ';']) else {
+        return true;
+    };
+    let after = after.trim();
+    const APOLOGIES: &[&str] = &[
+        "please excuse",
+        "excuse",
+        "pardon",
+        "sorry",
+        "apologies",
+        "typos",
+        "brevity",
+        "autocorrect",
+        "bitte",
+        "disculpe",
+        "désolé",
+        "scusate",
+    ];
+    after.is_empty()
+        || APOLOGIES
+            .iter()
+            .any(|a| after.starts_with(a) || after.contains(a))
 }
