@@ -96,7 +96,10 @@ fn verdict(node: &Handle) -> Verdict {
     let attr = |key: &str| {
         attrs
             .iter()
-            .find(|a| (&*a.name.local).eq_ignore_ascii_case(key))
+            .find(|a| {
+                let name: &str = &a.name.local;
+                name.eq_ignore_ascii_case(key)
+            })
             .map(|a| a.value.to_ascii_lowercase())
     };
     let tag: &str = &name.local;
