@@ -4,6 +4,9 @@
 //! (the address is dead) or soft exactly as sisimai judges it, since only a hard one may
 //! silence a visitor; and it should name the email it reports on.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use replyrelay::config::builtin;
 use replyrelay::inbound::read::read;
 use replyrelay::inbound::{Envelope, Kind, ReportKind};
@@ -21,7 +24,10 @@ struct Expected {
 fn bounce_corpus() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/bounces");
     let Ok(text) = std::fs::read_to_string(corpus.join("expected.json")) else {
-        eprintln!("bounce corpus not found at {}: skipped", corpus.display());
+        skip::skipped(
+            "the bounce corpus",
+            &format!("not found at {}", corpus.display()),
+        );
         return;
     };
     let expected: BTreeMap<String, Expected> = serde_json::from_str(&text).unwrap();

@@ -12,7 +12,11 @@ const SITE: &str = "\n[[site]]\nid = \"docs\"\napi_tokens = [\"docs-token-012345
 fn provide_secrets(dir: &Path) {
     let credentials = dir.join("credentials");
     std::fs::create_dir_all(&credentials).unwrap();
-    std::fs::write(credentials.join("token-key"), "docs-token-key-0123456789-0123456789\n").unwrap();
+    std::fs::write(
+        credentials.join("token-key"),
+        "docs-token-key-0123456789-0123456789\n",
+    )
+    .unwrap();
     std::fs::write(credentials.join("smtp-password"), "smtp-secret\n").unwrap();
     // Set once, before any loading, in this test binary's one test.
     std::env::set_var("CREDENTIALS_DIRECTORY", &credentials);

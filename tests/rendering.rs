@@ -2,6 +2,9 @@
 //! phone's width: it must draw something and must not scroll sideways. Skipped where Chromium
 //! is not installed; `.ci/run` installs it.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use chrono::Utc;
 use replyrelay::compose;
 use replyrelay::domain::AuthorKind;
@@ -49,7 +52,10 @@ fn attr(s: &str) -> String {
 #[test]
 fn every_language_renders_on_a_phone_without_overflow() {
     let Some(binary) = chromium() else {
-        eprintln!("rendering test skipped: chromium is not installed (apt-get install chromium)");
+        skip::skipped(
+            "the rendering test",
+            "chromium is not installed (apt-get install chromium)",
+        );
         return;
     };
     let config = replyrelay::config::builtin();

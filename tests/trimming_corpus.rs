@@ -1,15 +1,18 @@
 //! Scores reply trimming on `../shared/corpus/reply-trimming/` (beside the checkout) when it is
 //! there: each email's trimmed text must equal the reply the person actually wrote.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::path::Path;
 
 #[test]
 fn reply_trimming_corpus() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming");
     let Ok(entries) = std::fs::read_dir(corpus.join("emails")) else {
-        eprintln!(
-            "reply-trimming corpus not found at {}: skipped",
-            corpus.display()
+        skip::skipped(
+            "the trimming corpus",
+            &format!("not found at {}", corpus.display()),
         );
         return;
     };

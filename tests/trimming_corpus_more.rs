@@ -5,6 +5,9 @@
 //! The other policies are those projects' own choices (a signature or quote kept) and are
 //! reported, not held. No case may come back empty where the expectation has words.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -27,7 +30,10 @@ fn with_signoff(got: &str, want: &str) -> bool {
 fn reply_trimming_more_corpus() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming-more");
     let Ok(index) = std::fs::read_to_string(corpus.join("index.json")) else {
-        eprintln!("corpus not found at {}: skipped", corpus.display());
+        skip::skipped(
+            "a trimming corpus",
+            &format!("not found at {}", corpus.display()),
+        );
         return;
     };
     let cases: Vec<Case> = serde_json::from_str(&index).unwrap();

@@ -28,10 +28,9 @@ impl Dovecot {
             .into_iter()
             .find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "IMAP tests skipped: dovecot is not installed (apt-get install dovecot-imapd)"
+            crate::helpers::skip::skipped(
+                "an IMAP test",
+                "dovecot is not installed (apt-get install dovecot-imapd)",
             );
             return None;
         };

@@ -23,15 +23,8 @@ pub fn postgres_server() -> Option<String> {
     match std::env::var("REPLYRELAY_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            // Written past the test harness's capture, once, so a laptop run says what it skipped.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "PostgreSQL tests skipped: REPLYRELAY_TEST_POSTGRES_URL is unset"
-                );
-            });
+            // Each caller is one test that will not run: each is counted.
+            super::skip::skipped("a PostgreSQL test", "REPLYRELAY_TEST_POSTGRES_URL is unset");
             None
         }
     }

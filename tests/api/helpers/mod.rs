@@ -7,6 +7,8 @@
 
 mod app;
 mod db;
+#[path = "../../support/skip.rs"]
+pub mod skip;
 mod smtp_sink;
 mod webhook_sink;
 
