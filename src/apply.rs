@@ -367,6 +367,30 @@ pub async fn presence(
     Ok(state)
 }
 
+/// Lifts an address's suppression (the operator's decision: a relay that misbehaved, say): its
+/// conversations may owe email again. `false` if it was not suppressed.
+pub async fn lift(
+    store: &dyn Store,
+    site: &Site,
+    email: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let mut tx = store.begin().await?;
+    if !tx.lift_suppression(&site.id, email).await? {
+        return Ok(false);
+    }
+    for pk in tx.conversations_of(&site.id, email).await? {
+        refresh(tx.as_mut(), site, pk).await?;
+    }
+    if site.webhook_url.is_some() {
+        let hook = crate::webhooks::unsuppressed(&site.id, &email.to_lowercase(), now);
+        tx.enqueue_webhook(&hook).await?;
+    }
+    tx.notify_work().await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Stops all email to an address of a site (unsubscribe, hard bounce, complaint).
 pub async fn suppress(
     store: &dyn Store,

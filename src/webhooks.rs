@@ -85,6 +85,16 @@ pub fn suppressed(site: &str, email: &str, reason: &str, at: DateTime<Utc>) -> N
     new(site, WebhookEvent::VisitorSuppressed, data, at)
 }
 
+/// `visitor.unsuppressed`: the operator lifted an address's suppression.
+pub fn unsuppressed(site: &str, email: &str, at: DateTime<Utc>) -> NewWebhook {
+    new(
+        site,
+        WebhookEvent::VisitorUnsuppressed,
+        json!({"email": email}),
+        at,
+    )
+}
+
 /// A webhook of `event` about `data`.
 pub fn new(site: &str, event: WebhookEvent, data: Value, at: DateTime<Utc>) -> NewWebhook {
     // Time-ordered, like outbox ids: the table's primary key grows at its end.

@@ -93,6 +93,17 @@ pub trait SuppressionsTx: Send {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// A site's suppressions whose address contains `q` (case-insensitive), of `reason` if
+    /// given; newest first, at most `limit`.
+    async fn suppressions(
+        &mut self,
+        site: &str,
+        q: &str,
+        reason: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Suppression>>;
+    /// Lifts a suppression; `false` if the address was not suppressed.
+    async fn lift_suppression(&mut self, site: &str, email: &str) -> Result<bool>;
 }
 
 /// Webhooks, queued with the change they report.

@@ -181,6 +181,16 @@ pub enum EmailOutcome {
     },
 }
 
+/// An address that gets no email, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suppression {
+    /// Lowercased.
+    pub email: String,
+    /// `unsubscribed`, `hard_bounce`, `complaint`, `invalid_address`.
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
 /// What a webhook reports: its body's `type`, one spelling each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookEvent {
@@ -192,6 +202,8 @@ pub enum WebhookEvent {
     DeliveryFailed,
     /// An address gets no more email (unsubscribe, hard bounce, complaint).
     VisitorSuppressed,
+    /// A suppression was lifted by the operator: the address gets email again.
+    VisitorUnsuppressed,
 }
 
 impl WebhookEvent {
@@ -201,6 +213,7 @@ impl WebhookEvent {
             WebhookEvent::MessageForwarded => "message.forwarded",
             WebhookEvent::DeliveryFailed => "delivery.failed",
             WebhookEvent::VisitorSuppressed => "visitor.suppressed",
+            WebhookEvent::VisitorUnsuppressed => "visitor.unsuppressed",
         }
     }
 }

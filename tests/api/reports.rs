@@ -188,3 +188,65 @@ async fn suppressions_from_before_the_upgrade_hold_in_any_case(#[case] backend: 
     app.at_minute(60.0).await;
     assert!(app.sent().is_empty());
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_suppression_is_listed_and_can_be_lifted(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    let raw = dsn(
+        &id,
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
+    );
+    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    let get = |query: &str| {
+        app.client
+            .get(format!("{}/v1/suppressions{query}", app.base))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let listed: serde_json::Value = get("?q=ANA@").await.unwrap().json().await.unwrap();
+    assert_eq!(listed["suppressions"][0]["email"], "ana@visitor.example");
+    assert_eq!(listed["suppressions"][0]["reason"], "hard_bounce");
+    let none: serde_json::Value = get("?reason=complaint")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["suppressions"].as_array().unwrap().len(), 0);
+    assert_eq!(get("?reason=maybe").await.unwrap().status(), 400);
+    let other_site = app
+        .client
+        .get(format!("{}/v1/suppressions", app.base))
+        .bearer_auth(OTHER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let other: serde_json::Value = other_site.json().await.unwrap();
+    assert_eq!(
+        other["suppressions"].as_array().unwrap().len(),
+        0,
+        "per site"
+    );
+
+    let lift = |who: &str| {
+        app.client
+            .delete(format!("{}/v1/suppressions/{who}", app.base))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    assert_eq!(lift("Ana@Visitor.example").await.unwrap().status(), 200);
+    assert_eq!(
+        lift("ana@visitor.example").await.unwrap().status(),
+        404,
+        "lifted already"
+    );
+    assert!(still_reachable(&app).await, "the visitor gets email again");
+    let hooks = app.hooks.of_type("visitor.unsuppressed");
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["data"]["email"], "ana@visitor.example");
+}

@@ -36,6 +36,54 @@ macro_rules! sql_suppressions {
                 .await?;
                 Ok(())
             }
+
+            async fn suppressions(
+                &mut self,
+                site: &str,
+                q: &str,
+                reason: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<Suppression>> {
+                // LIKE wildcards typed by the caller are matched literally.
+                let pattern = format!(
+                    "%{}%",
+                    q.to_lowercase()
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                );
+                let rows = $q::query(
+                    "SELECT email, reason, at FROM suppressions
+                     WHERE site_id = $1 AND email LIKE $2 ESCAPE '\\'
+                       AND ($3 = '' OR reason = $3)
+                     ORDER BY at DESC, email
+                     LIMIT $4",
+                )
+                .bind(site)
+                .bind(&pattern)
+                .bind(reason.unwrap_or_default())
+                .bind(limit as i64)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Suppression {
+                            email: r.try_get("email")?,
+                            reason: r.try_get("reason")?,
+                            at: from_millis(r.try_get("at")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn lift_suppression(&mut self, site: &str, email: &str) -> Result<bool> {
+                let done = $q::query("DELETE FROM suppressions WHERE site_id = $1 AND email = $2")
+                    .bind(site)
+                    .bind(email.to_lowercase())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
         }
     };
 }

@@ -4,6 +4,8 @@
 //! the site, and a handler only ever reads or writes that site's data. Errors are JSON:
 //! `{"error": {"code": "...", "field": "...", "message": "..."}}`.
 
+mod suppressions;
+
 use crate::apply::{self, ApplyError};
 use crate::clock::Clock;
 use crate::config::{Shared, Site, SiteRef};
@@ -17,7 +19,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -120,6 +122,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/conversations/{id}", get(get_conversation))
         .route("/v1/contacts", get(find_contacts))
+        .route("/v1/suppressions", get(suppressions::list))
+        .route("/v1/suppressions/{address}", delete(suppressions::lift))
         .route("/v1/attachments/{id}", get(get_attachment))
         .route(
             "/v1/unsubscribe/{token}",
