@@ -472,6 +472,43 @@ pub fn make(
     })
 }
 
+/// Renders every site's email (its own templates, its strings) for the built-in sample in
+/// every language, so a template that compiles but fails as it renders (an unknown filter in a
+/// branch, say) is refused where the config is loaded, not found when a visitor's email is
+/// due. One line per failure, naming the site, the language and why.
+pub fn check_templates(config: &crate::config::Config) -> Vec<String> {
+    let keys = TokenKeys::new(vec![b"template-check-key-not-for-real-tokens".to_vec()]);
+    let now = Utc::now();
+    let mut problems = Vec::new();
+    for site in &config.sites {
+        if site.templates.html.is_none() && site.templates.text.is_none() {
+            continue;
+        }
+        for lang in i18n::languages() {
+            let (conv, messages) = sample(site, "check@example.com", Some(lang), now);
+            for kind in [EmailKind::Replies, EmailKind::CloseTranscript] {
+                let made = make(
+                    site,
+                    &keys,
+                    "https://check.invalid",
+                    kind,
+                    &conv,
+                    &messages,
+                    now,
+                );
+                if let Err(e) = made {
+                    problems.push(format!(
+                        "site `{}`: its templates fail to render ({lang}): {e}",
+                        site.id
+                    ));
+                }
+            }
+        }
+    }
+    problems.dedup();
+    problems
+}
+
 /// A made-up conversation for previews and test emails: a question, a reply read, and two
 /// unread replies with Markdown and an attachment.
 pub fn sample(

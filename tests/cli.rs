@@ -12,6 +12,49 @@ fn replyrelay() -> Command {
 }
 
 #[test]
+fn check_config_refuses_a_template_that_fails_as_it_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    // Compiles; fails only when rendered, in the branch every email takes.
+    std::fs::write(
+        templates.join("email.txt"),
+        "{% if v.messages %}{{ v.intro | no_such_filter }}{% endif %}",
+    )
+    .unwrap();
+    let path = dir.path().join("replyrelay.toml");
+    std::fs::write(
+        &path,
+        "templates = \"templates\"\n[[site]]\nid = \"acme\"\napi_tokens = [\"acme-token-0123456789\"]\n",
+    )
+    .unwrap();
+    let out = replyrelay()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("site `acme`: its templates fail to render"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no_such_filter"), "{stderr}");
+    // Fixed, it passes.
+    std::fs::write(templates.join("email.txt"), "{{ v.intro }}").unwrap();
+    let out = replyrelay()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn check_config_names_file_line_and_key_of_every_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("replyrelay.toml");

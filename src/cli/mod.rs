@@ -21,14 +21,25 @@ pub const EX_TEMPFAIL: u8 = 75;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
 
-/// Loads the config, or prints every problem and gives the exit status to stop with.
+/// Loads the config, or prints every problem and gives the exit status to stop with. A site's
+/// own templates must also render (see `compose::check_templates`).
 pub fn load(path: Option<&Path>) -> Result<Config, ExitCode> {
-    config::load(path).map_err(|errors| {
+    let config = config::load(path).map_err(|errors| {
         for e in &errors.0 {
             eprintln!("{e}");
         }
         ExitCode::from(EX_CONFIG)
-    })
+    })?;
+    let problems = crate::compose::check_templates(&config);
+    if problems.is_empty() {
+        return Ok(config);
+    }
+    let file =
+        (config.source.as_ref()).map_or("(built-in defaults)".into(), |p| p.display().to_string());
+    for p in &problems {
+        eprintln!("{file}: {p}");
+    }
+    Err(ExitCode::from(EX_CONFIG))
 }
 
 /// `replyrelay check-config`: the file is loaded (every problem printed by [`load`]).
