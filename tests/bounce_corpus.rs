@@ -24,7 +24,7 @@ struct Expected {
 fn bounce_corpus() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/bounces");
     let Ok(text) = std::fs::read_to_string(corpus.join("expected.json")) else {
-        skip::skipped(
+        skip::no_corpus(
             "the bounce corpus",
             &format!("not found at {}", corpus.display()),
         );

@@ -10,7 +10,7 @@ use std::path::Path;
 fn reply_trimming_corpus() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming");
     let Ok(entries) = std::fs::read_dir(corpus.join("emails")) else {
-        skip::skipped(
+        skip::no_corpus(
             "the trimming corpus",
             &format!("not found at {}", corpus.display()),
         );

@@ -30,7 +30,7 @@ fn with_signoff(got: &str, want: &str) -> bool {
 fn reply_trimming_more_corpus() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming-more");
     let Ok(index) = std::fs::read_to_string(corpus.join("index.json")) else {
-        skip::skipped(
+        skip::no_corpus(
             "a trimming corpus",
             &format!("not found at {}", corpus.display()),
         );
