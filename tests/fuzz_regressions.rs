@@ -39,8 +39,20 @@ fn inbound_inputs_give_an_outcome() {
     let inputs = inputs("inbound");
     assert!(inputs.len() >= 4, "the seeds are there");
     for (name, raw) in inputs {
-        // Refused or analysed; either way an answer, not a panic.
-        let _ = read(&raw, &envelope, &config, Some(&keys));
+        // Refused with a reason the sender is told, or read into what it is: never a panic.
+        match read(&raw, &envelope, &config, Some(&keys)) {
+            Ok(analysis) => assert!(
+                analysis.text.len() <= raw.len() * 4 + 64,
+                "{name}: the text comes from the message"
+            ),
+            Err(rejection) => {
+                let (code, text) = rejection.smtp_reply();
+                assert!(
+                    (500..600).contains(&code) && !text.is_empty(),
+                    "{name}: {code} {text}"
+                );
+            }
+        }
         eprintln!("ok: {name}");
     }
 }

@@ -190,8 +190,13 @@ async fn contacts_are_found_by_name_email_or_id(#[case] backend: Backend) {
         json!({"type": "closed", "conversation": "c2"}),
     ])
     .await;
-    app.post_as(OTHER_TOKEN, json!({"type": "visitor", "conversation": "x", "visitor": {"id": "v9", "name": "Ana Other"}}))
+    let other = app.post_as(OTHER_TOKEN, json!({"type": "visitor", "conversation": "x", "visitor": {"id": "v9", "name": "Ana Other"}}))
         .await;
+    assert_eq!(
+        other.status(),
+        200,
+        "the other site's contact is there to be not found"
+    );
     let find = |q: &str| {
         let url = format!("{}/v1/contacts?{q}", app.base);
         let client = app.client.clone();
@@ -213,6 +218,10 @@ async fn contacts_are_found_by_name_email_or_id(#[case] backend: Backend) {
         "by name, case-insensitive, this site only"
     );
     assert_eq!(find("q=OTHER.example").await, vec!["c2"], "by email");
+    assert!(
+        !find("q=ana").await.contains(&"x".to_string()),
+        "another site's visitor named Ana is not this site's contact"
+    );
     assert_eq!(find("q=v1").await, vec!["c1"], "by visitor id");
     assert_eq!(find("q=100%25").await, vec!["c2"], "% is literal");
     assert_eq!(find("q=0%25").await, vec!["c2"]);

@@ -175,11 +175,22 @@ async fn later_emails_thread_under_the_first(#[case] backend: Backend) {
         subjects.iter().all(|s| s == &subjects[0]),
         "a stable subject: {subjects:?}"
     );
-    // Every email forwards only what was not forwarded before.
-    assert!(
-        !sent[1].text().contains("Yes, in **3 days**.")
-            || sent[1].text().contains("Also: free returns.")
-    );
+    // Every email forwards only what was not forwarded before: each reply's forwarding marker
+    // names the one email that carried it as new.
+    let conv = app.conversation("c1").await;
+    let forwarded_by = |id: &str| -> String {
+        let m = conv["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("message {id}"));
+        m["forwarded"]["message_id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(forwarded_by("a1"), ids[0]);
+    assert_eq!(forwarded_by("a2"), ids[1]);
+    assert_eq!(forwarded_by("a3"), ids[2]);
+    assert!(sent[1].text().contains("Also: free returns."));
     assert!(sent[2].text().contains("And gift wrap."));
 }
 
