@@ -132,3 +132,33 @@ pub(super) fn unknown_keys(
 pub(super) fn key(k: &str) -> Seg {
     Seg::Key(k.into())
 }
+
+/// Removes the value at `path` from a parsed table, if it is there.
+pub(super) fn remove(table: &mut toml::Table, path: &[Seg]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut here = table;
+    let mut i = 0;
+    while i < parents.len() {
+        let next = match (&parents[i], parents.get(i + 1)) {
+            (Seg::Key(k), Some(Seg::Index(n))) => {
+                i += 1;
+                here.get_mut(k)
+                    .and_then(toml::Value::as_array_mut)
+                    .and_then(|a| a.get_mut(*n))
+                    .and_then(toml::Value::as_table_mut)
+            }
+            (Seg::Key(k), _) => here.get_mut(k).and_then(toml::Value::as_table_mut),
+            (Seg::Index(_), _) => None,
+        };
+        match next {
+            Some(t) => here = t,
+            None => return,
+        }
+        i += 1;
+    }
+    if let Seg::Key(k) = last {
+        here.remove(k);
+    }
+}

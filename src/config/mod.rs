@@ -83,34 +83,49 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
             message: e.message().trim().to_string(),
         }])
     })?;
-    let raw: raw::Config = match toml::from_str(text) {
-        Ok(raw) => raw,
+    // Values of the wrong type are found one key at a time (serde alone stops at the first
+    // and, inside flattened settings, loses its place); without them, the rest of the file is
+    // checked as usual, so that one run names every problem.
+    let (raw, bad) = match toml::from_str::<raw::Config>(text) {
+        Ok(raw) => (raw, Vec::new()),
         Err(e) => {
-            // Find every bad value, one key at a time; serde alone stops at the first and, inside
-            // flattened settings, loses its place.
-            let table: toml::Table = toml::from_str(text).unwrap_or_default();
-            let mut errors: Vec<ConfigError> = probe_types(&table)
-                .into_iter()
-                .map(|(path, message)| located.error(&doc, &path, message))
-                .collect();
-            // In the order of the file, as an editor walks it.
-            errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-            if errors.is_empty() {
-                errors.push(ConfigError {
+            let mut table: toml::Table = toml::from_str(text).unwrap_or_default();
+            let bad = probe_types(&table);
+            if bad.is_empty() {
+                return Err(ConfigErrors(vec![ConfigError {
                     file: file.into(),
                     line: e.span().map(|s| located.line_at(s.start)),
                     key: "(value)".into(),
                     message: e.message().trim().to_string(),
-                });
+                }]));
             }
-            return Err(ConfigErrors(errors));
+            for (path, _) in &bad {
+                locate::remove(&mut table, path);
+            }
+            match toml::Value::Table(table).try_into::<raw::Config>() {
+                Ok(raw) => (raw, bad),
+                Err(_) => {
+                    let mut errors: Vec<ConfigError> = (bad.into_iter())
+                        .map(|(path, message)| located.error(&doc, &path, message))
+                        .collect();
+                    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+                    return Err(ConfigErrors(errors));
+                }
+            }
         }
     };
-
-    let mut errors = Vec::new();
+    let bad_keys: Vec<String> = bad.iter().map(|(p, _)| locate::path_string(p)).collect();
+    // Values of the wrong type first, in the order of the file; then unknown keys, then the
+    // checks of what the values mean.
+    let mut errors: Vec<ConfigError> = (bad.into_iter())
+        .map(|(path, message)| located.error(&doc, &path, message))
+        .collect();
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
     let echoed = toml::Table::try_from(&raw).expect("a parsed config serializes");
     unknown_keys(doc.as_table(), &echoed, &mut Vec::new(), &mut |path| {
-        errors.push(located.error(&doc, path, "unknown key".into()));
+        if !bad_keys.contains(&locate::path_string(path)) {
+            errors.push(located.error(&doc, path, "unknown key".into()));
+        }
     });
 
     let config = resolve(
@@ -118,7 +133,11 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors
         file.is_empty() || text.trim().is_empty(),
         base,
         &mut |path, msg| {
-            errors.push(located.error(&doc, path, msg));
+            // A key whose value was of the wrong type is reported for that alone (its default,
+            // used meanwhile, may be "missing").
+            if !bad_keys.contains(&locate::path_string(path)) {
+                errors.push(located.error(&doc, path, msg));
+            }
         },
     );
     if errors.is_empty() {

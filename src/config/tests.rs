@@ -212,3 +212,24 @@ fn readme_states_the_built_in_defaults() {
     assert_eq!(dur("inbound.imap.poll_interval"), D::IMAP_POLL_INTERVAL);
     assert_eq!(boolean("inbound.imap.idle"), D::IMAP_IDLE);
 }
+
+#[test]
+fn a_value_of_the_wrong_type_hides_no_other_problem() {
+    let text = format!(
+        "after_idle = 5\nsendr = \"x@y.example\"\n[api]\nmax_connections = \"many\"\n\
+         {SITE}sender = \"nobody\"\n"
+    );
+    let e = errors(&text);
+    let keys: Vec<&str> = e.iter().map(|e| e.split(": ").nth(1).unwrap()).collect();
+    assert_eq!(
+        keys,
+        // The wrong types first, then the unknown key, then what the values mean.
+        vec![
+            "after_idle",
+            "api.max_connections",
+            "sendr",
+            "site[0].sender"
+        ],
+        "{e:#?}"
+    );
+}
