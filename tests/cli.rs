@@ -135,13 +135,16 @@ fn serve_without_config_writes_emails_to_the_outbox() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut api = None;
     let mut line = String::new();
+    let mut coloured = false;
     while api.is_none() && stderr.read_line(&mut line).unwrap() > 0 {
+        coloured |= line.contains('\u{1b}');
         if let Some(rest) = line.trim().strip_prefix("API       ") {
             api = Some(rest.to_string());
         }
         line.clear();
     }
     let api = api.expect("serve prints its API address");
+    assert!(!coloured, "no colour codes in a log that is not a terminal");
     // Keep draining stderr so the daemon never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
 

@@ -18,7 +18,8 @@ pub async fn serve(c: Config) -> anyhow::Result<()> {
     let db = c.database.url.clone();
     let app = Application::build(c, Clock::System).await?;
     let addr = app.local_addr();
-    tracing::info!(%addr, database = %db, "replyrelay listening");
+    let smtp = app.smtp_addr().map_or("-".to_string(), |a| a.to_string());
+    tracing::info!(%addr, %smtp, database = %db, "replyrelay listening");
     // The banner and READY follow the lines logged so far, in that order.
     telemetry::flush();
     if builtin {
