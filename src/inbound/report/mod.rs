@@ -23,11 +23,7 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         .flatten()
         .and_then(|b| ses::read(&b))
     {
-        let kind = report.kind;
         summarise(&mut report, "");
-        if kind == ReportKind::Complaint {
-            report.kind = kind;
-        }
         return Some(report);
     }
     let shape = shape(message, envelope)?;
@@ -79,6 +75,7 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         .next()
         .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
         .unwrap_or_default();
+    let notice = text::explanation(&body);
     if report.recipients.is_empty() && shape == Shape::Dsn {
         // A report whose MIME structure is broken (a boundary that matches nothing): its
         // fields are still there in the text.
@@ -90,21 +87,21 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
             r.diagnostic = r
                 .recipient
                 .as_deref()
-                .and_then(|a| text::said_about(&body, a));
+                .and_then(|a| text::said_about(&notice, a));
         }
     }
     if report.recipients.is_empty() {
         // No machine-readable fields: what the prose says.
         let subject = message.subject().unwrap_or_default();
-        report.recipients = text::recipients(&body);
+        report.recipients = text::recipients(&notice);
         if report.recipients.is_empty() {
             report.recipients.push(RecipientStatus {
-                diagnostic: text::diagnostic(&body),
+                diagnostic: text::diagnostic(&notice),
                 ..RecipientStatus::default()
             });
         }
         // Prose says failed unless it says delayed (a code quoted in it is no action).
-        let action = if text::is_delay(subject, &body) {
+        let action = if text::is_delay(subject, &notice) {
             "delayed"
         } else {
             "failed"
@@ -117,8 +114,8 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
     Some(report)
 }
 
-/// What the whole report says: its kind from the recipients' actions, and the first failed
-/// recipient's address, status, diagnostic and reason.
+/// What the whole report says: its kind from the recipients' actions (a complaint stays one),
+/// and the first failed recipient's address, status, diagnostic and reason.
 fn summarise(report: &mut Bounce, notification: &str) {
     for r in &mut report.recipients {
         if r.status.is_none() {
@@ -134,7 +131,9 @@ fn summarise(report: &mut Bounce, notification: &str) {
         .or_else(|| first(ReportKind::Delivered))
         .unwrap_or(0);
     if let Some(r) = report.recipients.get(chosen) {
-        report.kind = action(r);
+        if report.kind != ReportKind::Complaint {
+            report.kind = action(r);
+        }
         report.recipient = r.recipient.clone();
         report.status = r.status.clone();
         report.diagnostic = r.diagnostic.clone();

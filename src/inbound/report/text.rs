@@ -81,8 +81,9 @@ pub(super) fn from_a_mail_system(message: &Message<'_>) -> bool {
         || (SUBJECTS.iter().any(|s| subject.contains(s)) && !subject.starts_with("re:"))
 }
 
-/// The explanation: the body before the copy of the message.
-fn explanation(body: &str) -> String {
+/// The explanation: the body before the copy of the message. The functions below take it,
+/// worked out once per report (the body may carry a whole returned message).
+pub(super) fn explanation(body: &str) -> String {
     let body = body.replace("\r\n", "\n").replace('\r', "\n");
     let mut out = Vec::new();
     for line in body.lines() {
@@ -102,17 +103,15 @@ fn explanation(body: &str) -> String {
 }
 
 /// The server's words for the failure: the explanation, trimmed to a readable length.
-pub(super) fn diagnostic(body: &str) -> Option<String> {
-    let text = explanation(body);
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+pub(super) fn diagnostic(explanation: &str) -> Option<String> {
+    let text = explanation.split_whitespace().collect::<Vec<_>>().join(" ");
     (!text.is_empty()).then(|| text.chars().take(2000).collect())
 }
 
 /// The address the explanation names first (in angle brackets, or bare on a line of its own),
 /// with the explanation as its diagnostic.
-pub(super) fn recipients(body: &str) -> Vec<RecipientStatus> {
-    let text = explanation(body);
-    let address = text.split_whitespace().find_map(|word| {
+pub(super) fn recipients(explanation: &str) -> Vec<RecipientStatus> {
+    let address = explanation.split_whitespace().find_map(|word| {
         let w = word.trim_matches(|c: char| "<>:;,.()[]\"'".contains(c));
         let (local, domain) = w.split_once('@')?;
         (!local.is_empty() && domain.contains('.') && !w.contains('/'))
@@ -121,7 +120,7 @@ pub(super) fn recipients(body: &str) -> Vec<RecipientStatus> {
     match address {
         Some(a) => vec![RecipientStatus {
             recipient: Some(a),
-            diagnostic: diagnostic(body),
+            diagnostic: diagnostic(explanation),
             ..RecipientStatus::default()
         }],
         None => Vec::new(),
@@ -129,9 +128,9 @@ pub(super) fn recipients(body: &str) -> Vec<RecipientStatus> {
 }
 
 /// A notice that delivery is delayed and still being tried, not that it failed.
-pub(super) fn is_delay(subject: &str, body: &str) -> bool {
+pub(super) fn is_delay(subject: &str, explanation: &str) -> bool {
     let subject = subject.to_lowercase();
-    let text = explanation(body).to_lowercase();
+    let text = explanation.to_lowercase();
     subject.contains("delayed")
         || subject.contains("delay notification")
         || text.contains("will continue to try")
@@ -141,9 +140,8 @@ pub(super) fn is_delay(subject: &str, body: &str) -> bool {
 }
 
 /// The notification's words about `address`: the line naming it and the one after.
-pub(super) fn said_about(body: &str, address: &str) -> Option<String> {
-    let text = explanation(body);
-    let lines: Vec<&str> = text.lines().collect();
+pub(super) fn said_about(explanation: &str, address: &str) -> Option<String> {
+    let lines: Vec<&str> = explanation.lines().collect();
     let at = lines
         .iter()
         .position(|l| l.to_ascii_lowercase().contains(address))?;
