@@ -101,6 +101,11 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if matches!(cli.command, Command::CheckConfig | Command::Serve { .. }) {
+        if let Err(code) = cli::templates_render(&c) {
+            return code;
+        }
+    }
     match cli.command {
         Command::CheckConfig => cli::check_config(&c),
         Command::Ingest { sender, recipients } => cli::ingest::ingest(c, sender, recipients).await,

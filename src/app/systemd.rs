@@ -96,12 +96,14 @@ pub async fn reload_on_sighup(
 /// its errors logged and the running config kept.
 pub async fn reload(path: &std::path::Path, shared: &Shared, keys: &TokenKeys, store: &dyn Store) {
     match config::load_file(path) {
-        Ok(new) if !crate::compose::check_templates(&new).is_empty() => {
-            for problem in crate::compose::check_templates(&new) {
-                tracing::error!(error = %problem, "config reload refused; the running config stays");
-            }
-        }
         Ok(new) => {
+            let problems = crate::compose::check_templates(&new);
+            if !problems.is_empty() {
+                for problem in problems {
+                    tracing::error!(error = %problem, "config reload refused; the running config stays");
+                }
+                return;
+            }
             let (new, note) = reload_policy(&shared.current(), new);
             if let Some(note) = note {
                 tracing::warn!("{note}");

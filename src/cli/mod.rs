@@ -21,18 +21,23 @@ pub const EX_TEMPFAIL: u8 = 75;
 pub const EX_NOPERM: u8 = 77;
 pub const EX_CONFIG: u8 = 78;
 
-/// Loads the config, or prints every problem and gives the exit status to stop with. A site's
-/// own templates must also render (see `compose::check_templates`).
+/// Loads the config, or prints every problem and gives the exit status to stop with.
 pub fn load(path: Option<&Path>) -> Result<Config, ExitCode> {
-    let config = config::load(path).map_err(|errors| {
+    config::load(path).map_err(|errors| {
         for e in &errors.0 {
             eprintln!("{e}");
         }
         ExitCode::from(EX_CONFIG)
-    })?;
-    let problems = crate::compose::check_templates(&config);
+    })
+}
+
+/// Whether every site's own templates render (see `compose::check_templates`), else each
+/// failure printed and the exit status to stop with. Run by the commands that start from the
+/// config (`check-config`, `serve`), not by `ingest`, which an MTA runs once per message.
+pub fn templates_render(config: &Config) -> Result<(), ExitCode> {
+    let problems = crate::compose::check_templates(config);
     if problems.is_empty() {
-        return Ok(config);
+        return Ok(());
     }
     let file =
         (config.source.as_ref()).map_or("(built-in defaults)".into(), |p| p.display().to_string());
