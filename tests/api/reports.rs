@@ -25,6 +25,17 @@ async fn report(app: &TestApp, raw: &str) -> Outcome {
         .unwrap()
 }
 
+/// The visitor's first email bounces for good: `ana@visitor.example` is suppressed.
+async fn hard_bounced(app: &TestApp) {
+    let email = emailed(app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    let raw = dsn(
+        &id,
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
+    );
+    assert_eq!(report(app, &raw).await, Outcome::BounceRecorded);
+}
+
 /// Whether the visitor still gets email: a new reply, and time for it to be due.
 async fn still_reachable(app: &TestApp) -> bool {
     let before = app.sent().len();
@@ -126,13 +137,7 @@ async fn a_suppressed_address_is_suppressed_in_any_case(#[case] backend: Backend
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app, "c1").await;
-    let id = email.header("Message-ID").unwrap();
-    let raw = dsn(
-        &id,
-        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
-    );
-    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    hard_bounced(&app).await;
     // The same mailbox, written otherwise, in another conversation.
     let mut events = asked_and_answered("c2");
     events[0] = visitor("c2", Some("ANA@Visitor.Example"), 0.0);
@@ -195,13 +200,7 @@ async fn a_suppression_is_listed_and_can_be_lifted(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app, "c1").await;
-    let id = email.header("Message-ID").unwrap();
-    let raw = dsn(
-        &id,
-        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
-    );
-    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    hard_bounced(&app).await;
     let get = |query: &str| {
         app.client
             .get(format!("{}/v1/suppressions{query}", app.base))

@@ -183,13 +183,10 @@ async fn pipelined_commands_are_answered_in_order(#[case] backend: Backend) {
     assert!(read_reply(&mut read).await.starts_with("221"));
 }
 
-#[apply(backends)]
-#[tokio::test]
-async fn lmtp_answers_once_per_recipient(#[case] backend: Backend) {
-    let Some(app) = spawn_custom(backend, "# lmtp", "", Clock::manual(t0()), false).await else {
-        return;
-    };
-    let first = emailed(&app, "c1").await;
+/// Two conversations of the same visitor, each emailed: the first email, and the reply
+/// addresses of both.
+async fn two_conversations_emailed(app: &TestApp) -> (Received, String, String) {
+    let first = emailed(app, "c1").await;
     app.events(vec![
         visitor("c2", Some("ana@visitor.example"), 5.5),
         message("c2", "q", "visitor", "Another question", 5.5),
@@ -207,6 +204,16 @@ async fn lmtp_answers_once_per_recipient(#[case] backend: Backend) {
         first.header("Reply-To").unwrap(),
         second.header("Reply-To").unwrap(),
     );
+    (first, r1, r2)
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn lmtp_answers_once_per_recipient(#[case] backend: Backend) {
+    let Some(app) = spawn_custom(backend, "# lmtp", "", Clock::manual(t0()), false).await else {
+        return;
+    };
+    let (first, r1, r2) = two_conversations_emailed(&app).await;
     let raw = String::from_utf8(reply_to(&first, "ana@visitor.example", "To both of you")).unwrap();
 
     let stream = tokio::net::TcpStream::connect(app.smtp).await.unwrap();
@@ -463,24 +470,7 @@ async fn a_reply_to_two_conversations_in_one_transaction_reaches_both(#[case] ba
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let first = emailed(&app, "c1").await;
-    app.events(vec![
-        visitor("c2", Some("ana@visitor.example"), 5.5),
-        message("c2", "q", "visitor", "Another question", 5.5),
-        presence("c2", "left", 5.5),
-        message("c2", "a", "agent", "Another answer", 5.5),
-    ])
-    .await;
-    app.at_minute(11.0).await;
-    let second = app
-        .sent()
-        .into_iter()
-        .find(|e| e.text().contains("Another answer"))
-        .unwrap();
-    let (r1, r2) = (
-        first.header("Reply-To").unwrap(),
-        second.header("Reply-To").unwrap(),
-    );
+    let (first, r1, r2) = two_conversations_emailed(&app).await;
     let raw = reply_to(&first, "ana@visitor.example", "To both of you");
     let addr = app.smtp;
     let out = tokio::task::spawn_blocking(move || {
