@@ -197,6 +197,7 @@ async fn apply_one(
                 attachments: message.attachments.clone(),
                 source: MessageSource::Chat,
                 at,
+                trimmed: true,
             };
             // A message id seen before is a replay: the first copy stands.
             if let Some(seq) = tx.insert_message(c.pk, &new).await? {

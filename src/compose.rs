@@ -529,6 +529,7 @@ pub fn sample(
             attachments: vec![],
             source: MessageSource::Chat,
             at: at(min),
+            trimmed: true,
             deleted: false,
             email_id: None,
         };

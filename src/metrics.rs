@@ -26,6 +26,10 @@ pub struct Metrics {
     /// By entry point: `smtp`, `lmtp`, `imap`, `ingest`.
     pub replies_received: Family<Labels, Counter>,
     pub replies_stored: Counter,
+    /// Stored replies the trimming rules would have emptied, kept as they came.
+    pub replies_untrimmed: Counter,
+    /// Stored replies in which the copy of an email we sent was found by its text and cut.
+    pub replies_own_copy_cut: Counter,
     /// By reason: `token`, `sender`, `window`, `malformed`, `size`, `auto_reply`, `loop`,
     /// `bounce`, `duplicate`, `quarantine`, `empty`.
     pub replies_rejected: Family<Labels, Counter>,
@@ -50,6 +54,8 @@ pub fn get() -> &'static Metrics {
             emails_cancelled: Counter::default(),
             replies_received: Family::default(),
             replies_stored: Counter::default(),
+            replies_untrimmed: Counter::default(),
+            replies_own_copy_cut: Counter::default(),
             replies_rejected: Family::default(),
             send_lateness: Histogram::new([0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
             webhooks: Family::default(),
@@ -90,6 +96,16 @@ pub fn get() -> &'static Metrics {
             "replies_stored",
             "Visitor replies posted into their conversation",
             m.replies_stored.clone(),
+        );
+        registry.register(
+            "replies_untrimmed",
+            "Stored replies kept as they came: the trimming rules would have left nothing",
+            m.replies_untrimmed.clone(),
+        );
+        registry.register(
+            "replies_own_copy_cut",
+            "Stored replies in which the quoted copy of our email was found by its text and cut",
+            m.replies_own_copy_cut.clone(),
         );
         registry.register(
             "replies_rejected",

@@ -64,6 +64,7 @@ pub fn message_created(conv: &Conversation, message: &NewMessage, at: DateTime<U
             "text": message.text,
             "attachments": message.attachments,
             "source": message.source.channel(),
+            "trimmed": message.trimmed,
             "at": at.to_rfc3339(),
         },
     });

@@ -285,6 +285,7 @@ fn message_json(m: &MarkedMessage) -> Value {
         "quarantined": msg.source == MessageSource::EmailQuarantined,
         "at": msg.at.to_rfc3339(),
         "deleted": msg.deleted,
+        "trimmed": msg.trimmed,
         "forwarded": m.marker.as_ref().map(|k| json!({
             "to": k.to,
             "at": k.at.to_rfc3339(),

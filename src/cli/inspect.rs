@@ -3,7 +3,7 @@
 
 use super::{open_inbound, EX_DATAERR, EX_NOINPUT};
 use crate::config::Config;
-use crate::inbound::{analyze_detached, Analysis, Envelope};
+use crate::inbound::{analyze_detached, Analysis, Envelope, Kind};
 use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -120,6 +120,17 @@ fn write_text(analysis: &Analysis, out: &mut String) -> std::fmt::Result {
             "attachment:    {} ({}, {} bytes)",
             a.name, a.content_type, a.size
         )?;
+    }
+    if matches!(
+        analysis.kind,
+        Kind::Reply | Kind::Unroutable | Kind::AutoReply
+    ) {
+        let trimming = match (analysis.trimmed, analysis.own_copy) {
+            (false, _) => "none: the rules would have left nothing, kept as it came",
+            (true, true) => "the copy of our email cut by its text, then the quote rules",
+            (true, false) => "the quote rules",
+        };
+        writeln!(out, "trimmed:       {trimming}")?;
     }
     writeln!(out, "text:\n{}", analysis.text)?;
     Ok(())

@@ -4,7 +4,7 @@
 use crate::config::Site;
 use crate::domain::plain_text;
 use crate::reply;
-use mail_parser::{Message, PartType};
+use mail_parser::{Message, MessageParser, PartType};
 
 /// How many of a reply's referenced Message-IDs are looked up: a real thread's newest few
 /// carry ours, and a hostile `References` of thousands must not cost thousands of queries.
@@ -115,9 +115,10 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
         .map(|s| format!("subject starts with \"{s}\""))
 }
 
-/// The visitor's words: the text part (or the HTML one as text), cut at our "reply above this
-/// line" marker, with the quoted history trimmed.
-pub fn extract_text(message: &Message<'_>) -> String {
+/// The reply's body as text: the text part (or the HTML one as text, its quote containers
+/// removed), cut at our "reply above this line" marker. The trimming rules run over it
+/// (`reply::reply_text`) once it is known which of our emails it may quote.
+pub fn extract_body(message: &Message<'_>) -> String {
     let body = match message.text_bodies().next() {
         Some(part) => match &part.body {
             PartType::Text(t) => t.to_string(),
@@ -126,8 +127,25 @@ pub fn extract_text(message: &Message<'_>) -> String {
         },
         None => String::new(),
     };
-    let body = cut_at_marker(&body);
-    plain_text(&reply::trim(&body))
+    cut_at_marker(&body)
+}
+
+/// The visitor's words, trimmed as well as can be without knowing what we sent.
+pub fn extract_text(message: &Message<'_>) -> String {
+    plain_text(&reply::reply_text(&extract_body(message), &[]).text)
+}
+
+/// An email we sent, read back from its bytes: its text part and From, to find its copy in a
+/// reply. `None` for bytes that are no email with a text part.
+pub(super) fn sent_email(raw: &[u8]) -> Option<reply::Sent> {
+    let message = MessageParser::default().parse(raw)?;
+    let text = message.body_text(0)?.into_owned();
+    let from = message.from().and_then(|a| a.first());
+    Some(reply::Sent {
+        text,
+        from_address: from.and_then(|a| a.address()).unwrap_or_default().into(),
+        from_name: from.and_then(|a| a.name()).map(str::to_string),
+    })
 }
 
 /// Everything from the line holding our "reply above this line" marker on is our own email.
@@ -152,7 +170,6 @@ pub(super) fn cut_at_marker(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mail_parser::MessageParser;
 
     fn parse(raw: &str) -> Message<'_> {
         MessageParser::default().parse(raw.as_bytes()).unwrap()

@@ -200,6 +200,8 @@ impl Inbound {
         Ok(Outcome::Stored {
             conversation: conv.id,
             message: new.id,
+            trimmed: analysis.trimmed,
+            own_copy: analysis.own_copy,
         })
     }
 }
@@ -289,6 +291,7 @@ fn visitor_message(
             MessageSource::Email
         },
         at: now,
+        trimmed: analysis.trimmed,
     };
     (new, ids)
 }

@@ -6,8 +6,19 @@ use super::{Kind, Outcome};
 pub(super) fn count(outcome: &Outcome, kind: Kind) {
     let m = crate::metrics::get();
     let reason = match (outcome, kind) {
-        (Outcome::Stored { .. }, _) => {
+        (
+            Outcome::Stored {
+                trimmed, own_copy, ..
+            },
+            _,
+        ) => {
             m.replies_stored.inc();
+            if !trimmed {
+                m.replies_untrimmed.inc();
+            }
+            if *own_copy {
+                m.replies_own_copy_cut.inc();
+            }
             return;
         }
         (Outcome::Rejected(r), _) => r.label(),

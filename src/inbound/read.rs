@@ -1,7 +1,7 @@
 //! Reading one message: parse, classify, extract the reply's words and attachments, route by
 //! reply token. Pure: a function of the bytes, the envelope, the config and the token keys.
 
-use super::classify::{auto_reply_reason, extract_text, loop_reason, referenced_ids};
+use super::classify::{auto_reply_reason, extract_body, loop_reason, referenced_ids};
 use super::report::read_report;
 use super::route::route;
 use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verification};
@@ -41,6 +41,9 @@ pub fn read(
         kind: Kind::Reply,
         reason: None,
         text: String::new(),
+        trimmed: true,
+        own_copy: false,
+        body: String::new(),
         from: from.and_then(|a| a.address()).map(|a| plain_text(a.trim())),
         from_name: from.and_then(|a| a.name()).map(clean_name),
         subject: message.subject().map(plain_text),
@@ -71,7 +74,8 @@ pub fn read(
         analysis.kind = Kind::AutoReply;
         analysis.reason = Some(why);
     }
-    analysis.text = extract_text(&message);
+    analysis.body = extract_body(&message);
+    analysis.set_text(&[]);
     for part in message.attachments() {
         let data = part.contents();
         if data.len() > limits.max_attachment_size || matches!(part.body, PartType::Message(_)) {

@@ -1,7 +1,8 @@
 //! Finding a reply's conversation: its reply token (a MAC, no database) or our Message-ID in
-//! `In-Reply-To`/`References`; then the sender and reach-window checks under the site's policy.
+//! `In-Reply-To`/`References`; then the sender and reach-window checks under the site's policy, and
+//! the reply trimmed again knowing the emails of ours it answers.
 
-use super::classify::ours;
+use super::classify::{ours, sent_email};
 use super::{Analysis, Decision, Envelope, Inbound, Kind, Routing, SenderCheck, TokenCheck, Via};
 use crate::config::{Config, SenderPolicy};
 use crate::store::{Conversation, Tx};
@@ -92,6 +93,10 @@ pub(super) fn route(
     }
 }
 
+/// At most this many of the emails a reply names are looked for as quoted copies: a client
+/// quotes the one it answers, and `References` may name every email of a long thread.
+const MAX_ANSWERED: usize = 3;
+
 impl Inbound {
     /// The reads of routing and verification, inside `tx`: the conversation a token names
     /// (it must exist and be of the token's site), else the one whose email our Message-ID in
@@ -158,8 +163,34 @@ impl Inbound {
         if analysis.kind == Kind::Reply {
             let last_email = tx.last_email_at(conv.pk).await?;
             self.verify(analysis, &conv, last_email);
+            self.trim_knowing_what_was_sent(analysis, &conv, tx).await?;
         }
         Ok(Some(conv))
+    }
+
+    /// Trims the reply again, knowing the emails of ours it answers: their copies are cut
+    /// however the client quoted them.
+    async fn trim_knowing_what_was_sent(
+        &self,
+        analysis: &mut Analysis,
+        conv: &Conversation,
+        tx: &mut dyn Tx,
+    ) -> anyhow::Result<()> {
+        let config = self.config.current();
+        let Some(site) = config.sites.iter().find(|s| s.id == conv.site_id) else {
+            return Ok(());
+        };
+        let answered: Vec<String> = (analysis.references.iter())
+            .filter(|id| ours(id, &site.reply_domain))
+            .take(MAX_ANSWERED)
+            .cloned()
+            .collect();
+        let raws = tx.answered_emails(conv.pk, &answered).await?;
+        let sent: Vec<_> = raws.iter().filter_map(|r| sent_email(r)).collect();
+        if !sent.is_empty() {
+            analysis.set_text(&sent);
+        }
+        Ok(())
     }
 
     /// Sender and reach-window checks, under the site's policy: `last_email` is when the

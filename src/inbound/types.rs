@@ -190,8 +190,17 @@ pub struct Analysis {
     pub kind: Kind,
     /// Why it is an auto-reply or a loop.
     pub reason: Option<String>,
-    /// The trimmed reply.
+    /// The reply: the visitor's words, trimmed (see `trimmed`).
     pub text: String,
+    /// `false` when the trimming rules would have left nothing of a body with words in it,
+    /// and `text` is the body as it came.
+    pub trimmed: bool,
+    /// A copy of the email it answers was found in it, by the text we sent, and cut.
+    pub own_copy: bool,
+    /// The body before trimming (the text part, or the HTML one as text, cut at our marker):
+    /// trimmed again once the emails it may quote are known.
+    #[serde(skip)]
+    pub(super) body: String,
     pub from: Option<String>,
     pub from_name: Option<String>,
     pub subject: Option<String>,
@@ -209,6 +218,14 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// The reply's text from its body, knowing that it may quote the emails `sent`.
+    pub(super) fn set_text(&mut self, sent: &[crate::reply::Sent]) {
+        let reply = crate::reply::reply_text(&self.body, sent);
+        self.text = crate::domain::plain_text(&reply.text);
+        self.trimmed = reply.trimmed;
+        self.own_copy = reply.own_copy;
+    }
+
     /// No conversation was found: a reply is then unroutable; an auto-reply stays what it is.
     pub(super) fn not_routed(&mut self) {
         if self.kind == Kind::Reply {
@@ -231,6 +248,10 @@ pub enum Outcome {
     Stored {
         conversation: String,
         message: String,
+        /// As [`Analysis::trimmed`]: `false` when kept as it came.
+        trimmed: bool,
+        /// As [`Analysis::own_copy`].
+        own_copy: bool,
     },
     /// Stored, but held for review (a sender that does not match, under `quarantine`).
     Quarantined { conversation: String },
@@ -248,6 +269,7 @@ pub enum Outcome {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Outcome::Stored { trimmed: false, .. } => f.write_str("stored untrimmed"),
             Outcome::Stored { .. } => f.write_str("stored"),
             Outcome::Quarantined { .. } => f.write_str("quarantined"),
             Outcome::Duplicate => f.write_str("duplicate"),

@@ -23,12 +23,21 @@ const QUOTE_CLASSES: &[&str] = &[
     "qt",
 ];
 
-/// Ids after which everything is quoted: Outlook's, which lets nobody write below them.
+/// Ids after which everything is quoted: Outlook's, which lets nobody write below them
+/// (`x_` is the prefix Exchange gives ids in mail it passes on).
 const CUT_IDS: &[&str] = &[
     "divrplyfwdmsg",
     "appendonsend",
     "x_divrplyfwdmsg",
     "stopspelling",
+    "mail-editor-reference-message-container",
+    "x_mail-editor-reference-message-container",
+];
+
+/// Classes after which everything is quoted: Outlook for iOS and Android's reference message.
+const CUT_CLASSES: &[&str] = &[
+    "ms-outlook-mobile-reference-message",
+    "x_ms-outlook-mobile-reference-message",
 ];
 
 /// HTML to readable text, the quoted history removed by its markup: paragraphs and line breaks
@@ -117,6 +126,9 @@ fn verdict(node: &Handle) -> Verdict {
         return Verdict::Drop;
     }
     let classes = attr("class").unwrap_or_default();
+    if classes.split_whitespace().any(|c| CUT_CLASSES.contains(&c)) {
+        return Verdict::CutFromHere;
+    }
     if classes
         .split_whitespace()
         .any(|c| QUOTE_CLASSES.contains(&c))

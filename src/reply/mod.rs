@@ -17,16 +17,21 @@
 //! 4. A quote left at the very end, after text, is the history: it goes.
 //!
 //! [`trim`] works on plain text; [`html_to_text`] turns an HTML-only reply into text with
-//! `<blockquote>` as `>` lines, so the same rules apply.
+//! `<blockquote>` as `>` lines, so the same rules apply. [`reply_text`] is what the pipeline
+//! runs: first the copies of our own emails are cut by their words ([`cut_own_copy`], whatever
+//! the client's quoting), then [`trim`]; and where the rules would leave nothing of a body
+//! that has words of the visitor's, the body is kept whole and marked untrimmed.
 //!
 //! The files: this one (the kinds of line and the rules over them), `lines` (a line's kind),
 //! `attribution` ("On … wrote:" in its many forms), `headers` (forwarded header blocks),
-//! `signature` (mobile sign-offs), `html` (an HTML reply as text).
+//! `signature` (mobile sign-offs), `html` (an HTML reply as text), `own` (our own email
+//! quoted back).
 
 mod attribution;
 mod headers;
 mod html;
 mod lines;
+mod own;
 mod signature;
 #[cfg(test)]
 mod tests;
@@ -35,6 +40,7 @@ use attribution::is_attribution_block;
 use headers::header_key;
 pub use html::html_to_text;
 use lines::{classify, is_quote};
+pub use own::{cut_own_copy, Sent};
 
 /// What a line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +61,50 @@ pub(super) enum HeaderKind {
     /// A forward marker or a block of "From:/To:/Subject:" headers; the block ends at the
     /// first empty line.
     Forward,
+}
+
+/// What is kept of a reply, and how it was found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    /// `false` when the rules would have left nothing of a body with words of the visitor's
+    /// in it, and the body was kept as it came (better a reply with its quote than none).
+    pub trimmed: bool,
+    /// A copy of an email we sent was found in it and cut.
+    pub own_copy: bool,
+}
+
+/// The visitor's words in `body`: the copies of `sent` it quotes cut, then [`trim`]. Where
+/// that leaves nothing though the body has text above any signature delimiter, the body is
+/// kept (without the copies) and `trimmed` is `false`.
+pub fn reply_text(body: &str, sent: &[Sent]) -> Reply {
+    let own = cut_own_copy(body, sent);
+    let own_copy = own.is_some();
+    let body = own.as_deref().unwrap_or(body);
+    let text = trim(body);
+    if !text.is_empty() || !has_words_of_its_own(body) {
+        return Reply {
+            text,
+            trimmed: true,
+            own_copy,
+        };
+    }
+    let normalized = body.replace("\r\n", "\n").replace('\r', "\n");
+    let lines: Vec<&str> = normalized.split('\n').collect();
+    Reply {
+        text: strip_blank_edges(&lines).join("\n"),
+        trimmed: false,
+        own_copy,
+    }
+}
+
+/// Whether a body has a line of plain text above its first signature delimiter (`-- `): the
+/// lines below one are a signature by convention, the rest may be the visitor's.
+fn has_words_of_its_own(body: &str) -> bool {
+    let lines: Vec<&str> = body.lines().collect();
+    (classify(&lines).iter())
+        .take_while(|k| **k != Kind::Delimiter)
+        .any(|k| *k == Kind::Text)
 }
 
 /// The reply without its history. Leading and trailing blank lines are removed; everything in

@@ -64,3 +64,29 @@ pub(super) fn html_blockquotes_become_quotes() {
     let text = super::html_to_text(html);
     assert_eq!(trim(&text), "Works now, thanks!", "from {text:?}");
 }
+
+#[test]
+pub(super) fn a_body_the_rules_would_empty_is_kept_whole() {
+    use super::{reply_text, Reply};
+    let cases = [
+        // Words below a device line: the rules cut at the line, and would keep nothing.
+        (
+            "Sent from my iPhone\n\nYes please, send it to the office.",
+            "Sent from my iPhone\n\nYes please, send it to the office.",
+            false,
+        ),
+        // Only history: nothing of the visitor's to keep.
+        ("On Mon, 3 Mar 2025, Acme wrote:\n> Hello\n", "", true),
+        // Only a signature under its delimiter.
+        ("\n-- \nAna Silva\n", "", true),
+        ("Thanks!\n\n> Hello", "Thanks!", true),
+    ];
+    for (body, text, trimmed) in cases {
+        let want = Reply {
+            text: text.into(),
+            trimmed,
+            own_copy: false,
+        };
+        assert_eq!(reply_text(body, &[]), want, "{body}");
+    }
+}

@@ -67,6 +67,9 @@ pub trait OutboxTx: Send {
     async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>>;
     /// The ids of the chat messages an email forwarded.
     async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>>;
+    /// The bytes of the emails of conversation `pk` a reply answers: those with these
+    /// `Message-ID`s, else (a reply that names none) the conversation's newest email.
+    async fn answered_emails(&mut self, pk: i64, message_ids: &[String]) -> Result<Vec<Vec<u8>>>;
     /// When the conversation's last email was made.
     async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
     /// Marks an email failed (a bounce came back for it).

@@ -63,6 +63,8 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     pub source: MessageSource,
     pub at: DateTime<Utc>,
+    /// `false` for an email reply the trimming rules would have emptied, kept as it came.
+    pub trimmed: bool,
     pub deleted: bool,
     /// The outbox email that forwarded this message, if any (its forwarding marker).
     pub email_id: Option<String>,
@@ -86,6 +88,8 @@ pub struct NewMessage {
     pub attachments: Vec<Attachment>,
     pub source: MessageSource,
     pub at: DateTime<Utc>,
+    /// `false` for an email reply kept as it came (see [`Message::trimmed`]).
+    pub trimmed: bool,
 }
 
 /// Per-site presence of agents.

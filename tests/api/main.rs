@@ -13,3 +13,4 @@ mod reports;
 mod serve;
 mod smtp_listener;
 mod triggers;
+mod trimming;

@@ -6,39 +6,6 @@ use rstest::rstest;
 use rstest_reuse::apply;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// Sends with Python's smtplib; returns what it printed (`OK` or the error).
-fn smtplib_send(addr: std::net::SocketAddr, from: &str, to: &[&str], raw: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let msg = dir.path().join("msg.eml");
-    std::fs::write(&msg, raw).unwrap();
-    let script = format!(
-        r#"
-import smtplib, sys
-data = open({msg:?}, "rb").read()
-try:
-    with smtplib.SMTP("{ip}", {port}, timeout=30) as s:
-        s.ehlo("client.test")
-        refused = s.sendmail({from:?}, {to:?}, data)
-        print("OK", refused)
-except smtplib.SMTPRecipientsRefused as e:
-    print("REFUSED", {{k: v[0] for k, v in e.recipients.items()}})
-except smtplib.SMTPResponseException as e:
-    print("ERROR", e.smtp_code, e.smtp_error.decode())
-"#,
-        msg = msg.display().to_string(),
-        ip = addr.ip(),
-        port = addr.port(),
-        from = from,
-        to = to,
-    );
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
-}
-
 #[apply(backends)]
 #[tokio::test]
 async fn smtplib_delivers_a_reply_that_is_stored_before_the_250(#[case] backend: Backend) {

@@ -8,8 +8,8 @@ macro_rules! sql_messages {
             async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>> {
                 let row = $q::query(
                     "INSERT INTO messages (conversation_pk, id, author, author_name, text, attachments,
-                                           source, at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                           source, at, trimmed)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (conversation_pk, id) DO NOTHING
                      RETURNING seq",
                 )
@@ -21,6 +21,7 @@ macro_rules! sql_messages {
                 .bind(serde_json::to_string(&m.attachments)?)
                 .bind(m.source.as_str())
                 .bind(ms(m.at))
+                .bind(m.trimmed)
                 .fetch_optional(&mut *self.tx)
                 .await?;
                 Ok(row.map(|r| r.get(0)))

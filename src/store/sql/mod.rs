@@ -110,6 +110,7 @@ macro_rules! sql_backend {
                         .ok_or_else(|| anyhow::anyhow!("unknown message source {source}"))?
                 },
                 at: from_millis(row.try_get("at")?),
+                trimmed: row.try_get("trimmed")?,
                 deleted: row.try_get("deleted")?,
                 email_id: row.try_get("email_id")?,
             })

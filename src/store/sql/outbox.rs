@@ -78,6 +78,32 @@ macro_rules! sql_outbox {
                 )
             }
 
+            async fn answered_emails(&mut self, pk: i64, message_ids: &[String]) -> Result<Vec<Vec<u8>>> {
+                let mut found = Vec::new();
+                for id in message_ids {
+                    let raw: Option<Vec<u8>> = $q::query_scalar(
+                        "SELECT b.raw FROM emails e JOIN email_bodies b ON b.email_id = e.id
+                         WHERE e.message_id = $1 AND e.conversation_pk = $2",
+                    )
+                    .bind(id)
+                    .bind(pk)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                    found.extend(raw);
+                }
+                if found.is_empty() {
+                    let newest: Option<Vec<u8>> = $q::query_scalar(
+                        "SELECT b.raw FROM emails e JOIN email_bodies b ON b.email_id = e.id
+                         WHERE e.conversation_pk = $1 ORDER BY e.created_at DESC LIMIT 1",
+                    )
+                    .bind(pk)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                    found.extend(newest);
+                }
+                Ok(found)
+            }
+
             async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
                 let at: Option<i64> =
                     $q::query_scalar("SELECT MAX(created_at) FROM emails WHERE conversation_pk = $1")

@@ -3,17 +3,22 @@
 //!
 //! The files: `app` (a daemon on a fresh database and port 0: `spawn_app`), `db` (the
 //! backends, fresh PostgreSQL databases, raw SQL), `smtp_sink` (the relay), `webhook_sink`
-//! (the platform's endpoint); this one holds the test data: events, replies, instants.
+//! (the platform's endpoint), `smtp_client` (Python's smtplib as the sending client); this one
+//! holds the test data: events, replies, instants.
 
 mod app;
 mod db;
 #[path = "../../support/skip.rs"]
 pub mod skip;
+mod smtp_client;
 mod smtp_sink;
 mod webhook_sink;
 
 pub use app::*;
 pub use db::*;
+// The other test binaries that share these helpers send no mail through the listener.
+#[allow(unused_imports)]
+pub use smtp_client::*;
 pub use smtp_sink::*;
 pub use webhook_sink::*;
 

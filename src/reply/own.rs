@@ -1,0 +1,272 @@
+//! Our own email, quoted back. A reply to one of our emails carries a copy of it in whatever
+//! form the visitor's client quotes: `>` marks, `|` bars, indentation, re-wrapped at another
+//! width, or no marks at all. Knowing the text we sent, the copy is found by its words, not by
+//! its marks, and cut; the generic rules then see only what is left.
+//!
+//! A line is part of the copy when every word on it belongs to a run of at least [`MIN_RUN`]
+//! words that also stand in that order in our email: shorter runs are phrases a visitor may
+//! well repeat ("thank you for your help"). The lines just above a copy that name our sender
+//! (the address, or the name beside a date) are its attribution and go with it.
+
+use std::collections::HashSet;
+
+/// An email we sent, as the reply may quote it.
+#[derive(Clone, Debug, Default)]
+pub struct Sent {
+    /// Its text part, as composed.
+    pub text: String,
+    /// The From address, as the attribution above a copy usually names it.
+    pub from_address: String,
+    /// The From display name ("Acme Support"), which some clients write instead.
+    pub from_name: Option<String>,
+}
+
+/// Words in a row, in our order, that prove a copy.
+pub const MIN_RUN: usize = 8;
+
+/// Words per shingle: runs are found as overlapping shingles of our text.
+const SHINGLE: usize = 4;
+
+/// At most this many lines above a copy are looked at for its attribution.
+const ATTRIBUTION_LINES: usize = 4;
+
+/// `body` without the copies of `sent` it quotes, or `None` when it quotes none of them.
+pub fn cut_own_copy(body: &str, sent: &[Sent]) -> Option<String> {
+    let shingles = shingles(sent);
+    if shingles.is_empty() {
+        return None;
+    }
+    let lines: Vec<&str> = body.lines().collect();
+    let words: Vec<(usize, String)> = (lines.iter().enumerate())
+        .flat_map(|(i, l)| words(strip_marks(l)).map(move |w| (i, w)))
+        .collect();
+
+    let mut covered = vec![false; words.len()];
+    for start in 0..words.len().saturating_sub(SHINGLE - 1) {
+        if shingles.contains(&key(words[start..start + SHINGLE].iter().map(|(_, w)| w))) {
+            covered[start..start + SHINGLE].fill(true);
+        }
+    }
+    keep_long_runs(&mut covered);
+    if !covered.contains(&true) {
+        return None;
+    }
+
+    // A line is ours when it has words and all of them are covered.
+    let mut ours: Vec<Option<bool>> = vec![None; lines.len()];
+    for ((line, _), c) in words.iter().zip(&covered) {
+        let slot = &mut ours[*line];
+        *slot = Some(slot.unwrap_or(true) && *c);
+    }
+    let mut cut = vec![false; lines.len()];
+    for (i, o) in ours.iter().enumerate() {
+        cut[i] = *o == Some(true);
+    }
+    fill_wordless(&ours, &mut cut);
+    for i in 0..lines.len() {
+        if cut[i] && (i == 0 || !cut[i - 1]) {
+            cut_attribution(&lines, &mut cut, i, sent);
+        }
+    }
+    let kept: Vec<&str> = (lines.iter().zip(&cut))
+        .filter(|(_, c)| !**c)
+        .map(|(l, _)| *l)
+        .collect();
+    Some(kept.join("\n"))
+}
+
+/// Keeps only the covered runs of at least [`MIN_RUN`] words.
+fn keep_long_runs(covered: &mut [bool]) {
+    let mut i = 0;
+    while i < covered.len() {
+        if !covered[i] {
+            i += 1;
+            continue;
+        }
+        let end = (i..covered.len())
+            .find(|&j| !covered[j])
+            .unwrap_or(covered.len());
+        if end - i < MIN_RUN {
+            covered[i..end].fill(false);
+        }
+        i = end;
+    }
+}
+
+/// Lines without words (blank, `>`, `--`) inside a copy, or after the last one, go with it.
+fn fill_wordless(ours: &[Option<bool>], cut: &mut [bool]) {
+    let mut previous = false;
+    for i in 0..ours.len() {
+        match ours[i] {
+            Some(o) => previous = o,
+            None if previous => {
+                let next = ours[i + 1..].iter().flatten().next();
+                cut[i] = next.is_none_or(|o| *o);
+            }
+            None => {}
+        }
+    }
+}
+
+/// The lines just above the copy starting at `first` that name our sender: its attribution.
+fn cut_attribution(lines: &[&str], cut: &mut [bool], first: usize, sent: &[Sent]) {
+    let mut top = first;
+    while top > 0 && !cut[top - 1] && strip_marks(lines[top - 1]).is_empty() {
+        top -= 1;
+    }
+    let mut start = top;
+    while start > 0
+        && top - start < ATTRIBUTION_LINES
+        && !cut[start - 1]
+        && !strip_marks(lines[start - 1]).is_empty()
+    {
+        start -= 1;
+    }
+    // The nearest lines first: the attribution is the block's end, not its whole.
+    for from in (start..top).rev() {
+        let block = lines[from..top].join(" ").to_lowercase();
+        if sent.iter().any(|s| names_sender(&block, s)) {
+            cut[from..first].fill(true);
+            return;
+        }
+    }
+}
+
+fn names_sender(block: &str, sent: &Sent) -> bool {
+    let address = sent.from_address.to_lowercase();
+    if !address.is_empty() && block.contains(&address) {
+        return true;
+    }
+    let named = (sent.from_name.as_deref())
+        .map(str::to_lowercase)
+        .is_some_and(|n| n.trim().len() >= 3 && block.contains(n.trim()));
+    named && block.chars().any(|c| c.is_ascii_digit()) && !ends_a_sentence(block)
+}
+
+/// A line the visitor wrote ends like one; an attribution ends in `:` or a bracket.
+fn ends_a_sentence(block: &str) -> bool {
+    block.trim_end().ends_with(['.', '!', '?'])
+}
+
+/// A line without its quote marks: any run of `>`, `|` and spaces at its start.
+fn strip_marks(line: &str) -> &str {
+    line.trim_start_matches(|c: char| c == '>' || c == '|' || c.is_whitespace())
+        .trim_end()
+}
+
+/// A line's words: runs of letters and digits, lowercased. Punctuation and markup between them
+/// do not count, so a copy re-wrapped or rendered from our HTML still matches.
+fn words(line: &str) -> impl Iterator<Item = String> + '_ {
+    line.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+fn shingles(sent: &[Sent]) -> HashSet<u64> {
+    let mut set = HashSet::new();
+    for s in sent {
+        let words: Vec<String> = s.text.lines().flat_map(words).collect();
+        for w in words.windows(SHINGLE) {
+            set.insert(key(w.iter()));
+        }
+    }
+    set
+}
+
+fn key<'a>(words: impl Iterator<Item = &'a String>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for w in words {
+        w.hash(&mut h);
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: &str = "Hello Ana,\n\nMaria from Acme replied to your chat:\n\nMaria · 10:02\nYes, we ship to Portugal. Delivery takes three to five working days.\n\nReply to this email to answer; it goes straight into the chat.\n\n--\nYou get this because you chatted with Acme.\nUnsubscribe: https://acme.example/u/abc";
+
+    fn sent() -> Vec<Sent> {
+        vec![Sent {
+            text: OURS.into(),
+            from_address: "support@acme.example".into(),
+            from_name: Some("Acme Support".into()),
+        }]
+    }
+
+    fn quoted(prefix: &str) -> String {
+        OURS.lines()
+            .map(|l| format!("{prefix}{l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn copies_in_any_quoting_are_cut() {
+        let cases = [
+            // Bars and an attribution no rule knows.
+            format!(
+                "Great, thanks!\n\n=== Acme Support (support@acme.example) schrieb am 1.12. ===\n{}",
+                quoted("| ")
+            ),
+            // No marks at all, the name and a time as the attribution.
+            format!(
+                "Great, thanks!\n\nAcme Support, 1 Dec 10:05\n\n{}",
+                quoted("")
+            ),
+            // Indented and re-wrapped at another width.
+            format!(
+                "Great, thanks!\n\n    {}",
+                textwrap_words(OURS, 30).join("\n    ")
+            ),
+        ];
+        for body in cases {
+            let got = cut_own_copy(&body, &sent()).expect("a copy");
+            assert_eq!(got.trim(), "Great, thanks!", "{body}");
+        }
+    }
+
+    #[test]
+    fn the_visitors_words_stay() {
+        let cases = [
+            // A reply that repeats a short phrase of ours.
+            ("Yes, we ship to Portugal? Great.", None),
+            // Interleaved answers between parts of the copy.
+            (
+                "> Maria · 10:02\n> Yes, we ship to Portugal. Delivery takes three to five working days.\n\nCan it be faster?\n\n> Reply to this email to answer; it goes straight into the chat.",
+                Some("\nCan it be faster?\n"),
+            ),
+            // A sentence above the copy that names us is no attribution.
+            (
+                "I wrote to Acme Support on 1 Dec.\n\n> Maria · 10:02\n> Yes, we ship to Portugal. Delivery takes three to five working days.",
+                Some("I wrote to Acme Support on 1 Dec.\n"),
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(cut_own_copy(body, &sent()).as_deref(), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn nothing_sent_cuts_nothing() {
+        assert_eq!(cut_own_copy("Hi\n> old", &[]), None);
+    }
+
+    fn textwrap_words(text: &str, width: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        for w in text.split_whitespace() {
+            let line = out.last_mut().unwrap();
+            if !line.is_empty() && line.len() + w.len() + 1 > width {
+                out.push(w.to_string());
+            } else {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(w);
+            }
+        }
+        out
+    }
+}

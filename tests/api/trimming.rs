@@ -1,0 +1,159 @@
+//! Replies as real clients write them, sent through the SMTP listener by a client nobody here
+//! wrote (Python's smtplib): HTML from every common client arrives as clean text, our own
+//! email quoted back is cut however it is quoted, and a reply the rules would empty is kept.
+
+use crate::helpers::*;
+use rstest::rstest;
+use rstest_reuse::apply;
+use serde_json::Value;
+
+/// Sends each reply through the listener, from the visitor; every one must be taken.
+async fn send_through_listener(app: &TestApp, email: &Received, mimes: &[String]) {
+    let to = email.header("Reply-To").unwrap();
+    let messages: Vec<(Vec<String>, Vec<u8>)> = (mimes.iter())
+        .map(|m| {
+            (
+                vec![to.clone()],
+                reply_with(email, "ana@visitor.example", m),
+            )
+        })
+        .collect();
+    let addr = app.smtp;
+    let answers = tokio::task::spawn_blocking(move || {
+        smtplib_send_all(addr, "ana@visitor.example", &messages)
+    })
+    .await
+    .unwrap();
+    for answer in answers {
+        assert_eq!(answer, "OK {}");
+    }
+}
+
+/// The replies stored from email in conversation `conv`, oldest first.
+async fn email_replies(app: &TestApp, conv: &str) -> Vec<Value> {
+    let conv = app.conversation(conv).await;
+    (conv["messages"].as_array().unwrap().iter())
+        .filter(|m| m["source"] == "email")
+        .cloned()
+        .collect()
+}
+
+fn html(body: &str) -> String {
+    format!("Content-Type: text/html; charset=utf-8\r\n\r\n{body}\r\n")
+}
+
+/// Each client's own markup for a reply (`tests/data/html-replies/<client>.html`), with the
+/// text it must arrive as (`<client>.txt`).
+fn html_clients() -> Vec<(String, String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/html-replies");
+    let mut clients: Vec<_> = (std::fs::read_dir(&dir).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "html"))
+        .map(|p| {
+            let want = std::fs::read_to_string(p.with_extension("txt")).unwrap();
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let html = std::fs::read_to_string(&p).unwrap();
+            (name, html, want.trim_end().to_string())
+        })
+        .collect();
+    clients.sort();
+    assert!(clients.len() >= 12, "{dir:?}");
+    clients
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn html_replies_from_every_client_arrive_as_clean_text(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let clients = html_clients();
+    let mimes: Vec<String> = clients.iter().map(|(_, body, _)| html(body)).collect();
+    send_through_listener(&app, &email, &mimes).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored.len(), clients.len());
+    for ((client, _, want), got) in clients.iter().zip(&stored) {
+        assert_eq!(got["text"], want.as_str(), "{client}");
+        assert_eq!(got["trimmed"], true, "{client}");
+    }
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn our_email_quoted_in_a_way_no_rule_knows_is_cut(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // A client that quotes with bars under an attribution of its own, and drops our marker
+    // line: nothing the generic rules know.
+    let ours = email.text();
+    let quoted: Vec<String> = (ours.lines())
+        .filter(|l| !l.contains("Reply above this line"))
+        .map(|l| format!("| {l}"))
+        .collect();
+    let body = format!(
+        "Great, I'll take the Tuesday slot.\n\n==== support@acme.example schrieb am 02.03.2026 10:06 ====\n{}\n",
+        quoted.join("\n")
+    );
+    // The generic rules alone would keep the whole copy.
+    assert!(replyrelay::reply::trim(&body).contains("Do you ship to Spain?"));
+
+    let mime = format!(
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n{}",
+        body.replace('\n', "\r\n")
+    );
+    send_through_listener(&app, &email, &[mime]).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored[0]["text"], "Great, I'll take the Tuesday slot.");
+    assert_eq!(stored[0]["trimmed"], true);
+    app.worker.run_until_idle().await.unwrap();
+    let created = app.hooks.of_type("message.created");
+    assert_eq!(
+        created[0]["data"]["message"]["text"],
+        "Great, I'll take the Tuesday slot."
+    );
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let scrape = || async {
+        let url = format!("{}/metrics", app.base);
+        app.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let untrimmed = |m: &str| {
+        (m.lines())
+            .find(|l| l.starts_with("replyrelay_replies_untrimmed_total "))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = untrimmed(&scrape().await);
+    let email = emailed(&app, "c1").await;
+    // The visitor wrote under their device line: the rules stop at the line.
+    let body = "Sent from my iPhone\r\n\r\nThe blue one, and please ship it to my office.\r\n";
+    let mime = format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{body}");
+    send_through_listener(&app, &email, &[mime]).await;
+
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(
+        stored[0]["text"],
+        "Sent from my iPhone\n\nThe blue one, and please ship it to my office."
+    );
+    assert_eq!(stored[0]["trimmed"], false);
+    app.worker.run_until_idle().await.unwrap();
+    let created = app.hooks.of_type("message.created");
+    assert_eq!(created[0]["data"]["message"]["trimmed"], false);
+    assert!(untrimmed(&scrape().await) >= before + 1.0);
+}
