@@ -42,7 +42,8 @@
 //! - [`store`] — the storage traits (`Store`, and `Tx` as one trait per aggregate), SQLite
 //!   (`sqlite/`, over rusqlite) and PostgreSQL (sqlx) built from the SQL in `sql/`.
 //! - [`own_templates`] — a site's own Jinja templates, checked at load and rendered.
-//! - [`token`] — MAC'd reply and unsubscribe tokens.
+//! - [`token`] — MAC'd reply, unsubscribe and bounce tokens; [`verp`] — each email's own
+//!   bounce address.
 //! - [`domain`], [`i18n`], [`clock`], [`metrics`], [`telemetry`], [`stop`] — small shared
 //!   pieces: checked values and vocabularies, strings, the injected clock, counters, logs, the
 //!   shutdown signal.
@@ -70,5 +71,6 @@ pub mod store;
 pub mod telemetry;
 pub mod token;
 pub mod triggers;
+pub mod verp;
 pub mod webhooks;
 pub mod worker;

@@ -24,6 +24,8 @@ const MAC_LEN: usize = 16;
 pub enum Purpose {
     Reply,
     Unsubscribe,
+    /// One email's own bounce address (VERP).
+    Bounce,
 }
 
 impl Purpose {
@@ -31,6 +33,7 @@ impl Purpose {
         match self {
             Purpose::Reply => b"replyrelay/reply/v1",
             Purpose::Unsubscribe => b"replyrelay/unsubscribe/v1",
+            Purpose::Bounce => b"replyrelay/bounce/v1",
         }
     }
 }

@@ -325,12 +325,9 @@ impl Worker {
             conversation_id: conv.id.clone(),
             site_id: site.id.clone(),
             message_id: message_id.clone(),
-            mail_from: site
-                .bounce_address
-                .as_ref()
-                .unwrap_or(&site.sender)
-                .as_str()
-                .to_string(),
+            // Its own bounce address where the site has one in the reply domain: the report
+            // that comes back is tied to this email by its envelope alone.
+            mail_from: crate::verp::mail_from(site, &self.keys, crate::verp::number_of(&id)),
             rcpt_to: to,
             status: EmailStatus::Pending,
             attempts: 0,

@@ -22,7 +22,8 @@ pub(super) enum Action {
 
 /// What `report` does to an email that went to `rcpt_to`. A report that names recipients is
 /// about one of them: where none is the email's, it is about another message or forged, and
-/// does nothing. A report that names none may fail the email but never suppress its address.
+/// does nothing. A report that names none may fail the email but suppress its address only
+/// when it came to the email's own bounce address, which vouches for the recipient.
 pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
     let named: Vec<&str> = (report.recipients.iter())
         .filter_map(|r| r.recipient.as_deref())
@@ -36,26 +37,43 @@ pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
             .as_deref()
             .is_some_and(|a| a.eq_ignore_ascii_case(rcpt_to))
     });
+    let vouched = named.is_empty() && report.bounce_address.is_some();
     match report.kind {
         ReportKind::Complaint => Action::Complaint,
         ReportKind::Delayed => Action::Ignore("delivery delayed; still being tried"),
         ReportKind::Delivered => Action::Ignore("delivery notice"),
         ReportKind::Failed => Action::Fail {
-            suppress: ours && for_ours.clone().any(|r| r.hard),
+            suppress: (ours && for_ours.clone().any(|r| r.hard)) || (vouched && report.hard),
         },
     }
+}
+
+/// Whether a report about the email that went to `rcpt_to` is to be believed: it came to the
+/// email's own bounce address, which only the email's mail systems know, or it names that
+/// recipient beside the email's `Message-ID`. A report naming a Message-ID alone could be
+/// made by anyone who saw the email's headers.
+pub(super) fn believed(report: &Bounce, rcpt_to: &str) -> bool {
+    report.bounce_address.is_some()
+        || (report.recipients.iter())
+            .filter_map(|r| r.recipient.as_deref())
+            .any(|r| r.eq_ignore_ascii_case(rcpt_to))
 }
 
 impl Inbound {
     pub(super) async fn record_bounce(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
         let report = analysis.bounce.as_ref().expect("a report");
-        let Some(id) = &report.original_message_id else {
-            return Ok(Outcome::Dropped("report for no email of ours".into()));
-        };
         let mut tx = self.store.begin().await?;
-        let Some(email) = tx.email_by_message_id(id).await? else {
+        let email = match (&report.bounce_address, &report.original_message_id) {
+            (Some(address), _) => tx.email_by_mail_from(address).await?,
+            (None, Some(id)) => tx.email_by_message_id(id).await?,
+            (None, None) => None,
+        };
+        let Some(email) = email else {
             return Ok(Outcome::Dropped("report for no email of ours".into()));
         };
+        if !believed(report, &email.rcpt_to) {
+            return Ok(Outcome::Unbelieved);
+        }
         let Some(site) = self.site(&email.site_id) else {
             return Ok(Outcome::Dropped(
                 "report for a site no longer configured".into(),
@@ -146,6 +164,21 @@ mod tests {
                 Action::Complaint,
             ),
         ];
+        let verp = |mut r: Bounce| {
+            r.bounce_address = Some("bounce+t@reply.acme.example".into());
+            r
+        };
+        let table = table.into_iter().chain([
+            // The email's own bounce address vouches for the one recipient it went to.
+            (
+                verp(report(ReportKind::Failed, None, true)),
+                Action::Fail { suppress: true },
+            ),
+            (
+                verp(report(ReportKind::Failed, Some("eve@x.example"), true)),
+                Action::Ignore("report about another recipient"),
+            ),
+        ]);
         for (r, want) in table {
             assert_eq!(
                 action(&r, ana),
@@ -154,6 +187,29 @@ mod tests {
                 r.kind,
                 r.recipients[0].recipient
             );
+        }
+    }
+
+    #[test]
+    fn a_report_is_believed_by_its_envelope_or_its_recipient() {
+        let ana = "ana@visitor.example";
+        let mut verp = report(ReportKind::Failed, None, true);
+        verp.bounce_address = Some("bounce+t@reply.acme.example".into());
+        let table = [
+            (verp, true),
+            (
+                report(ReportKind::Failed, Some("ANA@visitor.example"), true),
+                true,
+            ),
+            (report(ReportKind::Failed, None, true), false),
+            (report(ReportKind::Complaint, None, false), false),
+            (
+                report(ReportKind::Failed, Some("eve@x.example"), true),
+                false,
+            ),
+        ];
+        for (r, want) in table {
+            assert_eq!(believed(&r, ana), want, "{r:?}");
         }
     }
 }

@@ -22,6 +22,7 @@ pub(super) fn count(outcome: &Outcome, kind: Kind) {
             return;
         }
         (Outcome::Rejected(r), _) => r.label(),
+        (Outcome::Unbelieved, _) => "forged_report",
         (_, Kind::AutoReply) => "auto_reply",
         (_, Kind::Loop) => "loop",
         (_, Kind::Bounce) | (Outcome::BounceRecorded, _) => "bounce",

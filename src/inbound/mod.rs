@@ -35,6 +35,7 @@ use crate::clock::Clock;
 use crate::config::{Config, InboundLimits, Shared, SiteRef};
 use crate::store::Store;
 use crate::token::TokenKeys;
+use crate::verp::BounceAddress;
 use commit::{unroutable, Job};
 use count::count;
 use route::route_token;
@@ -76,14 +77,12 @@ impl Inbound {
     /// verifies, which needs no database: that its conversation exists is checked where the
     /// reply is stored (a genuine token naming no conversation is refused after `DATA`).
     pub fn check_recipient(&self, rcpt: &str) -> Result<(), Rejection> {
-        let wanted = rcpt.trim().trim_matches(['<', '>']).to_lowercase();
-        let is_bounce_address = self.config.current().sites.iter().any(|s| {
-            s.bounce_address
-                .as_ref()
-                .is_some_and(|b| b.as_str().to_lowercase() == wanted)
-        });
-        if is_bounce_address {
-            return Ok(());
+        match crate::verp::recognise(&self.config.current(), &self.keys, rcpt) {
+            Some(BounceAddress::Email { .. } | BounceAddress::Shared) => return Ok(()),
+            Some(BounceAddress::Forged) => {
+                return Err(Rejection::UnknownRecipient("no such bounce address".into()))
+            }
+            None => {}
         }
         match route_token(
             &self.config.current(),

@@ -8,6 +8,7 @@ use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verifi
 use crate::config::Config;
 use crate::domain::{clean_name, plain_text};
 use crate::token::TokenKeys;
+use crate::verp::{self, BounceAddress};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 /// Parses, classifies, extracts and routes by reply token: all that needs no database.
@@ -60,7 +61,8 @@ pub fn read(
         attachment_data: Vec::new(),
     };
 
-    if let Some(bounce) = read_report(&message, envelope) {
+    if let Some(mut bounce) = read_report(&message, envelope) {
+        bounce.bounce_address = keys.and_then(|keys| email_bounce_address(config, keys, envelope));
         analysis.kind = Kind::Bounce;
         analysis.bounce = Some(bounce);
         return Ok(analysis);
@@ -105,4 +107,15 @@ pub fn read(
         analysis.not_routed();
     }
     Ok(analysis)
+}
+
+/// The envelope recipient that is one email's own bounce address, its MAC verified.
+fn email_bounce_address(config: &Config, keys: &TokenKeys, envelope: &Envelope) -> Option<String> {
+    envelope
+        .rcpt_to
+        .iter()
+        .find_map(|rcpt| match verp::recognise(config, keys, rcpt) {
+            Some(BounceAddress::Email { address, .. }) => Some(address),
+            _ => None,
+        })
 }

@@ -165,6 +165,9 @@ pub struct RecipientStatus {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Bounce {
     pub kind: ReportKind,
+    /// The email's own bounce address (VERP, its MAC verified) the report came to: it names
+    /// the email whatever the report carries. `None` for a report to a shared address.
+    pub bounce_address: Option<String>,
     /// The `Message-ID` of the email it reports on, if the report carries it.
     pub original_message_id: Option<String>,
     /// The recipient it is about: the first failed one (else delayed, else delivered).
@@ -261,6 +264,9 @@ pub enum Outcome {
     Dropped(String),
     /// A bounce, recorded against its email.
     BounceRecorded,
+    /// A report or complaint not believed: it came to no email's own bounce address, and does
+    /// not name the recipient of the email whose `Message-ID` it carries.
+    Unbelieved,
     /// Refused; the sender should hear of it.
     Rejected(Rejection),
 }
@@ -275,6 +281,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Duplicate => f.write_str("duplicate"),
             Outcome::Dropped(why) => write!(f, "dropped: {why}"),
             Outcome::BounceRecorded => f.write_str("bounce recorded"),
+            Outcome::Unbelieved => f.write_str("report not believed"),
             Outcome::Rejected(r) => write!(f, "rejected: {r}"),
         }
     }

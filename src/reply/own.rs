@@ -37,13 +37,13 @@ pub fn cut_own_copy(body: &str, sent: &[Sent]) -> Option<String> {
         return None;
     }
     let lines: Vec<&str> = body.lines().collect();
-    let words: Vec<(usize, String)> = (lines.iter().enumerate())
-        .flat_map(|(i, l)| words(strip_marks(l)).map(move |w| (i, w)))
+    let words: Vec<(usize, u64)> = (lines.iter().enumerate())
+        .flat_map(|(i, l)| word_hashes(strip_marks(l)).map(move |w| (i, w)))
         .collect();
 
     let mut covered = vec![false; words.len()];
-    for start in 0..words.len().saturating_sub(SHINGLE - 1) {
-        if shingles.contains(&key(words[start..start + SHINGLE].iter().map(|(_, w)| w))) {
+    for (start, window) in words.windows(SHINGLE).enumerate() {
+        if shingles.contains(&key(window.iter().map(|(_, w)| *w))) {
             covered[start..start + SHINGLE].fill(true);
         }
     }
@@ -154,32 +154,66 @@ fn strip_marks(line: &str) -> &str {
         .trim_end()
 }
 
-/// A line's words: runs of letters and digits, lowercased. Punctuation and markup between them
-/// do not count, so a copy re-wrapped or rendered from our HTML still matches.
-fn words(line: &str) -> impl Iterator<Item = String> + '_ {
+/// A line's words, each as a hash of its letters and digits lowercased. Punctuation and
+/// markup between them do not count, so a copy re-wrapped or rendered from our HTML still
+/// matches. Hashed as they are read, with no string made: this runs over every reply.
+fn word_hashes(line: &str) -> impl Iterator<Item = u64> + '_ {
     line.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+        .map(|w| {
+            // FNV-1a over the lowercased characters.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for c in w.chars().flat_map(char::to_lowercase) {
+                h = (h ^ u64::from(u32::from(c))).wrapping_mul(0x0100_0000_01b3);
+            }
+            h
+        })
 }
 
-fn shingles(sent: &[Sent]) -> HashSet<u64> {
-    let mut set = HashSet::new();
+/// The shingles of every email sent: [`SHINGLE`] words in a row, as one key.
+fn shingles(sent: &[Sent]) -> HashSet<u64, BuildNoHash> {
+    let mut set = HashSet::with_hasher(BuildNoHash);
     for s in sent {
-        let words: Vec<String> = s.text.lines().flat_map(words).collect();
+        let words: Vec<u64> = s.text.lines().flat_map(word_hashes).collect();
         for w in words.windows(SHINGLE) {
-            set.insert(key(w.iter()));
+            set.insert(key(w.iter().copied()));
         }
     }
     set
 }
 
-fn key<'a>(words: impl Iterator<Item = &'a String>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for w in words {
-        w.hash(&mut h);
+/// Word hashes in order, as one key.
+fn key(words: impl Iterator<Item = u64>) -> u64 {
+    words.fold(0u64, |k, w| {
+        k.rotate_left(17) ^ w.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    })
+}
+
+/// The keys are hashes already: hashing them again (SipHash) would only cost time.
+#[derive(Clone, Copy, Default)]
+struct BuildNoHash;
+
+impl std::hash::BuildHasher for BuildNoHash {
+    type Hasher = NoHash;
+    fn build_hasher(&self) -> NoHash {
+        NoHash(0)
     }
-    h.finish()
+}
+
+struct NoHash(u64);
+
+impl std::hash::Hasher for NoHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 #[cfg(test)]

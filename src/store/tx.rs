@@ -65,6 +65,8 @@ pub trait OutboxTx: Send {
     ) -> Result<Vec<(OutboxEmail, Vec<String>)>>;
     /// The email we sent with this `Message-ID` (with angle brackets).
     async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>>;
+    /// The email sent from this envelope sender: its own bounce address (see `crate::verp`).
+    async fn email_by_mail_from(&mut self, mail_from: &str) -> Result<Option<OutboxEmail>>;
     /// The ids of the chat messages an email forwarded.
     async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>>;
     /// The bytes of the emails of conversation `pk` a reply answers: those with these

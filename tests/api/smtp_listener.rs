@@ -338,28 +338,33 @@ async fn connections_are_limited_idlers_dropped_and_shutdown_says_421() {
     assert!(bye.starts_with("421 4.3.2"), "{bye}");
 }
 
+/// Each email goes out from its own bounce address (VERP) when the site's is in the reply
+/// domain; a report that comes back to it is tied to the email by the envelope alone, even one
+/// that quotes nothing of the email, and a forged address is refused at `RCPT`.
 #[apply(backends)]
 #[tokio::test]
-async fn bounces_to_the_bounce_address_come_back_through_the_listener(#[case] backend: Backend) {
+async fn bounces_to_the_emails_own_bounce_address_come_back_through_the_listener(
+    #[case] backend: Backend,
+) {
     let Some(app) = spawn_app(backend, "bounce_address = \"bounces@reply.acme.example\"").await
     else {
         return;
     };
     let email = emailed(&app, "c1").await;
-    assert_eq!(
-        email.mail_from, "bounces@reply.acme.example",
-        "the envelope sender"
+    let verp = email.mail_from.clone();
+    assert!(
+        verp.starts_with("bounces+") && verp.ends_with("@reply.acme.example"),
+        "the envelope sender: {verp}"
     );
-    let id = email.header("Message-ID").unwrap();
-    let dsn = format!(
-        "From: MAILER-DAEMON@mx.visitor.example\r\nTo: bounces@reply.acme.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--r--"
-    );
+    let forged = format!("bounces+{}@reply.acme.example", "a".repeat(39));
+    // A prose bounce with neither the returned headers nor a recipient in it.
+    let bounce = "From: MAILER-DAEMON@mx.visitor.example\r\nTo: bounces@reply.acme.example\r\nSubject: Undeliverable\r\n\r\nThis is the mail system at host mx.visitor.example.\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n";
     let stream = tokio::net::TcpStream::connect(app.smtp).await.unwrap();
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     read_reply(&mut read).await;
     write
-        .write_all(b"EHLO mx.visitor.example\r\nMAIL FROM:<>\r\nRCPT TO:<someone@reply.acme.example>\r\nRCPT TO:<bounces@reply.acme.example>\r\nDATA\r\n")
+        .write_all(format!("EHLO mx.visitor.example\r\nMAIL FROM:<>\r\nRCPT TO:<someone@reply.acme.example>\r\nRCPT TO:<{forged}>\r\nRCPT TO:<{verp}>\r\nDATA\r\n").as_bytes())
         .await
         .unwrap();
     read_reply(&mut read).await;
@@ -372,17 +377,72 @@ async fn bounces_to_the_bounce_address_come_back_through_the_listener(#[case] ba
         "not an address of ours"
     );
     assert!(
+        read_reply(&mut read).await.starts_with("550"),
+        "a forged bounce address"
+    );
+    assert!(
         read_reply(&mut read).await.starts_with("250"),
-        "the bounce address"
+        "the email's own bounce address"
     );
     assert!(read_reply(&mut read).await.starts_with("354"));
     write
-        .write_all(format!("{dsn}\r\n.\r\n").as_bytes())
+        .write_all(format!("{bounce}\r\n.\r\n").as_bytes())
         .await
         .unwrap();
     assert!(read_reply(&mut read).await.starts_with("250"));
     let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
     assert_eq!(marker["status"], "failed", "{marker}");
+}
+
+/// A report to the shared bounce address is believed when it names the email's Message-ID and
+/// its recipient; one naming the Message-ID alone is not, and is counted.
+#[apply(backends)]
+#[tokio::test]
+async fn reports_to_the_shared_bounce_address_must_name_the_recipient(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "bounce_address = \"bounces@acme.example\"").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    assert_eq!(email.mail_from, "bounces@acme.example", "used as it is");
+    let id = email.header("Message-ID").unwrap();
+    let dsn = |recipient: &str| {
+        format!(
+        "From: MAILER-DAEMON@mx.visitor.example\r\nTo: bounces@acme.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\n{recipient}Action: failed\r\nStatus: 5.1.1\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\n--r--\r\n"
+    ).into_bytes()
+    };
+    let forged_before = forged_reports(&app).await;
+    let messages = vec![
+        (vec!["bounces@acme.example".to_string()], dsn("")),
+        (
+            vec!["bounces@acme.example".to_string()],
+            dsn("Final-Recipient: rfc822; ana@visitor.example\r\n"),
+        ),
+    ];
+    let addr = app.smtp;
+    let answers = tokio::task::spawn_blocking(move || smtplib_send_all(addr, "", &messages))
+        .await
+        .unwrap();
+    assert_eq!(answers, ["OK {}", "OK {}"]);
+    assert_eq!(forged_reports(&app).await, forged_before + 1.0);
+    let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
+    assert_eq!(marker["status"], "failed", "{marker}");
+}
+
+async fn forged_reports(app: &TestApp) -> f64 {
+    let url = format!("{}/metrics", app.base);
+    let text = app
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (text.lines())
+        .find(|l| l.starts_with("replyrelay_replies_rejected_total{reason=\"forged_report\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// SMTP smuggling: only CRLF.CRLF ends a message; a bare-LF "\n.\n" or "\r\n.\n" inside it must

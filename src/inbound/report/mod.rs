@@ -31,43 +31,19 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         kind: ReportKind::Failed,
         ..Bounce::default()
     };
-    for part in &message.parts {
-        let sub = part
-            .content_type()
-            .and_then(|c| c.subtype())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match &part.body {
-            PartType::Message(original) => {
-                report.original_message_id = report
-                    .original_message_id
-                    .or_else(|| original.message_id().map(|id| format!("<{id}>")));
-            }
-            _ if sub.ends_with("delivery-status") => {
-                let text = String::from_utf8_lossy(part.contents());
-                report.recipients.extend(fields::recipients(&text));
-            }
-            _ if sub == "feedback-report" => {
-                let text = String::from_utf8_lossy(part.contents());
-                report.feedback_type = fields::value(&text, "feedback-type");
-                if let Some(rcpt) = fields::value(&text, "original-rcpt-to") {
-                    report.recipients.push(RecipientStatus {
-                        recipient: Some(fields::address(&rcpt)),
-                        ..RecipientStatus::default()
-                    });
-                }
-            }
-            _ => {
-                // The returned headers, or a text bounce quoting them.
-                let text = String::from_utf8_lossy(part.contents());
-                if report.original_message_id.is_none() {
-                    report.original_message_id = quoted_message_id(&text);
-                }
-            }
-        }
-    }
+    let returned_to = read_parts(message, &mut report);
     if shape == Shape::Complaint {
         report.kind = ReportKind::Complaint;
+        // Feedback loops often leave out `Original-Rcpt-To`: the complaint is then about the
+        // address the returned email was sent to.
+        if report.recipients.is_empty() {
+            if let Some(to) = returned_to {
+                report.recipients.push(RecipientStatus {
+                    recipient: Some(to),
+                    ..RecipientStatus::default()
+                });
+            }
+        }
         return Some(report);
     }
     let body = message
@@ -112,6 +88,53 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
     }
     summarise(&mut report, &body);
     Some(report)
+}
+
+/// Reads a report's parts into `report`: the returned email's Message-ID, the per-recipient
+/// fields, a complaint's type and recipient. Returns the address the returned email was sent
+/// to, as its own `To:` says.
+fn read_parts(message: &Message<'_>, report: &mut Bounce) -> Option<String> {
+    let mut returned_to = None;
+    for part in &message.parts {
+        let sub = part
+            .content_type()
+            .and_then(|c| c.subtype())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match &part.body {
+            PartType::Message(original) => {
+                if report.original_message_id.is_none() {
+                    report.original_message_id = original.message_id().map(|id| format!("<{id}>"));
+                }
+                returned_to = returned_to.or_else(|| {
+                    let to = original.to()?.first()?.address()?;
+                    Some(fields::address(to))
+                });
+            }
+            _ if sub.ends_with("delivery-status") => {
+                let text = String::from_utf8_lossy(part.contents());
+                report.recipients.extend(fields::recipients(&text));
+            }
+            _ if sub == "feedback-report" => {
+                let text = String::from_utf8_lossy(part.contents());
+                report.feedback_type = fields::value(&text, "feedback-type");
+                if let Some(rcpt) = fields::value(&text, "original-rcpt-to") {
+                    report.recipients.push(RecipientStatus {
+                        recipient: Some(fields::address(&rcpt)),
+                        ..RecipientStatus::default()
+                    });
+                }
+            }
+            _ => {
+                // The returned headers, or a text bounce quoting them.
+                let text = String::from_utf8_lossy(part.contents());
+                if report.original_message_id.is_none() {
+                    report.original_message_id = quoted_message_id(&text);
+                }
+            }
+        }
+    }
+    returned_to
 }
 
 /// What the whole report says: its kind from the recipients' actions (a complaint stays one),

@@ -69,6 +69,14 @@ macro_rules! sql_outbox {
                 row.as_ref().map(outbox_email).transpose()
             }
 
+            async fn email_by_mail_from(&mut self, mail_from: &str) -> Result<Option<OutboxEmail>> {
+                let row = $q::query("SELECT * FROM emails WHERE mail_from = $1")
+                    .bind(mail_from)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(outbox_email).transpose()
+            }
+
             async fn forwarded_messages(&mut self, email_id: &str) -> Result<Vec<String>> {
                 Ok(
                     $q::query_scalar("SELECT id FROM messages WHERE email_id = $1 ORDER BY seq")
