@@ -74,12 +74,45 @@ enum Command {
         #[arg(long)]
         locale: Option<String>,
     },
+    /// See who gets no email and why, or lift a suppression.
+    Suppressions {
+        #[command(subcommand)]
+        action: SuppressionsAction,
+    },
     /// Show what the inbound pipeline would do with an email file, without storing anything.
     Inspect {
         file: PathBuf,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SuppressionsAction {
+    /// Print a site's suppressed addresses, newest first: address, reason, since.
+    List {
+        /// Only addresses containing this.
+        #[arg(default_value = "")]
+        query: String,
+        /// The site (default: the first one).
+        #[arg(long)]
+        site: Option<String>,
+        /// Only this reason: unsubscribed, hard_bounce, complaint, invalid_address.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Email an address again (the platform gets `visitor.unsuppressed`).
+    Lift {
+        address: String,
+        /// The site (default: the first one).
+        #[arg(long)]
+        site: Option<String>,
     },
 }
 
@@ -120,6 +153,18 @@ async fn main() -> ExitCode {
             cli::report(cli::send_test::send_test(c, &to, site, locale).await)
         }
         Command::Migrate => cli::migrate(&c).await,
+        Command::Suppressions { action } => cli::report(match action {
+            SuppressionsAction::List {
+                query,
+                site,
+                reason,
+                limit,
+                json,
+            } => cli::suppressions::list(c, site, query, reason, limit, json).await,
+            SuppressionsAction::Lift { address, site } => {
+                cli::suppressions::lift(c, site, address).await
+            }
+        }),
         Command::Serve { listen } => {
             let mut c = c;
             if let Some(addr) = listen {

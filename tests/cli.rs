@@ -466,3 +466,60 @@ fn preview_and_send_test() {
         .text()
         .contains("Antworten Sie oberhalb dieser Zeile"));
 }
+
+#[test]
+fn suppressions_are_listed_and_lifted_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}?mode=rwc", dir.path().join("r.db").display());
+    let path = dir.path().join("replyrelay.toml");
+    std::fs::write(
+        &path,
+        format!("[database]\nurl = \"{db}\"\n[[site]]\nid = \"acme\"\napi_tokens = [\"acme-token-0123456789\"]\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = replyrelay()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        (
+            out.status.code(),
+            stdout,
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    assert_eq!(run(&["migrate"]).0, Some(0));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(helpers::execute(
+        &db,
+        "INSERT INTO suppressions (site_id, email, reason, at) VALUES
+           ('acme', 'ana@visitor.example', 'hard_bounce', 1772445600000),
+           ('acme', 'bo@visitor.example', 'unsubscribed', 1772445660000)",
+    ));
+
+    let (code, out, _) = run(&["suppressions", "list", "--reason", "hard_bounce"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out,
+        "ana@visitor.example\thard_bounce\t2026-03-02T10:00:00+00:00\n"
+    );
+    let (code, out, _) = run(&["suppressions", "list", "bo@", "--json"]);
+    assert_eq!(code, Some(0));
+    let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(row["reason"], "unsubscribed");
+    let (code, _, err) = run(&["suppressions", "list", "--reason", "spam"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not one of"), "{err}");
+
+    let (code, out, _) = run(&["suppressions", "lift", "ANA@visitor.example"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("lifted ana@visitor.example"), "{out}");
+    let (_, out, _) = run(&["suppressions", "list"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let (code, _, err) = run(&["suppressions", "lift", "ana@visitor.example"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is not suppressed"), "{err}");
+}

@@ -5,18 +5,11 @@
 
 use super::{authenticate, ApiError, AppState};
 use crate::apply;
+use crate::store::SUPPRESSION_REASONS as REASONS;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
-
-/// The reasons an address is suppressed for.
-const REASONS: &[&str] = &[
-    "unsubscribed",
-    "hard_bounce",
-    "complaint",
-    "invalid_address",
-];
 
 #[derive(serde::Deserialize)]
 pub(super) struct ListQuery {

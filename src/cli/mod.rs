@@ -2,12 +2,14 @@
 //! arguments) to an exit status, so `main.rs` only parses and dispatches.
 //!
 //! [`ingest`] (one email from an MTA's pipe), [`inspect`] (what the pipeline would do with a
-//! file), [`preview`] and [`send_test`] (the email as a visitor would get it).
+//! file), [`preview`] and [`send_test`] (the email as a visitor would get it), [`suppressions`]
+//! (who gets no email, and lifting it).
 
 pub mod ingest;
 pub mod inspect;
 pub mod preview;
 pub mod send_test;
+pub mod suppressions;
 
 use crate::config::{self, Config};
 use std::path::Path;

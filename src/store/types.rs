@@ -185,6 +185,14 @@ pub enum EmailOutcome {
     },
 }
 
+/// The reasons an address is suppressed for, as stored and shown.
+pub const SUPPRESSION_REASONS: &[&str] = &[
+    "unsubscribed",
+    "hard_bounce",
+    "complaint",
+    "invalid_address",
+];
+
 /// An address that gets no email, and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suppression {
