@@ -254,7 +254,8 @@ const SAID: &[(Reason, &[&str])] = &[
             "recipient unknown",
             "unknown address",
             "unknown or illegal alias",
-            "recipient address rejected",
+            // Not "recipient address rejected": Postfix's prefix for every recipient
+            // restriction, policy ones included; the words after it say which.
             "not a valid mailbox",
             "is not a valid",
             "mailbox unavailable",
@@ -494,6 +495,21 @@ mod tests {
                 "{status:?} {said}"
             );
         }
+    }
+
+    #[test]
+    fn postfixs_recipient_prefix_is_no_reason_of_its_own() {
+        // Postfix writes it before every recipient restriction: the words after it say which.
+        let on_hold = "RCPT TO: 550 5.0.0 <a@b.test>: Recipient address rejected: On hold";
+        assert_eq!(
+            severity(Some("5.0.0"), Some(on_hold), ""),
+            (Reason::Undefined, false)
+        );
+        let unknown = "RCPT TO: 550 <a@b.test>: Recipient address rejected: User unknown in local recipient table";
+        assert_eq!(
+            severity(None, Some(unknown), ""),
+            (Reason::UserUnknown, true)
+        );
     }
 
     #[test]

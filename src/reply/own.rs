@@ -161,10 +161,16 @@ fn word_hashes(line: &str) -> impl Iterator<Item = u64> + '_ {
     line.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| {
-            // FNV-1a over the lowercased characters.
+            // FNV-1a over the lowercased characters; bytes for an ASCII word (most are).
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for c in w.chars().flat_map(char::to_lowercase) {
-                h = (h ^ u64::from(u32::from(c))).wrapping_mul(0x0100_0000_01b3);
+            let mut add = |v: u32| h = (h ^ u64::from(v)).wrapping_mul(0x0100_0000_01b3);
+            if w.is_ascii() {
+                w.bytes()
+                    .for_each(|b| add(u32::from(b.to_ascii_lowercase())));
+            } else {
+                w.chars()
+                    .flat_map(char::to_lowercase)
+                    .for_each(|c| add(u32::from(c)));
             }
             h
         })

@@ -37,7 +37,7 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         // Feedback loops often leave out `Original-Rcpt-To`: the complaint is then about the
         // address the returned email was sent to.
         if report.recipients.is_empty() {
-            if let Some(to) = returned_to {
+            if let Some(to) = microsoft_complaint(message).or(returned_to) {
                 report.recipients.push(RecipientStatus {
                     recipient: Some(to),
                     ..RecipientStatus::default()
@@ -210,7 +210,10 @@ fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
             })
         })
     };
-    if report_type.as_deref() == Some("feedback-report") || part_sub(&["feedback-report"]) {
+    if report_type.as_deref() == Some("feedback-report")
+        || part_sub(&["feedback-report"])
+        || microsoft_complaint(message).is_some()
+    {
         return Some(Shape::Complaint);
     }
     if report_type.as_deref() == Some("delivery-status")
@@ -223,6 +226,17 @@ fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
         .as_deref()
         .is_none_or(|f| f.is_empty() || f == "<>");
     (null_sender && text::from_a_mail_system(message)).then_some(Shape::Text)
+}
+
+/// Microsoft's junk-mail reports (JMRP) are no ARF: the reported email comes back whole, its
+/// headers marked with the address it was delivered to (`X-HmXmrOriginalRecipient`).
+fn microsoft_complaint(message: &Message<'_>) -> Option<String> {
+    message.parts.iter().find_map(|p| match &p.body {
+        PartType::Message(original) => original
+            .header_raw("X-HmXmrOriginalRecipient")
+            .map(|v| fields::address(v.trim())),
+        _ => None,
+    })
 }
 
 /// The value of a `Message-ID:` header line quoted inside a text (returned headers).

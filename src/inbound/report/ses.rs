@@ -16,8 +16,12 @@ pub(super) fn from_ses(message: &mail_parser::Message<'_>) -> bool {
     from.ends_with(".amazonaws.com") || from.ends_with(".amazonses.com")
 }
 
-/// The notification in a message body, if the body is one.
+/// The notification in a message body, if the body is one: the notification itself, or the
+/// SNS envelope that carries it as the JSON string `Message`.
 pub(super) fn read(body: &str) -> Option<Bounce> {
+    if let Some(inner) = sns_message(body) {
+        return read(&inner);
+    }
     let start = body.find("{\"notificationType\"")?;
     // Mail systems fold the one long line (a line break and a space); unfolded, it is JSON,
     // followed by SNS's footer, where the parser stops.
@@ -78,4 +82,16 @@ pub(super) fn read(body: &str) -> Option<Bounce> {
         });
     }
     Some(report)
+}
+
+/// The `Message` of an SNS notification envelope (`"Type" : "Notification"`) in a body.
+fn sns_message(body: &str) -> Option<String> {
+    let start = body.find('{')?;
+    let json = body[start..].replace("\r\n", "\n").replace("\n ", " ");
+    let mut values = serde_json::Deserializer::from_str(&json).into_iter::<Value>();
+    let envelope = values.next()?.ok()?;
+    (envelope.get("Type")?.as_str()? == "Notification")
+        .then(|| envelope.get("Message")?.as_str().map(String::from))
+        .flatten()
+        .filter(|m| m.contains("notificationType"))
 }

@@ -89,6 +89,39 @@ fn an_abuse_report_is_a_complaint() {
 }
 
 #[test]
+fn microsofts_junk_mail_report_is_a_complaint() {
+    let raw = "From: staff@hotmail.com\r\nTo: abuse@acme.example\r\nSubject: complaint about message from 192.0.2.1\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nX-HmXmrOriginalRecipient: <Ana@Visitor.example>\r\nFrom: Acme <support@acme.example>\r\nTo: someone@else.example\r\nMessage-ID: <abc@reply.acme.example>\r\nSubject: Your conversation\r\n\r\nHello\r\n--b--\r\n";
+    let b = read(raw).unwrap();
+    assert_eq!(b.kind, ReportKind::Complaint);
+    assert_eq!(
+        b.recipients[0].recipient.as_deref(),
+        Some("ana@visitor.example")
+    );
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<abc@reply.acme.example>")
+    );
+}
+
+#[test]
+fn an_ses_notification_inside_an_sns_envelope_is_read() {
+    let notification = r#"{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"ana@visitor.example","action":"failed","status":"5.1.1","diagnosticCode":"smtp; 550 5.1.1 user unknown"}]},"mail":{"headers":[{"name":"Message-ID","value":"<abc@reply.acme.example>"}]}}"#;
+    let envelope = serde_json::json!({"Type": "Notification", "Message": notification});
+    let raw = format!(
+        "From: AWS Notifications <no-reply@sns.amazonaws.com>\r\nSubject: AWS Notification Message\r\nContent-Type: text/plain\r\n\r\n{:#}\r\n",
+        envelope
+    );
+    let b = read(&raw).unwrap();
+    assert_eq!(b.kind, ReportKind::Failed);
+    assert_eq!(b.status.as_deref(), Some("5.1.1"));
+    assert!(b.hard);
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<abc@reply.acme.example>")
+    );
+}
+
+#[test]
 fn a_visitors_reply_is_no_report() {
     let raw = "From: Ana <ana@visitor.example>\r\nSubject: Re: Undeliverable parcel?\r\n\r\nWhere is it?\r\n";
     assert!(read(raw).is_none());
