@@ -303,20 +303,12 @@ fn view_message(
             .map(|a| ViewAttachment {
                 name: a.name.clone(),
                 url: a.url.clone(),
-                size: a.size.map(human_size),
+                size: a.size.map(crate::domain::human_size),
             })
             .collect(),
         is_visitor: m.author == AuthorKind::Visitor,
         new,
         first_new,
-    }
-}
-
-fn human_size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{} KB", b.div_ceil(1 << 10)),
-        b => format!("{b} B"),
     }
 }
 
@@ -689,8 +681,8 @@ mod tests {
 
     #[test]
     fn sizes_read_well() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(2048), "2 KB");
-        assert_eq!(human_size(3 << 20), "3.0 MB");
+        assert_eq!(crate::domain::human_size(512), "512 B");
+        assert_eq!(crate::domain::human_size(2048), "2 KB");
+        assert_eq!(crate::domain::human_size(3 << 20), "3.0 MB");
     }
 }

@@ -241,6 +241,15 @@ pub fn parse_timezone(s: &str) -> Result<chrono_tz::Tz, String> {
         .map_err(|_| format!("`{s}` is not an IANA time zone such as `Europe/Madrid`"))
 }
 
+/// A size as people read it: `512 B`, `14 KB`, `2.5 MB`.
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{} KB", b.div_ceil(1 << 10)),
+        b => format!("{b} B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,8 @@ pub struct Metrics {
     /// By entry point: `smtp`, `lmtp`, `imap`, `ingest`.
     pub replies_received: Family<Labels, Counter>,
     pub replies_stored: Counter,
+    /// Attachments of inbound mail over `max_attachment_size`, not kept (the message says so).
+    pub attachments_too_large: Counter,
     /// Stored replies the trimming rules would have emptied, kept as they came.
     pub replies_untrimmed: Counter,
     /// Stored replies in which the copy of an email we sent was found by its text and cut.
@@ -54,6 +56,7 @@ pub fn get() -> &'static Metrics {
             emails_cancelled: Counter::default(),
             replies_received: Family::default(),
             replies_stored: Counter::default(),
+            attachments_too_large: Counter::default(),
             replies_untrimmed: Counter::default(),
             replies_own_copy_cut: Counter::default(),
             replies_rejected: Family::default(),
@@ -96,6 +99,11 @@ pub fn get() -> &'static Metrics {
             "replies_stored",
             "Visitor replies posted into their conversation",
             m.replies_stored.clone(),
+        );
+        registry.register(
+            "attachments_too_large",
+            "Attachments of inbound mail over max_attachment_size, not kept; the message names them",
+            m.attachments_too_large.clone(),
         );
         registry.register(
             "replies_untrimmed",

@@ -137,7 +137,8 @@ impl Inbound {
         let config = self.config.current();
         let public_url = config.api.public_url.as_deref().unwrap_or_default();
 
-        let (new, ids) = visitor_message(analysis, &conv, public_url, quarantined, now);
+        let limit = config.inbound.max_attachment_size;
+        let (new, ids) = visitor_message(analysis, &conv, public_url, quarantined, now, limit);
         let Some(seq) = tx.insert_message(pk, &new).await? else {
             return Ok(Outcome::Duplicate);
         };
@@ -223,7 +224,8 @@ pub(super) fn refusal(analysis: &Analysis) -> Option<Outcome> {
             Rejection::Sender(why)
         }));
     }
-    if analysis.text.is_empty() && analysis.attachments.is_empty() {
+    if analysis.text.is_empty() && analysis.attachments.is_empty() && analysis.too_large.is_empty()
+    {
         return Some(Outcome::Dropped("empty reply".into()));
     }
     None
@@ -254,6 +256,7 @@ fn visitor_message(
     public_url: &str,
     quarantined: bool,
     now: chrono::DateTime<chrono::Utc>,
+    attachment_limit: usize,
 ) -> (NewMessage, Vec<String>) {
     // The Message-ID is the message id: a second copy (SMTP and IMAP both) is a duplicate.
     let message_id = analysis
@@ -283,7 +286,7 @@ fn visitor_message(
             .from_name
             .clone()
             .or_else(|| conv.visitor.name.clone()),
-        text: analysis.text.clone(),
+        text: analysis.message_text(attachment_limit),
         attachments: attachments.clone(),
         source: if quarantined {
             MessageSource::EmailQuarantined

@@ -175,6 +175,9 @@ impl Inbound {
         };
         let span = tracing::Span::current();
         span.record("message_id", analysis.message_id.as_deref().unwrap_or("-"));
+        if !analysis.too_large.is_empty() {
+            (crate::metrics::get().attachments_too_large).inc_by(analysis.too_large.len() as u64);
+        }
         let kind = analysis.kind;
         let outcome = match kind {
             Kind::AutoReply | Kind::Loop => Outcome::Dropped(

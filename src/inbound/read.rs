@@ -58,6 +58,7 @@ pub fn read(
         verification: Verification::default(),
         bounce: None,
         attachments: Vec::new(),
+        too_large: Vec::new(),
         attachment_data: Vec::new(),
     };
 
@@ -80,7 +81,7 @@ pub fn read(
     analysis.set_text(&[]);
     for part in message.attachments() {
         let data = part.contents();
-        if data.len() > limits.max_attachment_size || matches!(part.body, PartType::Message(_)) {
+        if matches!(part.body, PartType::Message(_)) {
             continue;
         }
         let content_type = part
@@ -91,14 +92,20 @@ pub fn read(
             })
             .map(|t| plain_text(&t))
             .unwrap_or_else(|| "application/octet-stream".into());
-        analysis.attachments.push(AttachmentInfo {
+        let info = AttachmentInfo {
             name: part
                 .attachment_name()
                 .map(clean_name)
                 .unwrap_or_else(|| "attachment".into()),
             content_type,
             size: data.len(),
-        });
+        };
+        // Not kept, but not dropped silently either: the message says so (see `notes`).
+        if data.len() > limits.max_attachment_size {
+            analysis.too_large.push(info);
+            continue;
+        }
+        analysis.attachments.push(info);
         analysis.attachment_data.push(data.to_vec());
     }
 

@@ -216,11 +216,31 @@ pub struct Analysis {
     pub bounce: Option<Bounce>,
     /// Attachments: name, type, size.
     pub attachments: Vec<AttachmentInfo>,
+    /// Attachments over `max_attachment_size`, not kept: the stored message names them.
+    pub too_large: Vec<AttachmentInfo>,
     #[serde(skip)]
     pub(super) attachment_data: Vec<Vec<u8>>,
 }
 
 impl Analysis {
+    /// The chat message's text: the reply, then a line for each attachment too large to keep
+    /// (`limit`, bytes), so the agent knows the visitor sent it.
+    pub fn message_text(&self, limit: usize) -> String {
+        let mut text = self.text.clone();
+        for a in &self.too_large {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            text.push_str(&format!(
+                "[Attachment \"{}\" ({}) not kept: larger than the {} limit]",
+                a.name,
+                crate::domain::human_size(a.size as u64),
+                crate::domain::human_size(limit as u64),
+            ));
+        }
+        text
+    }
+
     /// The reply's text from its body, knowing that it may quote the emails `sent`.
     pub(super) fn set_text(&mut self, sent: &[crate::reply::Sent]) {
         let reply = crate::reply::reply_text(&self.body, sent);

@@ -157,3 +157,45 @@ async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backe
     assert_eq!(created[0]["data"]["message"]["trimmed"], false);
     assert!(untrimmed(&scrape().await) >= before + 1.0);
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn an_attachment_too_large_to_keep_is_named_in_the_message(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "\n[inbound]\nmax_attachment_size = 2000\n").await else {
+        return;
+    };
+    let counted = || async {
+        let url = format!("{}/metrics", app.base);
+        let text = app
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (text.lines())
+            .find(|l| l.starts_with("replyrelay_attachments_too_large_total "))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = counted().await;
+    let email = emailed(&app, "c1").await;
+    let small = "a".repeat(100);
+    let big = "b".repeat(3000);
+    let mime = format!(
+        "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBoth photos attached.\r\n--m\r\nContent-Type: text/plain; name=\"note.txt\"\r\nContent-Disposition: attachment; filename=\"note.txt\"\r\n\r\n{small}\r\n--m\r\nContent-Type: image/jpeg; name=\"photo.jpg\"\r\nContent-Disposition: attachment; filename=\"photo.jpg\"\r\n\r\n{big}\r\n--m--\r\n"
+    );
+    send_through_listener(&app, &email, &[mime]).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(
+        stored[0]["text"],
+        "Both photos attached.\n\n[Attachment \"photo.jpg\" (3 KB) not kept: larger than the 2 KB limit]"
+    );
+    let kept: Vec<&str> = (stored[0]["attachments"].as_array().unwrap().iter())
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(kept, ["note.txt"]);
+    assert_eq!(counted().await, before + 1.0);
+}
