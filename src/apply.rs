@@ -380,6 +380,8 @@ pub async fn lift(
     if !tx.lift_suppression(&site.id, email).await? {
         return Ok(false);
     }
+    // Lifted, it starts afresh: the failures before do not count against it again.
+    tx.clear_soft_bounces(&site.id, email).await?;
     for pk in tx.conversations_of(&site.id, email).await? {
         refresh(tx.as_mut(), site, pk).await?;
     }
@@ -389,6 +391,31 @@ pub async fn lift(
     }
     tx.notify_work().await?;
     tx.commit().await?;
+    Ok(true)
+}
+
+/// Counts a soft failure for an address (see [`crate::failure::soft_bounced`]) and suppresses
+/// it as `soft_bounced` once there are enough in a row over long enough. Returns whether it
+/// was suppressed.
+pub async fn soft_bounce(
+    store: &dyn Store,
+    site: &Site,
+    email: &str,
+    delivery: &crate::config::DeliveryConfig,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let mut tx = store.begin().await?;
+    let (count, first) = tx.soft_bounce(&site.id, email, now).await?;
+    tx.commit().await?;
+    let (limit, span) = (delivery.soft_bounce_limit, delivery.soft_bounce_span);
+    if !crate::failure::soft_bounced(count, first, now, limit, span) {
+        return Ok(false);
+    }
+    crate::metrics::get()
+        .emails_failed
+        .get_or_create(&crate::metrics::label("reason", "soft_bounced"))
+        .inc();
+    suppress(store, site, email, "soft_bounced", now).await?;
     Ok(true)
 }
 

@@ -45,6 +45,17 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Whether a soft failure for this reason is about the address (a full mailbox, a
+    /// suspended account, mail refused or undelivered there for days), so that enough of them
+    /// in a row suppress it. A block, a policy or an authentication refusal is about our side,
+    /// and a relay on a blocklist must not, a week later, silence everyone.
+    pub fn counts_as_soft_bounce(self) -> bool {
+        matches!(
+            self,
+            Reason::MailboxFull | Reason::Suspended | Reason::Filtered | Reason::Expired
+        )
+    }
+
     /// Whether the address itself is dead.
     pub fn is_hard(self) -> bool {
         matches!(
@@ -371,6 +382,19 @@ fn from_status(status: &str) -> Option<Reason> {
     })
 }
 
+/// Whether an address whose soft failures, counted in a row, are now `count`, the first at
+/// `first`, is to be suppressed as `soft_bounced`: at least `limit` of them over at least
+/// `span`. A `limit` of 0 never suppresses.
+pub fn soft_bounced(
+    count: u32,
+    first: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: u32,
+    span: chrono::TimeDelta,
+) -> bool {
+    limit > 0 && count >= limit && now - first >= span
+}
+
 /// The first enhanced status code (`5.1.1`) in a text.
 pub fn status_in(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
@@ -510,6 +534,31 @@ mod tests {
             severity(None, Some(unknown), ""),
             (Reason::UserUnknown, true)
         );
+    }
+
+    #[test]
+    fn soft_failures_suppress_only_when_many_over_long() {
+        let t0 = chrono::DateTime::from_timestamp(1_772_445_600, 0).unwrap();
+        let day = chrono::TimeDelta::days(1);
+        let week = day * 7;
+        let table = [
+            // (count, days since the first, limit, suppressed)
+            (5, 7, 5, true),
+            (9, 30, 5, true),
+            (4, 30, 5, false),
+            (50, 6, 5, false),
+            (50, 30, 0, false),
+        ];
+        for (count, days, limit, want) in table {
+            assert_eq!(
+                soft_bounced(count, t0, t0 + day * days, limit, week),
+                want,
+                "{count} over {days} days, limit {limit}"
+            );
+        }
+        assert!(Reason::MailboxFull.counts_as_soft_bounce());
+        assert!(!Reason::Blocked.counts_as_soft_bounce());
+        assert!(!Reason::Undefined.counts_as_soft_bounce());
     }
 
     #[test]

@@ -21,7 +21,13 @@ pub enum SendError {
     /// Do not try again: a 5xx answer. `bad_address` when it proves the address dead (see
     /// `crate::failure`), which suppresses it.
     #[error("refused: {reply}")]
-    Permanent { reply: String, bad_address: bool },
+    Permanent {
+        reply: String,
+        bad_address: bool,
+        /// The failure is about the address, though it does not prove it dead (a full
+        /// mailbox): it counts toward `soft_bounce_limit`.
+        soft_bounce: bool,
+    },
 }
 
 /// Where emails go.
@@ -78,6 +84,7 @@ impl Transport {
                     vec![rcpt_to.parse().map_err(|e| SendError::Permanent {
                         reply: format!("recipient: {e}"),
                         bad_address: true,
+                        soft_bounce: false,
                     })?],
                 )
                 .map_err(|e| permanent(e.to_string()))?;
@@ -91,6 +98,7 @@ fn permanent(reply: String) -> SendError {
     SendError::Permanent {
         reply,
         bad_address: false,
+        soft_bounce: false,
     }
 }
 
@@ -143,9 +151,13 @@ impl SmtpPool {
                 // Only a reply that proves the mailbox dead (not "5.1." anywhere in it: a
                 // blocked relay's "550 5.7.1 Client host 10.5.1.3" would silence everyone).
                 let status = crate::failure::status_in(&reply);
-                let (_, bad_address) =
+                let (reason, bad_address) =
                     crate::failure::severity(status.as_deref(), Some(&reply), "");
-                Err(SendError::Permanent { reply, bad_address })
+                Err(SendError::Permanent {
+                    reply,
+                    bad_address,
+                    soft_bounce: !bad_address && reason.counts_as_soft_bounce(),
+                })
             }
             Ok(Err(e)) => Err(SendError::Transient(relay_answer(&e))),
             Err(_) => Err(SendError::Transient(format!(

@@ -46,6 +46,16 @@ pub enum Step {
     Idle,
 }
 
+/// What a relay's refusal says about the address an email went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AddressFault {
+    None,
+    /// It is dead: suppressed at once.
+    Dead,
+    /// A failure about it that does not prove it dead (a full mailbox): one more soft bounce.
+    Soft,
+}
+
 /// Does the sending. Cheap to clone: everything inside is shared.
 #[derive(Clone)]
 pub struct Worker {
@@ -388,21 +398,27 @@ impl Worker {
             }
             let results = futures_util::future::join_all(attempts).await;
             let mut outcomes = Vec::with_capacity(chunk.len());
-            let mut bad_addresses = Vec::new();
+            let mut faults = Vec::new();
             for (email, result) in chunk.iter().map(|c| &c.email).zip(results) {
-                let (step, outcome, bad_address) = result?;
-                if bad_address {
-                    bad_addresses.push(email);
+                let (step, outcome, fault) = result?;
+                if fault != AddressFault::None {
+                    faults.push((email, fault));
                 }
                 steps.push(step);
                 outcomes.push((email, outcome));
             }
             let outcomes = self.with_webhooks(&config, outcomes, now).await?;
             self.store.record_email_outcomes(&outcomes).await?;
-            for email in bad_addresses {
-                if let Some(site) = config.site(&email.site_id) {
-                    let store = self.store.as_ref();
-                    apply::suppress(store, site, &email.rcpt_to, "hard_bounce", now).await?;
+            for (email, fault) in faults {
+                let Some(site) = config.site(&email.site_id) else {
+                    continue;
+                };
+                let store = self.store.as_ref();
+                let to = &email.rcpt_to;
+                if fault == AddressFault::Dead {
+                    apply::suppress(store, site, to, "hard_bounce", now).await?;
+                } else {
+                    apply::soft_bounce(store, site, to, &config.delivery, now).await?;
                 }
             }
         }
@@ -457,7 +473,7 @@ impl Worker {
         raw: &[u8],
         still_wanted: bool,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> anyhow::Result<(Step, EmailOutcome, bool)> {
+    ) -> anyhow::Result<(Step, EmailOutcome, AddressFault)> {
         let config = self.config.current();
         let delivery = &config.delivery;
         // Checked again at every attempt: a retry may come hours later, after the visitor came
@@ -466,7 +482,11 @@ impl Worker {
             let reason = "withdrawn: the visitor read the replies or unsubscribed".to_string();
             tracing::info!(%reason, "email cancelled");
             crate::metrics::get().emails_cancelled.inc();
-            return Ok((Step::Cancelled, EmailOutcome::Cancelled { reason }, false));
+            return Ok((
+                Step::Cancelled,
+                EmailOutcome::Cancelled { reason },
+                AddressFault::None,
+            ));
         }
         let sent = self
             .transport
@@ -482,7 +502,7 @@ impl Worker {
                     EmailOutcome::Sent {
                         at: self.clock.now(),
                     },
-                    false,
+                    AddressFault::None,
                 )
             }
             Err(SendError::Transient(reason))
@@ -498,7 +518,7 @@ impl Worker {
                         next,
                         error: reason,
                     },
-                    false,
+                    AddressFault::None,
                 )
             }
             Err(SendError::Transient(reason)) => {
@@ -508,9 +528,17 @@ impl Worker {
                     .emails_failed
                     .get_or_create(&crate::metrics::label("reason", "gave_up"))
                     .inc();
-                (Step::Failed, EmailOutcome::Failed { error }, false)
+                (
+                    Step::Failed,
+                    EmailOutcome::Failed { error },
+                    AddressFault::None,
+                )
             }
-            Err(SendError::Permanent { reply, bad_address }) => {
+            Err(SendError::Permanent {
+                reply,
+                bad_address,
+                soft_bounce,
+            }) => {
                 tracing::warn!(%reply, "email refused");
                 metrics
                     .emails_failed
@@ -519,7 +547,11 @@ impl Worker {
                 (
                     Step::Failed,
                     EmailOutcome::Failed { error: reply },
-                    bad_address,
+                    match (bad_address, soft_bounce) {
+                        (true, _) => AddressFault::Dead,
+                        (false, true) => AddressFault::Soft,
+                        (false, false) => AddressFault::None,
+                    },
                 )
             }
         })

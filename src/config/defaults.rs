@@ -22,6 +22,8 @@ pub const MAILDIR: &str = "outbox";
 pub const RETRY_INITIAL: Duration = Duration::from_secs(30);
 pub const RETRY_MAX: Duration = Duration::from_secs(60 * MINUTE);
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(2 * DAY);
+pub const SOFT_BOUNCE_LIMIT: u32 = 5;
+pub const SOFT_BOUNCE_SPAN: Duration = Duration::from_secs(7 * DAY);
 pub const LEASE: Duration = Duration::from_secs(MINUTE);
 
 // [delivery.smtp]

@@ -139,6 +139,11 @@ pub struct DeliveryConfig {
     pub retry_max: TimeDelta,
     /// A temporary failure becomes permanent once the email is this old.
     pub give_up_after: TimeDelta,
+    /// This many soft failures in a row for an address (a full mailbox, a suspended account),
+    /// the first at least `soft_bounce_span` ago, suppress it as `soft_bounced`: mail that has
+    /// not reached it for that long will not. 0: never.
+    pub soft_bounce_limit: u32,
+    pub soft_bounce_span: TimeDelta,
     /// How long a worker owns a claimed conversation or email before another may take it.
     pub lease: TimeDelta,
 }

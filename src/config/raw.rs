@@ -80,6 +80,14 @@ pub struct Delivery {
         skip_serializing_if = "Option::is_none"
     )]
     pub give_up_after: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_bounce_limit: Option<u32>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub soft_bounce_span: Option<Duration>,
     #[serde(
         default,
         with = "humantime_serde",

@@ -176,6 +176,13 @@ fn resolve_delivery(
         retry_initial: positive(d.retry_initial, D::RETRY_INITIAL, "retry_initial", err),
         retry_max: positive(d.retry_max, D::RETRY_MAX, "retry_max", err),
         give_up_after: positive(d.give_up_after, D::GIVE_UP_AFTER, "give_up_after", err),
+        soft_bounce_limit: d.soft_bounce_limit.unwrap_or(D::SOFT_BOUNCE_LIMIT),
+        soft_bounce_span: positive(
+            d.soft_bounce_span,
+            D::SOFT_BOUNCE_SPAN,
+            "soft_bounce_span",
+            err,
+        ),
         lease: positive(d.lease, D::LEASE, "lease", err),
     }
 }

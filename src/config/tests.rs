@@ -173,6 +173,11 @@ fn readme_states_the_built_in_defaults() {
     assert_eq!(dur("delivery.retry_initial"), D::RETRY_INITIAL);
     assert_eq!(dur("delivery.retry_max"), D::RETRY_MAX);
     assert_eq!(dur("delivery.give_up_after"), D::GIVE_UP_AFTER);
+    assert_eq!(
+        int("delivery.soft_bounce_limit"),
+        u64::from(D::SOFT_BOUNCE_LIMIT)
+    );
+    assert_eq!(dur("delivery.soft_bounce_span"), D::SOFT_BOUNCE_SPAN);
     assert_eq!(dur("delivery.lease"), D::LEASE);
     assert_eq!(
         int("delivery.smtp.port"),

@@ -7,6 +7,7 @@
 
 use super::{Analysis, Bounce, Inbound, Outcome, ReportKind};
 use crate::apply;
+use crate::store::EmailStatus;
 use crate::webhooks;
 
 /// What a report does to the email it names and to its recipient.
@@ -80,6 +81,9 @@ impl Inbound {
             ));
         };
         let now = self.clock.now();
+        // A second report about an email that failed already (an MTA's repeat) is no second
+        // failure of the address.
+        let first_failure = email.status != EmailStatus::Failed;
         let suppress = match action(report, &email.rcpt_to) {
             Action::Ignore(why) => return Ok(Outcome::Dropped(why.into())),
             Action::Complaint => Some("complaint"),
@@ -102,8 +106,15 @@ impl Inbound {
             }
         };
         tx.commit().await?;
+        let store = self.store.as_ref();
         if let Some(why) = suppress {
-            apply::suppress(self.store.as_ref(), &site, &email.rcpt_to, why, now).await?;
+            apply::suppress(store, &site, &email.rcpt_to, why, now).await?;
+        } else if first_failure
+            && report.kind == ReportKind::Failed
+            && report.reason.is_some_and(|r| r.counts_as_soft_bounce())
+        {
+            let delivery = &self.config.current().delivery;
+            apply::soft_bounce(store, &site, &email.rcpt_to, delivery, now).await?;
         }
         Ok(Outcome::BounceRecorded)
     }

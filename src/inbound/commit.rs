@@ -183,6 +183,10 @@ impl Inbound {
         }
         apply::visitor_wrote(&mut conv, seq, now);
         conv.replied_by_email = true;
+        // Heard from: its soft failures so far were not a dead mailbox.
+        if let Some(visitor) = &conv.visitor.email {
+            tx.clear_soft_bounces(&site.id, visitor).await?;
+        }
         if !conv.open {
             conv.open = true;
             conv.closed_at = None;

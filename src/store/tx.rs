@@ -109,6 +109,16 @@ pub trait SuppressionsTx: Send {
     ) -> Result<Vec<Suppression>>;
     /// Lifts a suppression; `false` if the address was not suppressed.
     async fn lift_suppression(&mut self, site: &str, email: &str) -> Result<bool>;
+    /// Counts one more soft failure in a row for an address; returns how many there are now,
+    /// and when the first was.
+    async fn soft_bounce(
+        &mut self,
+        site: &str,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(u32, DateTime<Utc>)>;
+    /// Forgets an address's soft failures: it was heard from.
+    async fn clear_soft_bounces(&mut self, site: &str, email: &str) -> Result<()>;
 }
 
 /// Webhooks, queued with the change they report.

@@ -191,6 +191,7 @@ pub const SUPPRESSION_REASONS: &[&str] = &[
     "hard_bounce",
     "complaint",
     "invalid_address",
+    "soft_bounced",
 ];
 
 /// An address that gets no email, and why.
@@ -198,7 +199,7 @@ pub const SUPPRESSION_REASONS: &[&str] = &[
 pub struct Suppression {
     /// Lowercased.
     pub email: String,
-    /// `unsubscribed`, `hard_bounce`, `complaint`, `invalid_address`.
+    /// One of [`SUPPRESSION_REASONS`].
     pub reason: String,
     pub at: DateTime<Utc>,
 }

@@ -250,3 +250,117 @@ async fn a_suppression_is_listed_and_can_be_lifted(#[case] backend: Backend) {
     assert_eq!(hooks.len(), 1);
     assert_eq!(hooks[0]["data"]["email"], "ana@visitor.example");
 }
+
+/// A conversation `conv` of Ana's from `minute` on: she asks, an agent answers, she has
+/// left; then the worker runs until the email to her is due and has been tried.
+async fn ana_asks(app: &TestApp, conv: &str, minute: f64) {
+    app.at_minute(minute + 1.0).await;
+    app.events(vec![
+        visitor(conv, Some("ana@visitor.example"), minute),
+        message(conv, "q1", "visitor", "Do you ship to Spain?", minute),
+        presence(conv, "left", minute + 0.5),
+        message(conv, "a1", "agent", "Yes, in 3 days.", minute + 1.0),
+    ])
+    .await;
+    app.at_minute(minute + 6.0).await;
+}
+
+/// [`ana_asks`], and the email that went out.
+async fn emailed_from(app: &TestApp, conv: &str, minute: f64) -> Received {
+    ana_asks(app, conv, minute).await;
+    let conv_id = conv.to_string();
+    app.sent()
+        .into_iter()
+        .rev()
+        .find(|e| e.text().contains(&format!("/chat/{conv_id}")))
+        .expect("an email went out")
+}
+
+/// The reason Ana's address is suppressed for, if it is.
+async fn suppressed_for(app: &TestApp) -> Option<String> {
+    let url = format!("{}/v1/suppressions?q=ana@", app.base);
+    let r = app.client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    let listed: serde_json::Value = r.json().await.unwrap();
+    listed["suppressions"][0]["reason"]
+        .as_str()
+        .map(String::from)
+}
+
+const MAILBOX_FULL: &str = "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full";
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_mailbox_full_for_a_week_is_suppressed_as_soft_bounced(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let day = 24.0 * 60.0;
+    // Five emails two days apart, each refused for a full mailbox (the first reported twice).
+    for i in 0..5 {
+        let email = emailed_from(&app, &format!("c{i}"), 2.0 * day * f64::from(i)).await;
+        let id = email.header("Message-ID").unwrap();
+        let repeats = if i == 0 { 2 } else { 1 };
+        for _ in 0..repeats {
+            let outcome = report(&app, &dsn(&id, MAILBOX_FULL)).await;
+            assert_eq!(outcome, Outcome::BounceRecorded);
+        }
+        let want = (i == 4).then(|| "soft_bounced".to_string());
+        assert_eq!(suppressed_for(&app).await, want, "after report {}", i + 1);
+    }
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_reply_between_soft_bounces_starts_the_count_again(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let day = 24.0 * 60.0;
+    for i in 0..5 {
+        let email = emailed_from(&app, &format!("c{i}"), 2.0 * day * f64::from(i)).await;
+        if i == 3 {
+            // She answers: her mailbox works.
+            let raw = reply_to(&email, "ana@visitor.example", "Got it, thanks.");
+            let outcome = app.inbound.deliver(&raw, &Envelope::default()).await;
+            assert!(matches!(outcome, Ok(Outcome::Stored { .. })), "{outcome:?}");
+        }
+        let id = email.header("Message-ID").unwrap();
+        assert_eq!(
+            report(&app, &dsn(&id, MAILBOX_FULL)).await,
+            Outcome::BounceRecorded
+        );
+    }
+    assert_eq!(suppressed_for(&app).await, None);
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn the_relay_refusing_a_full_mailbox_for_a_week_suppresses_but_a_block_does_not(
+    #[case] backend: Backend,
+) {
+    let day = 24.0 * 60.0;
+    // (the relay's answer, the emails tried, the suppression at the end): the sixth email is
+    // not tried once the fifth refusal over a week suppressed the address.
+    for (answer, tried, want) in [
+        (
+            "552 5.2.2 <ana@visitor.example>: Mailbox full",
+            5,
+            Some("soft_bounced"),
+        ),
+        (
+            "550 5.7.1 Client host [10.5.1.3] blocked using zen.spamhaus.org",
+            6,
+            None,
+        ),
+    ] {
+        let Some(app) = spawn_app(backend, "").await else {
+            return;
+        };
+        app.sink.answer_next(&[answer; 6]);
+        for i in 0..6 {
+            ana_asks(&app, &format!("c{i}"), 2.0 * day * f64::from(i)).await;
+        }
+        assert_eq!(app.sink.attempts().len(), tried, "{answer}");
+        assert_eq!(suppressed_for(&app).await.as_deref(), want, "{answer}");
+    }
+}

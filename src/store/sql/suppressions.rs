@@ -37,6 +37,37 @@ macro_rules! sql_suppressions {
                 Ok(())
             }
 
+            async fn soft_bounce(
+                &mut self,
+                site: &str,
+                email: &str,
+                at: DateTime<Utc>,
+            ) -> Result<(u32, DateTime<Utc>)> {
+                let row = $q::query(
+                    "INSERT INTO soft_bounces (site_id, email, count, first_at, last_at)
+                     VALUES ($1, $2, 1, $3, $3)
+                     ON CONFLICT (site_id, email)
+                     DO UPDATE SET count = soft_bounces.count + 1, last_at = $3
+                     RETURNING count, first_at",
+                )
+                .bind(site)
+                .bind(email.to_lowercase())
+                .bind(ms(at))
+                .fetch_one(&mut *self.tx)
+                .await?;
+                let count: i64 = row.try_get(0)?;
+                Ok((count as u32, from_millis(row.try_get(1)?)))
+            }
+
+            async fn clear_soft_bounces(&mut self, site: &str, email: &str) -> Result<()> {
+                $q::query("DELETE FROM soft_bounces WHERE site_id = $1 AND email = $2")
+                    .bind(site)
+                    .bind(email.to_lowercase())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
             async fn suppressions(
                 &mut self,
                 site: &str,
