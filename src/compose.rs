@@ -428,9 +428,11 @@ pub fn make(
     // touching a random page per email.
     let id = uuid::Uuid::now_v7();
     let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
+    // The link names this email, so it stops mail to the address this email went to, even
+    // after the conversation's visitor has given another.
     let unsubscribe_url = format!(
         "{public_url}/v1/unsubscribe/{}",
-        keys.sign(Purpose::Unsubscribe, &site.id, conv.pk)
+        keys.sign_email(Purpose::Unsubscribe, &site.id, id.as_bytes())
     );
     let ctx = Context {
         site,

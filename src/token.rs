@@ -83,6 +83,58 @@ impl TokenKeys {
             .to_ascii_lowercase()
     }
 
+    /// The token for one email of `site` (its id, 16 bytes): the unsubscribe link names the
+    /// email, and through it the address the email went to. Twice the length of a number's
+    /// token (52 characters), so the two kinds cannot be taken for each other.
+    pub fn sign_email(&self, purpose: Purpose, site: &str, id: &[u8; 16]) -> String {
+        let tag = Self::email_mac(&self.0.load()[0], purpose, site, id)
+            .finalize()
+            .into_bytes();
+        let mut raw = id.to_vec();
+        raw.extend_from_slice(&tag[..MAC_LEN]);
+        data_encoding::BASE32_NOPAD
+            .encode(&raw)
+            .to_ascii_lowercase()
+    }
+
+    /// The email id an email token names, before checking it: needed to find the site.
+    pub fn email_id(token: &str) -> Option<[u8; 16]> {
+        let raw = data_encoding::BASE32_NOPAD
+            .decode(token.trim().to_ascii_uppercase().as_bytes())
+            .ok()?;
+        (raw.len() == 16 + MAC_LEN).then(|| raw[..16].try_into().ok())?
+    }
+
+    /// Whether an email token was signed by one of our keys for this purpose and site.
+    pub fn verify_email(&self, purpose: Purpose, site: &str, token: &str) -> Option<[u8; 16]> {
+        let raw = data_encoding::BASE32_NOPAD
+            .decode(token.trim().to_ascii_uppercase().as_bytes())
+            .ok()?;
+        if raw.len() != 16 + MAC_LEN {
+            return None;
+        }
+        let id: [u8; 16] = raw[..16].try_into().ok()?;
+        let tag = &raw[16..];
+        (self.0.load().iter())
+            .any(|k| {
+                Self::email_mac(k, purpose, site, &id)
+                    .verify_truncated_left(tag)
+                    .is_ok()
+            })
+            .then_some(id)
+    }
+
+    fn email_mac(key: &[u8], purpose: Purpose, site: &str, id: &[u8; 16]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(purpose.label());
+        mac.update(b"/email");
+        mac.update(&[0]);
+        mac.update(site.as_bytes());
+        mac.update(&[0]);
+        mac.update(id);
+        mac
+    }
+
     /// The conversation number a token names, before checking it: needed to find the site.
     pub fn number(token: &str) -> Option<i64> {
         let raw = data_encoding::BASE32_NOPAD
@@ -152,6 +204,25 @@ mod tests {
         assert_eq!(k.verify(Purpose::Reply, "acme", &forged), None);
         assert_eq!(k.verify(Purpose::Reply, "acme", &t[..30]), None);
         assert_eq!(k.verify(Purpose::Reply, "acme", "not a token"), None);
+    }
+
+    #[test]
+    fn email_tokens_name_one_email_of_one_site() {
+        let keys = keys();
+        let id = *uuid::Uuid::now_v7().as_bytes();
+        let t = keys.sign_email(Purpose::Unsubscribe, "acme", &id);
+        assert_eq!(t.len(), 52);
+        assert_eq!(TokenKeys::email_id(&t), Some(id));
+        assert_eq!(
+            keys.verify_email(Purpose::Unsubscribe, "acme", &t.to_uppercase()),
+            Some(id)
+        );
+        assert_eq!(keys.verify_email(Purpose::Unsubscribe, "other", &t), None);
+        assert_eq!(keys.verify_email(Purpose::Reply, "acme", &t), None);
+        // A conversation's token is no email's, and the other way round.
+        let conv = keys.sign(Purpose::Unsubscribe, "acme", 7);
+        assert_eq!(TokenKeys::email_id(&conv), None);
+        assert_eq!(TokenKeys::number(&t), None);
     }
 
     #[test]

@@ -417,8 +417,21 @@ struct UnsubscribePage {
     message: Option<String>,
 }
 
-/// The site and conversation a genuine unsubscribe token names.
+/// The site and address a genuine unsubscribe token names: the address the email it names
+/// went to; for a link from before emails had their own (a conversation's token), the
+/// conversation's address.
 async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, String)> {
+    if let Some(id) = TokenKeys::email_id(token) {
+        let id = uuid::Uuid::from_bytes(id).to_string();
+        let mut tx = state.store.begin_read().await.ok()?;
+        let email = tx.email_by_id(&id).await.ok()??;
+        drop(tx);
+        let site = state.config.current().site(&email.site_id)?.clone();
+        state
+            .keys
+            .verify_email(Purpose::Unsubscribe, &site.id, token)?;
+        return Some((site, email.rcpt_to));
+    }
     let pk = TokenKeys::number(token)?;
     let mut tx = state.store.begin_read().await.ok()?;
     let conv = tx.conversation_by_pk(pk).await.ok()??;

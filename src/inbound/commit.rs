@@ -46,6 +46,8 @@ impl Inbound {
             tokio::spawn(worker.commit_groups(rx));
             tx
         });
+        let mut analysis = analysis;
+        self.trim_before_commit(&mut analysis).await;
         let (done, outcome) = oneshot::channel();
         let job = Job {
             analysis,
@@ -59,6 +61,22 @@ impl Inbound {
         outcome
             .await
             .map_err(|_| anyhow::anyhow!("the committer dropped a reply"))?
+    }
+
+    /// For a reply its token routed, trims it knowing the emails it answers, in a read
+    /// transaction of its own: the look-up then runs beside the other sessions, not inside the
+    /// group commit, whose cycle every reply waits on. A reply routed by `In-Reply-To`, or one
+    /// whose look-up failed, is trimmed where it is resolved.
+    async fn trim_before_commit(&self, analysis: &mut Analysis) {
+        let (Some(pk), Some(site)) = (
+            analysis.routing.conversation_pk,
+            analysis.routing.site.clone(),
+        ) else {
+            return;
+        };
+        if let Ok(mut tx) = self.store.begin_read().await {
+            let _ = (self.trim_knowing_what_was_sent(analysis, &site, pk, tx.as_mut())).await;
+        }
     }
 
     /// Group commit: the replies that arrive while a transaction commits wait for the next
@@ -183,10 +201,6 @@ impl Inbound {
         }
         apply::visitor_wrote(&mut conv, seq, now);
         conv.replied_by_email = true;
-        // Heard from: its soft failures so far were not a dead mailbox.
-        if let Some(visitor) = &conv.visitor.email {
-            tx.clear_soft_bounces(&site.id, visitor).await?;
-        }
         if !conv.open {
             conv.open = true;
             conv.closed_at = None;

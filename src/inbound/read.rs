@@ -5,7 +5,7 @@ use super::classify::{auto_reply_reason, extract_body, loop_reason, referenced_i
 use super::report::read_report;
 use super::route::route;
 use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verification};
-use crate::config::Config;
+use crate::config::{Config, InboundLimits};
 use crate::domain::{clean_name, plain_text};
 use crate::token::TokenKeys;
 use crate::verp::{self, BounceAddress};
@@ -45,6 +45,7 @@ pub fn read(
         trimmed: true,
         own_copy: false,
         body: String::new(),
+        sent_checked: false,
         from: from.and_then(|a| a.address()).map(|a| plain_text(a.trim())),
         from_name: from.and_then(|a| a.name()).map(clean_name),
         subject: message.subject().map(plain_text),
@@ -79,6 +80,22 @@ pub fn read(
     }
     analysis.body = extract_body(&message);
     analysis.set_text(&[]);
+    read_attachments(&message, limits, &mut analysis);
+
+    route(&message, envelope, config, keys, &mut analysis);
+    if analysis.routing.error.is_some() {
+        analysis.not_routed();
+    }
+    Ok(analysis)
+}
+
+/// The message's attachments into `analysis`: each kept, or named in `too_large` when over
+/// the limit. Returned messages (`message/rfc822` parts) are no attachment of the visitor's.
+fn read_attachments(
+    message: &mail_parser::Message<'_>,
+    limits: &InboundLimits,
+    analysis: &mut Analysis,
+) {
     for part in message.attachments() {
         let data = part.contents();
         if matches!(part.body, PartType::Message(_)) {
@@ -108,12 +125,6 @@ pub fn read(
         analysis.attachments.push(info);
         analysis.attachment_data.push(data.to_vec());
     }
-
-    route(&message, envelope, config, keys, &mut analysis);
-    if analysis.routing.error.is_some() {
-        analysis.not_routed();
-    }
-    Ok(analysis)
 }
 
 /// The envelope recipient that is one email's own bounce address, its MAC verified.

@@ -163,21 +163,24 @@ impl Inbound {
         if analysis.kind == Kind::Reply {
             let last_email = tx.last_email_at(conv.pk).await?;
             self.verify(analysis, &conv, last_email);
-            self.trim_knowing_what_was_sent(analysis, &conv, tx).await?;
+            if !analysis.sent_checked {
+                (self.trim_knowing_what_was_sent(analysis, &conv.site_id, conv.pk, tx)).await?;
+            }
         }
         Ok(Some(conv))
     }
 
     /// Trims the reply again, knowing the emails of ours it answers: their copies are cut
     /// however the client quoted them.
-    async fn trim_knowing_what_was_sent(
+    pub(super) async fn trim_knowing_what_was_sent(
         &self,
         analysis: &mut Analysis,
-        conv: &Conversation,
+        site_id: &str,
+        pk: i64,
         tx: &mut dyn Tx,
     ) -> anyhow::Result<()> {
         let config = self.config.current();
-        let Some(site) = config.sites.iter().find(|s| s.id == conv.site_id) else {
+        let Some(site) = config.sites.iter().find(|s| s.id == site_id) else {
             return Ok(());
         };
         let answered: Vec<String> = (analysis.references.iter())
@@ -185,11 +188,12 @@ impl Inbound {
             .take(MAX_ANSWERED)
             .cloned()
             .collect();
-        let raws = tx.answered_emails(conv.pk, &answered).await?;
+        let raws = tx.answered_emails(pk, &answered).await?;
         let sent: Vec<_> = raws.iter().filter_map(|r| sent_email(r)).collect();
         if !sent.is_empty() {
             analysis.set_text(&sent);
         }
+        analysis.sent_checked = true;
         Ok(())
     }
 

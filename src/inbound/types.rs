@@ -204,6 +204,9 @@ pub struct Analysis {
     /// trimmed again once the emails it may quote are known.
     #[serde(skip)]
     pub(super) body: String,
+    /// The emails it may quote were looked up (and `text` trimmed knowing them).
+    #[serde(skip)]
+    pub(super) sent_checked: bool,
     pub from: Option<String>,
     pub from_name: Option<String>,
     pub subject: Option<String>,

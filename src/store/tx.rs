@@ -63,6 +63,8 @@ pub trait OutboxTx: Send {
         message_ids: &[String],
         at: DateTime<Utc>,
     ) -> Result<Vec<(OutboxEmail, Vec<String>)>>;
+    /// The email with this id.
+    async fn email_by_id(&mut self, id: &str) -> Result<Option<OutboxEmail>>;
     /// The email we sent with this `Message-ID` (with angle brackets).
     async fn email_by_message_id(&mut self, message_id: &str) -> Result<Option<OutboxEmail>>;
     /// The email sent from this envelope sender: its own bounce address (see `crate::verp`).
@@ -109,15 +111,16 @@ pub trait SuppressionsTx: Send {
     ) -> Result<Vec<Suppression>>;
     /// Lifts a suppression; `false` if the address was not suppressed.
     async fn lift_suppression(&mut self, site: &str, email: &str) -> Result<bool>;
-    /// Counts one more soft failure in a row for an address; returns how many there are now,
-    /// and when the first was.
+    /// Counts one more soft failure in a row for an address (as its emails were addressed);
+    /// a reply from it since the last one starts the count again. Returns how many there are
+    /// now, and when the first was.
     async fn soft_bounce(
         &mut self,
         site: &str,
         email: &str,
         at: DateTime<Utc>,
     ) -> Result<(u32, DateTime<Utc>)>;
-    /// Forgets an address's soft failures: it was heard from.
+    /// Forgets an address's soft failures (its suppression was lifted).
     async fn clear_soft_bounces(&mut self, site: &str, email: &str) -> Result<()>;
 }
 

@@ -102,3 +102,56 @@ async fn unsubscribe_links_cannot_be_forged(#[case] backend: Backend) {
     app.at_minute(8.0).await;
     assert_eq!(app.sent().len(), 2);
 }
+
+/// The link in an email stops mail to the address that email went to, not to whatever address
+/// the conversation's visitor has now; a link from before emails had their own token (the
+/// conversation's) still works, for the conversation's address.
+#[apply(backends)]
+#[tokio::test]
+async fn the_unsubscribe_link_stops_the_address_the_email_went_to(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let link = email.header("List-Unsubscribe").unwrap();
+    let link = link
+        .trim_matches(['<', '>'])
+        .replace("https://relay.example.net", &app.base);
+    // The visitor gives another address in the chat.
+    app.events(vec![visitor("c1", Some("ana.new@visitor.example"), 7.0)])
+        .await;
+    let r = app.client.post(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let suppressed: Vec<(String, String)> =
+        app.stored("SELECT email, reason FROM suppressions").await;
+    assert_eq!(
+        suppressed,
+        [(
+            "ana@visitor.example".to_string(),
+            "unsubscribed".to_string()
+        )]
+    );
+
+    // A conversation token, as links made before this release carry.
+    let (pk,): (i64,) = app
+        .stored("SELECT pk FROM conversations WHERE id = 'c1'")
+        .await[0];
+    let keys = replyrelay::token::TokenKeys::new(vec![TEST_TOKEN_KEY.as_bytes().to_vec()]);
+    let old = keys.sign(replyrelay::token::Purpose::Unsubscribe, "acme", pk);
+    let r = (app
+        .client
+        .post(format!("{}/v1/unsubscribe/{old}", app.base)))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut suppressed: Vec<(String,)> = app.stored("SELECT email FROM suppressions").await;
+    suppressed.sort();
+    assert_eq!(
+        suppressed,
+        [
+            ("ana.new@visitor.example".to_string(),),
+            ("ana@visitor.example".to_string(),)
+        ]
+    );
+}

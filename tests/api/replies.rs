@@ -227,7 +227,8 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
     let modified = String::from_utf8(modified).unwrap();
     // Cut short.
     let truncated = &token[..token.len() - 4];
-    // The unsubscribe token of the same email, used as a reply token.
+    // The unsubscribe token of the same email, used as a reply token (an email's: no
+    // conversation number in it at all).
     let unsubscribe = email.header("List-Unsubscribe").unwrap();
     let unsubscribe = unsubscribe
         .split("/v1/unsubscribe/")
@@ -249,12 +250,17 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
     // A genuine MAC (the daemon's key) on a number that is no conversation.
     let keys = replyrelay::token::TokenKeys::new(vec![TEST_TOKEN_KEY.as_bytes().to_vec()]);
     let no_conversation = keys.sign(replyrelay::token::Purpose::Reply, "acme", 999_999);
+    // The same conversation's number under the daemon's key, for the other purpose: the
+    // unsubscribe token of links made before emails had their own.
+    let pk = replyrelay::token::TokenKeys::number(&token).unwrap();
+    let conversation_unsubscribe = keys.sign(replyrelay::token::Purpose::Unsubscribe, "acme", pk);
     for bad in [
         modified.as_str(),
         truncated,
         "aaaaaaaaaaaacaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "not-a-token",
         unsubscribe.as_str(),
+        conversation_unsubscribe.as_str(),
         other_site.as_str(),
         no_conversation.as_str(),
     ] {
@@ -268,7 +274,12 @@ async fn forged_and_modified_tokens_are_refused(#[case] backend: Backend) {
             panic!("{bad}: {outcome:?}");
         };
         // Tokens that name a real conversation fail on their MAC, whatever else is right.
-        if [unsubscribe.as_str(), other_site.as_str(), modified.as_str()].contains(&bad) {
+        let real = [
+            conversation_unsubscribe.as_str(),
+            other_site.as_str(),
+            modified.as_str(),
+        ];
+        if real.contains(&bad) {
             assert_eq!(why, "forged reply token", "{bad}");
         }
         if bad == no_conversation {

@@ -69,6 +69,14 @@ macro_rules! sql_outbox {
                 row.as_ref().map(outbox_email).transpose()
             }
 
+            async fn email_by_id(&mut self, id: &str) -> Result<Option<OutboxEmail>> {
+                let row = $q::query("SELECT * FROM emails WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(outbox_email).transpose()
+            }
+
             async fn email_by_mail_from(&mut self, mail_from: &str) -> Result<Option<OutboxEmail>> {
                 let row = $q::query("SELECT * FROM emails WHERE mail_from = $1")
                     .bind(mail_from)

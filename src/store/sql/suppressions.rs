@@ -43,16 +43,32 @@ macro_rules! sql_suppressions {
                 email: &str,
                 at: DateTime<Utc>,
             ) -> Result<(u32, DateTime<Utc>)> {
+                // A reply from the address since the last failure starts the count again:
+                // looked up here, on this rare path, rather than cleared on every reply.
+                let heard: Option<i64> = $q::query_scalar(
+                    "SELECT MAX(m.at) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
+                     WHERE c.site_id = $1 AND c.visitor_email = $2
+                       AND m.author = 'visitor' AND m.source = 'email'",
+                )
+                .bind(site)
+                .bind(email)
+                .fetch_one(&mut *self.tx)
+                .await?;
                 let row = $q::query(
                     "INSERT INTO soft_bounces (site_id, email, count, first_at, last_at)
                      VALUES ($1, $2, 1, $3, $3)
-                     ON CONFLICT (site_id, email)
-                     DO UPDATE SET count = soft_bounces.count + 1, last_at = $3
+                     ON CONFLICT (site_id, email) DO UPDATE SET
+                       count = CASE WHEN soft_bounces.last_at < $4 THEN 1
+                                    ELSE soft_bounces.count + 1 END,
+                       first_at = CASE WHEN soft_bounces.last_at < $4 THEN $3
+                                       ELSE soft_bounces.first_at END,
+                       last_at = $3
                      RETURNING count, first_at",
                 )
                 .bind(site)
                 .bind(email.to_lowercase())
                 .bind(ms(at))
+                .bind(heard.unwrap_or(i64::MIN))
                 .fetch_one(&mut *self.tx)
                 .await?;
                 let count: i64 = row.try_get(0)?;
