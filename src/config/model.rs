@@ -207,6 +207,9 @@ pub struct Site {
     pub webhook_secret: Option<String>,
     /// What to do with a reply from an address other than the visitor's.
     pub sender_policy: SenderPolicy,
+    /// The authserv-ids of the operator's MTAs: a reply whose `Authentication-Results` from
+    /// one of them says DMARC failed for its From domain is treated as from another sender.
+    pub trusted_authserv_ids: Vec<String>,
     /// The site's own email templates, replacing the built-in ones.
     pub templates: OwnTemplates,
     /// Per-language replacements for the built-in strings (`[site.strings.es] subject = "…"`).

@@ -261,6 +261,9 @@ pub struct SiteSettings {
     pub webhook_secret: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sender_policy: Option<super::SenderPolicy>,
+    /// The authserv-ids of the operator's MTAs, whose `Authentication-Results` are believed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_authserv_ids: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
     /// A folder with the site's own `email.html` and/or `email.txt`.

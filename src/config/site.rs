@@ -105,6 +105,7 @@ pub(super) fn site_settings(
         webhook_url,
         webhook_secret,
         sender_policy: pick!(sender_policy, D::SENDER_POLICY),
+        trusted_authserv_ids: pick!(trusted_authserv_ids, Vec::new()),
         templates,
         strings,
         locale,

@@ -46,6 +46,10 @@ pub fn read(
         own_copy: false,
         body: String::new(),
         sent_checked: false,
+        auth_results: (message.headers_raw())
+            .filter(|(name, _)| name.eq_ignore_ascii_case("authentication-results"))
+            .map(|(_, value)| value.trim().to_string())
+            .collect(),
         from: from.and_then(|a| a.address()).map(|a| plain_text(a.trim())),
         from_name: from.and_then(|a| a.name()).map(clean_name),
         subject: message.subject().map(plain_text),

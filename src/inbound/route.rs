@@ -211,11 +211,20 @@ impl Inbound {
         };
         let visitor = conv.visitor.email.as_deref().map(str::to_lowercase);
         let from = analysis.from.as_deref().map(str::to_lowercase);
+        let from_domain = from
+            .as_deref()
+            .and_then(|f| f.rsplit_once('@'))
+            .map(|(_, d)| d);
+        let results = analysis.auth_results.iter().map(String::as_str);
+        let dmarc_fail_by = from_domain
+            .and_then(|d| super::auth::dmarc_failure(results, &site.trusted_authserv_ids, d));
         analysis.verification.sender = match (&visitor, &from) {
+            (Some(v), Some(f)) if v == f && dmarc_fail_by.is_some() => SenderCheck::DmarcFail,
             (Some(v), Some(f)) if v == f => SenderCheck::Match,
             (Some(_), Some(_)) => SenderCheck::Mismatch,
             _ => SenderCheck::Unknown,
         };
+        analysis.verification.dmarc_fail_by = dmarc_fail_by;
         let now = self.clock.now();
         analysis.verification.window_open =
             last_email.is_some_and(|t| now < t + site.triggers.reach_window);
@@ -271,10 +280,12 @@ pub(super) fn decide(
     if sender == SenderCheck::Match {
         return (Decision::Accept, None);
     }
-    let why = format!(
-        "sender {} is not the visitor's address",
-        from.unwrap_or("(none)")
-    );
+    let from = from.unwrap_or("(none)");
+    let why = if sender == SenderCheck::DmarcFail {
+        format!("sender {from} fails DMARC, as the operator's MTA says: someone else wrote it")
+    } else {
+        format!("sender {from} is not the visitor's address")
+    };
     let decision = match policy {
         SenderPolicy::Strict => Decision::Reject,
         SenderPolicy::Quarantine => Decision::Quarantine,
@@ -289,7 +300,7 @@ mod tests {
 
     #[test]
     fn the_decision_follows_window_sender_and_policy() {
-        use SenderCheck::{Match, Mismatch, Unknown};
+        use SenderCheck::{DmarcFail, Match, Mismatch, Unknown};
         use SenderPolicy as P;
         let table = [
             (false, Match, P::Accept, Decision::Reject, true),
@@ -300,6 +311,8 @@ mod tests {
             (true, Mismatch, P::Quarantine, Decision::Quarantine, true),
             (true, Unknown, P::Quarantine, Decision::Quarantine, true),
             (true, Mismatch, P::Accept, Decision::Accept, true),
+            (true, DmarcFail, P::Strict, Decision::Reject, true),
+            (true, DmarcFail, P::Quarantine, Decision::Quarantine, true),
         ];
         for (open, sender, policy, want, has_reason) in table {
             let (got, reason) = decide(open, sender, policy, Some("x@y.example"));

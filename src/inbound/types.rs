@@ -86,6 +86,9 @@ words! {
         Unknown => "unknown",
         Match => "match",
         Mismatch => "mismatch",
+        /// The visitor's address, but the operator's MTA says DMARC fails for its domain:
+        /// someone else wrote it.
+        DmarcFail => "dmarc_fail",
     }
 }
 
@@ -120,6 +123,8 @@ pub struct Routing {
 pub struct Verification {
     pub token: TokenCheck,
     pub sender: SenderCheck,
+    /// The trusted MTA (authserv-id) that says DMARC fails for the From domain, if one does.
+    pub dmarc_fail_by: Option<String>,
     /// The site's policy for a sender that does not match; `None` when the checks did not run
     /// (the conversation's site is no longer configured).
     pub sender_policy: Option<SenderPolicy>,
@@ -207,6 +212,9 @@ pub struct Analysis {
     /// The emails it may quote were looked up (and `text` trimmed knowing them).
     #[serde(skip)]
     pub(super) sent_checked: bool,
+    /// Its `Authentication-Results` headers, top first: read against the site's trusted MTAs.
+    #[serde(skip)]
+    pub(super) auth_results: Vec<String>,
     pub from: Option<String>,
     pub from_name: Option<String>,
     pub subject: Option<String>,

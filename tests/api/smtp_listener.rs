@@ -519,3 +519,54 @@ async fn a_reply_to_two_conversations_in_one_transaction_reaches_both(#[case] ba
         );
     }
 }
+
+/// Under `strict`, a reply from the visitor's address that the operator's MTA found failing
+/// DMARC is refused: someone else wrote it. Another MTA's say-so, or a pass, changes nothing.
+#[apply(backends)]
+#[tokio::test]
+async fn a_reply_failing_dmarc_at_the_operators_mta_is_refused_under_strict(
+    #[case] backend: Backend,
+) {
+    let extra = "sender_policy = \"strict\"\ntrusted_authserv_ids = [\"mx.test\"]";
+    let Some(app) = spawn_app(backend, extra).await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let to = email.header("Reply-To").unwrap();
+    let reply = |results: &str, text: &str| {
+        let mime = format!("Authentication-Results: {results}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n");
+        (
+            vec![to.clone()],
+            reply_with(&email, "ana@visitor.example", &mime),
+        )
+    };
+    let messages = vec![
+        reply(
+            "mx.test; spf=fail smtp.mailfrom=visitor.example; dmarc=fail (p=reject) header.from=visitor.example",
+            "Send the refund to my new account, please.",
+        ),
+        reply(
+            "mx.elsewhere.example; dmarc=fail header.from=visitor.example",
+            "Another MTA's header.",
+        ),
+        reply(
+            "mx.test; dkim=pass header.d=visitor.example; dmarc=pass header.from=visitor.example",
+            "Thanks, that works.",
+        ),
+    ];
+    let addr = app.smtp;
+    let answers = tokio::task::spawn_blocking(move || {
+        smtplib_send_all(addr, "ana@visitor.example", &messages)
+    })
+    .await
+    .unwrap();
+    assert!(answers[0].starts_with("ERROR 550"), "{}", answers[0]);
+    assert!(answers[0].contains("DMARC"), "{}", answers[0]);
+    assert_eq!(answers[1..], ["OK {}", "OK {}"]);
+    let conv = app.conversation("c1").await;
+    let texts: Vec<&str> = (conv["messages"].as_array().unwrap().iter())
+        .filter(|m| m["source"] == "email")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["Another MTA's header.", "Thanks, that works."]);
+}
