@@ -35,6 +35,14 @@ pub(super) fn count(outcome: &Outcome, kind: Kind) {
         .inc();
 }
 
+/// Counts a recipient refused at `RCPT TO`, before any message came.
+pub(super) fn refused(rejection: &super::Rejection) {
+    crate::metrics::get()
+        .replies_rejected
+        .get_or_create(&crate::metrics::label("reason", rejection.label()))
+        .inc();
+}
+
 /// Counts a message arriving through `entry` (`smtp`, `lmtp`, `imap`, `ingest`).
 pub fn received(entry: &str) {
     crate::metrics::get()

@@ -79,6 +79,15 @@ impl Inbound {
     /// verifies, which needs no database: that its conversation exists is checked where the
     /// reply is stored (a genuine token naming no conversation is refused after `DATA`).
     pub fn check_recipient(&self, rcpt: &str) -> Result<(), Rejection> {
+        let checked = self.recipient_check(rcpt);
+        if let Err(rejection) = &checked {
+            // Counted like a refusal after DATA: a forged token is as much a refusal here.
+            count::refused(rejection);
+        }
+        checked
+    }
+
+    fn recipient_check(&self, rcpt: &str) -> Result<(), Rejection> {
         match crate::verp::recognise(&self.config.current(), &self.keys, rcpt) {
             Some(BounceAddress::Email { .. } | BounceAddress::Shared) => return Ok(()),
             Some(BounceAddress::Forged) => {

@@ -122,24 +122,8 @@ async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backe
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let scrape = || async {
-        let url = format!("{}/metrics", app.base);
-        app.client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    let untrimmed = |m: &str| {
-        (m.lines())
-            .find(|l| l.starts_with("replyrelay_replies_untrimmed_total "))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let before = untrimmed(&scrape().await);
+    let untrimmed = "replyrelay_replies_untrimmed_total";
+    let before = app.metric(untrimmed).await;
     let email = emailed(&app, "c1").await;
     // The visitor wrote under their device line: the rules stop at the line.
     let body = "Sent from my iPhone\r\n\r\nThe blue one, and please ship it to my office.\r\n";
@@ -155,7 +139,7 @@ async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backe
     app.worker.run_until_idle().await.unwrap();
     let created = app.hooks.of_type("message.created");
     assert_eq!(created[0]["data"]["message"]["trimmed"], false);
-    assert!(untrimmed(&scrape().await) >= before + 1.0);
+    assert_eq!(app.metric(untrimmed).await, before + 1.0);
 }
 
 #[apply(backends)]
@@ -164,23 +148,8 @@ async fn an_attachment_too_large_to_keep_is_named_in_the_message(#[case] backend
     let Some(app) = spawn_app(backend, "\n[inbound]\nmax_attachment_size = 2000\n").await else {
         return;
     };
-    let counted = || async {
-        let url = format!("{}/metrics", app.base);
-        let text = app
-            .client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        (text.lines())
-            .find(|l| l.starts_with("replyrelay_attachments_too_large_total "))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let before = counted().await;
+    let too_large = "replyrelay_attachments_too_large_total";
+    let before = app.metric(too_large).await;
     let email = emailed(&app, "c1").await;
     let small = "a".repeat(100);
     let big = "b".repeat(3000);
@@ -197,5 +166,5 @@ async fn an_attachment_too_large_to_keep_is_named_in_the_message(#[case] backend
         .filter_map(|a| a["name"].as_str())
         .collect();
     assert_eq!(kept, ["note.txt"]);
-    assert_eq!(counted().await, before + 1.0);
+    assert_eq!(app.metric(too_large).await, before + 1.0);
 }

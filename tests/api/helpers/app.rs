@@ -250,6 +250,23 @@ impl TestApp {
         self.worker.run_until_idle().await.unwrap()
     }
 
+    /// The value of one series on `/metrics` (`name{labels}` exactly as printed), 0 if absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let url = format!("{}/metrics", self.base);
+        let text = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (text.lines())
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub fn sent(&self) -> Vec<Received> {
         self.sink.received()
     }
