@@ -453,6 +453,7 @@ pub fn make(
                 site.reply_domain
             ),
             unsubscribe_url: &unsubscribe_url,
+            unsubscribe_address: crate::list_unsubscribe::address(site, keys, &id),
             date: now,
         },
         &rendered,
@@ -602,6 +603,8 @@ pub struct Envelope<'a> {
     pub thread: &'a [String],
     pub reply_to: String,
     pub unsubscribe_url: &'a str,
+    /// The `mailto:` address that unsubscribes as the link does (see `crate::list_unsubscribe`).
+    pub unsubscribe_address: String,
     pub date: DateTime<Utc>,
 }
 
@@ -652,7 +655,10 @@ pub fn build(env: &Envelope<'_>, r: &Rendered) -> anyhow::Result<Vec<u8>> {
         .raw_header(header("Auto-Submitted", "auto-generated".into()))
         .raw_header(header(
             "List-Unsubscribe",
-            format!("<{}>", env.unsubscribe_url),
+            format!(
+                "<{}>, <mailto:{}?subject=unsubscribe>",
+                env.unsubscribe_url, env.unsubscribe_address
+            ),
         ))
         .raw_header(header(
             "List-Unsubscribe-Post",

@@ -43,7 +43,7 @@
 //!   (`sqlite/`, over rusqlite) and PostgreSQL (sqlx) built from the SQL in `sql/`.
 //! - [`own_templates`] — a site's own Jinja templates, checked at load and rendered.
 //! - [`token`] — MAC'd reply, unsubscribe and bounce tokens; [`verp`] — each email's own
-//!   bounce address.
+//!   bounce address; [`list_unsubscribe`] — each email's own unsubscribe address.
 //! - [`domain`], [`i18n`], [`clock`], [`metrics`], [`telemetry`], [`stop`] — small shared
 //!   pieces: checked values and vocabularies, strings, the injected clock, counters, logs, the
 //!   shutdown signal.
@@ -61,6 +61,7 @@ pub mod failure;
 pub mod i18n;
 pub mod imap;
 pub mod inbound;
+pub mod list_unsubscribe;
 pub mod listener;
 pub mod metrics;
 pub mod outbound;

@@ -23,6 +23,7 @@ pub(super) fn count(outcome: &Outcome, kind: Kind) {
         }
         (Outcome::Rejected(r), _) => r.label(),
         (Outcome::Unbelieved, _) => "forged_report",
+        (Outcome::Unsubscribed, _) | (_, Kind::Unsubscribe) => "unsubscribe",
         (_, Kind::AutoReply) => "auto_reply",
         (_, Kind::Loop) => "loop",
         (_, Kind::Bounce) | (Outcome::BounceRecorded, _) => "bounce",

@@ -88,6 +88,16 @@ impl Inbound {
     }
 
     fn recipient_check(&self, rcpt: &str) -> Result<(), Rejection> {
+        use crate::list_unsubscribe::{recognise, Recognised};
+        match recognise(&self.config.current(), &self.keys, rcpt) {
+            Some(Recognised::Email { .. }) => return Ok(()),
+            Some(Recognised::Forged) => {
+                return Err(Rejection::UnknownRecipient(
+                    "no such unsubscribe address".into(),
+                ))
+            }
+            None => {}
+        }
         match crate::verp::recognise(&self.config.current(), &self.keys, rcpt) {
             Some(BounceAddress::Email { .. } | BounceAddress::Shared) => return Ok(()),
             Some(BounceAddress::Forged) => {
@@ -199,11 +209,37 @@ impl Inbound {
             ),
             Kind::Unroutable => Outcome::Rejected(unroutable(&analysis)),
             Kind::Bounce => self.record_bounce(&analysis).await?,
+            Kind::Unsubscribe => self.unsubscribe_by_mail(&analysis).await?,
             Kind::Reply => self.store_reply(analysis).await?,
         };
         tracing::info!(kind = ?kind, %outcome, "inbound message handled");
         count(&outcome, kind);
         Ok(outcome)
+    }
+
+    /// A message to an email's unsubscribe address: no more email to the address that email
+    /// went to, as its link would do.
+    async fn unsubscribe_by_mail(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
+        let (site_id, email_id) = analysis.unsubscribe.clone().expect("an unsubscribe");
+        let Some(site) = self.site(&site_id) else {
+            return Ok(Outcome::Dropped("site no longer configured".into()));
+        };
+        let mut tx = self.store.begin_read().await?;
+        let email = tx.email_by_id(&email_id).await?;
+        drop(tx);
+        let Some(email) = email.filter(|e| e.site_id == site.id) else {
+            return Ok(Outcome::Dropped("unsubscribe for no email of ours".into()));
+        };
+        let now = self.clock.now();
+        crate::apply::suppress(
+            self.store.as_ref(),
+            &site,
+            &email.rcpt_to,
+            "unsubscribed",
+            now,
+        )
+        .await?;
+        Ok(Outcome::Unsubscribed)
     }
 
     fn site(&self, id: &str) -> Option<SiteRef> {

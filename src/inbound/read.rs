@@ -7,6 +7,7 @@ use super::route::route;
 use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verification};
 use crate::config::{Config, InboundLimits};
 use crate::domain::{clean_name, plain_text};
+use crate::list_unsubscribe;
 use crate::token::TokenKeys;
 use crate::verp::{self, BounceAddress};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
@@ -62,6 +63,7 @@ pub fn read(
         routing: Routing::default(),
         verification: Verification::default(),
         bounce: None,
+        unsubscribe: None,
         attachments: Vec::new(),
         too_large: Vec::new(),
         attachment_data: Vec::new(),
@@ -72,6 +74,14 @@ pub fn read(
         analysis.kind = Kind::Bounce;
         analysis.bounce = Some(bounce);
         return Ok(analysis);
+    }
+    // Before the automatic answers: a client's unsubscribe message says it is one.
+    if let Some(keys) = keys {
+        if let Some(target) = unsubscribe_target(&message, envelope, config, keys) {
+            analysis.kind = Kind::Unsubscribe;
+            analysis.unsubscribe = Some(target);
+            return Ok(analysis);
+        }
     }
     if let Some(why) = loop_reason(&message, &config.sites) {
         analysis.kind = Kind::Loop;
@@ -129,6 +139,27 @@ fn read_attachments(
         analysis.attachments.push(info);
         analysis.attachment_data.push(data.to_vec());
     }
+}
+
+/// The email whose unsubscribe address the message came to: an envelope recipient, else (a
+/// file, as `inspect` reads one) an address in `To`.
+fn unsubscribe_target(
+    message: &mail_parser::Message<'_>,
+    envelope: &Envelope,
+    config: &Config,
+    keys: &TokenKeys,
+) -> Option<(String, String)> {
+    let to = (message.to().into_iter().flat_map(|a| a.iter()))
+        .filter_map(|a| a.address().map(str::to_string));
+    let addresses: Vec<String> = envelope.rcpt_to.iter().cloned().chain(to).collect();
+    addresses
+        .iter()
+        .find_map(|a| match list_unsubscribe::recognise(config, keys, a) {
+            Some(list_unsubscribe::Recognised::Email { site, email_id }) => {
+                Some((site, email_id.to_string()))
+            }
+            _ => None,
+        })
 }
 
 /// The envelope recipient that is one email's own bounce address, its MAC verified.

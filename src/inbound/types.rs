@@ -24,6 +24,8 @@ pub enum Kind {
     Bounce,
     /// Mail from replyrelay itself coming back: never posted.
     Loop,
+    /// Sent to an email's `mailto:` unsubscribe address: the visitor asks for no more email.
+    Unsubscribe,
     /// No conversation could be found for it.
     Unroutable,
 }
@@ -225,6 +227,8 @@ pub struct Analysis {
     pub routing: Routing,
     pub verification: Verification,
     pub bounce: Option<Bounce>,
+    /// The email whose unsubscribe address it came to (its MAC verified), as `site`, `id`.
+    pub unsubscribe: Option<(String, String)>,
     /// Attachments: name, type, size.
     pub attachments: Vec<AttachmentInfo>,
     /// Attachments over `max_attachment_size`, not kept: the stored message names them.
@@ -295,6 +299,8 @@ pub enum Outcome {
     Dropped(String),
     /// A bounce, recorded against its email.
     BounceRecorded,
+    /// An unsubscribe request by mail, carried out.
+    Unsubscribed,
     /// A report or complaint not believed: it came to no email's own bounce address, and does
     /// not name the recipient of the email whose `Message-ID` it carries.
     Unbelieved,
@@ -313,6 +319,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Dropped(why) => write!(f, "dropped: {why}"),
             Outcome::BounceRecorded => f.write_str("bounce recorded"),
             Outcome::Unbelieved => f.write_str("report not believed"),
+            Outcome::Unsubscribed => f.write_str("unsubscribed"),
             Outcome::Rejected(r) => write!(f, "rejected: {r}"),
         }
     }

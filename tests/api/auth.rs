@@ -61,13 +61,8 @@ async fn unsubscribe_links_cannot_be_forged(#[case] backend: Backend) {
     };
     one_due_email(&app, "c1").await;
     app.at_minute(6.0).await;
-    let url = app.sent()[0].header("List-Unsubscribe").unwrap();
-    let token = url
-        .trim_matches(['<', '>'])
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let url = app.sent()[0].unsubscribe_url();
+    let token = url.rsplit('/').next().unwrap().to_string();
 
     // The page behind the link only asks; it does not unsubscribe by itself.
     let page = app
@@ -113,10 +108,7 @@ async fn the_unsubscribe_link_stops_the_address_the_email_went_to(#[case] backen
         return;
     };
     let email = emailed(&app, "c1").await;
-    let link = email.header("List-Unsubscribe").unwrap();
-    let link = link
-        .trim_matches(['<', '>'])
-        .replace("https://relay.example.net", &app.base);
+    let link = (email.unsubscribe_url()).replace("https://relay.example.net", &app.base);
     // The visitor gives another address in the chat.
     app.events(vec![visitor("c1", Some("ana.new@visitor.example"), 7.0)])
         .await;
@@ -153,5 +145,52 @@ async fn the_unsubscribe_link_stops_the_address_the_email_went_to(#[case] backen
             ("ana.new@visitor.example".to_string(),),
             ("ana@visitor.example".to_string(),)
         ]
+    );
+}
+
+/// A mail client that unsubscribes by mail (Apple Mail writes `X-Apple-Unsubscribe` and
+/// `Auto-Submitted` on it) stops the emails as the link does; a made-up address of that shape
+/// is refused at `RCPT TO`.
+#[apply(backends)]
+#[tokio::test]
+async fn the_mailto_unsubscribe_address_stops_the_emails(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let header = email.header("List-Unsubscribe").unwrap();
+    let mailto = header
+        .split("<mailto:")
+        .nth(1)
+        .and_then(|m| m.split(['?', '>']).next())
+        .unwrap()
+        .to_string();
+    assert!(mailto.starts_with("unsub+") && mailto.ends_with("@reply.acme.example"));
+    let raw = format!(
+        "From: ana@visitor.example\r\nTo: {mailto}\r\nSubject: unsubscribe\r\nMessage-ID: <u1@icloud.example>\r\nAuto-Submitted: auto-replied\r\nX-Apple-Unsubscribe: true\r\nContent-Type: text/plain\r\n\r\nApple Mail sent this email to unsubscribe from the message \"Your conversation\".\r\n"
+    )
+    .into_bytes();
+    let forged = format!("unsub+{}@reply.acme.example", "a".repeat(52));
+    let addr = app.smtp;
+    let messages = vec![(vec![forged], raw.clone()), (vec![mailto], raw)];
+    let answers = tokio::task::spawn_blocking(move || {
+        smtplib_send_all(addr, "ana@visitor.example", &messages)
+    })
+    .await
+    .unwrap();
+    assert!(
+        answers[0].starts_with("REFUSED") && answers[0].contains("550"),
+        "{}",
+        answers[0]
+    );
+    assert_eq!(answers[1], "OK {}");
+    let suppressed: Vec<(String, String)> =
+        app.stored("SELECT email, reason FROM suppressions").await;
+    assert_eq!(
+        suppressed,
+        [(
+            "ana@visitor.example".to_string(),
+            "unsubscribed".to_string()
+        )]
     );
 }

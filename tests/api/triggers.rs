@@ -280,10 +280,7 @@ async fn no_email_to_a_suppressed_visitor(#[case] backend: Backend) {
     let first = app.sent();
     assert_eq!(first.len(), 1);
     // One click on the List-Unsubscribe URL (RFC 8058 POST).
-    let url = first[0].header("List-Unsubscribe").unwrap();
-    let path = url
-        .trim_matches(['<', '>'])
-        .replace("https://relay.example.net", &app.base);
+    let path = (first[0].unsubscribe_url()).replace("https://relay.example.net", &app.base);
     let r = app
         .client
         .post(path)

@@ -34,6 +34,16 @@ impl Received {
         })
     }
 
+    /// The one-click unsubscribe link: the `https` entry of `List-Unsubscribe`.
+    pub fn unsubscribe_url(&self) -> String {
+        let header = self.header("List-Unsubscribe").expect("List-Unsubscribe");
+        (header.split(','))
+            .map(|e| e.trim().trim_matches(['<', '>']))
+            .find(|e| e.starts_with("https://"))
+            .expect("an https entry")
+            .to_string()
+    }
+
     pub fn text(&self) -> String {
         self.parsed()
             .body_text(0)
