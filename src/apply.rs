@@ -401,6 +401,7 @@ pub async fn soft_bounce(
     store: &dyn Store,
     site: &Site,
     email: &str,
+    failure: &str,
     delivery: &crate::config::DeliveryConfig,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
@@ -415,28 +416,34 @@ pub async fn soft_bounce(
         .emails_failed
         .get_or_create(&crate::metrics::label("reason", "soft_bounced"))
         .inc();
-    suppress(store, site, email, "soft_bounced", now).await?;
+    let cause = format!(
+        "{count} soft failures in a row since {}, the last: {failure}",
+        first.to_rfc3339()
+    );
+    suppress(store, site, email, "soft_bounced", &cause, now).await?;
     Ok(true)
 }
 
-/// Stops all email to an address of a site (unsubscribe, hard bounce, complaint).
+/// Stops all email to an address of a site (unsubscribe, hard bounce, complaint); `cause`
+/// says what caused it, for the operator who may lift it.
 pub async fn suppress(
     store: &dyn Store,
     site: &Site,
     email: &str,
     reason: &str,
+    cause: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let mut tx = store.begin().await?;
     if tx.is_suppressed(&site.id, email).await? {
         return Ok(());
     }
-    tx.suppress(&site.id, email, reason, now).await?;
+    tx.suppress(&site.id, email, reason, cause, now).await?;
     for pk in tx.conversations_of(&site.id, email).await? {
         refresh(tx.as_mut(), site, pk).await?;
     }
     if site.webhook_url.is_some() {
-        let hook = crate::webhooks::suppressed(&site.id, email, reason, now);
+        let hook = crate::webhooks::suppressed(&site.id, email, reason, cause, now);
         tx.enqueue_webhook(&hook).await?;
     }
     tx.commit().await

@@ -90,7 +90,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SuppressionsAction {
-    /// Print a site's suppressed addresses, newest first: address, reason, since.
+    /// Print a site's suppressed addresses, newest first: address, reason, since, cause.
     List {
         /// Only addresses containing this.
         #[arg(default_value = "")]

@@ -80,9 +80,15 @@ pub fn bounced(email: &OutboxEmail, reason: &str, at: DateTime<Utc>) -> NewWebho
     new(&email.site_id, WebhookEvent::DeliveryFailed, data, at)
 }
 
-/// `visitor.suppressed`: an address of a site gets no more email, and why.
-pub fn suppressed(site: &str, email: &str, reason: &str, at: DateTime<Utc>) -> NewWebhook {
-    let data = json!({"email": email, "reason": reason});
+/// `visitor.suppressed`: an address of a site gets no more email, why, and what caused it.
+pub fn suppressed(
+    site: &str,
+    email: &str,
+    reason: &str,
+    cause: &str,
+    at: DateTime<Utc>,
+) -> NewWebhook {
+    let data = json!({"email": email, "reason": reason, "cause": cause});
     new(site, WebhookEvent::VisitorSuppressed, data, at)
 }
 

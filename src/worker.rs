@@ -310,7 +310,8 @@ impl Worker {
                     .emails_failed
                     .get_or_create(&crate::metrics::label("reason", "invalid_address"))
                     .inc();
-                tx.suppress(&site.id, &to, "invalid_address", now).await?;
+                tx.suppress(&site.id, &to, "invalid_address", &e.to_string(), now)
+                    .await?;
                 conv.due_at = None;
                 tx.save_schedule(&conv).await?;
                 return Ok(Step::Rescheduled);
@@ -415,10 +416,11 @@ impl Worker {
                 };
                 let store = self.store.as_ref();
                 let to = &email.rcpt_to;
+                let cause = format!("the relay's refusal of {}", email.message_id);
                 if fault == AddressFault::Dead {
-                    apply::suppress(store, site, to, "hard_bounce", now).await?;
+                    apply::suppress(store, site, to, "hard_bounce", &cause, now).await?;
                 } else {
-                    apply::soft_bounce(store, site, to, &config.delivery, now).await?;
+                    apply::soft_bounce(store, site, to, &cause, &config.delivery, now).await?;
                 }
             }
         }

@@ -420,7 +420,7 @@ struct UnsubscribePage {
 /// The site and address a genuine unsubscribe token names: the address the email it names
 /// went to; for a link from before emails had their own (a conversation's token), the
 /// conversation's address.
-async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, String)> {
+async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, String, String)> {
     if let Some(id) = TokenKeys::email_id(token) {
         let id = uuid::Uuid::from_bytes(id).to_string();
         let mut tx = state.store.begin_read().await.ok()?;
@@ -430,7 +430,8 @@ async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, Stri
         state
             .keys
             .verify_email(Purpose::Unsubscribe, &site.id, token)?;
-        return Some((site, email.rcpt_to));
+        let cause = format!("the unsubscribe link of {}", email.message_id);
+        return Some((site, email.rcpt_to, cause));
     }
     let pk = TokenKeys::number(token)?;
     let mut tx = state.store.begin_read().await.ok()?;
@@ -438,7 +439,8 @@ async fn unsubscribe_target(state: &AppState, token: &str) -> Option<(Site, Stri
     drop(tx);
     let site = state.config.current().site(&conv.site_id)?.clone();
     state.keys.verify(Purpose::Unsubscribe, &site.id, token)?;
-    Some((site, conv.visitor.email?))
+    let cause = format!("the unsubscribe link of conversation {}", conv.id);
+    Some((site, conv.visitor.email?, cause))
 }
 
 fn page(site: Option<&Site>, message: Option<fn(&i18n::Strings) -> &String>) -> Html<String> {
@@ -463,7 +465,7 @@ fn page(site: Option<&Site>, message: Option<fn(&i18n::Strings) -> &String>) -> 
 /// The link in the email body: a confirmation page, so link scanners do not unsubscribe anyone.
 async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match unsubscribe_target(&state, &token).await {
-        Some((site, _)) => page(Some(&site), None).into_response(),
+        Some((site, ..)) => page(Some(&site), None).into_response(),
         None => (
             StatusCode::NOT_FOUND,
             page(None, Some(|t| &t.unsubscribe_invalid)),
@@ -474,7 +476,7 @@ async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<Strin
 
 /// RFC 8058 one-click (and the page's button): suppresses the visitor's address for the site.
 async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((site, email)) = unsubscribe_target(&state, &token).await else {
+    let Some((site, email, cause)) = unsubscribe_target(&state, &token).await else {
         return (
             StatusCode::NOT_FOUND,
             page(None, Some(|t| &t.unsubscribe_invalid)),
@@ -482,7 +484,8 @@ async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>) -
             .into_response();
     };
     let now = state.clock.now();
-    match apply::suppress(state.store.as_ref(), &site, &email, "unsubscribed", now).await {
+    let store = state.store.as_ref();
+    match apply::suppress(store, &site, &email, "unsubscribed", &cause, now).await {
         Ok(()) => page(Some(&site), Some(|t| &t.unsubscribe_done)).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }

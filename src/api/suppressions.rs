@@ -42,7 +42,9 @@ pub(super) async fn list(
         .map_err(ApiError::internal)?;
     let rows: Vec<Value> = found
         .iter()
-        .map(|s| json!({"email": s.email, "reason": s.reason, "at": s.at.to_rfc3339()}))
+        .map(|s| {
+            json!({"email": s.email, "reason": s.reason, "at": s.at.to_rfc3339(), "cause": s.cause})
+        })
         .collect();
     Ok(Json(json!({ "suppressions": rows })))
 }

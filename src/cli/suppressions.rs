@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::store::SUPPRESSION_REASONS;
 
 /// Prints a site's suppressions whose address contains `q`, newest first: one line each
-/// (address, reason, since), or one JSON object per line with `json`.
+/// (address, reason, since, cause), or one JSON object per line with `json`.
 pub async fn list(
     c: Config,
     site: Option<String>,
@@ -32,11 +32,12 @@ pub async fn list(
     let found = (tx.suppressions(&site.id, q.trim(), reason.as_deref(), limit.max(1))).await?;
     for s in &found {
         if json {
-            let row =
-                serde_json::json!({"email": s.email, "reason": s.reason, "at": s.at.to_rfc3339()});
+            let at = s.at.to_rfc3339();
+            let row = serde_json::json!({"email": s.email, "reason": s.reason, "at": at, "cause": s.cause});
             println!("{row}");
         } else {
-            println!("{}\t{}\t{}", s.email, s.reason, s.at.to_rfc3339());
+            let cause = s.cause.as_deref().unwrap_or("-");
+            println!("{}\t{}\t{}\t{cause}", s.email, s.reason, s.at.to_rfc3339());
         }
     }
     if !json {

@@ -107,14 +107,19 @@ impl Inbound {
         };
         tx.commit().await?;
         let store = self.store.as_ref();
+        let cause = format!(
+            "report {} about {}",
+            analysis.message_id.as_deref().unwrap_or("(no Message-ID)"),
+            email.message_id
+        );
         if let Some(why) = suppress {
-            apply::suppress(store, &site, &email.rcpt_to, why, now).await?;
+            apply::suppress(store, &site, &email.rcpt_to, why, &cause, now).await?;
         } else if first_failure
             && report.kind == ReportKind::Failed
             && report.reason.is_some_and(|r| r.counts_as_soft_bounce())
         {
             let delivery = &self.config.current().delivery;
-            apply::soft_bounce(store, &site, &email.rcpt_to, delivery, now).await?;
+            apply::soft_bounce(store, &site, &email.rcpt_to, &cause, delivery, now).await?;
         }
         Ok(Outcome::BounceRecorded)
     }

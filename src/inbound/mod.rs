@@ -231,14 +231,13 @@ impl Inbound {
             return Ok(Outcome::Dropped("unsubscribe for no email of ours".into()));
         };
         let now = self.clock.now();
-        crate::apply::suppress(
-            self.store.as_ref(),
-            &site,
-            &email.rcpt_to,
-            "unsubscribed",
-            now,
-        )
-        .await?;
+        let cause = format!(
+            "unsubscribe mail {} about {}",
+            analysis.message_id.as_deref().unwrap_or("(no Message-ID)"),
+            email.message_id
+        );
+        let (store, to) = (self.store.as_ref(), &email.rcpt_to);
+        crate::apply::suppress(store, &site, to, "unsubscribed", &cause, now).await?;
         Ok(Outcome::Unsubscribed)
     }
 

@@ -98,6 +98,7 @@ pub trait SuppressionsTx: Send {
         site: &str,
         email: &str,
         reason: &str,
+        cause: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
     /// A site's suppressions whose address contains `q` (case-insensitive), of `reason` if

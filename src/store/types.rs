@@ -202,6 +202,9 @@ pub struct Suppression {
     /// One of [`SUPPRESSION_REASONS`].
     pub reason: String,
     pub at: DateTime<Utc>,
+    /// What caused it: the email whose link was used, the report and the email it was about,
+    /// the relay's refusal. `None` for suppressions from before causes were kept.
+    pub cause: Option<String>,
 }
 
 /// What a webhook reports: its body's `type`, one spelling each.

@@ -211,6 +211,12 @@ async fn a_suppression_is_listed_and_can_be_lifted(#[case] backend: Backend) {
     let listed: serde_json::Value = get("?q=ANA@").await.unwrap().json().await.unwrap();
     assert_eq!(listed["suppressions"][0]["email"], "ana@visitor.example");
     assert_eq!(listed["suppressions"][0]["reason"], "hard_bounce");
+    // What caused it: the report, and the email it was about.
+    let cause = listed["suppressions"][0]["cause"].as_str().unwrap();
+    assert!(
+        cause.starts_with("report ") && cause.contains("@reply.acme.example>"),
+        "{cause}"
+    );
     let none: serde_json::Value = get("?reason=complaint")
         .await
         .unwrap()
@@ -307,6 +313,12 @@ async fn a_mailbox_full_for_a_week_is_suppressed_as_soft_bounced(#[case] backend
         let want = (i == 4).then(|| "soft_bounced".to_string());
         assert_eq!(suppressed_for(&app).await, want, "after report {}", i + 1);
     }
+    let causes: Vec<(String,)> = app.stored("SELECT cause FROM suppressions").await;
+    let cause = &causes[0].0;
+    assert!(
+        cause.starts_with("5 soft failures in a row since "),
+        "{cause}"
+    );
 }
 
 #[apply(backends)]

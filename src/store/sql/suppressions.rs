@@ -22,16 +22,19 @@ macro_rules! sql_suppressions {
                 site: &str,
                 email: &str,
                 reason: &str,
+                cause: &str,
                 at: DateTime<Utc>,
             ) -> Result<()> {
                 $q::query(
-                    "INSERT INTO suppressions (site_id, email, reason, at) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO suppressions (site_id, email, reason, at, cause)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(site)
                 .bind(email.to_lowercase())
                 .bind(reason)
                 .bind(ms(at))
+                .bind(cause)
                 .execute(&mut *self.tx)
                 .await?;
                 Ok(())
@@ -100,7 +103,7 @@ macro_rules! sql_suppressions {
                         .replace('_', "\\_")
                 );
                 let rows = $q::query(
-                    "SELECT email, reason, at FROM suppressions
+                    "SELECT email, reason, at, cause FROM suppressions
                      WHERE site_id = $1 AND email LIKE $2 ESCAPE '\\'
                        AND ($3 = '' OR reason = $3)
                      ORDER BY at DESC, email
@@ -118,6 +121,7 @@ macro_rules! sql_suppressions {
                             email: r.try_get("email")?,
                             reason: r.try_get("reason")?,
                             at: from_millis(r.try_get("at")?),
+                            cause: r.try_get("cause")?,
                         })
                     })
                     .collect()
