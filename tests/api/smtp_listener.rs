@@ -64,12 +64,10 @@ async fn a_bad_token_is_refused_at_rcpt_to(#[case] backend: Backend) {
     .await
     .unwrap();
     assert!(out.starts_with("REFUSED") && out.contains("550"), "{out}");
-    // Counted, though no message came.
-    assert_eq!(
-        app.metric("replyrelay_replies_rejected_total{reason=\"token\"}")
-            .await,
-        before + 1.0
-    );
+    // Counted, though no message came. (The counters are the process's: under `cargo test`
+    // other tests running beside this one may count too.)
+    let after = (app.metric("replyrelay_replies_rejected_total{reason=\"token\"}")).await;
+    assert!(after >= before + 1.0, "{before} -> {after}");
 }
 
 #[apply(backends)]
@@ -434,10 +432,12 @@ async fn reports_to_the_shared_bounce_address_must_name_the_recipient(#[case] ba
         .await
         .unwrap();
     assert_eq!(answers, ["OK {}", "OK {}"]);
-    assert_eq!(
-        app.metric("replyrelay_replies_rejected_total{reason=\"forged_report\"}")
-            .await,
-        forged_before + 1.0
+    // At least the one: the counters are the process's, shared with tests running beside.
+    let forged_after =
+        (app.metric("replyrelay_replies_rejected_total{reason=\"forged_report\"}")).await;
+    assert!(
+        forged_after >= forged_before + 1.0,
+        "{forged_before} -> {forged_after}"
     );
     let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
     assert_eq!(marker["status"], "failed", "{marker}");

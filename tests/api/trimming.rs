@@ -139,7 +139,8 @@ async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backe
     app.worker.run_until_idle().await.unwrap();
     let created = app.hooks.of_type("message.created");
     assert_eq!(created[0]["data"]["message"]["trimmed"], false);
-    assert_eq!(app.metric(untrimmed).await, before + 1.0);
+    // At least this one: the counters are the process's, shared with tests running beside.
+    assert!(app.metric(untrimmed).await >= before + 1.0);
 }
 
 #[apply(backends)]
@@ -166,5 +167,6 @@ async fn an_attachment_too_large_to_keep_is_named_in_the_message(#[case] backend
         .filter_map(|a| a["name"].as_str())
         .collect();
     assert_eq!(kept, ["note.txt"]);
-    assert_eq!(app.metric(too_large).await, before + 1.0);
+    // At least this one: the counters are the process's, shared with tests running beside.
+    assert!(app.metric(too_large).await >= before + 1.0);
 }
