@@ -45,12 +45,16 @@ pub async fn apply_batch(
     let mut tx = store.begin().await?;
     // Every conversation the batch touches is read once, changed in memory by all its events,
     // and written once at the end with its new due time.
-    let mut touched: HashMap<i64, Conversation> = HashMap::new();
+    let mut batch = Batch {
+        touched: HashMap::new(),
+        stale: HashSet::new(),
+        suppressed: HashMap::new(),
+        state: tx.site_state(&site.id).await?,
+        owing_read: false,
+    };
     let mut by_id: HashMap<&str, i64> = HashMap::new();
     let mut presence_changed = false;
     let mut outcome = Applied::default();
-    // Conversations whose unread replies cannot be followed in memory (a read or a deletion).
-    let mut recount: HashSet<i64> = HashSet::new();
     // The stored ones among them, in one query rather than one per conversation.
     let mut named: Vec<&str> = events
         .iter()
@@ -61,7 +65,7 @@ pub async fn apply_batch(
     for c in tx.conversations(&site.id, &named).await? {
         let id = named[named.binary_search(&c.id.as_str()).expect("asked for")];
         by_id.insert(id, c.pk);
-        touched.insert(c.pk, c);
+        batch.touched.insert(c.pk, c);
     }
     for event in events {
         // An event may describe the past; one from the future (clock skew) happened now.
@@ -72,17 +76,11 @@ pub async fn apply_batch(
                 continue;
             }
         }
-        outcome.applied += 1;
         let conv_id = match (&event.kind, event.kind.conversation()) {
             (EventKind::Agents { online }, _) => {
-                let mut state = tx.site_state(&site.id).await?;
-                state.agents_online = Some(*online);
-                state.agents_offline_since = match online {
-                    0 => state.agents_offline_since.or(Some(at)),
-                    _ => None,
-                };
-                tx.save_site_state(&site.id, &state).await?;
+                batch.agents(tx.as_mut(), site, *online, at).await?;
                 presence_changed = true;
+                outcome.applied += 1;
                 continue;
             }
             (_, Some(id)) => id,
@@ -93,33 +91,142 @@ pub async fn apply_batch(
             None => {
                 let c = start_conversation(tx.as_mut(), site, event, conv_id, at).await?;
                 let pk = c.pk;
-                touched.insert(pk, c);
+                batch.touched.insert(pk, c);
                 by_id.insert(conv_id, pk);
                 pk
             }
         };
-        let c = touched.get_mut(&pk).expect("just inserted");
-        if apply_one(tx.as_mut(), site, event, at, c).await? == Unread::Recount {
-            recount.insert(pk);
+        batch.keep_fell_due(tx.as_mut(), site, pk, at).await?;
+        let c = batch.touched.get_mut(&pk).expect("just inserted");
+        match apply_one(tx.as_mut(), site, event, at, c).await? {
+            Unread::Followed => {}
+            Unread::Recount => {
+                batch.stale.insert(pk);
+            }
+            // A message id already stored, earlier in this batch or before: not applied.
+            Unread::Replayed => {
+                outcome.replayed += 1;
+                continue;
+            }
         }
+        outcome.applied += 1;
     }
     if presence_changed {
+        tx.save_site_state(&site.id, &batch.state).await?;
+    }
+    batch.finish(tx.as_mut(), site).await?;
+    tx.notify_work().await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// What a batch holds in memory between its events.
+struct Batch {
+    /// Every conversation the batch touched, by pk: read once, written once at the end.
+    touched: HashMap<i64, Conversation>,
+    /// Those whose `pending_since` a read or a deletion may have changed: asked of the
+    /// database again only when it matters.
+    stale: HashSet<i64>,
+    /// Whether a conversation's address is suppressed, asked once per batch (events do not
+    /// change it).
+    suppressed: HashMap<i64, bool>,
+    /// The site's presence as the batch has changed it so far, written once at the end.
+    state: SiteState,
+    /// Whether every conversation owing email is in `touched` (an `agents` event needs them).
+    owing_read: bool,
+}
+
+impl Batch {
+    /// An `agents` event: presence changes what every conversation owing email is due on, so
+    /// each first keeps the instant its email fell due before the change.
+    async fn agents(
+        &mut self,
+        tx: &mut dyn Tx,
+        site: &Site,
+        online: u32,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.read_owing(tx, site).await?;
+        let pks: Vec<i64> = self.touched.keys().copied().collect();
+        for pk in pks {
+            self.keep_fell_due(tx, site, pk, at).await?;
+        }
+        self.state.agents_online = Some(online);
+        self.state.agents_offline_since = match online {
+            0 => self.state.agents_offline_since.or(Some(at)),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    /// Writes every touched conversation back with its new due time.
+    async fn finish(self, tx: &mut dyn Tx, site: &Site) -> anyhow::Result<()> {
+        let Batch {
+            mut touched,
+            stale,
+            suppressed,
+            state,
+            ..
+        } = self;
+        for c in touched.values_mut() {
+            let recount = stale.contains(&c.pk);
+            let known = suppressed.get(&c.pk).copied();
+            finish(tx, site, c, &state, recount, known).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_owing(&mut self, tx: &mut dyn Tx, site: &Site) -> anyhow::Result<()> {
+        if std::mem::replace(&mut self.owing_read, true) {
+            return Ok(());
+        }
         for pk in tx.owing_conversations(&site.id).await? {
-            if let std::collections::hash_map::Entry::Vacant(slot) = touched.entry(pk) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.touched.entry(pk) {
                 if let Some(c) = tx.conversation_by_pk(pk).await? {
                     slot.insert(c);
                 }
             }
         }
+        Ok(())
     }
-    let state = tx.site_state(&site.id).await?;
-    for c in touched.values_mut() {
-        let recount = recount.contains(&c.pk);
-        finish(tx.as_mut(), site, c, &state, recount).await?;
+
+    /// Before an event that happened at `at` is applied to conversation `pk`: if its email
+    /// had fallen due by then, the instant is kept (see [`triggers::fell_due_before`]).
+    async fn keep_fell_due(
+        &mut self,
+        tx: &mut dyn Tx,
+        site: &Site,
+        pk: i64,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let Some(c) = self.touched.get_mut(&pk) else {
+            return Ok(());
+        };
+        let owes = c.pending_since.is_some() || c.close_transcript_at.is_some();
+        let Some(email) = c.visitor.email.as_deref().filter(|_| owes) else {
+            return Ok(());
+        };
+        let suppressed = match self.suppressed.get(&pk) {
+            Some(known) => *known,
+            None => {
+                let known = tx.is_suppressed(&site.id, email).await?;
+                self.suppressed.insert(pk, known);
+                known
+            }
+        };
+        let fell = |c: &Conversation| {
+            triggers::fell_due_before(&facts(c, &self.state, suppressed), &site.triggers, at)
+        };
+        // A stale `pending_since` is no later than the exact one, and a later one only puts the
+        // email off: when the stale one says "not due yet", so would the exact one.
+        if fell(c).is_some() && self.stale.remove(&pk) {
+            c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
+        }
+        if let Some(at) = fell(c) {
+            c.fell_due_at = Some(at);
+        }
+        Ok(())
     }
-    tx.notify_work().await?;
-    tx.commit().await?;
-    Ok(outcome)
 }
 
 /// Starts the conversation an event names that is not stored (the batch read every stored
@@ -159,6 +266,8 @@ fn field_of(event: &Event, name: &str) -> String {
 enum Unread {
     Followed,
     Recount,
+    /// The event was a message whose id is already stored: the first copy stands.
+    Replayed,
 }
 
 /// Applies one conversation event to `c` (messages are written at once; `c` is written by
@@ -200,21 +309,24 @@ async fn apply_one(
                 trimmed: true,
             };
             // A message id seen before is a replay: the first copy stands.
-            if let Some(seq) = tx.insert_message(c.pk, &new).await? {
-                if message.author == crate::domain::AuthorKind::Visitor {
-                    // Everything before the newest message is read: nothing is unread.
-                    visitor_wrote(c, seq, at);
-                    c.pending_since = None;
-                } else if message.author.is_reply() {
-                    c.last_agent_message_at = later(c.last_agent_message_at, at);
-                    c.pending_since = Some(c.pending_since.map_or(at, |p| p.min(at)));
-                }
+            let Some(seq) = tx.insert_message(c.pk, &new).await? else {
+                return Ok(Unread::Replayed);
+            };
+            if message.author == crate::domain::AuthorKind::Visitor {
+                // Everything before the newest message is read: nothing is unread.
+                visitor_wrote(c, seq, at);
+                c.pending_since = None;
+            } else if message.author.is_reply() {
+                c.last_agent_message_at = later(c.last_agent_message_at, at);
+                c.pending_since = Some(c.pending_since.map_or(at, |p| p.min(at)));
             }
         }
         EventKind::MessageDeleted { message_id, .. } => {
             if !tx.delete_message(c.pk, message_id).await? {
                 return Err(unknown_message(field("message_id"), message_id));
             }
+            // What fell due is not what is owed now: decided again from the present.
+            c.fell_due_at = None;
             return Ok(Unread::Recount);
         }
         EventKind::Read { message_id, .. } => {
@@ -223,23 +335,11 @@ async fn apply_one(
             };
             c.read_seq = c.read_seq.max(seq);
             c.last_activity_at = later(c.last_activity_at, at);
+            // The visitor is here and reading: what they still owe is decided afresh.
+            c.fell_due_at = None;
             return Ok(Unread::Recount);
         }
-        EventKind::Presence { state, .. } => {
-            match state {
-                PresenceState::Active => {
-                    if c.left_at.is_some_and(|left| at >= left) {
-                        c.left_at = None;
-                    }
-                }
-                PresenceState::Left => {
-                    if c.last_activity_at.is_none_or(|a| at >= a) {
-                        c.left_at = Some(at);
-                    }
-                }
-            }
-            c.last_activity_at = later(c.last_activity_at, at);
-        }
+        EventKind::Presence { state, .. } => visitor_presence(c, *state, at),
         EventKind::Closed { .. } => {
             c.open = false;
             c.closed_at = Some(at);
@@ -250,12 +350,35 @@ async fn apply_one(
         EventKind::Reopened { .. } => {
             c.open = true;
             c.closed_at = None;
-            // Reopened before the transcript went: the conversation is not over after all.
-            c.close_transcript_at = None;
+            // The transcript fell due as the conversation closed; reopening is not one of the
+            // visitor's reasons to withdraw it, so only one that never fell due (the visitor
+            // not yet identified, say) is dropped.
+            if c.fell_due_at.is_none() {
+                c.close_transcript_at = None;
+            }
         }
         EventKind::Agents { .. } => unreachable!("handled by the caller"),
     }
     Ok(Unread::Followed)
+}
+
+/// The visitor is on the page, or left it, at `at`.
+fn visitor_presence(c: &mut Conversation, state: PresenceState, at: DateTime<Utc>) {
+    match state {
+        PresenceState::Active => {
+            if c.left_at.is_some_and(|left| at >= left) {
+                c.left_at = None;
+            }
+            // Back on the page: they are not gone, whatever fell due while they were.
+            c.fell_due_at = None;
+        }
+        PresenceState::Left => {
+            if c.last_activity_at.is_none_or(|a| at >= a) {
+                c.left_at = Some(at);
+            }
+        }
+    }
+    c.last_activity_at = later(c.last_activity_at, at);
 }
 
 fn unknown_message(field: String, id: &str) -> ApplyError {
@@ -272,6 +395,8 @@ pub fn visitor_wrote(c: &mut Conversation, seq: i64, at: DateTime<Utc>) {
         c.left_at = None;
     }
     c.unanswered_emails = 0;
+    // They wrote: whatever fell due before is decided afresh from what they have now seen.
+    c.fell_due_at = None;
 }
 
 /// The triggers' view of a conversation.
@@ -288,6 +413,7 @@ pub fn facts(c: &Conversation, state: &SiteState, suppressed: bool) -> Facts {
         last_visitor_message_at: c.last_visitor_message_at,
         unanswered_emails: c.unanswered_emails,
         close_transcript_since: c.close_transcript_at,
+        fell_due_at: c.fell_due_at,
     }
 }
 
@@ -299,18 +425,27 @@ async fn finish(
     c: &mut Conversation,
     state: &SiteState,
     recount: bool,
+    suppressed: Option<bool>,
 ) -> anyhow::Result<()> {
     if recount {
         c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
     }
-    let suppressed = match &c.visitor.email {
-        Some(email) => tx.is_suppressed(&site.id, email).await?,
-        None => false,
+    let suppressed = match (suppressed, &c.visitor.email) {
+        (Some(known), _) => known,
+        (None, Some(email)) => tx.is_suppressed(&site.id, email).await?,
+        (None, None) => false,
     };
-    c.due_at = triggers::due(&facts(c, state, suppressed), &site.triggers)
-        .ok()
-        .map(|d| d.at);
+    schedule(c, &facts(c, state, suppressed), site);
     tx.save_conversation(c).await
+}
+
+/// Sets `c`'s due time from `facts`. When nothing is owed (read, suppressed, ...), an instant
+/// kept from before is moot and goes too.
+pub fn schedule(c: &mut Conversation, facts: &Facts, site: &Site) {
+    c.due_at = triggers::due(facts, &site.triggers).ok().map(|d| d.at);
+    if c.due_at.is_none() {
+        c.fell_due_at = None;
+    }
 }
 
 /// What the triggers need for `c` inside `tx`, with the site's presence `state`. The stored
@@ -340,7 +475,7 @@ pub async fn refresh(tx: &mut dyn Tx, site: &Site, pk: i64) -> anyhow::Result<()
 /// Recomputes the due time of a conversation changed in memory, and writes it back.
 pub async fn settle(tx: &mut dyn Tx, site: &Site, c: &mut Conversation) -> anyhow::Result<()> {
     let state = tx.site_state(&site.id).await?;
-    finish(tx, site, c, &state, true).await
+    finish(tx, site, c, &state, true, None).await
 }
 
 /// [`settle`] for a conversation whose `pending_since` the caller has just set exactly, with
@@ -351,7 +486,7 @@ pub async fn settle_counted(
     c: &mut Conversation,
     state: &SiteState,
 ) -> anyhow::Result<()> {
-    finish(tx, site, c, state, false).await
+    finish(tx, site, c, state, false, None).await
 }
 
 /// A site's presence, read from `tx` at most once for all the conversations of a batch.

@@ -589,6 +589,7 @@ pub fn sample(
         pending_since: Some(at(12)),
         thread: vec![],
         due_at: None,
+        fell_due_at: None,
     };
     (conv, messages)
 }

@@ -5,6 +5,13 @@
 //! the reason none will be. It is computed whenever an event changes a conversation and stored
 //! in an indexed column, so the scheduler only ever looks at conversations that are due; it is
 //! computed again at send time, so a visitor who came back in between gets no email.
+//!
+//! The events carry their own clock (`at`), and an email that fell due by it stays due: before
+//! each event is applied, [`fell_due_before`] says whether the email was already due when it
+//! happened, and the instant is kept (`fell_due_at`). A later event withdraws it only for the
+//! visitor's reasons, which clear that instant: they read, came back, the message was deleted,
+//! the address was suppressed. So agents who come back a second after the email fell due do not
+//! withdraw it, however the platform batched the events and whenever the worker woke.
 
 use crate::domain::Mode;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -51,6 +58,9 @@ pub struct Facts {
     pub unanswered_emails: u32,
     /// The conversation was closed at this time and its transcript is still owed.
     pub close_transcript_since: Option<DateTime<Utc>>,
+    /// An email fell due at this instant by the events' clock and no reason of the visitor's
+    /// has withdrawn it since: it is due at the latest then, whatever came after.
+    pub fell_due_at: Option<DateTime<Utc>>,
 }
 
 /// What the email that falls due will carry.
@@ -97,7 +107,7 @@ pub fn due(facts: &Facts, settings: &TriggerSettings) -> Result<Due, NotDue> {
         return Err(NotDue::TooManyUnanswered);
     }
 
-    let due = if let Some(closed_at) = facts.close_transcript_since {
+    let mut due = if let Some(closed_at) = facts.close_transcript_since {
         // The conversation is over: the transcript goes at once, carrying any unread reply.
         Due {
             at: closed_at,
@@ -126,12 +136,28 @@ pub fn due(facts: &Facts, settings: &TriggerSettings) -> Result<Due, NotDue> {
         }
     };
 
+    // Due already by the events' clock: what came after (agents back, another reply) does not
+    // put it off.
+    if let Some(fell) = facts.fell_due_at {
+        due.at = due.at.min(fell);
+    }
+
     // Condition 6, the time half: the window must still be open when the email goes.
     let window_opened = facts.last_visitor_message_at.unwrap_or(facts.started_at);
     if due.at >= window_opened + settings.reach_window {
         return Err(NotDue::ReachWindowClosed);
     }
     Ok(due)
+}
+
+/// The instant an email had fallen due by `at`, when an event that happened at `at` is about to
+/// be applied to a conversation with these `facts`: what [`Facts::fell_due_at`] keeps.
+pub fn fell_due_before(
+    facts: &Facts,
+    settings: &TriggerSettings,
+    at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    due(facts, settings).ok().map(|d| d.at).filter(|d| *d <= at)
 }
 
 #[cfg(test)]
@@ -282,5 +308,46 @@ mod tests {
                 kind: EmailKind::CloseTranscript
             })
         );
+    }
+
+    #[test]
+    fn an_email_that_fell_due_stays_due_through_what_is_not_the_visitors() {
+        let s = settings();
+        // The reply at 1 was quiet by 2; every agent went offline at 3: the email fell due then.
+        let offline = Facts {
+            agents_offline_since: Some(t(3)),
+            ..waiting()
+        };
+        assert_eq!(
+            fell_due_before(&offline, &s, t(3) - TimeDelta::seconds(1)),
+            None
+        );
+        let fell = fell_due_before(&offline, &s, t(4));
+        assert_eq!(fell, Some(t(3)));
+        // The agents came back at 4 and an agent wrote again at 5: still due at 3.
+        let later = Facts {
+            agents_offline_since: None,
+            last_agent_message_at: Some(t(5)),
+            fell_due_at: fell,
+            ..waiting()
+        };
+        assert_eq!(due(&later, &s).unwrap().at, fell.unwrap());
+        // Without the kept instant, the final state alone would put it off to the idle trigger.
+        let forgotten = Facts {
+            fell_due_at: None,
+            ..later.clone()
+        };
+        assert_eq!(due(&forgotten, &s).unwrap().at, t(30));
+        // The visitor's reasons still withdraw it: nothing left unread, or suppressed.
+        let read = Facts {
+            pending_since: None,
+            ..later.clone()
+        };
+        assert_eq!(due(&read, &s), Err(NotDue::NothingUnread));
+        let suppressed = Facts {
+            suppressed: true,
+            ..later
+        };
+        assert_eq!(due(&suppressed, &s), Err(NotDue::Suppressed));
     }
 }

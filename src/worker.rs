@@ -259,19 +259,28 @@ impl Worker {
         let facts = apply::load_facts(tx, site, &conv, &state).await?;
         match triggers::due(&facts, &site.triggers) {
             Ok(due) if due.at <= now => {
-                let messages = tx.messages(pk).await?;
+                let mut messages = tx.messages(pk).await?;
+                // The email carries the conversation as it stood when the email fell due; a
+                // reply written after that is the next email's, as it would have been had the
+                // worker woken on time.
+                let owed_after = compose::pending(&messages, conv.read_seq)
+                    .map(|(_, m)| m.at)
+                    .filter(|at| *at > due.at)
+                    .min();
+                messages.retain(|m| m.at <= due.at);
                 Ok(Some(Owed {
                     conv,
                     messages,
                     due,
                     facts,
+                    owed_after,
                 }))
             }
             other => {
                 if let Err(reason) = other {
                     tracing::debug!(reason = describe(reason), "no email owed");
                 }
-                conv.due_at = other.ok().map(|d| d.at);
+                apply::schedule(&mut conv, &facts, site);
                 tx.save_schedule(&conv).await?;
                 Ok(None)
             }
@@ -292,6 +301,7 @@ impl Worker {
             mut conv,
             due,
             facts,
+            owed_after,
             ..
         } = owed;
         let pk = conv.pk;
@@ -313,6 +323,7 @@ impl Worker {
                 tx.suppress(&site.id, &to, "invalid_address", &e.to_string(), now)
                     .await?;
                 conv.due_at = None;
+                conv.fell_due_at = None;
                 tx.save_schedule(&conv).await?;
                 return Ok(Step::Rescheduled);
             }
@@ -359,16 +370,18 @@ impl Worker {
         if due.kind == triggers::EmailKind::CloseTranscript {
             conv.close_transcript_at = None;
         }
-        // Every pending reply is now forwarded: the next due time follows without asking the
-        // database again.
-        conv.pending_since = None;
+        // Every reply owed when it fell due is now forwarded; what is left is the replies
+        // written since: the next due time follows without asking the database again.
+        conv.pending_since = owed_after;
+        conv.fell_due_at = None;
         let after = triggers::Facts {
-            pending_since: None,
+            pending_since: owed_after,
             unanswered_emails: conv.unanswered_emails,
             close_transcript_since: conv.close_transcript_at,
+            fell_due_at: None,
             ..facts
         };
-        conv.due_at = triggers::due(&after, &site.triggers).ok().map(|d| d.at);
+        apply::schedule(&mut conv, &after, site);
         tx.save_schedule(&conv).await?;
         tracing::info!(email = %email.id, forwarded = selection.forward.len(), "email queued");
         Ok(Step::Composed)
@@ -683,6 +696,8 @@ struct Owed {
     due: triggers::Due,
     /// What the triggers saw: the next due time, after this email, follows from them.
     facts: triggers::Facts,
+    /// The oldest reply owed that was written after the email fell due, left for the next.
+    owed_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The wait before attempt `attempts + 1`: `initial`, doubling, at most `max`.

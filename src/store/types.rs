@@ -38,6 +38,11 @@ pub struct Conversation {
     pub thread: Vec<String>,
     /// When the next email is due; indexed, it is all the scheduler looks at.
     pub due_at: Option<DateTime<Utc>>,
+    /// An email fell due at this instant by the events' own clock and has not gone yet. Kept
+    /// through later events except the visitor's own reasons (a read, a return, a deleted
+    /// message, a suppression), so how events are batched and when the worker wakes do not
+    /// change what is sent.
+    pub fell_due_at: Option<DateTime<Utc>>,
 }
 
 /// The person on the other side of the chat.

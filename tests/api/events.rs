@@ -114,6 +114,28 @@ async fn replays_with_the_same_id_are_ignored(#[case] backend: Backend) {
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_message_id_twice_in_one_batch_is_a_replay(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    // No event ids: the second copy is known for a replay by its message id alone.
+    let answer: Value = app
+        .post(json!({"events": [
+            message("c1", "q1", "visitor", "Hi", 0.0),
+            message("c1", "q1", "visitor", "Hi again, edited", 0.1),
+        ]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"applied": 1, "replayed": 1}));
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(conv["messages"][0]["text"], "Hi", "the first copy stands");
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn events_may_describe_the_past(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;

@@ -12,5 +12,6 @@ mod replies;
 mod reports;
 mod serve;
 mod smtp_listener;
+mod timeline;
 mod triggers;
 mod trimming;

@@ -87,8 +87,9 @@ macro_rules! sql_conversations {
                          last_activity_at = $7, left_at = $8, last_visitor_message_at = $9,
                          last_agent_message_at = $10, read_seq = $11, unanswered_emails = $12,
                          replied_by_email = $13, closed_at = $14, close_transcript_at = $15,
-                         pending_since = $16, thread = $17, due_at = $18, lease_until = NULL
-                     WHERE pk = $19",
+                         pending_since = $16, thread = $17, due_at = $18, fell_due_at = $19,
+                         lease_until = NULL
+                     WHERE pk = $20",
                 )
                 .bind(c.open)
                 .bind(&c.visitor.id)
@@ -108,6 +109,7 @@ macro_rules! sql_conversations {
                 .bind(opt_ms(c.pending_since))
                 .bind(c.thread.join(" "))
                 .bind(opt_ms(c.due_at))
+                .bind(opt_ms(c.fell_due_at))
                 .bind(c.pk)
                 .execute(&mut *self.tx)
                 .await?;
@@ -117,14 +119,16 @@ macro_rules! sql_conversations {
             async fn save_schedule(&mut self, c: &Conversation) -> Result<()> {
                 $q::query(
                     "UPDATE conversations SET unanswered_emails = $1, close_transcript_at = $2,
-                         pending_since = $3, thread = $4, due_at = $5, lease_until = NULL
-                     WHERE pk = $6",
+                         pending_since = $3, thread = $4, due_at = $5, fell_due_at = $6,
+                         lease_until = NULL
+                     WHERE pk = $7",
                 )
                 .bind(c.unanswered_emails as i64)
                 .bind(opt_ms(c.close_transcript_at))
                 .bind(opt_ms(c.pending_since))
                 .bind(c.thread.join(" "))
                 .bind(opt_ms(c.due_at))
+                .bind(opt_ms(c.fell_due_at))
                 .bind(c.pk)
                 .execute(&mut *self.tx)
                 .await?;

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 pub const CONVERSATION_COLUMNS: &str = "pk, site_id, id, open, visitor_id, visitor_email, \
     visitor_name, visitor_locale, visitor_timezone, created_at, last_activity_at, left_at, \
     last_visitor_message_at, last_agent_message_at, read_seq, unanswered_emails, \
-    replied_by_email, closed_at, close_transcript_at, pending_since, thread, due_at";
+    replied_by_email, closed_at, close_transcript_at, pending_since, thread, due_at, fell_due_at";
 
 pub fn ms(t: DateTime<Utc>) -> i64 {
     to_millis(t)
@@ -90,6 +90,7 @@ macro_rules! sql_backend {
                 pending_since: time(row, "pending_since")?,
                 thread: thread.split_whitespace().map(String::from).collect(),
                 due_at: time(row, "due_at")?,
+                fell_due_at: time(row, "fell_due_at")?,
             })
         }
 
