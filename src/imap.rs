@@ -12,6 +12,7 @@ use crate::config::{ImapConfig, SmtpSecurity};
 use crate::inbound::{Envelope, Inbound, Outcome};
 use crate::stop::stopped;
 use crate::store::Store;
+use crate::trust::Trust;
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 /// Runs until `shutdown` turns true.
 pub async fn run(
     config: ImapConfig,
+    trust: Trust,
     inbound: Inbound,
     store: Arc<dyn Store>,
     mut shutdown: watch::Receiver<bool>,
@@ -28,7 +30,7 @@ pub async fn run(
     let mut backoff = Duration::from_secs(1);
     loop {
         let result = tokio::select! {
-            r = connect_and_poll(&config, &inbound, store.as_ref(), shutdown.clone()) => r,
+            r = connect_and_poll(&config, &trust, &inbound, store.as_ref(), shutdown.clone()) => r,
             _ = stopped(&mut shutdown) => return,
         };
         match result {
@@ -47,6 +49,7 @@ pub async fn run(
 
 async fn connect_and_poll(
     config: &ImapConfig,
+    trust: &Trust,
     inbound: &Inbound,
     store: &dyn Store,
     shutdown: watch::Receiver<bool>,
@@ -65,7 +68,7 @@ async fn connect_and_poll(
             .await
         }
         SmtpSecurity::Tls => {
-            let tls = tls_connector()
+            let tls = tls_connector(trust)
                 .connect(server_name(&config.host)?, tcp)
                 .await?;
             poll(
@@ -82,7 +85,7 @@ async fn connect_and_poll(
             client.read_response().await?;
             client.run_command_and_check_ok("STARTTLS", None).await?;
             let tcp = client.into_inner();
-            let tls = tls_connector()
+            let tls = tls_connector(trust)
                 .connect(server_name(&config.host)?, tcp)
                 .await?;
             let client = async_imap::Client::new(tls);
@@ -91,16 +94,8 @@ async fn connect_and_poll(
     }
 }
 
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+fn tls_connector(trust: &Trust) -> tokio_rustls::TlsConnector {
+    tokio_rustls::TlsConnector::from(trust.client_config())
 }
 
 fn server_name(host: &str) -> anyhow::Result<rustls::pki_types::ServerName<'static>> {

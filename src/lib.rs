@@ -21,6 +21,7 @@
 //! - [`imap`] — the IMAP poller, the other way answers come in.
 //! - [`outbound`] — our SMTP connection pool (lettre) or a maildir folder.
 //! - [`webhooks`] — the events for the chat platform: their payloads, signing, posting.
+//! - [`trust`] — the one trust store of those three TLS clients (system roots + `ca_file`).
 //!
 //! **Pipelines: what happens to an event, an email, a reply**
 //! - [`worker`] — claims due conversations and outbox emails with leases; one step at a time.
@@ -72,6 +73,7 @@ pub mod store;
 pub mod telemetry;
 pub mod token;
 pub mod triggers;
+pub mod trust;
 pub mod verp;
 pub mod webhooks;
 pub mod worker;

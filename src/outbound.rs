@@ -2,6 +2,7 @@
 //! folder for development. Both get the exact bytes composed before the first attempt.
 
 use crate::config::{SmtpConfig, SmtpSecurity, Transport as TransportConfig};
+use crate::trust::Trust;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
@@ -38,7 +39,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn from_config(config: &TransportConfig) -> anyhow::Result<Self> {
+    pub fn from_config(config: &TransportConfig, trust: &Trust) -> anyhow::Result<Self> {
         Ok(match config {
             TransportConfig::Maildir(dir) => {
                 for sub in ["tmp", "new", "cur"] {
@@ -46,7 +47,9 @@ impl Transport {
                 }
                 Transport::Maildir(dir.clone())
             }
-            TransportConfig::Smtp(smtp) => Transport::Smtp(Arc::new(SmtpPool::new(smtp.clone()))),
+            TransportConfig::Smtp(smtp) => {
+                Transport::Smtp(Arc::new(SmtpPool::new(smtp.clone(), trust)?))
+            }
         })
     }
 
@@ -110,6 +113,9 @@ fn permanent(reply: String) -> SendError {
 /// protocol (EHLO, STARTTLS, AUTH, pipelining-free MAIL/RCPT/DATA).
 pub struct SmtpPool {
     config: SmtpConfig,
+    /// How the relay's certificate is checked (the daemon's one trust store), made once: the
+    /// platform verifier reads the system's roots as it is built.
+    tls: TlsParameters,
     /// Connections ready for another transaction, with when they were last used.
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
     /// At most `pool_size` transactions (and so connections) at once.
@@ -120,13 +126,14 @@ pub struct SmtpPool {
 const IDLE_CHECK: Duration = Duration::from_secs(10);
 
 impl SmtpPool {
-    pub fn new(config: SmtpConfig) -> Self {
+    pub fn new(config: SmtpConfig, trust: &Trust) -> anyhow::Result<Self> {
         let permits = Semaphore::new(config.pool_size as usize);
-        Self {
+        Ok(Self {
+            tls: trust.smtp(&config.host)?,
             config,
             idle: Mutex::new(Vec::new()),
             permits,
-        }
+        })
     }
 
     async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<String, SendError> {
@@ -193,7 +200,7 @@ impl SmtpPool {
             Some(name) => ClientId::Domain(name.clone()),
             None => ClientId::default(),
         };
-        let tls = || TlsParameters::new(c.host.clone()).map_err(|e| transient(&e));
+        let tls = || Ok::<_, SendError>(self.tls.clone());
         let mut conn = match c.security {
             // Implicit TLS: lettre opens the socket itself (Nagle stays on there).
             SmtpSecurity::Tls => AsyncSmtpConnection::connect_tokio1(

@@ -128,10 +128,12 @@ pub struct Poster {
     client: reqwest::Client,
 }
 
-impl Default for Poster {
-    fn default() -> Self {
+impl Poster {
+    /// A client trusting what `trust` trusts (the system's roots and `[tls] ca_file`).
+    pub fn new(trust: &crate::trust::Trust) -> Self {
         Self {
             client: reqwest::Client::builder()
+                .use_preconfigured_tls((*trust.client_config()).clone())
                 .timeout(Duration::from_secs(10))
                 // A redirect would re-post the visitor's words, validly signed, wherever a
                 // `Location` points: a 3xx is an answer like any other non-2xx (retried, then
@@ -162,7 +164,9 @@ impl Poster {
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
+            // With its causes: reqwest's own words ("error sending request") hide whether it was
+            // a refused connection, a timeout or an untrusted certificate.
+            .map_err(|e| format!("POST {url}: {:#}", anyhow::Error::new(e)))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -209,7 +213,7 @@ mod tests {
             "HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         );
         let (url, hits) = server(redirect).await;
-        let got = super::Poster::default()
+        let got = super::Poster::new(&crate::trust::Trust::new(Vec::new()).unwrap())
             .post(&url, "secret-0123456789", "{}", chrono::Utc::now())
             .await;
         assert!(

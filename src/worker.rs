@@ -76,6 +76,7 @@ impl Worker {
         config: Shared,
         keys: TokenKeys,
         transport: Transport,
+        trust: &crate::trust::Trust,
         clock: Clock,
     ) -> Self {
         Self {
@@ -83,7 +84,7 @@ impl Worker {
             config,
             keys,
             transport,
-            poster: Poster::default(),
+            poster: Poster::new(trust),
             clock,
             heartbeat: Arc::new(std::sync::atomic::AtomicI64::new(
                 chrono::Utc::now().timestamp_millis(),

@@ -33,6 +33,8 @@ pub struct Application {
     state: AppState,
     worker: Worker,
     inbound: Inbound,
+    /// What the IMAP poller trusts: the same store as the relay and the webhooks.
+    trust: crate::trust::Trust,
 }
 
 impl Application {
@@ -47,12 +49,14 @@ impl Application {
         let shared = crate::config::Shared::new(config);
         let config = shared.current();
         let Opened { store, keys } = open_store(&config).await?;
-        let transport = Transport::from_config(&config.delivery.transport)?;
+        let trust = crate::trust::Trust::new(config.extra_roots.clone())?;
+        let transport = Transport::from_config(&config.delivery.transport, &trust)?;
         let worker = Worker::new(
             store.clone(),
             shared.clone(),
             keys.clone(),
             transport,
+            &trust,
             clock.clone(),
         );
         let inbound = Inbound::new(store.clone(), shared.clone(), keys.clone(), clock.clone());
@@ -83,6 +87,7 @@ impl Application {
             state,
             worker,
             inbound,
+            trust,
         })
     }
 
@@ -159,6 +164,7 @@ impl Application {
         let imap_task = self.state.config.current().imap.clone().map(|config| {
             tokio::spawn(crate::imap::run(
                 config,
+                self.trust.clone(),
                 self.inbound.clone(),
                 self.state.store.clone(),
                 stop_rx.clone(),

@@ -55,19 +55,41 @@ pub async fn watchdog(period: Duration, worker: Worker) {
     }
 }
 
-/// What a reload keeps of the running config: the database is bound at start (a change
-/// needs a restart, and is named in the note returned), and a public URL that the new file
-/// leaves unset stays the one the daemon worked out when it bound the API.
-pub fn reload_policy(old: &Config, mut new: Config) -> (Config, Option<&'static str>) {
-    let mut note = None;
+/// What a reload keeps of the running config: what is bound or built at start (the database,
+/// the listeners, the relay connection and its trust store, the IMAP poller) stays as it is,
+/// and each such change is named in the notes returned, so none is kept silently; a public URL
+/// that the new file leaves unset stays the one the daemon worked out when it bound the API.
+pub fn reload_policy(old: &Config, mut new: Config) -> (Config, Vec<&'static str>) {
+    let mut notes = Vec::new();
     if new.database.url != old.database.url {
-        note = Some("database.url changed: that takes a restart; keeping the old one");
+        notes.push("database.url changed: that takes a restart; keeping the old one");
         new.database = old.database.clone();
+    }
+    if new.api.listen != old.api.listen {
+        notes.push("api.listen changed: that takes a restart; keeping the old one");
+        new.api.listen = old.api.listen;
+    }
+    if new.listener != old.listener {
+        notes.push("[inbound.smtp] changed: that takes a restart; keeping the old one");
+        new.listener = old.listener.clone();
+    }
+    if new.imap != old.imap {
+        notes.push("[inbound.imap] changed: that takes a restart; keeping the old one");
+        new.imap = old.imap.clone();
+    }
+    if new.delivery.transport != old.delivery.transport {
+        notes.push("the delivery transport ([delivery.smtp]) changed: that takes a restart; keeping the old one");
+        new.delivery.transport = old.delivery.transport.clone();
+    }
+    if new.extra_roots != old.extra_roots {
+        notes.push("[tls] ca_file changed: that takes a restart; keeping the old one");
+        new.ca_file = old.ca_file.clone();
+        new.extra_roots = old.extra_roots.clone();
     }
     if new.api.public_url.is_none() {
         new.api.public_url = old.api.public_url.clone();
     }
-    (new, note)
+    (new, notes)
 }
 
 /// SIGHUP: read the config file again; a valid one replaces the running one (sites, modes,
@@ -104,8 +126,8 @@ pub async fn reload(path: &std::path::Path, shared: &Shared, keys: &TokenKeys, s
                 }
                 return;
             }
-            let (new, note) = reload_policy(&shared.current(), new);
-            if let Some(note) = note {
+            let (new, notes) = reload_policy(&shared.current(), new);
+            for note in notes {
                 tracing::warn!("{note}");
             }
             // The file's token keys (or, without any, the one kept in the database) take
@@ -166,17 +188,45 @@ mod tests {
         old.api.public_url = Some("http://127.0.0.1:4000".into());
         let mut new = config("sqlite://b.db");
         new.sites[0].name = "Renamed".into();
-        let (got, note) = reload_policy(&old, new);
+        let (got, notes) = reload_policy(&old, new);
         assert_eq!(got.database.url, "sqlite://a.db");
-        assert!(note.is_some_and(|n| n.contains("restart")));
+        assert!(
+            notes.len() == 1 && notes[0].contains("restart"),
+            "{notes:?}"
+        );
         assert_eq!(got.api.public_url.as_deref(), Some("http://127.0.0.1:4000"));
         assert_eq!(got.sites[0].name, "Renamed");
 
         let mut new = config("sqlite://a.db");
         new.api.public_url = Some("https://relay.example".into());
-        let (got, note) = reload_policy(&old, new);
-        assert!(note.is_none());
+        let (got, notes) = reload_policy(&old, new);
+        assert!(notes.is_empty(), "{notes:?}");
         assert_eq!(got.api.public_url.as_deref(), Some("https://relay.example"));
+    }
+
+    #[test]
+    fn what_is_bound_at_start_is_kept_at_reload_and_named() {
+        let old = config("sqlite://a.db");
+        let mut new = config("sqlite://a.db");
+        new.delivery.transport = config::Transport::Maildir("elsewhere".into());
+        new.api.listen = "127.0.0.1:9".parse().unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_string()]).unwrap();
+        new.extra_roots = vec![ca.cert.der().clone()];
+        new.ca_file = Some("ca.pem".into());
+        new.sites[0].name = "Renamed".into();
+        let (got, notes) = reload_policy(&old, new);
+        assert_eq!(got.delivery.transport, old.delivery.transport);
+        assert_eq!(got.api.listen, old.api.listen);
+        assert!(got.extra_roots.is_empty() && got.ca_file.is_none());
+        assert_eq!(got.sites[0].name, "Renamed", "the rest is applied");
+        for part in ["delivery transport", "api.listen", "ca_file"] {
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n.contains(part) && n.contains("restart")),
+                "{part}: {notes:?}"
+            );
+        }
     }
 
     #[tokio::test]

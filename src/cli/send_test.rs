@@ -16,7 +16,8 @@ pub async fn send_test(
     let now = chrono::Utc::now();
     let public_url = c.api.public_url_or_listen();
     let made = sample_email(&site, &public_url, to, locale.as_deref(), now)?;
-    let transport = Transport::from_config(&c.delivery.transport)?;
+    let trust = crate::trust::Trust::new(c.extra_roots.clone())?;
+    let transport = Transport::from_config(&c.delivery.transport, &trust)?;
     match transport.send(site.sender.as_str(), to, &made.raw).await {
         Ok(answer) => {
             println!("sent {} to {to}: {answer}", made.message_id);

@@ -25,6 +25,11 @@ pub struct Config {
     pub listener: Option<ListenerConfig>,
     /// The IMAP mailbox polled for replies, if enabled.
     pub imap: Option<ImapConfig>,
+    /// `[tls] ca_file`, resolved: an internal CA's certificates, trusted by every TLS client
+    /// (relay, webhooks, IMAP) besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Its certificates, read at load so a bad file is a config error.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// Limits on what inbound mail is read at all: past them a message is refused, not parsed.
@@ -39,7 +44,7 @@ pub struct InboundLimits {
 }
 
 /// The SMTP/LMTP listener that the MTA routes `reply+…@` mail to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ListenerConfig {
     pub listen: SocketAddr,
     /// LMTP (one answer per recipient after DATA) rather than SMTP.
@@ -58,7 +63,7 @@ pub struct ListenerConfig {
 }
 
 /// An IMAP mailbox to poll for replies.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ImapConfig {
     pub host: String,
     pub port: u16,
@@ -148,14 +153,14 @@ pub struct DeliveryConfig {
     pub lease: TimeDelta,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Transport {
     /// Each email written as a file into a maildir (`tmp/`, `new/`, `cur/`): for development.
     Maildir(PathBuf),
     Smtp(SmtpConfig),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,

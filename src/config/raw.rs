@@ -18,6 +18,8 @@ pub struct Config {
     pub secrets: Option<Secrets>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound: Option<Inbound>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Site defaults, written at the top level.
     #[serde(flatten)]
     pub defaults: SiteSettings,
@@ -45,6 +47,14 @@ pub struct Api {
         skip_serializing_if = "Option::is_none"
     )]
     pub request_timeout: Option<Duration>,
+}
+
+/// `[tls]`: what the daemon's TLS clients trust besides the system's roots.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Tls {
+    /// PEM certificates of an internal CA (relative to the config file's folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -214,3 +214,34 @@ async fn replies_in_an_imap_mailbox_are_stored_and_moved(#[case] backend: Backen
         "Picked up over IMAP."
     );
 }
+
+/// The mailbox behind an internal CA, over implicit TLS: the poller trusts `[tls] ca_file`, as
+/// the relay and the webhooks do (`trust.rs`).
+#[tokio::test]
+async fn the_imap_poller_trusts_the_ca_file() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let certs = tempfile::tempdir().unwrap();
+    let ca = TestCa::create(certs.path());
+    let front = tls_front(([127, 0, 0, 1], dovecot.port).into(), &ca.cert, &ca.key).await;
+    let top = format!(
+        "[tls]\nca_file = \"{}\"\n[inbound.imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"tls\"\nusername = \"replies\"\npassword = \"secret\"\npoll_interval = \"1s\"\n",
+        ca.ca_file.display(),
+        front.port()
+    );
+    let Some(app) = spawn_custom(Backend::Sqlite, &top, "", Clock::manual(t0()), false).await
+    else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    dovecot.deliver(&reply_to(&email, "ana@visitor.example", "Over IMAPS."));
+    until("the reply in the conversation", async || {
+        app.conversation("c1").await["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "Over IMAPS.")
+    })
+    .await;
+}

@@ -15,3 +15,4 @@ mod smtp_listener;
 mod timeline;
 mod triggers;
 mod trimming;
+mod trust;

@@ -86,6 +86,22 @@ pub async fn spawn_on(
         .try_init();
     let sink = SmtpSink::start().await;
     let hooks = WebhookSink::start().await;
+    // "# tls_relay CERT KEY" and "# tls_webhooks CERT KEY" in `top` put TLS with that
+    // certificate in front of the relay (implicit TLS) and of the webhook endpoint (https).
+    let front_of = |name: &str| marker(top, name).and_then(|rest| rest.split_once(' '));
+    let plain_relay: std::net::SocketAddr = ([127, 0, 0, 1], sink.port).into();
+    let relay = match front_of("tls_relay") {
+        Some((cert, key)) => tls_front(plain_relay, cert.as_ref(), key.as_ref()).await,
+        None => plain_relay,
+    };
+    let hook_url = match front_of("tls_webhooks") {
+        Some((cert, key)) => {
+            let plain = hooks.url["http://".len()..].split('/').next().unwrap();
+            let front = tls_front(plain.parse().unwrap(), cert.as_ref(), key.as_ref()).await;
+            format!("https://{front}/hooks")
+        }
+        None => hooks.url.clone(),
+    };
     let config = format!(
         r#"
 {top}
@@ -104,7 +120,7 @@ give_up_after = "1h"
 [delivery.smtp]
 host = "127.0.0.1"
 port = {port}
-security = "none"
+security = "{security}"
 {smtp_lines}
 
 [secrets]
@@ -136,8 +152,9 @@ webhook_url = "{hook_url}"
 webhook_secret = "{WEBHOOK_SECRET}"
 {extra}
 "#,
-        port = sink.port,
-        hook_url = hooks.url,
+        port = relay.port(),
+        security = if relay == plain_relay { "none" } else { "tls" },
+        hook_url = hook_url,
         // "# smtp KEY = VALUE" lines in `top` go into `[delivery.smtp]`.
         smtp_lines = top
             .lines()

@@ -3,7 +3,8 @@
 //!
 //! The files: `app` (a daemon on a fresh database and port 0: `spawn_app`), `db` (the
 //! backends, fresh PostgreSQL databases, raw SQL), `smtp_sink` (the relay), `webhook_sink`
-//! (the platform's endpoint), `smtp_client` (Python's smtplib as the sending client); this one
+//! (the platform's endpoint), `smtp_client` (Python's smtplib as the sending client), `tls_front` (an internal CA and TLS
+//! in front of a test server); this one
 //! holds the test data: events, replies, instants.
 
 mod app;
@@ -12,6 +13,7 @@ mod db;
 pub mod skip;
 mod smtp_client;
 mod smtp_sink;
+mod tls_front;
 mod webhook_sink;
 
 pub use app::*;
@@ -20,6 +22,8 @@ pub use db::*;
 #[allow(unused_imports)]
 pub use smtp_client::*;
 pub use smtp_sink::*;
+#[allow(unused_imports)]
+pub use tls_front::*;
 pub use webhook_sink::*;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
