@@ -86,7 +86,7 @@ impl Inbound {
         let first_failure = email.status != EmailStatus::Failed;
         let suppress = match action(report, &email.rcpt_to) {
             Action::Ignore(why) => return Ok(Outcome::Dropped(why.into())),
-            Action::Complaint => Some("complaint"),
+            Action::Complaint => Some("complained"),
             Action::Fail { suppress } => {
                 let reason = format!(
                     "bounced{}{}",

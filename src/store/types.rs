@@ -194,7 +194,7 @@ pub enum EmailOutcome {
 pub const SUPPRESSION_REASONS: &[&str] = &[
     "unsubscribed",
     "hard_bounce",
-    "complaint",
+    "complained",
     "invalid_address",
     "soft_bounced",
 ];

@@ -129,7 +129,7 @@ async fn a_complaint_stops_the_emails(#[case] backend: Backend) {
     );
     let suppressed = app.hooks.of_type("visitor.suppressed");
     assert_eq!(suppressed.len(), 1);
-    assert_eq!(suppressed[0]["data"]["reason"], "complaint");
+    assert_eq!(suppressed[0]["data"]["reason"], "complained");
 }
 
 #[apply(backends)]
@@ -217,7 +217,7 @@ async fn a_suppression_is_listed_and_can_be_lifted(#[case] backend: Backend) {
         cause.starts_with("report ") && cause.contains("@reply.acme.example>"),
         "{cause}"
     );
-    let none: serde_json::Value = get("?reason=complaint")
+    let none: serde_json::Value = get("?reason=complained")
         .await
         .unwrap()
         .json()
