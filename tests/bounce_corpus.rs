@@ -47,6 +47,8 @@ fn bounce_corpus() {
         };
         let got = match (kind, report.map(|r| r.kind)) {
             (Kind::AutoReply, _) => "auto_reply",
+            // sisimai files a mail client's unsubscribe message under feedback, as complaints.
+            (Kind::Unsubscribe, _) => "complaint",
             (Kind::Bounce, Some(ReportKind::Failed | ReportKind::Delayed)) => "bounce",
             (Kind::Bounce, Some(ReportKind::Complaint)) => "complaint",
             (Kind::Bounce, Some(ReportKind::Delivered)) => "delivered",
@@ -114,7 +116,7 @@ fn bounce_corpus() {
 
 // Measured on 2026-12-01 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule
 // had to choose, it chose to judge fewer live addresses dead.
-const KIND_FLOOR: usize = 355;
+const KIND_FLOOR: usize = 356;
 const SEVERITY_FLOOR: usize = 303;
 const WRONGLY_HARD_CEILING: usize = 5;
 /// Reports whose email is found by the Message-ID they carry (as files, they came through no

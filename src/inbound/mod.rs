@@ -220,7 +220,12 @@ impl Inbound {
     /// A message to an email's unsubscribe address: no more email to the address that email
     /// went to, as its link would do.
     async fn unsubscribe_by_mail(&self, analysis: &Analysis) -> anyhow::Result<Outcome> {
-        let (site_id, email_id) = analysis.unsubscribe.clone().expect("an unsubscribe");
+        let Some((site_id, email_id)) = analysis.unsubscribe.clone() else {
+            // Apple Mail's unsubscribe message sent somewhere that names no email of ours.
+            return Ok(Outcome::Dropped(
+                "unsubscribe mail naming no email of ours".into(),
+            ));
+        };
         let Some(site) = self.site(&site_id) else {
             return Ok(Outcome::Dropped("site no longer configured".into()));
         };

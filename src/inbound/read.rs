@@ -75,13 +75,16 @@ pub fn read(
         analysis.bounce = Some(bounce);
         return Ok(analysis);
     }
-    // Before the automatic answers: a client's unsubscribe message says it is one.
-    if let Some(keys) = keys {
-        if let Some(target) = unsubscribe_target(&message, envelope, config, keys) {
-            analysis.kind = Kind::Unsubscribe;
-            analysis.unsubscribe = Some(target);
-            return Ok(analysis);
-        }
+    // Before the automatic answers: a client's unsubscribe message says it is one, by the
+    // address it went to (an email's `mailto:` unsubscribe address) or by Apple Mail's marker
+    // (`X-Apple-Unsubscribe: true`). Only the address names an email to act on.
+    let target = keys.and_then(|keys| unsubscribe_target(&message, envelope, config, keys));
+    let apple = (message.header_raw("X-Apple-Unsubscribe"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if target.is_some() || apple {
+        analysis.kind = Kind::Unsubscribe;
+        analysis.unsubscribe = target;
+        return Ok(analysis);
     }
     if let Some(why) = loop_reason(&message, &config.sites) {
         analysis.kind = Kind::Loop;
