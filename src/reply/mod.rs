@@ -157,7 +157,11 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
                 // `>` quotes only: a Supercite `Name>` block after an attribution is the
                 // quoted email itself far more often than a conversation.
                 let quoted = after_quote > start && lines[start].trim_start().starts_with('>');
-                if quoted && next < lines.len() && kinds[next] == Kind::Text {
+                if quoted
+                    && next < lines.len()
+                    && kinds[next] == Kind::Text
+                    && !leads_to_history(&kinds, next)
+                {
                     // An inline reply: drop the attribution, keep the quote it answers.
                     i += n;
                     continue;
@@ -181,6 +185,16 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         out.truncate(end);
     }
     out
+}
+
+/// Whether the text from `i` on runs into another attribution or forwarded header before any
+/// quoted line: deeper history pasted below the quote (a chain of forwards), not answers
+/// between its parts, which an inline reply's are.
+fn leads_to_history(kinds: &[Kind], i: usize) -> bool {
+    kinds[i..]
+        .iter()
+        .find(|k| matches!(k, Kind::Quote | Kind::Header(..)))
+        .is_some_and(|k| matches!(k, Kind::Header(..)))
 }
 
 fn strip_blank_edges<'a, 'b>(lines: &'b [&'a str]) -> &'b [&'a str] {

@@ -59,6 +59,17 @@ pub(super) fn inline_reply_keeps_the_quote_it_answers() {
 }
 
 #[test]
+pub(super) fn text_below_a_quote_that_runs_into_more_history_is_history() {
+    // A chain of forwards pasted under the quote: the text after it leads to another
+    // attribution before any quoted line, so it is older mail, not answers to the quote.
+    let chain = "Done, thanks.\n\nOn Mon, 3 Mar 2025 at 10:15, Acme <support@acme.example> wrote:\n> Please confirm.\n\nForwarded by the front desk\nTo the support team\n\nCan someone call her back?\n\nOn 2 Mar 2025, Ana <ana@visitor.example> wrote:\n\nMy order is late.\n";
+    assert_eq!(trim(chain), "Done, thanks.");
+    // Answers between quoted parts, or below the quote with nothing older after them, stay.
+    let bottom = "See below.\nOn 3 Mar 2025, at 10:15, Acme <support@acme.example> wrote:\n> Which size?\n\nMedium, please.\n\n-- \nAna";
+    assert_eq!(trim(bottom), "See below.\n> Which size?\n\nMedium, please.");
+}
+
+#[test]
 pub(super) fn html_blockquotes_become_quotes() {
     let html = "<div dir=\"ltr\">Works now, thanks!</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">On Mon, 3 Mar 2025 at 10:15, Acme &lt;support@acme.example&gt; wrote:<br></div><blockquote class=\"gmail_quote\">Try again?</blockquote></div>";
     let text = super::html_to_text(html);
