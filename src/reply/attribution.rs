@@ -91,13 +91,63 @@ pub(super) fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     None
 }
 
+/// The visitor's words before an attribution that a client ran onto the same line ("Thanks!
+/// On 5 Jun 2024 at 10:00, Ana wrote:"), when line `i` starts an attribution of `n` lines: the
+/// text up to the opening word after which the rest still is one. `None` when the line opens
+/// with the attribution itself.
+pub(super) fn words_before(lines: &[&str], i: usize, n: usize) -> Option<usize> {
+    let line = lines[i];
+    let lower = line.to_lowercase();
+    // Lowercasing keeps byte offsets for the ASCII opening words looked for here; and a line
+    // that opens as an attribution does ("On Mon, 1 Feb 2016 at 4:58 AM, …") is one whole.
+    if lower.len() != line.len()
+        || starts_with_on_word(lower.trim_start())
+        || starts_with_date(line.trim_start())
+    {
+        return None;
+    }
+    let rest: Vec<&str> = lines[i + 1..(i + n).min(lines.len())]
+        .iter()
+        .map(|l| unquote(l.trim()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let starts = (1..line.len()).filter(|&p| {
+        line.is_char_boundary(p)
+            && line[..p].ends_with(' ')
+            && ON_WORDS.iter().any(|w| {
+                w.is_ascii()
+                    && lower[p..].starts_with(w)
+                    && lower[p + w.len()..].starts_with([' ', ','])
+            })
+    });
+    for p in starts {
+        if line[..p].trim().is_empty() {
+            return None;
+        }
+        let mut joined = line[p..].trim().to_string();
+        for l in &rest {
+            joined.push(' ');
+            joined.push_str(l);
+        }
+        if is_attribution_block(std::slice::from_ref(&joined)) {
+            return Some(line[..p].trim_end().len());
+        }
+    }
+    None
+}
+
+/// Whether lowercased text opens with one of [`ON_WORDS`] ("on 3 mar", "-- on …").
+fn starts_with_on_word(lower: &str) -> bool {
+    ON_WORDS.iter().any(|w| {
+        lower.starts_with(w)
+            && lower[w.len()..].starts_with(|c: char| c.is_whitespace() || c == ',')
+    }) || lower.trim_start_matches(['-', ' ']).starts_with("on ")
+}
+
 pub(super) fn looks_like_attribution_start(t: &str) -> bool {
     let lower = t.to_lowercase();
     let has_digit = t.chars().any(|c| c.is_ascii_digit());
-    let starts_with_on = ON_WORDS.iter().any(|w| {
-        lower.starts_with(w)
-            && lower[w.len()..].starts_with(|c: char| c.is_whitespace() || c == ',')
-    }) || lower.trim_start_matches(['-', ' ']).starts_with("on ");
+    let starts_with_on = starts_with_on_word(&lower);
     (starts_with_on && has_digit) || has_email(t) || t.ends_with('<') || starts_with_date(t)
 }
 

@@ -129,6 +129,12 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
 
     // Rule 2: the email opens with an embedded one.
     let opening = match kinds[first] {
+        // An attribution after the visitor's words on the same line opens nothing.
+        Kind::Header(n, HeaderKind::Attribution)
+            if attribution::words_before(lines, first, n).is_some() =>
+        {
+            None
+        }
         Kind::Header(n, kind) => Some((n, kind)),
         Kind::Quote if is_attribution_block(&unquote_block(lines, first)) => {
             Some((1, HeaderKind::Attribution))
@@ -151,6 +157,10 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         match kinds[i] {
             Kind::Delimiter | Kind::Signature => break,
             Kind::Header(n, HeaderKind::Attribution) => {
+                // The visitor's words before it on the same line are theirs.
+                if let Some(end) = attribution::words_before(lines, i, n) {
+                    out.push(&lines[i][..end]);
+                }
                 let start = skip_empty(&kinds, i + n);
                 let after_quote = skip_quote(&kinds, start);
                 let next = skip_empty(&kinds, after_quote);

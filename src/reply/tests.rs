@@ -70,6 +70,30 @@ pub(super) fn text_below_a_quote_that_runs_into_more_history_is_history() {
 }
 
 #[test]
+pub(super) fn words_on_the_attributions_line_are_the_visitors() {
+    // Some clients run the reply and the attribution into one line: the words before it stay.
+    let cases = [
+        ("reply On Wed, 5 Jun 2024 at 10:00, Ana wrote:\n> hello\n", "reply"),
+        (
+            "Great, thanks. On Wed, 5 Jun 2024 at 10:00, Acme <support@acme.example> wrote:\n> Try again?\n> Sam\n",
+            "Great, thanks.",
+        ),
+        (
+            "Parfait. Le mer. 5 juin 2024 à 10:00, Acme <\nsupport@acme.example> a écrit :\n> Bonjour\n",
+            "Parfait.",
+        ),
+        // A sentence that only mentions a day is not an attribution.
+        (
+            "I met him on Monday at 10, then he said:\nhi\n",
+            "I met him on Monday at 10, then he said:\nhi",
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(trim(body), want, "{body:?}");
+    }
+}
+
+#[test]
 pub(super) fn html_blockquotes_become_quotes() {
     let html = "<div dir=\"ltr\">Works now, thanks!</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">On Mon, 3 Mar 2025 at 10:15, Acme &lt;support@acme.example&gt; wrote:<br></div><blockquote class=\"gmail_quote\">Try again?</blockquote></div>";
     let text = super::html_to_text(html);
