@@ -61,9 +61,13 @@ pub(super) fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     if first.len() > 1200 {
         return None;
     }
-    // Every attribution we know has a date or an address in its first line, or ends it with
-    // the `<` of an address wrapped to the next: most lines are ruled out without more work.
-    if !first.bytes().any(|b| b.is_ascii_digit() || b == b'@') && !first.ends_with('<') {
+    // Every attribution we know has a date or an address in its first line, ends it with the
+    // `<` of an address wrapped to the next, or is wrapped in dashes: most lines are ruled out
+    // without more work.
+    if !first.bytes().any(|b| b.is_ascii_digit() || b == b'@')
+        && !first.ends_with('<')
+        && !first.starts_with("--")
+    {
         return None;
     }
     // Up to five lines, allowing empty ones in between (some clients wrap the address alone).
@@ -221,8 +225,10 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
             || after_verb.trim_start().starts_with("(a)");
         // "On 2 May 2016, Ana wrote:", "Ana <ana@x.org> wrote:", "---- On … wrote ----",
         // "Am 3.2.2016 schrieb Ana <ana@x.org>:", "Ana <ana@x.org> schrieb am Fr., 28. Apr.:"
+        // "---- Ana wrote ----": wrapped in dashes on both sides, it needs no date or address.
+        let wrapped = joined.trim().starts_with("--") && joined.trim().ends_with("--");
         return (ends_with_colon && (has_digit || has_address))
-            || (verb_at_end && (has_digit || has_address) && dashed);
+            || (verb_at_end && dashed && (has_digit || has_address || wrapped));
     }
     // Without a verb: a time and an address, as Gmail writes in some locales
     // ("пн, 3 мар. 2025 г. в 10:15, Ana <ana@x.org>:"), or an ISO date

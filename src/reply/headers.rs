@@ -129,19 +129,19 @@ pub(super) const OTHER_KEYS: &[&str] = &[
     "assunto",
 ];
 
-/// "From: … / Sent: … / To: …": a From-like header followed by other known headers.
+/// "From: … / Sent: … / To: …", in any order ("Date: … / From: …"): a block of known header
+/// lines, one of them From-like, at least three in all, starting at line `i`.
 pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
-    let Some(key) = header_key(lines[i]) else {
+    let known = |k: &str| FROM_KEYS.contains(&k) || OTHER_KEYS.contains(&k);
+    let Some(key) = header_key(lines[i]).filter(|k| known(k)) else {
         return false;
     };
-    if !FROM_KEYS.contains(&key.as_str()) {
-        return false;
-    }
-    let mut others = 0;
+    let (mut from, mut count) = (FROM_KEYS.contains(&key.as_str()), 1);
     for line in lines[i + 1..].iter().take(6) {
         match header_key(line) {
-            Some(k) if OTHER_KEYS.contains(&k.as_str()) || FROM_KEYS.contains(&k.as_str()) => {
-                others += 1
+            Some(k) if known(&k) => {
+                from |= FROM_KEYS.contains(&k.as_str());
+                count += 1;
             }
             Some(_) => {}
             // A wrapped value ("Subject: a long\n  subject") continues the block.
@@ -149,5 +149,5 @@ pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
             None => break,
         }
     }
-    others >= 2
+    from && count >= 3
 }

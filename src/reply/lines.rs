@@ -107,6 +107,8 @@ pub(super) fn is_forward_marker(t: &str) -> bool {
     const MARKERS: &[&str] = &[
         "forwarded message",
         "original message",
+        "reply message",
+        "antwort nachricht",
         "begin forwarded message",
         "ursprüngliche nachricht",
         "weitergeleitete nachricht",

@@ -171,6 +171,7 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
                     && next < lines.len()
                     && kinds[next] == Kind::Text
                     && !leads_to_history(&kinds, next)
+                    && !only_a_signoff(lines, &kinds, next)
                 {
                     // An inline reply: drop the attribution, keep the quote it answers.
                     i += n;
@@ -195,6 +196,18 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         out.truncate(end);
     }
     out
+}
+
+/// Whether what follows a quote from `i` on is nothing but a sign-off ("Thanks,\nAna") to the
+/// end of the message: that makes the quote history left above a signature, not a question
+/// answered.
+fn only_a_signoff(lines: &[&str], kinds: &[Kind], i: usize) -> bool {
+    let rest: Vec<&str> = (i..lines.len())
+        .take_while(|&j| !matches!(kinds[j], Kind::Delimiter | Kind::Signature))
+        .filter(|&j| kinds[j] != Kind::Empty)
+        .map(|j| lines[j])
+        .collect();
+    (i..lines.len()).all(|j| kinds[j] != Kind::Quote) && signature::is_signoff_block(&rest)
 }
 
 /// Whether the text from `i` on runs into another attribution or forwarded header before any

@@ -109,3 +109,91 @@ fn names_only_a_device(lower: &str) -> bool {
             .iter()
             .any(|a| after.starts_with(a) || after.contains(a))
 }
+
+/// Closing words a sign-off opens with ("Thanks,", "Best regards", "Mvh"), in the languages we
+/// know, lowercased and without their punctuation.
+const VALEDICTIONS: &[&str] = &[
+    "thanks",
+    "thank you",
+    "thanks a lot",
+    "many thanks",
+    "thx",
+    "ty",
+    "regards",
+    "best",
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "all the best",
+    "cheers",
+    "br",
+    "brgds",
+    "sincerely",
+    "yours",
+    "merci",
+    "cordialement",
+    "bien à vous",
+    "bien cordialement",
+    "gracias",
+    "saludos",
+    "un saludo",
+    "atentamente",
+    "obrigado",
+    "obrigada",
+    "atenciosamente",
+    "abraços",
+    "grazie",
+    "saluti",
+    "cordiali saluti",
+    "danke",
+    "vielen dank",
+    "gruß",
+    "grüße",
+    "viele grüße",
+    "liebe grüße",
+    "lg",
+    "mfg",
+    "mit freundlichen grüßen",
+    "bedankt",
+    "groeten",
+    "groetjes",
+    "met vriendelijke groet",
+    "mvh",
+    "hälsningar",
+    "med vänlig hälsning",
+    "tack",
+    "hilsen",
+    "med venlig hilsen",
+    "med vennlig hilsen",
+    "kiitos",
+    "terveisin",
+    "pozdrawiam",
+    "dziękuję",
+    "s pozdravem",
+    "děkuji",
+    "спасибо",
+    "с уважением",
+    "дякую",
+    "teşekkürler",
+    "saygılarımla",
+    "cảm ơn",
+    "terima kasih",
+    "salam",
+];
+
+/// Whether `lines` (the non-empty ones below a quote, to the end) are only a short sign-off:
+/// a closing word on a line of its own, then at most two short lines (a name, a title).
+pub(super) fn is_signoff_block(lines: &[&str]) -> bool {
+    let Some((first, rest)) = lines.split_first() else {
+        return false;
+    };
+    let closing = first
+        .trim()
+        .trim_end_matches(|c: char| ",.!;:-–—".contains(c) || c.is_whitespace())
+        .to_lowercase();
+    VALEDICTIONS.contains(&closing.as_str())
+        && rest.len() <= 2
+        && rest
+            .iter()
+            .all(|l| l.trim().chars().count() <= 40 && l.split_whitespace().count() <= 5)
+}

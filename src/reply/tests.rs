@@ -94,6 +94,39 @@ pub(super) fn words_on_the_attributions_line_are_the_visitors() {
 }
 
 #[test]
+pub(super) fn separators_and_header_blocks_in_other_forms() {
+    let cases = [
+        ("Ok.\n\n-----Reply Message-----\nFrom: Acme\nTo: Ana\n\nHi\n", "Ok."),
+        ("Passt.\n\n-----Antwort Nachricht-----\nVon: Acme\n\nHallo\n", "Passt."),
+        ("Ok.\n\n---- Acme Support wrote ----\n\nHi\n", "Ok."),
+        // Headers in any order: Date first.
+        (
+            "Ok.\n\nDate: Wed, 5 Jun 2024 10:00\nFrom: Acme <support@acme.example>\nSubject: Your order\nTo: Ana\n\nHello\n",
+            "Ok.",
+        ),
+        // Words that merely look like a header, with no From among them, stay.
+        (
+            "Date: Monday works.\nTo: the office, please.\nSubject: the blue one\n",
+            "Date: Monday works.\nTo: the office, please.\nSubject: the blue one",
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(trim(body), want, "{body:?}");
+    }
+}
+
+#[test]
+pub(super) fn a_signoff_below_the_quote_does_not_make_it_an_answer() {
+    let signed = "Yes, please.\n\nOn Wed, 5 Jun 2024 at 10:00, Acme <support@acme.example> wrote:\n> Shall we send it?\n> Sam\n\nThanks,\nAna\n";
+    assert_eq!(trim(signed), "Yes, please.");
+    let regards = "Ja.\n\nAm Mi., 5. Juni 2024 um 10:00 Uhr schrieb Acme <support@acme.example>:\n> Passt das?\n\nViele Grüße\nAna Souza\n";
+    assert_eq!(trim(regards), "Ja.");
+    // A short answer below the quote is still an answer.
+    let answer = "See below.\nOn Wed, 5 Jun 2024 at 10:00, Acme <support@acme.example> wrote:\n> Which day?\n\nMonday.\n";
+    assert_eq!(trim(answer), "See below.\n> Which day?\n\nMonday.");
+}
+
+#[test]
 pub(super) fn html_blockquotes_become_quotes() {
     let html = "<div dir=\"ltr\">Works now, thanks!</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">On Mon, 3 Mar 2025 at 10:15, Acme &lt;support@acme.example&gt; wrote:<br></div><blockquote class=\"gmail_quote\">Try again?</blockquote></div>";
     let text = super::html_to_text(html);
