@@ -7,6 +7,7 @@ mod imap;
 mod auth;
 mod delivery;
 mod events;
+mod metrics;
 mod modes;
 mod replies;
 mod reports;

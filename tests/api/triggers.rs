@@ -229,11 +229,20 @@ async fn a_visitor_who_comes_back_between_due_and_send_gets_nothing(#[case] back
         return;
     };
     one_due_email(&app, "c1").await;
-    // Due at 5.5; the visitor reads at 5.6, before the worker runs. The send-time check wins.
-    app.clock.advance(chrono::TimeDelta::seconds(276));
+    // Due at 5.5: the email is made (one step, not yet sent), then the visitor reads at 5.6,
+    // after it was claimed. The check as the send takes its lease withdraws it.
+    app.clock.advance(chrono::TimeDelta::seconds(270));
+    let steps = app.worker.try_execute_task().await.unwrap();
+    assert_eq!(steps, [replyrelay::worker::Step::Composed]);
+    app.clock.advance(chrono::TimeDelta::seconds(6));
     app.events(vec![read("c1", "a1", 5.6)]).await;
-    app.at_minute(10.0).await;
+    let steps = app.at_minute(10.0).await;
+    assert!(
+        steps.contains(&replyrelay::worker::Step::Cancelled),
+        "{steps:?}"
+    );
     assert!(app.sent().is_empty());
+    assert!(app.sink.attempts().is_empty(), "nothing reached the relay");
 }
 
 #[apply(backends)]
