@@ -1,6 +1,6 @@
-//! One trust store for every TLS client: a relay and a webhook endpoint behind an internal CA
-//! are reached once `[tls] ca_file` names it, and refused (retried, never sent in the clear)
-//! while it does not. The IMAP side is in `imap.rs`.
+//! One trust store for every TLS client: a relay (implicit TLS or STARTTLS) and a webhook
+//! endpoint behind an internal CA are reached once `[tls] ca_file` names it, and refused
+//! (retried, never sent in the clear) while it does not. The IMAP side is in `imap.rs`.
 
 use crate::helpers::*;
 use replyrelay::clock::Clock;
@@ -78,4 +78,41 @@ async fn without_the_ca_file_the_webhook_endpoint_is_not_trusted() {
     assert!(attempts >= 1);
     let error = error.unwrap_or_default();
     assert!(error.to_lowercase().contains("certificate"), "{error}");
+}
+
+#[tokio::test]
+async fn starttls_to_the_relay_is_verified_and_required() {
+    for trusted in [true, false] {
+        let Some((app, _dir)) = behind_an_internal_ca(&["relay_starttls"], trusted).await else {
+            return;
+        };
+        one_due_email(&app, "c1").await;
+        let steps = app.at_minute(5.5).await;
+        if trusted {
+            let sent = app.sent();
+            assert_eq!(sent.len(), 1, "{steps:?}");
+            assert!(sent[0].tls, "the email went over the secured connection");
+        } else {
+            assert!(steps.contains(&Step::Retried), "{steps:?}");
+            assert!(app.sent().is_empty(), "never sent in the clear");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_relay_that_does_not_offer_starttls_gets_nothing() {
+    let top = "# require_starttls\n";
+    let Some(app) = spawn_custom(Backend::Sqlite, top, "", Clock::manual(t0()), false).await else {
+        return;
+    };
+    one_due_email(&app, "c1").await;
+    let steps = app.at_minute(5.5).await;
+    assert!(steps.contains(&Step::Retried), "{steps:?}");
+    assert!(app.sent().is_empty());
+    let (error,): (String,) = app
+        .stored("SELECT last_error FROM emails")
+        .await
+        .pop()
+        .unwrap();
+    assert!(error.contains("STARTTLS"), "{error}");
 }

@@ -84,7 +84,13 @@ pub async fn spawn_on(
             std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,replyrelay=info".into()),
         )
         .try_init();
-    let sink = SmtpSink::start().await;
+    // "# relay_starttls CERT KEY" in `top`: the relay offers STARTTLS with that certificate,
+    // and the daemon is told to require it.
+    let starttls = marker(top, "relay_starttls").and_then(|rest| rest.split_once(' '));
+    let sink = match starttls {
+        Some((cert, key)) => SmtpSink::start_tls(cert.as_ref(), key.as_ref()).await,
+        None => SmtpSink::start().await,
+    };
     let hooks = WebhookSink::start().await;
     // "# tls_relay CERT KEY" and "# tls_webhooks CERT KEY" in `top` put TLS with that
     // certificate in front of the relay (implicit TLS) and of the webhook endpoint (https).
@@ -153,7 +159,14 @@ webhook_secret = "{WEBHOOK_SECRET}"
 {extra}
 "#,
         port = relay.port(),
-        security = if relay == plain_relay { "none" } else { "tls" },
+        security = match (
+            starttls.is_some() || top.contains("# require_starttls"),
+            relay == plain_relay
+        ) {
+            (true, _) => "starttls",
+            (false, true) => "none",
+            (false, false) => "tls",
+        },
         hook_url = hook_url,
         // "# smtp KEY = VALUE" lines in `top` go into `[delivery.smtp]`.
         smtp_lines = top

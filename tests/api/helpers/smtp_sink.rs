@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -15,7 +15,13 @@ pub struct Received {
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     pub data: Vec<u8>,
+    /// It came after STARTTLS.
+    pub tls: bool,
 }
+
+/// A connection, plain or after STARTTLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 impl Received {
     pub fn parsed(&self) -> mail_parser::Message<'_> {
@@ -93,6 +99,8 @@ pub struct SmtpSink {
     arrived: Arc<Notify>,
     faults: Arc<Mutex<Option<(Faults, rand::rngs::StdRng)>>>,
     attempts: Arc<Mutex<Vec<Attempt>>>,
+    /// Offers STARTTLS with this certificate when set.
+    tls: Option<replyrelay::listener::TlsAcceptor>,
 }
 
 /// What the sink does with one transaction.
@@ -106,6 +114,15 @@ enum Fault {
 
 impl SmtpSink {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A sink that offers STARTTLS with this certificate and key.
+    pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        Self::start_with(Some(replyrelay::listener::tls_acceptor(cert, key).unwrap())).await
+    }
+
+    async fn start_with(tls: Option<replyrelay::listener::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink = SmtpSink {
             port: listener.local_addr().unwrap().port(),
@@ -114,6 +131,7 @@ impl SmtpSink {
             arrived: Arc::new(Notify::new()),
             faults: Default::default(),
             attempts: Default::default(),
+            tls,
         };
         let s = sink.clone();
         tokio::spawn(async move {
@@ -191,7 +209,26 @@ impl SmtpSink {
         }
     }
 
-    async fn session(self, mut socket: tokio::net::TcpStream) {
+    /// One connection: the SMTP dialogue, begun again over TLS after STARTTLS.
+    async fn session(self, socket: tokio::net::TcpStream) {
+        let mut stream: Box<dyn Io> = Box::new(socket);
+        let mut tls = false;
+        while let Some(plain) = self.clone().dialogue(stream, tls).await {
+            let acceptor = self
+                .tls
+                .clone()
+                .expect("STARTTLS is offered only with a certificate");
+            let Ok(secured) = acceptor.accept(plain).await else {
+                return;
+            };
+            stream = Box::new(secured);
+            tls = true;
+        }
+    }
+
+    /// Speaks SMTP on `socket` until it closes (`None`), or until the client asks for STARTTLS
+    /// (the socket handed back, to be secured).
+    async fn dialogue(self, mut socket: Box<dyn Io>, tls: bool) -> Option<Box<dyn Io>> {
         use smtp_proto::request::receiver::DataReceiver;
         use smtp_proto::{Error, Request};
         let mut buf: Vec<u8> = Vec::new();
@@ -201,12 +238,13 @@ impl SmtpSink {
         let mut rcpts: Vec<String> = Vec::new();
         let mut data: Option<(DataReceiver, Vec<u8>)> = None;
         let mut fault = Fault::None;
-        if socket.write_all(b"220 sink ESMTP\r\n").await.is_err() {
-            return;
+        // After STARTTLS the client speaks first (EHLO again): no second greeting.
+        if !tls && socket.write_all(b"220 sink ESMTP\r\n").await.is_err() {
+            return None;
         }
         loop {
             let n = match socket.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return None,
                 Ok(n) => n,
             };
             buf.extend_from_slice(&chunk[..n]);
@@ -216,7 +254,7 @@ impl SmtpSink {
                 if let Some((receiver, body)) = data.as_mut() {
                     if fault == Fault::Drop && iter.len() > 0 {
                         self.record(&rcpts, "dropped");
-                        return;
+                        return None;
                     }
                     if !receiver.ingest(&mut iter, body) {
                         break;
@@ -233,7 +271,7 @@ impl SmtpSink {
                             let stall_for =
                                 self.faults.lock().unwrap().as_ref().unwrap().0.stall_for;
                             tokio::time::sleep(stall_for).await;
-                            return;
+                            return None;
                         }
                         _ if refuse.is_some() => "554 5.7.1 refused by policy".to_string(),
                         Fault::Temporary => "451 4.3.0 try again later".to_string(),
@@ -247,7 +285,7 @@ impl SmtpSink {
                     self.record(&rcpts, reply.split(' ').next().unwrap_or_default());
                     // "DROP": the connection breaks after the data, with no answer at all.
                     if reply == "DROP" {
-                        return;
+                        return None;
                     }
                     // "LOSE_ANSWER": taken, but the connection breaks before the 250 reaches
                     // the client (which cannot know it was delivered).
@@ -258,11 +296,12 @@ impl SmtpSink {
                             mail_from: std::mem::take(&mut from),
                             rcpt_to: std::mem::take(&mut rcpts),
                             data: body,
+                            tls,
                         });
                         self.arrived.notify_waiters();
                     }
                     if lose_answer {
-                        return;
+                        return None;
                     }
                     out.push_str(&reply);
                     out.push_str("\r\n");
@@ -272,9 +311,11 @@ impl SmtpSink {
                 match Request::parse(&mut iter) {
                     Ok(Request::Ehlo { host }) => {
                         helo = host.to_string();
-                        out.push_str(
-                            "250-sink\r\n250-PIPELINING\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n",
-                        )
+                        out.push_str("250-sink\r\n250-PIPELINING\r\n250-AUTH PLAIN\r\n");
+                        if self.tls.is_some() && !tls {
+                            out.push_str("250-STARTTLS\r\n");
+                        }
+                        out.push_str("250 8BITMIME\r\n");
                     }
                     Ok(Request::Mail { from: f }) => {
                         from = f.address.to_string();
@@ -290,13 +331,20 @@ impl SmtpSink {
                         data = Some((DataReceiver::new(), Vec::new()));
                         out.push_str("354 go ahead\r\n");
                     }
+                    Ok(Request::StartTls) if self.tls.is_some() && !tls => {
+                        out.push_str("220 2.0.0 ready for TLS\r\n");
+                        if socket.write_all(out.as_bytes()).await.is_err() {
+                            return None;
+                        }
+                        return Some(socket);
+                    }
                     // Any credentials will do: the sink is not what is being tested.
                     Ok(Request::Auth { .. }) => out.push_str("235 2.7.0 accepted\r\n"),
                     Ok(Request::Quit) => {
                         let _ = socket
                             .write_all(format!("{out}221 bye\r\n").as_bytes())
                             .await;
-                        return;
+                        return None;
                     }
                     Ok(_) => out.push_str("250 OK\r\n"),
                     Err(Error::NeedsMoreData { .. }) => {
@@ -308,7 +356,7 @@ impl SmtpSink {
             }
             buf = iter.as_slice().to_vec();
             if !out.is_empty() && socket.write_all(out.as_bytes()).await.is_err() {
-                return;
+                return None;
             }
         }
     }
