@@ -651,3 +651,59 @@ async fn broken_and_hostile_messages_are_refused_without_a_panic(#[case] backend
     assert!(texts.contains(&"NUL here".to_string()), "{texts:?}");
     assert!(texts.iter().all(|t| !t.contains('\0')), "{texts:?}");
 }
+
+/// A reply reaches its thread whichever header holds the reply address — `Cc`, or the
+/// `Delivered-To` / `X-Original-To` a catch-all mailbox's MTA adds (IMAP and `ingest` have no
+/// envelope) — and by our Message-ID in `In-Reply-To` or `References` alone when no address
+/// carries a token.
+#[apply(backends)]
+#[tokio::test]
+async fn replies_are_routed_by_every_header_that_can_name_them(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let token = email.header("Reply-To").unwrap();
+    let id = email.header("Message-ID").unwrap();
+    let cases = [
+        ("Cc", format!("To: team@visitor.example\r\nCc: {token}\r\n")),
+        (
+            "Delivered-To",
+            format!("To: Acme <support@acme.example>\r\nDelivered-To: {token}\r\n"),
+        ),
+        (
+            "X-Original-To",
+            format!("To: Acme <support@acme.example>\r\nX-Original-To: {token}\r\n"),
+        ),
+        (
+            "In-Reply-To",
+            format!("To: Acme <support@acme.example>\r\nIn-Reply-To: {id}\r\n"),
+        ),
+        (
+            "References",
+            format!(
+                "To: Acme <support@acme.example>\r\nReferences: <older@elsewhere.example> {id}\r\n"
+            ),
+        ),
+    ];
+    for (header, lines) in cases {
+        let raw = format!(
+            "From: Ana Souza <ana@visitor.example>\r\n{lines}Subject: Re: your conversation\r\nDate: Mon, 2 Mar 2026 10:30:00 +0000\r\nMessage-ID: <{}@mail.visitor.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nRouted by {header}.\r\n",
+            uuid::Uuid::new_v4().simple()
+        );
+        let outcome = app
+            .inbound
+            .deliver(raw.as_bytes(), &Envelope::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Outcome::Stored { .. }),
+            "{header}: {outcome:?}"
+        );
+        let texts = app.conversation("c1").await["messages"].to_string();
+        assert!(
+            texts.contains(&format!("Routed by {header}.")),
+            "{header}: {texts}"
+        );
+    }
+}
