@@ -245,3 +245,46 @@ async fn the_imap_poller_trusts_the_ca_file() {
     })
     .await;
 }
+
+/// Another mailbox and other folders, polled without IDLE: `mailbox`, `processed_folder`,
+/// `rejected_folder` and `idle = false` are obeyed.
+#[tokio::test]
+async fn the_mailbox_and_folders_are_the_configured_ones() {
+    let Some(dovecot) = Dovecot::start() else {
+        return;
+    };
+    let replies = dovecot.maildir("Replies");
+    for sub in ["", "tmp", "new", "cur"] {
+        std::fs::create_dir_all(replies.join(sub)).unwrap();
+        open_up(&replies.join(sub));
+    }
+    let top = format!(
+        "[inbound.imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nusername = \"replies\"\npassword = \"secret\"\nmailbox = \"Replies\"\nprocessed_folder = \"Done\"\nrejected_folder = \"Refused\"\nidle = false\npoll_interval = \"1s\"\n",
+        dovecot.port
+    );
+    let Some(app) = spawn_custom(Backend::Sqlite, &top, "", Clock::manual(t0()), false).await
+    else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let good = reply_to(&email, "ana@visitor.example", "From the Replies folder.");
+    let forged = String::from_utf8(good.clone())
+        .unwrap()
+        .replace("reply+", "reply+x");
+    for raw in [good, forged.into_bytes()] {
+        let name = format!("{}.test", uuid::Uuid::new_v4().simple());
+        std::fs::write(replies.join("tmp").join(&name), raw).unwrap();
+        std::fs::rename(
+            replies.join("tmp").join(&name),
+            replies.join("new").join(&name),
+        )
+        .unwrap();
+    }
+    until("both moved to the configured folders", async || {
+        dovecot.count("Done") == 1 && dovecot.count("Refused") == 1 && dovecot.count("Replies") == 0
+    })
+    .await;
+    assert_eq!(dovecot.count("INBOX"), 0, "INBOX was not the mailbox");
+    let texts = app.conversation("c1").await["messages"].to_string();
+    assert!(texts.contains("From the Replies folder."), "{texts}");
+}

@@ -5,6 +5,7 @@ mod helpers;
 mod imap;
 
 mod auth;
+mod config_keys;
 mod delivery;
 mod events;
 mod metrics;

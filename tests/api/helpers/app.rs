@@ -122,6 +122,7 @@ url = "{db}"
 [delivery]
 retry_initial = "30s"
 give_up_after = "1h"
+{delivery_lines}
 
 [delivery.smtp]
 host = "127.0.0.1"
@@ -169,6 +170,12 @@ webhook_secret = "{WEBHOOK_SECRET}"
         },
         hook_url = hook_url,
         // "# smtp KEY = VALUE" lines in `top` go into `[delivery.smtp]`.
+        // "# delivery KEY = VALUE" lines in `top` go into `[delivery]`.
+        delivery_lines = top
+            .lines()
+            .filter_map(|l| l.strip_prefix("# delivery "))
+            .collect::<Vec<_>>()
+            .join("\n"),
         smtp_lines = top
             .lines()
             .filter_map(|l| l.strip_prefix("# smtp "))

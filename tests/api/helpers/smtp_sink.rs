@@ -101,6 +101,8 @@ pub struct SmtpSink {
     attempts: Arc<Mutex<Vec<Attempt>>>,
     /// Offers STARTTLS with this certificate when set.
     tls: Option<replyrelay::listener::TlsAcceptor>,
+    /// Connections accepted so far.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What the sink does with one transaction.
@@ -132,14 +134,22 @@ impl SmtpSink {
             faults: Default::default(),
             attempts: Default::default(),
             tls,
+            connections: Default::default(),
         };
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                s.connections
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(s.clone().session(socket));
             }
         });
         sink
+    }
+
+    /// How many connections the sink has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The next transactions are answered with these replies, in order (`DROP` closes the
