@@ -44,8 +44,10 @@ pub fn select(
     let forward: Vec<i64> = pending(messages, conv.read_seq)
         .map(|(_, m)| m.seq)
         .collect();
+    // Neither deleted nor a quarantined reply from another address: those are never shown
+    // to the visitor, in context or in a transcript.
     let visible: Vec<usize> = (0..messages.len())
-        .filter(|&i| !messages[i].deleted)
+        .filter(|&i| !messages[i].is_hidden())
         .collect();
     let whole = kind == EmailKind::CloseTranscript
         || site.triggers.mode == Mode::Transcript

@@ -22,6 +22,37 @@ async fn requests_without_a_valid_token_are_refused(#[case] backend: Backend) {
         wrong.json::<Value>().await.unwrap()["error"]["code"],
         "unauthorized"
     );
+    // Every other route that acts for a site, without a token and with a wrong one.
+    app.events(asked_and_answered("c1")).await;
+    let routes = [
+        (reqwest::Method::GET, "/v1/conversations/c1"),
+        (reqwest::Method::GET, "/v1/contacts?q=ana"),
+        (reqwest::Method::GET, "/v1/suppressions"),
+        (
+            reqwest::Method::DELETE,
+            "/v1/suppressions/ana@visitor.example",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/attachments/00000000000000000000000000000000",
+        ),
+    ];
+    for (method, path) in routes {
+        let url = format!("{}{path}", app.base);
+        let none = app
+            .client
+            .request(method.clone(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status(), 401, "{method} {path} without a token");
+        let wrong = (app.client.request(method.clone(), &url))
+            .bearer_auth("acme-token-0123456780")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{method} {path} with a wrong token");
+    }
 }
 
 #[apply(backends)]

@@ -15,15 +15,31 @@ async fn smtplib_delivers_a_reply_that_is_stored_before_the_250(#[case] backend:
     let email = emailed(&app, "c1").await;
     let rcpt = email.header("Reply-To").unwrap();
     let raw = reply_to(&email, "ana@visitor.example", "Sent through the listener.");
-    let addr = app.smtp;
-    let rcpt2 = rcpt.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        smtplib_send(addr, "ana@visitor.example", &[&rcpt2], &raw)
-    })
-    .await
-    .unwrap();
-    assert!(out.starts_with("OK {}"), "{out}");
-    // The 250 came after the store: the reply is there the moment the client is done.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reply.eml");
+    std::fs::write(&file, &raw).unwrap();
+    // smtplib sends the message and, once the 250 is in, says so and waits with the session
+    // still open (no QUIT): what is stored is read at that moment, so a commit made at QUIT,
+    // or after the answer, would be caught.
+    let script = format!(
+        "import smtplib, sys\ns = smtplib.SMTP('127.0.0.1', {port})\nrefused = s.sendmail('ana@visitor.example', ['{rcpt}'], open('{file}', 'rb').read())\nprint('250', refused, flush=True)\nsys.stdin.readline()\ns.quit()\n",
+        port = app.smtp.port(),
+        file = file.display(),
+    );
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut client = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut answered = String::new();
+    tokio::io::BufReader::new(client.stdout.take().unwrap())
+        .read_line(&mut answered)
+        .await
+        .unwrap();
+    assert_eq!(answered.trim(), "250 {}", "the reply was taken");
     let conv = app.conversation("c1").await;
     let texts: Vec<&str> = conv["messages"]
         .as_array()
@@ -31,7 +47,14 @@ async fn smtplib_delivers_a_reply_that_is_stored_before_the_250(#[case] backend:
         .iter()
         .filter_map(|m| m["text"].as_str())
         .collect();
-    assert!(texts.contains(&"Sent through the listener."), "{texts:?}");
+    assert!(
+        texts.contains(&"Sent through the listener."),
+        "stored by the time of the 250: {texts:?}"
+    );
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"quit\n").await.unwrap();
+    drop(stdin);
+    assert!(client.wait().await.unwrap().success());
     app.worker.run_until_idle().await.unwrap();
     let created = app.hooks.of_type("message.created");
     assert_eq!(
