@@ -233,7 +233,8 @@ async fn sigkill_at_random_moments_loses_no_email_and_no_reply(#[case] backend: 
     done.store(true, Ordering::SeqCst);
     let kills = kills.join().unwrap();
     eprintln!("{kills} kills");
-    assert!(kills >= 3, "too few kills to prove anything: {kills}");
+    // SECURITY.md's figure: 15 and 24 kills in the runs of 2026-12-01.
+    assert!(kills >= 8, "too few kills to prove anything: {kills}");
 
     // Let the last daemon settle what the killed ones left: every email marked sent, every
     // reply in its thread.

@@ -207,8 +207,9 @@ async fn floods_of_idle_and_slow_connections_are_bounded_and_time_out(#[case] ba
     assert!(smtp_idle_closed > 0 && smtp_session_closed > 0);
     assert!(api_turned_away > 0, "the API connection limit held");
     assert!(api_timed_out > 0, "slow bodies were cut off");
+    // SECURITY.md's figure: the flood costs a few MiB (about 2 on 2026-12-01), bounded here at 16.
     assert!(
-        peak - baseline < 64.0,
+        peak - baseline < 16.0,
         "memory grew by {:.1} MiB under the flood",
         peak - baseline
     );

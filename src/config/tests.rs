@@ -259,3 +259,18 @@ fn a_ca_file_is_read_at_load_and_a_bad_one_named_with_its_line() {
         "{e:?}"
     );
 }
+
+#[test]
+fn config_errors_name_the_key_and_never_show_a_secret() {
+    // Secrets of the wrong shape or type: each refused, named by key, its value never shown.
+    let text = "[secrets]\ntoken_keys = [\"short-SECRET-1\"]\n\
+        [delivery.smtp]\nhost = \"127.0.0.1\"\npassword = [\"SECRET-2\"]\n\
+        [[site]]\nid = \"acme\"\napi_tokens = [\"SECRET-3\"]\n\
+        webhook_url = \"https://platform.example/hooks\"\nwebhook_secret = \"SECRET-4\"\n";
+    let e = errors(text);
+    assert!(e.len() >= 3, "{e:#?}");
+    for key in ["token_keys", "password", "api_tokens"] {
+        assert!(e.iter().any(|l| l.contains(key)), "{key} named: {e:#?}");
+    }
+    assert!(e.iter().all(|l| !l.contains("SECRET")), "{e:#?}");
+}

@@ -60,3 +60,44 @@ async fn the_daemon_carries_on_after_its_database_connections_are_cut() {
     let sent = app.sink.wait_for(2, 30).await;
     assert_eq!(sent[1].rcpt_to, vec!["c2@visitor.example"]);
 }
+
+/// SECURITY.md's HTTP bounds: a body over 16 MiB is refused before it is read whole (413), one
+/// at the limit is read (and refused for what it says), and the API's accept queue is 4,096 deep
+/// (or the kernel's `somaxconn`, if lower), so a burst of connections is queued, not dropped.
+#[tokio::test]
+async fn the_http_body_limit_and_accept_queue_are_as_documented() {
+    let Some(app) = spawn_app(Backend::Sqlite, "").await else {
+        return;
+    };
+    let url = format!("{}/v1/events", app.base);
+    let post = |len: usize| {
+        (app.client.post(&url))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(vec![b' '; len])
+            .send()
+    };
+    let over = post(16 * 1024 * 1024 + 1).await.unwrap();
+    assert_eq!(over.status(), 413);
+    let at = post(16 * 1024 * 1024).await.unwrap();
+    assert_eq!(at.status(), 400, "read, and refused as no event");
+
+    let port = app.base.rsplit(':').next().unwrap();
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2)");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    // For a listening socket, Send-Q is the accept queue's length.
+    let backlog: u32 = listing
+        .split_whitespace()
+        .nth(2)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or_else(|| panic!("no listener in {listing:?}"));
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(backlog, 4096.min(somaxconn), "{listing}");
+}
