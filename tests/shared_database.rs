@@ -86,9 +86,7 @@ async fn two_daemons_deliver_every_due_email_exactly_once() {
     post_all(&client, &[&a, &b], n, Utc::now() + TimeDelta::seconds(8)).await;
 
     sink.wait_for(n, 180).await;
-    while pending_emails(&db).await > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    settled(&db).await;
     let received = by_recipient(&sink);
     assert_eq!(received.len(), n, "every visitor got an email");
     let twice: Vec<_> = received.iter().filter(|(_, ids)| ids.len() > 1).collect();
@@ -114,9 +112,7 @@ async fn a_killed_daemons_work_is_taken_over() {
     b.kill();
 
     sink.wait_for(n, 180).await;
-    while pending_emails(&db).await > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    settled(&db).await;
     let received = by_recipient(&sink);
     assert_eq!(received.len(), n, "every visitor got an email");
     // At-least-once towards the relay: only emails in flight at the kill (at most one per SMTP
@@ -132,5 +128,22 @@ async fn a_killed_daemons_work_is_taken_over() {
             ids.iter().all(|id| id == &ids[0]),
             "a resend keeps its Message-ID: {ids:?}"
         );
+    }
+}
+
+/// Waits until no email is left pending (the daemons record the last outcomes after the sink
+/// has the messages), or fails after two minutes saying how many are.
+async fn settled(db: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let pending = pending_emails(db).await;
+        if pending == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} emails still pending after two minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

@@ -24,6 +24,22 @@ impl Daemon {
     }
 
     pub fn start_with_env(config: &Path, listen: &str, env: &[(&str, &str)]) -> Daemon {
+        // A port from `free_port` was free when picked, and is picked again for a restart: if
+        // another process took it meanwhile, the daemon cannot bind and says so; start again
+        // once it is released, for a while, then fail with what the daemon said.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            match Self::try_start(config, listen, env) {
+                Ok(daemon) => return daemon,
+                Err(log) if log.contains("in use") && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(log) => panic!("daemon exited before listening: {log}"),
+            }
+        }
+    }
+
+    fn try_start(config: &Path, listen: &str, env: &[(&str, &str)]) -> Result<Daemon, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_replyrelay"))
             .arg("--config")
             .arg(config)
@@ -38,11 +54,10 @@ impl Daemon {
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let api = loop {
             line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "daemon exited before listening: {}",
-                log.lock().unwrap()
-            );
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                let _ = child.wait();
+                return Err(log.lock().unwrap().clone());
+            }
             log.lock().unwrap().push_str(&line);
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
@@ -60,7 +75,7 @@ impl Daemon {
                 line.clear();
             }
         });
-        Daemon { child, api, log }
+        Ok(Daemon { child, api, log })
     }
 
     /// What it logged so far.
