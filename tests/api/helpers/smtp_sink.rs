@@ -97,7 +97,7 @@ pub struct SmtpSink {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<String>>>,
     arrived: Arc<Notify>,
-    faults: Arc<Mutex<Option<(Faults, rand::rngs::StdRng)>>>,
+    faults: Arc<Mutex<Option<Faults>>>,
     attempts: Arc<Mutex<Vec<Attempt>>>,
     /// Offers STARTTLS with this certificate when set.
     tls: Option<replyrelay::listener::TlsAcceptor>,
@@ -167,9 +167,7 @@ impl SmtpSink {
 
     /// From now on, misbehave as `faults` say.
     pub fn set_faults(&self, faults: Faults) {
-        use rand::SeedableRng;
-        let rng = rand::rngs::StdRng::seed_from_u64(faults.seed);
-        *self.faults.lock().unwrap() = Some((faults, rng));
+        *self.faults.lock().unwrap() = Some(faults);
     }
 
     /// Every transaction that reached the data, in order.
@@ -177,13 +175,25 @@ impl SmtpSink {
         self.attempts.lock().unwrap().clone()
     }
 
-    fn draw_fault(&self) -> Fault {
-        use rand::Rng;
-        let mut guard = self.faults.lock().unwrap();
-        let Some((f, rng)) = guard.as_mut() else {
+    /// The fault for a transaction to `rcpts`, drawn from the seed, the recipients and how many
+    /// transactions to them came before: the same seed replays the same faults per message,
+    /// whatever order the connections arrive in.
+    fn draw_fault(&self, rcpts: &[String]) -> Fault {
+        use std::hash::{Hash, Hasher};
+        let guard = self.faults.lock().unwrap();
+        let Some(f) = guard.as_ref() else {
             return Fault::None;
         };
-        let x: f64 = rng.gen();
+        let tries = {
+            let attempts = self.attempts.lock().unwrap();
+            (attempts.iter())
+                .filter(|a| rcpts.contains(&a.rcpt_to))
+                .count()
+        };
+        // SipHash with fixed keys: the same input gives the same draw in every run.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (f.seed, rcpts, tries).hash(&mut h);
+        let x = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
         if x < f.temporary {
             Fault::Temporary
         } else if x < f.temporary + f.drop_mid_data {
@@ -271,15 +281,14 @@ impl SmtpSink {
                     }
                     let body = std::mem::take(body);
                     data = None;
-                    let refuse = self.faults.lock().unwrap().as_ref().and_then(|(f, _)| {
+                    let refuse = self.faults.lock().unwrap().as_ref().and_then(|f| {
                         let prefix = f.refuse_prefix.as_deref()?;
                         rcpts.iter().any(|r| r.starts_with(prefix)).then_some(())
                     });
                     let reply = match fault {
                         Fault::Stall => {
                             self.record(&rcpts, "stalled");
-                            let stall_for =
-                                self.faults.lock().unwrap().as_ref().unwrap().0.stall_for;
+                            let stall_for = self.faults.lock().unwrap().as_ref().unwrap().stall_for;
                             tokio::time::sleep(stall_for).await;
                             return None;
                         }
@@ -337,7 +346,7 @@ impl SmtpSink {
                         out.push_str("250 2.1.5 OK\r\n");
                     }
                     Ok(Request::Data) => {
-                        fault = self.draw_fault();
+                        fault = self.draw_fault(&rcpts);
                         data = Some((DataReceiver::new(), Vec::new()));
                         out.push_str("354 go ahead\r\n");
                     }
