@@ -169,10 +169,16 @@ impl Poster {
             .map_err(|e| format!("POST {url}: {:#}", anyhow::Error::new(e)))?;
         let status = response.status();
         if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("POST {url}: HTTP {status}"))
+            return Ok(());
         }
+        // A redirect is not followed: where it pointed is said, for the platform to fix its URL.
+        let location = (status.is_redirection())
+            .then(|| response.headers().get(reqwest::header::LOCATION))
+            .flatten()
+            .and_then(|l| l.to_str().ok())
+            .map(|l| format!(" (not followed to {l})"))
+            .unwrap_or_default();
+        Err(format!("POST {url}: HTTP {status}{location}"))
     }
 }
 
@@ -216,9 +222,11 @@ mod tests {
         let got = super::Poster::new(&crate::trust::Trust::new(Vec::new()).unwrap())
             .post(&url, "secret-0123456789", "{}", chrono::Utc::now())
             .await;
+        let error = got.expect_err("a 3xx is a failed post");
+        assert!(error.contains("307"), "{error}");
         assert!(
-            got.is_err_and(|e| e.contains("307")),
-            "a 3xx is a failed post"
+            error.contains(&format!("not followed to {elsewhere}")),
+            "where it pointed is logged: {error}"
         );
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(
