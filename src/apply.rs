@@ -543,6 +543,7 @@ pub async fn soft_bounce(
     let mut tx = store.begin().await?;
     let (count, first) = tx.soft_bounce(&site.id, email, now).await?;
     tx.commit().await?;
+    crate::metrics::get().soft_bounces.inc();
     let (limit, span) = (delivery.soft_bounce_limit, delivery.soft_bounce_span);
     if !crate::failure::soft_bounced(count, first, now, limit, span) {
         return Ok(false);
@@ -581,5 +582,7 @@ pub async fn suppress(
         let hook = crate::webhooks::suppressed(&site.id, email, reason, cause, now);
         tx.enqueue_webhook(&hook).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    crate::metrics::suppressed(reason);
+    Ok(())
 }

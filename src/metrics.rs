@@ -39,6 +39,10 @@ pub struct Metrics {
     pub send_lateness: Histogram,
     /// By result: `delivered`, `retried`, `failed`.
     pub webhooks: Family<Labels, Counter>,
+    /// Addresses suppressed, by reason (`unsubscribed`, `hard_bounce`, `soft_bounced`, …).
+    pub suppressions: Family<Labels, Counter>,
+    /// Soft failures counted against an address (a full mailbox, a suspended account).
+    pub soft_bounces: Counter,
     /// Conversations due now and not yet handled; set just before each scrape.
     pub due_backlog: Gauge,
 }
@@ -62,6 +66,8 @@ pub fn get() -> &'static Metrics {
             replies_rejected: Family::default(),
             send_lateness: Histogram::new([0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
             webhooks: Family::default(),
+            suppressions: Family::default(),
+            soft_bounces: Counter::default(),
             due_backlog: Gauge::default(),
             registry: Registry::default(),
         };
@@ -131,6 +137,16 @@ pub fn get() -> &'static Metrics {
             m.webhooks.clone(),
         );
         registry.register(
+            "suppressions",
+            "Addresses suppressed, by reason",
+            m.suppressions.clone(),
+        );
+        registry.register(
+            "soft_bounces",
+            "Soft failures counted against an address (suppressed after soft_bounce_limit in a row)",
+            m.soft_bounces.clone(),
+        );
+        registry.register(
             "due_backlog",
             "Conversations due and not yet emailed",
             m.due_backlog.clone(),
@@ -153,4 +169,12 @@ impl Metrics {
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+/// Counts an address suppressed for `reason`.
+pub fn suppressed(reason: &str) {
+    get()
+        .suppressions
+        .get_or_create(&label("reason", reason))
+        .inc();
 }

@@ -323,6 +323,7 @@ impl Worker {
                     .inc();
                 tx.suppress(&site.id, &to, "invalid_address", &e.to_string(), now)
                     .await?;
+                crate::metrics::suppressed("invalid_address");
                 conv.due_at = None;
                 conv.fell_due_at = None;
                 tx.save_schedule(&conv).await?;

@@ -101,6 +101,9 @@ async fn soft_bounce_limit_and_span_decide_when_soft_failures_suppress() {
     };
     let full = "552 5.2.2 Mailbox full";
     app.sink.answer_next(&[full, full, full]);
+    let soft_before = app.metric("replyrelay_soft_bounces_total").await;
+    let series = "replyrelay_suppressions_total{reason=\"soft_bounced\"}";
+    let suppressed_before = app.metric(series).await;
     one_due_email(&app, "c1").await;
     app.at_minute(5.5).await;
     // A second failure a minute later: two in a row, but not over two minutes yet.
@@ -123,6 +126,9 @@ async fn soft_bounce_limit_and_span_decide_when_soft_failures_suppress() {
     assert!(steps.contains(&Step::Failed), "{steps:?}");
     let suppressed: Vec<(String,)> = app.stored("SELECT reason FROM suppressions").await;
     assert_eq!(suppressed, [("soft_bounced".to_string(),)]);
+    // Three soft failures counted, one suppression by its reason.
+    assert!(app.metric("replyrelay_soft_bounces_total").await >= soft_before + 3.0);
+    assert!(app.metric(series).await >= suppressed_before + 1.0);
 }
 
 #[tokio::test]
