@@ -274,3 +274,43 @@ fn config_errors_name_the_key_and_never_show_a_secret() {
     }
     assert!(e.iter().all(|l| !l.contains("SECRET")), "{e:#?}");
 }
+
+#[test]
+fn secrets_from_a_file_and_a_systemd_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file relative to the config's folder, its final newline dropped.
+    std::fs::write(
+        dir.path().join("key.txt"),
+        "key-from-a-file-0123456789-0123456789\n",
+    )
+    .unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("smtp"), "password-from-systemd\n").unwrap();
+    // Only this test reads CREDENTIALS_DIRECTORY in this binary.
+    std::env::set_var("CREDENTIALS_DIRECTORY", &credentials);
+    let text = format!(
+        "[secrets]\ntoken_keys = [{{ file = \"key.txt\" }}]\n\
+         [delivery.smtp]\nhost = \"127.0.0.1\"\nusername = \"u\"\npassword = {{ credential = \"smtp\" }}\n{SITE}"
+    );
+    let c = parse(&text, "rr.toml", dir.path()).unwrap();
+    assert_eq!(
+        c.token_keys,
+        vec![b"key-from-a-file-0123456789-0123456789".to_vec()]
+    );
+    let Transport::Smtp(smtp) = &c.delivery.transport else {
+        panic!("an SMTP transport");
+    };
+    assert_eq!(smtp.password.as_deref(), Some("password-from-systemd"));
+    // A missing one is an error naming the key and the file, not the daemon's silence.
+    let missing = format!("[secrets]\ntoken_keys = [{{ file = \"nope.txt\" }}]\n{SITE}");
+    let e = match parse(&missing, "rr.toml", dir.path()) {
+        Ok(_) => panic!("a missing secret file is an error"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+    };
+    assert!(
+        e.iter()
+            .any(|l| l.contains("token_keys") && l.contains("nope.txt")),
+        "{e:?}"
+    );
+}

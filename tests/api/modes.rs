@@ -317,3 +317,48 @@ async fn a_template_that_fails_as_it_renders_silences_no_one(#[case] backend: Ba
         "still owed, to be made once the template is fixed"
     );
 }
+
+/// A `system` message ("Sam joined the chat") is no reply: it alone makes no email, and in an
+/// email it is shown under the system's name, never as the visitor's words or an agent's.
+#[apply(backends)]
+#[tokio::test]
+async fn system_messages_are_context_not_replies(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    app.at_minute(1.0).await;
+    app.events(vec![
+        visitor("c1", Some("ana@visitor.example"), 0.0),
+        message("c1", "q1", "visitor", "Anyone there?", 0.0),
+        message("c1", "s1", "system", "Sam joined the chat.", 0.5),
+        presence("c1", "left", 0.5),
+    ])
+    .await;
+    app.at_minute(60.0).await;
+    assert!(
+        app.sent().is_empty(),
+        "a system message is nothing to tell the visitor"
+    );
+    app.events(vec![message("c1", "a1", "agent", "Hi, Sam here.", 60.0)])
+        .await;
+    app.at_minute(70.0).await;
+    let text = app
+        .sent()
+        .pop()
+        .expect("the agent's reply is emailed")
+        .text();
+    assert!(text.contains("Sam joined the chat."), "{text}");
+    assert!(
+        !text.contains("You · 2026-03-02 10:00 UTC\nSam joined"),
+        "{text}"
+    );
+    let system_line = text
+        .lines()
+        .take_while(|l| !l.contains("Sam joined the chat."))
+        .last()
+        .unwrap_or_default();
+    assert!(
+        !system_line.starts_with("You") && !system_line.starts_with("Sam ·"),
+        "shown under the system's name: {system_line:?}\n{text}"
+    );
+}
