@@ -362,3 +362,40 @@ async fn system_messages_are_context_not_replies(#[case] backend: Backend) {
         "shown under the system's name: {system_line:?}\n{text}"
     );
 }
+
+/// `[site.strings.LANG]` replaces a built-in string for that language only: a Spanish visitor
+/// gets the site's subject, an English one the built-in.
+#[apply(backends)]
+#[tokio::test]
+async fn a_sites_own_strings_replace_the_built_in_ones(#[case] backend: Backend) {
+    let extra = "[site.strings.es]\nsubject = \"Tu chat con Acme, por fin\"";
+    let Some(app) = spawn_app(backend, extra).await else {
+        return;
+    };
+    app.at_minute(1.0).await;
+    let mut events = Vec::new();
+    for (c, locale) in [("c1", "es-MX"), ("c2", "en")] {
+        let mut who = visitor(c, Some(&format!("{c}@visitor.example")), 0.0);
+        who["visitor"]["locale"] = locale.into();
+        events.push(who);
+        events.push(message(c, "q1", "visitor", "¿Envían a España?", 0.0));
+        events.push(message(c, "a1", "agent", "Sí.", 1.0));
+        events.push(presence(c, "left", 0.5));
+    }
+    app.events(events).await;
+    app.at_minute(6.0).await;
+    let subject_of = |to: &str| {
+        (app.sent().into_iter())
+            .find(|e| e.rcpt_to == [to])
+            .and_then(|e| e.header("Subject"))
+            .unwrap()
+    };
+    assert_eq!(
+        subject_of("c1@visitor.example"),
+        "Tu chat con Acme, por fin"
+    );
+    assert_eq!(
+        subject_of("c2@visitor.example"),
+        "Your conversation with Acme"
+    );
+}
