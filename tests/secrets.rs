@@ -112,11 +112,14 @@ webhook_secret = "{WEBHOOK_SECRET}"
         assert!(tokio::time::Instant::now() < deadline, "no webhook");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The IMAP poller has tried its password and failed.
-    while !daemon.log().contains("IMAP poller failed") {
+    // The IMAP poller has tried its password and failed, and the send is in the log: the
+    // daemon's writer thread writes every few milliseconds, and a SIGKILL loses what it has
+    // not written yet, so the kill waits for the lines the test reads.
+    while !(daemon.log().contains("IMAP poller failed") && daemon.log().contains("email sent")) {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the poller never ran"
+            "the poller never ran, or the send was never logged: {}",
+            daemon.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -14,6 +14,8 @@ pub struct Daemon {
     pub api: String,
     /// Everything it logged so far (JSON lines).
     log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The thread reading its log, done once the process is gone and the pipe is drained.
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -68,14 +70,19 @@ impl Daemon {
         };
         // Keep draining its log so it never blocks on a full pipe.
         let kept = log.clone();
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             let mut line = String::new();
             while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
                 kept.lock().unwrap().push_str(&line);
                 line.clear();
             }
         });
-        Ok(Daemon { child, api, log })
+        Ok(Daemon {
+            child,
+            api,
+            log,
+            drain: Some(drain),
+        })
     }
 
     /// What it logged so far.
@@ -83,10 +90,14 @@ impl Daemon {
         self.log.lock().unwrap().clone()
     }
 
-    /// SIGKILL: no shutdown, no flush, whatever was in flight stays where it was.
+    /// SIGKILL: no shutdown, no flush, whatever was in flight stays where it was. Returns
+    /// once everything it wrote before dying is in [`Daemon::log`].
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
     }
 }
 
