@@ -71,90 +71,95 @@ pub fn get() -> &'static Metrics {
             due_backlog: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "emails_queued",
-            "Emails written to the outbox",
-            m.emails_queued.clone(),
-        );
-        registry.register(
-            "emails_sent",
-            "Emails accepted by the relay",
-            m.emails_sent.clone(),
-        );
-        registry.register(
-            "emails_retried",
-            "Delivery attempts deferred after a temporary failure",
-            m.emails_retried.clone(),
-        );
-        registry.register(
-            "emails_failed",
-            "Emails that failed for good, by reason",
-            m.emails_failed.clone(),
-        );
-        registry.register(
-            "emails_cancelled",
-            "Emails withdrawn before delivery",
-            m.emails_cancelled.clone(),
-        );
-        registry.register(
-            "replies_received",
-            "Inbound messages received, by entry point",
-            m.replies_received.clone(),
-        );
-        registry.register(
-            "replies_stored",
-            "Visitor replies posted into their conversation",
-            m.replies_stored.clone(),
-        );
-        registry.register(
-            "attachments_too_large",
-            "Attachments of inbound mail over max_attachment_size, not kept; the message names them",
-            m.attachments_too_large.clone(),
-        );
-        registry.register(
-            "replies_untrimmed",
-            "Stored replies kept as they came: the trimming rules would have left nothing",
-            m.replies_untrimmed.clone(),
-        );
-        registry.register(
-            "replies_own_copy_cut",
-            "Stored replies in which the quoted copy of our email was found by its text and cut",
-            m.replies_own_copy_cut.clone(),
-        );
-        registry.register(
-            "replies_rejected",
-            "Inbound messages not posted, by reason",
-            m.replies_rejected.clone(),
-        );
-        registry.register(
-            "send_lateness_seconds",
-            "Time from an email's due time to its composition",
-            m.send_lateness.clone(),
-        );
-        registry.register(
-            "webhooks",
-            "Webhook deliveries, by result",
-            m.webhooks.clone(),
-        );
-        registry.register(
-            "suppressions",
-            "Addresses suppressed, by reason",
-            m.suppressions.clone(),
-        );
-        registry.register(
-            "soft_bounces",
-            "Soft failures counted against an address (suppressed after soft_bounce_limit in a row)",
-            m.soft_bounces.clone(),
-        );
-        registry.register(
-            "due_backlog",
-            "Conversations due and not yet emailed",
-            m.due_backlog.clone(),
-        );
+        register(&mut registry, &m);
         let info = Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string())]);
         registry.register("build", "Build information", info);
         Metrics { registry, ..m }
     })
+}
+
+/// Every metric of `m` in `registry`, with its help text.
+fn register(registry: &mut Registry, m: &Metrics) {
+    registry.register(
+        "emails_queued",
+        "Emails written to the outbox",
+        m.emails_queued.clone(),
+    );
+    registry.register(
+        "emails_sent",
+        "Emails accepted by the relay",
+        m.emails_sent.clone(),
+    );
+    registry.register(
+        "emails_retried",
+        "Delivery attempts deferred after a temporary failure",
+        m.emails_retried.clone(),
+    );
+    registry.register(
+        "emails_failed",
+        "Emails that failed for good, by reason",
+        m.emails_failed.clone(),
+    );
+    registry.register(
+        "emails_cancelled",
+        "Emails withdrawn before delivery",
+        m.emails_cancelled.clone(),
+    );
+    registry.register(
+        "replies_received",
+        "Inbound messages received, by entry point",
+        m.replies_received.clone(),
+    );
+    registry.register(
+        "replies_stored",
+        "Visitor replies posted into their conversation",
+        m.replies_stored.clone(),
+    );
+    registry.register(
+        "attachments_too_large",
+        "Attachments of inbound mail over max_attachment_size, not kept; the message names them",
+        m.attachments_too_large.clone(),
+    );
+    registry.register(
+        "replies_untrimmed",
+        "Stored replies kept as they came: the trimming rules would have left nothing",
+        m.replies_untrimmed.clone(),
+    );
+    registry.register(
+        "replies_own_copy_cut",
+        "Stored replies in which the quoted copy of our email was found by its text and cut",
+        m.replies_own_copy_cut.clone(),
+    );
+    registry.register(
+        "replies_rejected",
+        "Inbound messages not posted, by reason",
+        m.replies_rejected.clone(),
+    );
+    registry.register(
+        "send_lateness_seconds",
+        "Time from an email's due time to its composition",
+        m.send_lateness.clone(),
+    );
+    registry.register(
+        "webhooks",
+        "Webhook deliveries, by result",
+        m.webhooks.clone(),
+    );
+    registry.register(
+        "suppressions",
+        "Addresses suppressed, by reason",
+        m.suppressions.clone(),
+    );
+    registry.register(
+        "soft_bounces",
+        "Soft failures counted against an address (suppressed after soft_bounce_limit in a row)",
+        m.soft_bounces.clone(),
+    );
+    registry.register(
+        "due_backlog",
+        "Conversations due and not yet emailed",
+        m.due_backlog.clone(),
+    );
 }
 
 /// One label.
