@@ -115,10 +115,15 @@ webhook_secret = "{WEBHOOK_SECRET}"
     // The IMAP poller has tried its password and failed, and the send is in the log: the
     // daemon's writer thread writes every few milliseconds, and a SIGKILL loses what it has
     // not written yet, so the kill waits for the lines the test reads.
-    while !(daemon.log().contains("IMAP poller failed") && daemon.log().contains("email sent")) {
+    let written = |log: &str| {
+        ["IMAP poller failed", "email sent", r#""level":"TRACE""#]
+            .iter()
+            .all(|line| log.contains(line))
+    };
+    while !written(&daemon.log()) {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the poller never ran, or the send was never logged: {}",
+            "the poller never ran, or the send or a trace line was never logged: {}",
             daemon.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
