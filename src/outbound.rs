@@ -200,14 +200,13 @@ impl SmtpPool {
             Some(name) => ClientId::Domain(name.clone()),
             None => ClientId::default(),
         };
-        let tls = || Ok::<_, SendError>(self.tls.clone());
         let mut conn = match c.security {
             // Implicit TLS: lettre opens the socket itself (Nagle stays on there).
             SmtpSecurity::Tls => AsyncSmtpConnection::connect_tokio1(
                 (c.host.as_str(), c.port),
                 Some(c.timeout),
                 &hello,
-                Some(tls()?),
+                Some(self.tls.clone()),
                 None,
             )
             .await
@@ -224,7 +223,7 @@ impl SmtpPool {
                     if !conn.can_starttls() {
                         return Err(transient(&"the relay does not offer STARTTLS"));
                     }
-                    conn.starttls(tls()?, &hello)
+                    conn.starttls(self.tls.clone(), &hello)
                         .await
                         .map_err(|e| transient(&e))?;
                 }

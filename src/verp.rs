@@ -53,20 +53,26 @@ pub enum BounceAddress {
     Forged,
 }
 
-/// Whether `rcpt` is one of our bounce addresses, and which.
+/// Whether `rcpt` is one of our bounce addresses, and which. Run for every `RCPT TO`: the
+/// sites' addresses are compared in place, without building strings for each.
 pub fn recognise(config: &Config, keys: &TokenKeys, rcpt: &str) -> Option<BounceAddress> {
     let rcpt = rcpt.trim().trim_matches(['<', '>']).to_lowercase();
+    let (rcpt_local, rcpt_domain) = rcpt.rsplit_once('@')?;
     for site in &config.sites {
         if let Some(shared) = &site.bounce_address {
             if shared.as_str().eq_ignore_ascii_case(&rcpt) {
                 return Some(BounceAddress::Shared);
             }
         }
-        let Some((local, domain)) = verp_parts(site) else {
+        let Some((local, domain)) = verp_parts_as_written(site) else {
             continue;
         };
-        let Some(token) = (rcpt.strip_suffix(&format!("@{domain}")))
-            .and_then(|l| l.strip_prefix(&format!("{local}+")))
+        if !rcpt_domain.eq_ignore_ascii_case(domain) {
+            continue;
+        }
+        let Some(token) = (rcpt_local.get(..local.len()))
+            .filter(|l| l.eq_ignore_ascii_case(local))
+            .and_then(|_| rcpt_local[local.len()..].strip_prefix('+'))
         else {
             continue;
         };
@@ -84,10 +90,15 @@ pub fn recognise(config: &Config, keys: &TokenKeys, rcpt: &str) -> Option<Bounce
 /// The local part and domain of a site's VERP addresses, lowercased: its bounce address's
 /// when that is in the reply domain.
 fn verp_parts(site: &Site) -> Option<(String, String)> {
-    let address = site.bounce_address.as_ref()?.as_str().to_lowercase();
-    let (local, domain) = address.rsplit_once('@')?;
-    (domain == site.reply_domain.to_lowercase() && !local.contains('+'))
-        .then(|| (local.to_string(), domain.to_string()))
+    let (local, domain) = verp_parts_as_written(site)?;
+    Some((local.to_lowercase(), domain.to_lowercase()))
+}
+
+/// [`verp_parts`] as the config wrote them, for comparing without case.
+fn verp_parts_as_written(site: &Site) -> Option<(&str, &str)> {
+    let (local, domain) = site.bounce_address.as_ref()?.as_str().rsplit_once('@')?;
+    (domain.eq_ignore_ascii_case(&site.reply_domain) && !local.contains('+'))
+        .then_some((local, domain))
 }
 
 #[cfg(test)]

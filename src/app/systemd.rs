@@ -83,7 +83,6 @@ pub fn reload_policy(old: &Config, mut new: Config) -> (Config, Vec<&'static str
     }
     if new.extra_roots != old.extra_roots {
         notes.push("[tls] ca_file changed: that takes a restart; keeping the old one");
-        new.ca_file = old.ca_file.clone();
         new.extra_roots = old.extra_roots.clone();
     }
     if new.api.public_url.is_none() {
@@ -212,12 +211,11 @@ mod tests {
         new.api.listen = "127.0.0.1:9".parse().unwrap();
         let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_string()]).unwrap();
         new.extra_roots = vec![ca.cert.der().clone()];
-        new.ca_file = Some("ca.pem".into());
         new.sites[0].name = "Renamed".into();
         let (got, notes) = reload_policy(&old, new);
         assert_eq!(got.delivery.transport, old.delivery.transport);
         assert_eq!(got.api.listen, old.api.listen);
-        assert!(got.extra_roots.is_empty() && got.ca_file.is_none());
+        assert!(got.extra_roots.is_empty());
         assert_eq!(got.sites[0].name, "Renamed", "the rest is applied");
         for part in ["delivery transport", "api.listen", "ca_file"] {
             assert!(

@@ -25,10 +25,9 @@ pub struct Config {
     pub listener: Option<ListenerConfig>,
     /// The IMAP mailbox polled for replies, if enabled.
     pub imap: Option<ImapConfig>,
-    /// `[tls] ca_file`, resolved: an internal CA's certificates, trusted by every TLS client
-    /// (relay, webhooks, IMAP) besides the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// Its certificates, read at load so a bad file is a config error.
+    /// The certificates of `[tls] ca_file` (an internal CA), trusted by every TLS client
+    /// (relay, webhooks, IMAP) besides the system's roots; read at load, so a bad file is a
+    /// config error.
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 

@@ -27,7 +27,7 @@ pub(super) fn resolve(
     let token_keys = resolve_token_keys(raw.secrets, base, err);
     let sites = resolve_sites(&raw.sites, &raw.defaults, empty_file, base, err);
     let (inbound, listener, imap) = resolve_inbound(raw.inbound.unwrap_or_default(), base, err);
-    let (ca_file, extra_roots) = resolve_tls(raw.tls, base, err);
+    let extra_roots = resolve_tls(raw.tls, base, err);
     Config {
         source: None,
         api,
@@ -38,7 +38,6 @@ pub(super) fn resolve(
         inbound,
         listener,
         imap,
-        ca_file,
         extra_roots,
     }
 }
@@ -48,21 +47,14 @@ fn resolve_tls(
     raw: Option<raw::Tls>,
     base: &Path,
     err: &mut dyn FnMut(&[Seg], String),
-) -> (
-    Option<std::path::PathBuf>,
-    Vec<rustls::pki_types::CertificateDer<'static>>,
-) {
+) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     let Some(path) = raw.and_then(|t| t.ca_file) else {
-        return (None, Vec::new());
+        return Vec::new();
     };
-    let path = base.join(path);
-    match crate::trust::read_ca_file(&path) {
-        Ok(certs) => (Some(path), certs),
-        Err(e) => {
-            err(&[key("tls"), key("ca_file")], e);
-            (Some(path), Vec::new())
-        }
-    }
+    crate::trust::read_ca_file(&base.join(path)).unwrap_or_else(|e| {
+        err(&[key("tls"), key("ca_file")], e);
+        Vec::new()
+    })
 }
 
 /// `[api]`.
