@@ -145,10 +145,8 @@ async fn the_unsubscribe_link_stops_the_address_the_email_went_to(#[case] backen
         .await;
     let r = app.client.post(&link).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let suppressed: Vec<(String, String)> =
-        app.stored("SELECT email, reason FROM suppressions").await;
     assert_eq!(
-        suppressed,
+        app.suppressions().await,
         [(
             "ana@visitor.example".to_string(),
             "unsubscribed".to_string()
@@ -225,10 +223,8 @@ async fn the_mailto_unsubscribe_address_stops_the_emails(#[case] backend: Backen
         answers[1]
     );
     assert_eq!(answers[2], "OK {}");
-    let suppressed: Vec<(String, String)> =
-        app.stored("SELECT email, reason FROM suppressions").await;
     assert_eq!(
-        suppressed,
+        app.suppressions().await,
         [(
             "ana@visitor.example".to_string(),
             "unsubscribed".to_string()

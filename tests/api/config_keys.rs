@@ -107,25 +107,28 @@ async fn soft_bounce_limit_and_span_decide_when_soft_failures_suppress() {
     one_due_email(&app, "c1").await;
     app.at_minute(5.5).await;
     // A second failure a minute later: two in a row, but not over two minutes yet.
-    let mut second = asked_and_answered("c2");
-    second.push(presence("c2", "left", 0.5));
+    let second = answered_and_gone("c2");
     app.at_minute(6.5).await;
     app.events(second).await;
     app.at_minute(6.5).await;
-    let suppressed: Vec<(String,)> = app.stored("SELECT reason FROM suppressions").await;
+    let suppressed = app.suppressions().await;
     assert!(
         suppressed.is_empty(),
         "two soft failures within the span: {suppressed:?}"
     );
     // A third, past the span: suppressed as soft_bounced.
-    let mut third = asked_and_answered("c3");
-    third.push(presence("c3", "left", 0.5));
+    let third = answered_and_gone("c3");
     app.at_minute(8.0).await;
     app.events(third).await;
     let steps = app.at_minute(8.0).await;
     assert!(steps.contains(&Step::Failed), "{steps:?}");
-    let suppressed: Vec<(String,)> = app.stored("SELECT reason FROM suppressions").await;
-    assert_eq!(suppressed, [("soft_bounced".to_string(),)]);
+    assert_eq!(
+        app.suppressions().await,
+        [(
+            "ana@visitor.example".to_string(),
+            "soft_bounced".to_string()
+        )]
+    );
     // Three soft failures counted, one suppression by its reason.
     assert!(app.metric("replyrelay_soft_bounces_total").await >= soft_before + 3.0);
     assert!(app.metric(series).await >= suppressed_before + 1.0);
@@ -142,8 +145,7 @@ async fn pool_size_bounds_the_connections_to_the_relay() {
         app.at_minute(1.0).await;
         let mut events = Vec::new();
         for c in ["c1", "c2", "c3", "c4", "c5", "c6"] {
-            events.extend(asked_and_answered(c));
-            events.push(presence(c, "left", 0.5));
+            events.extend(answered_and_gone(c));
         }
         app.events(events).await;
         app.at_minute(5.5).await;

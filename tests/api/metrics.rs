@@ -58,8 +58,7 @@ async fn every_metric_moves_with_the_event_it_counts() {
     // A relay that refuses for good, for a reason that is not the address's.
     app.sink
         .answer_next(&["550 5.7.1 Message refused by policy"]);
-    let mut events = asked_and_answered("c2");
-    events.push(presence("c2", "left", 0.5));
+    let events = answered_and_gone("c2");
     app.events(events).await;
     let steps = app.at_minute(6.0).await;
     assert!(steps.contains(&Step::Failed), "{steps:?}");
@@ -71,8 +70,7 @@ async fn every_metric_moves_with_the_event_it_counts() {
     .await;
 
     // Made, then the visitor reads before it is sent: withdrawn at the send-time check.
-    let mut events = asked_and_answered("c3");
-    events.push(presence("c3", "left", 0.5));
+    let events = answered_and_gone("c3");
     app.events(events).await;
     let backlog = app.metric("replyrelay_due_backlog").await;
     assert!(backlog >= 1.0, "c3 is due and not yet emailed: {backlog}");

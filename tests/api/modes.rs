@@ -297,8 +297,7 @@ async fn a_template_that_fails_as_it_renders_silences_no_one(#[case] backend: Ba
     let Some(app) = spawn_app(backend, &extra).await else {
         return;
     };
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
+    let events = answered_and_gone("c1");
     app.events(events).await;
     app.at_minute(6.0).await;
     app.at_minute(7.0).await;

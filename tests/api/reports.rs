@@ -177,11 +177,8 @@ async fn suppressions_from_before_the_upgrade_hold_in_any_case(#[case] backend: 
         false,
     )
     .await;
-    let rows: Vec<(String, String)> = app
-        .stored("SELECT email, reason FROM suppressions ORDER BY email")
-        .await;
     assert_eq!(
-        rows,
+        app.suppressions().await,
         vec![(
             "ana@visitor.example".to_string(),
             "unsubscribed".to_string()

@@ -199,8 +199,7 @@ async fn no_email_when_the_reply_was_read_before_the_due_time(#[case] backend: B
         return;
     };
     app.at_minute(3.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
+    let mut events = answered_and_gone("c1");
     events.push(read("c1", "a1", 3.0));
     app.events(events).await;
     app.at_minute(90.0).await;
@@ -267,8 +266,7 @@ async fn no_email_when_the_reply_was_deleted(#[case] backend: Backend) {
         return;
     };
     app.at_minute(2.0).await;
-    let mut events = asked_and_answered("c1");
-    events.push(presence("c1", "left", 0.5));
+    let mut events = answered_and_gone("c1");
     events.push(
         json!({"type": "message_deleted", "conversation": "c1", "message_id": "a1", "at": at(2.0)}),
     );

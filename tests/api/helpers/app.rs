@@ -243,6 +243,12 @@ impl TestApp {
         }
     }
 
+    /// Every suppressed address with its reason, as stored, by address.
+    pub async fn suppressions(&self) -> Vec<(String, String)> {
+        self.stored("SELECT email, reason FROM suppressions ORDER BY email")
+            .await
+    }
+
     /// Posts a body to `/v1/events` with the acme token.
     pub async fn post(&self, body: Value) -> reqwest::Response {
         self.post_as(TOKEN, body).await

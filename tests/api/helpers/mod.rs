@@ -89,9 +89,14 @@ pub fn read(conv: &str, message_id: &str, at_min: f64) -> Value {
 /// answered at 1; the clock is at minute 1 and the email is due at 5.5.
 pub async fn one_due_email(app: &TestApp, conv: &str) {
     app.at_minute(1.0).await;
+    app.events(answered_and_gone(conv)).await;
+}
+
+/// [`asked_and_answered`], with the visitor gone at 0.5: the email is due at 5.5.
+pub fn answered_and_gone(conv: &str) -> Vec<Value> {
     let mut events = asked_and_answered(conv);
     events.push(presence(conv, "left", 0.5));
-    app.events(events).await;
+    events
 }
 
 /// [`one_due_email`], then minute 5.5: the email that went out for `conv`.
