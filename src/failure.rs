@@ -65,6 +65,45 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// A sending MTA's category for a failure (PowerMTA's `X-PowerMTA-BounceCategory`, whose
+    /// names Port25 documents), where it names one of ours.
+    pub fn from_category(category: &str) -> Option<Reason> {
+        Some(match category.trim().to_ascii_lowercase().as_str() {
+            "bad-mailbox" => Reason::UserUnknown,
+            "bad-domain" => Reason::HostUnknown,
+            "inactive-mailbox" => Reason::Suspended,
+            "quota-issues" => Reason::MailboxFull,
+            "message-expired" | "no-answer-from-host" => Reason::Expired,
+            "spam-related" | "content-related" | "virus-related" | "policy-related" => {
+                Reason::Rejected
+            }
+            "invalid-sender" => Reason::Rejected,
+            "relaying-issues" => Reason::Blocked,
+            "bad-connection" | "routing-errors" | "protocol-errors" | "bad-configuration" => {
+                Reason::SystemError
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The reason once the sending MTA's own category is weighed with what the words gave. The
+/// MTA read the whole SMTP session, so its "bad mailbox" is the proof a bare "user unknown"
+/// lacks; its soft category makes soft what the words alone would call dead. A temporary
+/// status is never a dead address.
+pub fn weighed(said: Reason, category: Reason, status: Option<&str>) -> (Reason, bool) {
+    let temporary = status.is_some_and(|s| s.starts_with('4'));
+    let unread = matches!(said, Reason::Undefined | Reason::Filtered);
+    let reason = if category.is_hard() && !(unread || said.is_hard()) {
+        // The words name another reason (a full mailbox, a block): they are kept.
+        said
+    } else {
+        category
+    };
+    (reason, reason.is_hard() && !temporary)
+}
+
 /// What the server's words say, checked in this order: the soft reasons first, since a block or
 /// a full mailbox is often worded around "recipient" or "address" ("Recipient address rejected:
 /// Access denied").
@@ -319,6 +358,9 @@ pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Rea
     if status == Some("5.4.1") && text.contains("recipient address rejected") {
         reason = Reason::UserUnknown;
     }
+    if takes_no_mail(&text) {
+        reason = Reason::NotAccept;
+    }
     let context = context.to_lowercase();
     let refused_after_data = after_data(&text) || after_data(&context);
     // "No such user" with no code that names the mailbox (5.1.x) and no sign that it answered
@@ -354,9 +396,24 @@ fn at_rcpt(text: &str) -> bool {
         "rcpt command",
         "in reply to rcpt",
         "recipient address rejected",
+        "[rcpt_to]",
     ]
     .iter()
     .any(|p| text.contains(p))
+}
+
+/// Whether the server answered with RFC 7504's codes for a host that accepts no mail at all:
+/// `521` (the server says so) or `556` (its domain publishes a null MX), with the status those
+/// go with (5.3.2, or RFC 7505's 5.1.10): servers put 521 on blocklist refusals too.
+fn takes_no_mail(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        let code = w[0].trim_start_matches(|c: char| !c.is_ascii_digit());
+        matches!(code, "521" | "556")
+            && ["5.3.2", "5.1.10"]
+                .iter()
+                .any(|s| w[1].trim_end_matches([',', ';', ':']) == *s)
+    })
 }
 
 /// What an enhanced status code (RFC 3463) alone says; the generic ones (`x.0.0`, `x.5.x`,
@@ -511,6 +568,39 @@ mod tests {
             ),
             (Some("5.0.0"), "", Reason::Undefined, false),
             (None, "", Reason::Undefined, false),
+        ];
+        for (status, said, reason, hard) in table {
+            assert_eq!(
+                severity(status, Some(said), ""),
+                (reason, hard),
+                "{status:?} {said}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_stage_and_rfc_7504s_codes_are_read() {
+        let table = [
+            // Yahoo names the stage in brackets.
+            (
+                Some("5.2.1"),
+                "550 5.2.1 <a@b.test>... User Unknown [RCPT_TO]",
+                Reason::UserUnknown,
+                true,
+            ),
+            // RFC 7504: a host that takes no mail; but 521 on a blocklist refusal is a block.
+            (
+                Some("5.3.2"),
+                "521 5.3.2 <a@b.test>: System not accepting network messages",
+                Reason::NotAccept,
+                true,
+            ),
+            (
+                Some("5.7.1"),
+                "521-5.7.1 client blocked using dnsbl.example",
+                Reason::Blocked,
+                false,
+            ),
         ];
         for (status, said, reason, hard) in table {
             assert_eq!(

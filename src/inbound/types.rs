@@ -162,6 +162,9 @@ pub struct RecipientStatus {
     pub status: Option<String>,
     /// What the remote server said (`Diagnostic-Code`, or a prose bounce's explanation).
     pub diagnostic: Option<String>,
+    /// The reporting MTA's own reading of the failure, where it writes one
+    /// (`X-PowerMTA-BounceCategory: bad-mailbox`): evidence beside the server's words.
+    pub category: Option<Reason>,
     pub reason: Reason,
     /// The address is dead (no such user or domain, moved, takes no mail): the one failure
     /// that may suppress it.

@@ -49,6 +49,8 @@ pub(super) fn recipients(text: &str) -> Vec<RecipientStatus> {
             action: get("action").map(|a| first_word(&a)),
             status: get("status").and_then(|s| crate::failure::status_in(&s)),
             diagnostic: get("diagnostic-code").map(|d| without_type(&d)),
+            category: get("x-powermta-bouncecategory")
+                .and_then(|c| crate::failure::Reason::from_category(&c)),
             ..RecipientStatus::default()
         });
     }

@@ -145,6 +145,10 @@ fn summarise(report: &mut Bounce, notification: &str) {
             r.status = r.diagnostic.as_deref().and_then(crate::failure::status_in);
         }
         let (why, hard) = severity(r.status.as_deref(), r.diagnostic.as_deref(), notification);
+        let (why, hard) = match r.category {
+            Some(category) => crate::failure::weighed(why, category, r.status.as_deref()),
+            None => (why, hard),
+        };
         r.reason = why;
         r.hard = hard && action(r) == ReportKind::Failed;
     }

@@ -126,3 +126,54 @@ fn a_visitors_reply_is_no_report() {
     let raw = "From: Ana <ana@visitor.example>\r\nSubject: Re: Undeliverable parcel?\r\n\r\nWhere is it?\r\n";
     assert!(read(raw).is_none());
 }
+
+#[test]
+fn each_listed_recipient_gets_its_own_words() {
+    // One recipient's "mailbox full" is not another's "user unknown".
+    let raw = "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example\r\nSubject: failure notice\r\n\r\nHi. This is the qmail-send program.\r\nThis is a permanent error.\r\n\r\n<gone@visitor.example>:\r\nRemote host said: 550 5.1.1 <gone@visitor.example>: Recipient address rejected: User unknown\r\n\r\n<full@visitor.example>:\r\nRemote host said: 552 5.2.2 <full@visitor.example>: Mailbox full\r\n\r\n--- Below this line is a copy of the message.\r\n";
+    let b = read(raw).unwrap();
+    let got: Vec<_> = b
+        .recipients
+        .iter()
+        .map(|r| (r.recipient.clone().unwrap(), r.reason, r.hard))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("gone@visitor.example".into(), Reason::UserUnknown, true),
+            ("full@visitor.example".into(), Reason::MailboxFull, false),
+        ]
+    );
+}
+
+#[test]
+fn the_sending_mtas_category_is_weighed() {
+    let fields = |status: &str, category: &str| {
+        dsn(&format!("Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: {status}\r\nDiagnostic-Code: smtp; 550 {status} <ana@visitor.example>... User Unknown\r\nX-PowerMTA-BounceCategory: {category}"))
+    };
+    let cases = [
+        // A bare "user unknown" with 5.2.1 is no proof; the MTA's "bad-mailbox" is.
+        ("5.2.1", "bad-mailbox", Reason::UserUnknown, true),
+        ("5.2.1", "other", Reason::Filtered, false),
+        // The MTA reading it as spam makes it soft.
+        ("5.1.1", "spam-related", Reason::Rejected, false),
+        ("4.2.1", "bad-mailbox", Reason::UserUnknown, false),
+    ];
+    for (status, category, reason, hard) in cases {
+        let b = read(&fields(status, category)).unwrap();
+        assert_eq!(
+            (b.reason, b.hard),
+            (Some(reason), hard),
+            "{status} {category}"
+        );
+    }
+}
+
+#[test]
+fn escapes_of_iso_2022_jp_text_are_no_address() {
+    // `$k@8@.` in the raw escapes of Japanese text has an @ and a dot.
+    let raw = "Return-Path: <>\r\nFrom: POSTMASTER <postmaster@mx.example>\r\nSubject: failure notice\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\n\x1b$B$3$N%a!<%k$O<+F0E*$K@8@.$7$F\x1b(B\r\nana@visitor.example\r\n\r\n550 5.1.1 <ana@visitor.example>: Recipient address rejected: User unknown\r\n";
+    let b = read(raw).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert!(b.hard);
+}

@@ -108,23 +108,66 @@ pub(super) fn diagnostic(explanation: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.chars().take(2000).collect())
 }
 
-/// The address the explanation names first (in angle brackets, or bare on a line of its own),
-/// with the explanation as its diagnostic.
+/// The address a word is, if it is one (`<a@b.example>:` and the like).
+fn address_in(word: &str) -> Option<String> {
+    let w = word.trim_matches(|c: char| "<>:;,.()[]\"'".contains(c));
+    let (local, domain) = w.rsplit_once('@')?;
+    // What RFC 5321 lets an address hold: a host name's letters, digits, hyphens and dots,
+    // and a local part of printable ASCII (not the escapes of ISO-2022-JP text around it).
+    let host = domain.contains('.')
+        && !domain.starts_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    let local_ok = !local.is_empty()
+        && local
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:@\"/".contains(c));
+    (host && local_ok).then(|| w.to_ascii_lowercase())
+}
+
+/// The recipients the explanation lists. Where addresses lead lines (qmail's `<a@b>:`
+/// blocks, OpenSMTPD's and Exchange's lists), each is a recipient and its diagnostic is the
+/// explanation's opening with its own block, up to the next address that leads a line: one
+/// recipient's "mailbox full" is not another's. Otherwise, the first address named, with the
+/// whole explanation.
 pub(super) fn recipients(explanation: &str) -> Vec<RecipientStatus> {
-    let address = explanation.split_whitespace().find_map(|word| {
-        let w = word.trim_matches(|c: char| "<>:;,.()[]\"'".contains(c));
-        let (local, domain) = w.split_once('@')?;
-        (!local.is_empty() && domain.contains('.') && !w.contains('/'))
-            .then(|| w.to_ascii_lowercase())
-    });
-    match address {
-        Some(a) => vec![RecipientStatus {
-            recipient: Some(a),
-            diagnostic: diagnostic(explanation),
+    let lines: Vec<&str> = explanation.lines().collect();
+    let leads: Vec<(usize, String)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((i, address_in(l.split_whitespace().next()?)?)))
+        .collect();
+    let Some(&(first, _)) = leads.first() else {
+        let address = explanation.split_whitespace().find_map(address_in);
+        return address
+            .map(|a| RecipientStatus {
+                recipient: Some(a),
+                diagnostic: diagnostic(explanation),
+                ..RecipientStatus::default()
+            })
+            .into_iter()
+            .collect();
+    };
+    let opening = lines[..first].join("\n");
+    let mut out: Vec<RecipientStatus> = Vec::new();
+    for (n, (at, address)) in leads.iter().enumerate() {
+        if out.iter().any(|r| r.recipient.as_deref() == Some(address)) {
+            continue;
+        }
+        // The block runs to the next line led by a different address.
+        let end = leads[n + 1..]
+            .iter()
+            .find(|(_, a)| a != address)
+            .map_or(lines.len(), |(i, _)| *i);
+        let block = format!("{opening}\n{}", lines[*at..end].join("\n"));
+        out.push(RecipientStatus {
+            recipient: Some(address.clone()),
+            diagnostic: diagnostic(&block),
             ..RecipientStatus::default()
-        }],
-        None => Vec::new(),
+        });
     }
+    out
 }
 
 /// A notice that delivery is delayed and still being tried, not that it failed.
@@ -145,9 +188,16 @@ pub(super) fn said_about(explanation: &str, address: &str) -> Option<String> {
     let at = lines
         .iter()
         .position(|l| l.to_ascii_lowercase().contains(address))?;
-    let said: Vec<&str> = lines[at..(at + 2).min(lines.len())]
-        .iter()
-        .map(|l| l.trim())
+    // The next line continues it unless it names another recipient of its own.
+    let next = lines.get(at + 1).filter(|l| {
+        l.split_whitespace()
+            .next()
+            .and_then(address_in)
+            .is_none_or(|a| a == address)
+    });
+    let said: Vec<&str> = std::iter::once(lines[at])
+        .chain(next.copied())
+        .map(str::trim)
         .collect();
     Some(said.join(" "))
 }
