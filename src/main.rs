@@ -34,6 +34,9 @@ enum Command {
         /// Listen on this address instead of the config's `api.listen` (port 0 picks one).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Serve `/metrics` on this address instead of the config's `metrics.listen`.
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -127,6 +130,8 @@ async fn main() -> ExitCode {
     );
     if matches!(cli.command, Command::Serve { .. }) {
         telemetry::init_daemon(cli.log_json);
+    } else if matches!(cli.command, Command::Ingest { .. }) {
+        telemetry::init_quiet(cli.log_json);
     } else if logs {
         telemetry::init(cli.log_json);
     }
@@ -165,10 +170,16 @@ async fn main() -> ExitCode {
                 cli::suppressions::lift(c, site, address).await
             }
         }),
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            metrics_listen,
+        } => {
             let mut c = c;
             if let Some(addr) = listen {
                 c.api.listen = addr;
+            }
+            if let Some(addr) = metrics_listen {
+                c.metrics_listen = addr;
             }
             let code = match replyrelay::app::serve::serve(c).await {
                 Ok(()) => ExitCode::SUCCESS,

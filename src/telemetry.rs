@@ -1,5 +1,8 @@
 //! Logging set-up, in one place: human-readable lines by default, JSON with `--log-json`;
-//! the level comes from `RUST_LOG` (default `info`).
+//! the level comes from `RUST_LOG` (default `info`). Under systemd, when stderr is the
+//! journal's stream (`JOURNAL_STREAM` names it), each line starts with its syslog priority
+//! (`<3>` error … `<7>` debug, the sd-daemon convention), so `journalctl -p err` keeps the
+//! levels.
 //!
 //! The daemon logs a line per email and per reply. Its lines are formatted where they happen but
 //! written to stderr by a thread of their own, many per `write`: one system call per line was a
@@ -14,12 +17,18 @@ use tracing_subscriber::EnvFilter;
 
 /// For one-shot commands: each line written to stderr as it is logged.
 pub fn init(json: bool) {
-    install(json, std::io::stderr);
+    install(json, "info", std::io::stderr);
+}
+
+/// For `ingest`, whose stderr an MTA reads as the one-line status of the delivery: nothing
+/// is logged unless `RUST_LOG` asks for it, and the command writes its outcome itself.
+pub fn init_quiet(json: bool) {
+    install(json, "off", std::io::stderr);
 }
 
 /// For the daemon: lines written to stderr in batches by a thread of their own.
 pub fn init_daemon(json: bool) {
-    install(json, || Batched);
+    install(json, "info", || Batched);
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         flush();
@@ -27,14 +36,20 @@ pub fn init_daemon(json: bool) {
     }));
 }
 
-fn install<W>(json: bool, writer: W)
+fn install<W>(json: bool, default: &str, writer: W)
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let writer = Prioritised {
+        inner: writer,
+        journal: stderr_is_the_journal(),
+    };
     // Colour only for a person at a terminal: codes in a file, the journal or (through
     // `ingest`) an MTA's bounce text are noise.
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // no-color.org: a `NO_COLOR` that is set and not empty turns colour off.
+    let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_colour;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
@@ -47,6 +62,88 @@ where
     } else {
         builder.try_init()
     };
+}
+
+/// Whether stderr is the stream systemd connected to the journal: `JOURNAL_STREAM` holds its
+/// `device:inode`, and a stderr redirected elsewhere (a file, a pipe) no longer matches.
+fn stderr_is_the_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(named) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = named.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .is_ok_and(|m| dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()))
+}
+
+/// The syslog priority of a level (RFC 5424 severities, as sd-daemon(3) reads them).
+fn priority(level: tracing::Level) -> &'static [u8] {
+    match level {
+        tracing::Level::ERROR => b"<3>",
+        tracing::Level::WARN => b"<4>",
+        tracing::Level::INFO => b"<6>",
+        _ => b"<7>",
+    }
+}
+
+/// A writer that puts each line's priority in front of it when stderr is the journal.
+struct Prioritised<W> {
+    inner: W,
+    /// Decided once at start: whether stderr is the journal's stream.
+    journal: bool,
+}
+
+/// One event's writer: its lines, prefixed by the event's priority.
+struct WithPriority<W> {
+    inner: W,
+    prefix: Option<&'static [u8]>,
+}
+
+impl<'a, W: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for Prioritised<W>
+{
+    type Writer = WithPriority<W::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        WithPriority {
+            inner: self.inner.make_writer(),
+            prefix: None,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        WithPriority {
+            inner: self.inner.make_writer_for(meta),
+            prefix: self.journal.then(|| priority(*meta.level())),
+        }
+    }
+}
+
+impl<W: Write> Write for WithPriority<W> {
+    /// The formatter writes an event's whole text at once; each of its lines gets the prefix
+    /// (a line without one would be filed at the journal's default, info).
+    fn write(&mut self, text: &[u8]) -> std::io::Result<usize> {
+        let Some(prefix) = self.prefix else {
+            return self.inner.write(text);
+        };
+        let mut out = Vec::with_capacity(text.len() + 8);
+        for line in text.split_inclusive(|b| *b == b'\n') {
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(line);
+        }
+        self.inner.write_all(&out)?;
+        Ok(text.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Lines logged and not yet written.

@@ -126,7 +126,13 @@ fn check_config_names_file_line_and_key_of_every_error() {
 fn serve_without_config_writes_emails_to_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = replyrelay()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .current_dir(dir.path())
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -223,6 +229,8 @@ fn ingest_exit_codes_and_inspect() {
             r#"
 [api]
 listen = "127.0.0.1:0"
+[metrics]
+listen = "127.0.0.1:0"
 [database]
 url = "sqlite://{}"
 [delivery]
@@ -302,24 +310,27 @@ webhook_secret = "cli-webhook-secret-0123"
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        child.wait_with_output().unwrap().status.code()
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8(out.stderr).unwrap();
+        // The MTA shows what ingest writes as the delivery's status: one plain line.
+        assert_eq!(said.lines().count(), 1, "{said}");
+        assert!(!said.contains('\x1b'), "{said}");
+        (out.status.code(), said)
     };
-    assert_eq!(ingest(&reply, &reply_to), Some(0), "stored");
-    assert_eq!(
-        ingest(&reply, &reply_to),
-        Some(0),
-        "a duplicate is fine too"
-    );
+    let (code, said) = ingest(&reply, &reply_to);
+    assert_eq!(code, Some(0), "stored");
+    assert!(said.starts_with("ingest: stored as message "), "{said}");
+    let (code, said) = ingest(&reply, &reply_to);
+    assert_eq!(code, Some(0), "a duplicate is fine too");
+    assert!(said.contains("already stored"), "{said}");
     let forged = reply
         .replace("reply+", "reply+zz")
         .replace(&message_id, "<nothing@else>");
-    assert_eq!(
-        ingest(&forged, "reply+zzabc@reply.acme.example"),
-        Some(67),
-        "unknown recipient"
-    );
+    let (code, said) = ingest(&forged, "reply+zzabc@reply.acme.example");
+    assert_eq!(code, Some(67), "unknown recipient");
+    assert!(said.starts_with("ingest: refused: 550"), "{said}");
     let huge = format!("{reply}{}", "x".repeat(5000));
-    assert_eq!(ingest(&huge, &reply_to), Some(65), "bad data");
+    assert_eq!(ingest(&huge, &reply_to).0, Some(65), "bad data");
 
     let conv: serde_json::Value = rt.block_on(async {
         reqwest::Client::new()
@@ -523,4 +534,54 @@ fn suppressions_are_listed_and_lifted_from_the_shell() {
     let (code, _, err) = run(&["suppressions", "lift", "ana@visitor.example"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("is not suppressed"), "{err}");
+}
+
+#[test]
+fn relative_paths_follow_the_config_file_not_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("etc");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(conf.join("templates")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(conf.join("templates/email.txt"), "{{ site_name }}\n").unwrap();
+    std::fs::write(
+        conf.join("token-key"),
+        "key-0123456789-0123456789-0123456789\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("replyrelay.toml"),
+        "[database]\nurl = \"sqlite://state/replyrelay.db?mode=rwc\"\n\
+         [delivery]\ntransport = \"maildir\"\nmaildir = \"mail\"\n\
+         [secrets]\ntoken_keys = [{ file = \"token-key\" }]\n\
+         [[site]]\nid = \"acme\"\nname = \"Acme\"\napi_tokens = [\"acme-token-0123456789\"]\n\
+         sender = \"support@acme.example\"\ntemplates = \"templates\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(conf.join("state")).unwrap();
+    // Run from another folder, naming the config by a relative path as an operator might.
+    let run = |args: &[&str]| {
+        let out = replyrelay()
+            .current_dir(&elsewhere)
+            .args(["--config", "../etc/replyrelay.toml"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["check-config"]);
+    run(&["migrate"]);
+    run(&["send-test", "--to", "ops@acme.example"]);
+    assert!(conf.join("state/replyrelay.db").exists());
+    let sent = std::fs::read_dir(conf.join("mail/new")).unwrap().count();
+    assert_eq!(sent, 1);
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "nothing is written where the command ran"
+    );
 }

@@ -12,6 +12,8 @@ fn config(token: &str, name: &str) -> String {
         r#"
 [api]
 listen = "127.0.0.1:0"
+[metrics]
+listen = "127.0.0.1:0"
 [database]
 url = "sqlite://rr.db"
 [[site]]
@@ -194,4 +196,75 @@ fn the_systemd_unit_verifies() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Under systemd, stderr is the journal's stream and `JOURNAL_STREAM` names it: each line
+/// starts with its syslog priority, so `journalctl -p err` finds the errors. A stderr that is
+/// not the stream named (a file the output was redirected to) gets plain lines.
+#[test]
+fn under_the_journal_each_line_carries_its_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |log: &std::path::Path, stream: &str, listen: &str, until: &str| {
+        let file = std::fs::File::create(log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_replyrelay"))
+            .current_dir(dir.path())
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .env("JOURNAL_STREAM", stream)
+            .env_remove("RUST_LOG")
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(log).unwrap();
+            if text.contains(until) || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        std::fs::read_to_string(log).unwrap()
+    };
+    let stream_of = |path: &std::path::Path| {
+        std::fs::File::create(path).unwrap();
+        let m = std::fs::metadata(path).unwrap();
+        format!("{}:{}", m.dev(), m.ino())
+    };
+
+    let log = dir.path().join("journal");
+    let stream = stream_of(&log);
+    let text = serve(&log, &stream, "127.0.0.1:0", "listening");
+    let started = text.lines().find(|l| l.contains("listening")).unwrap();
+    assert!(started.starts_with("<6>"), "{text}");
+    // Every logged line (the built-in defaults' banner is printed for a person, not logged).
+    let logged = |l: &&str| {
+        [" INFO ", " WARN ", " ERROR ", " DEBUG "]
+            .iter()
+            .any(|v| l.contains(v))
+    };
+    assert!(
+        text.lines().filter(logged).all(|l| l.starts_with('<')),
+        "{text}"
+    );
+
+    // A port already taken: the error is filed as one.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let text = serve(&log, &stream_of(&log), &addr, "in use");
+    let error = text.lines().find(|l| l.contains("in use")).unwrap();
+    assert!(error.starts_with("<3>"), "{text}");
+
+    // The variable names another stream: no prefixes.
+    let other = stream_of(&dir.path().join("other"));
+    let text = serve(&log, &other, &addr, "in use");
+    assert!(!text.contains("<3>") && text.contains("in use"), "{text}");
 }

@@ -32,6 +32,9 @@ async fn no_secret_is_ever_logged() {
         &config,
         format!(
             r#"
+[metrics]
+listen = "127.0.0.1:0"
+
 [database]
 url = "sqlite://{db}"
 

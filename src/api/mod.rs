@@ -130,8 +130,16 @@ pub fn router(state: AppState) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// The operator's listener (`[metrics] listen`): `/metrics`, and `/healthz` for probes that
+/// may not reach the API.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
         .with_state(state)
 }
 

@@ -28,6 +28,8 @@ use tokio::sync::Notify;
 /// A built, bound, not yet running daemon.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`, on a listener of its own (`[metrics] listen`).
+    metrics: TcpListener,
     /// The bound SMTP/LMTP listener for replies, if configured.
     smtp: Option<(TcpListener, Option<crate::listener::TlsAcceptor>)>,
     state: AppState,
@@ -43,6 +45,9 @@ impl Application {
         let listener = bind(config.api.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.api.listen))?;
+        let metrics = bind(config.metrics_listen).await.map_err(|e| {
+            anyhow::anyhow!("cannot serve metrics on {}: {e}", config.metrics_listen)
+        })?;
         if config.api.public_url.is_none() {
             config.api.public_url = Some(format!("http://{}", listener.local_addr()?));
         }
@@ -83,6 +88,7 @@ impl Application {
 
         Ok(Self {
             listener,
+            metrics,
             smtp,
             state,
             worker,
@@ -94,6 +100,13 @@ impl Application {
     /// Where the API really listens (the config may have asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Where `/metrics` really is served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics
             .local_addr()
             .expect("bound listener has an address")
     }
@@ -170,8 +183,19 @@ impl Application {
                 stop_rx.clone(),
             ))
         });
-        let mut rx = stop_rx;
         let api_config = self.state.config.current().api.clone();
+        let mut metrics_stop = stop_rx.clone();
+        let metrics_task = tokio::spawn({
+            let router = api::metrics_router(self.state.clone());
+            let api_config = api_config.clone();
+            async move {
+                api::serve(self.metrics, router, &api_config, async move {
+                    let _ = metrics_stop.wait_for(|stop| *stop).await;
+                })
+                .await
+            }
+        });
+        let mut rx = stop_rx;
         let server = api::serve(
             self.listener,
             api::router(self.state),
@@ -185,6 +209,7 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         server.await;
+        metrics_task.await?;
         for task in [worker_task, smtp_task, imap_task].into_iter().flatten() {
             task.await?;
         }

@@ -19,11 +19,15 @@ pub async fn serve(c: Config) -> anyhow::Result<()> {
     let app = Application::build(c, Clock::System).await?;
     let addr = app.local_addr();
     let smtp = app.smtp_addr().map_or("-".to_string(), |a| a.to_string());
-    tracing::info!(%addr, %smtp, database = %db, "replyrelay listening");
+    let metrics = app.metrics_addr();
+    tracing::info!(%addr, %smtp, %metrics, database = %db, "replyrelay listening");
     // The banner and READY follow the lines logged so far, in that order.
     telemetry::flush();
     if builtin {
-        eprintln!("{}", banner(&addr.to_string(), &db, &transport));
+        eprintln!(
+            "{}",
+            banner(&addr.to_string(), &metrics.to_string(), &db, &transport)
+        );
     }
     let worker = app.worker();
     let shared = app.config();
@@ -60,10 +64,10 @@ pub async fn serve(c: Config) -> anyhow::Result<()> {
 }
 
 /// What a config-less run prints: where things are, and a first event to post.
-fn banner(addr: &str, db: &str, transport: &str) -> String {
+fn banner(addr: &str, metrics: &str, db: &str, transport: &str) -> String {
     format!(
         "\nreplyrelay is running on built-in defaults (no replyrelay.toml):\n  \
-         API       http://{addr}\n  database  {db}\n  emails    {transport}\n\n\
+         API       http://{addr}\n  metrics   http://{metrics}/metrics\n  database  {db}\n  emails    {transport}\n\n\
          Post a first event: a visitor who left 10 minutes ago, and an agent's reply:\n\n\
          curl -s http://{addr}/v1/events -H 'Authorization: Bearer {token}' --json @- <<EOF\n\
          {{\"events\": [\n  \

@@ -69,6 +69,10 @@ pub fn reload_policy(old: &Config, mut new: Config) -> (Config, Vec<&'static str
         notes.push("api.listen changed: that takes a restart; keeping the old one");
         new.api.listen = old.api.listen;
     }
+    if new.metrics_listen != old.metrics_listen {
+        notes.push("metrics.listen changed: that takes a restart; keeping the old one");
+        new.metrics_listen = old.metrics_listen;
+    }
     if new.listener != old.listener {
         notes.push("[inbound.smtp] changed: that takes a restart; keeping the old one");
         new.listener = old.listener.clone();

@@ -36,17 +36,45 @@ pub async fn ingest(c: Config, sender: Option<String>, recipients: Vec<String>) 
     };
     match inbound.deliver(&raw, &envelope).await {
         Ok(Outcome::Rejected(r)) => {
-            let (code, text) = r.smtp_reply();
-            eprintln!("ingest: refused: {code} {text}");
+            eprintln!("ingest: {}", said(&Outcome::Rejected(r.clone())));
             ExitCode::from(exit_code(&r))
         }
         Ok(outcome) => {
-            eprintln!("ingest: {outcome:?}");
+            eprintln!("ingest: {}", said(&outcome));
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("ingest: could not store the message, try later: {e:#}");
             ExitCode::from(EX_TEMPFAIL)
+        }
+    }
+}
+
+/// The one line an MTA shows as the delivery's status.
+fn said(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Stored {
+            conversation,
+            message,
+            trimmed,
+            ..
+        } => format!(
+            "stored as message {message} in conversation {conversation}{}",
+            if *trimmed { "" } else { " (kept untrimmed)" }
+        ),
+        Outcome::Quarantined { conversation } => {
+            format!("held for review in conversation {conversation}")
+        }
+        Outcome::Duplicate => "already stored (the same Message-ID)".into(),
+        Outcome::Dropped(why) => format!("dropped: {why}"),
+        Outcome::BounceRecorded => "delivery report recorded".into(),
+        Outcome::Unsubscribed => "unsubscribed".into(),
+        Outcome::Unbelieved => {
+            "report not believed (it names no email of ours and none of its recipients)".into()
+        }
+        Outcome::Rejected(r) => {
+            let (code, text) = r.smtp_reply();
+            format!("refused: {code} {text}")
         }
     }
 }

@@ -14,6 +14,9 @@ pub const API_MAX_CONNECTIONS: usize = 1024;
 pub const API_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+// [metrics]
+pub const METRICS_LISTEN: &str = "127.0.0.1:9470";
+
 // [database]
 pub const DATABASE_URL: &str = "sqlite://replyrelay.db";
 

@@ -61,14 +61,14 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read: {e}"),
         }])
     })?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = path.parent().unwrap_or(Path::new(""));
     parse(&text, &file, base)
 }
 
 /// The configuration used when there is no file: SQLite in the working directory, emails into
 /// `./outbox`, the API on loopback, and one development site whose token is [`DEV_TOKEN`].
 pub fn builtin() -> Config {
-    parse("", "(built-in defaults)", Path::new(".")).expect("built-in defaults are valid")
+    parse("", "(built-in defaults)", Path::new("")).expect("built-in defaults are valid")
 }
 
 /// Parses config text; `file` names it in errors and `base` anchors relative secret files.

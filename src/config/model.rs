@@ -13,6 +13,9 @@ pub struct Config {
     /// The file this came from; `None` when running on built-in defaults.
     pub source: Option<PathBuf>,
     pub api: ApiConfig,
+    /// Where `/metrics` is served: a listener of its own, since the API's faces the internet
+    /// for unsubscribe links and the figures are for the operator only.
+    pub metrics_listen: SocketAddr,
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     /// Keys for reply and unsubscribe tokens, newest first: the first signs, all verify (so keys

@@ -11,6 +11,8 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<Api>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Metrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<Database>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
@@ -25,6 +27,13 @@ pub struct Config {
     pub defaults: SiteSettings,
     #[serde(default, rename = "site", skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<Site>,
+}
+
+/// `[metrics]`: the Prometheus endpoint's own listener.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Metrics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -7,6 +7,7 @@ use super::raw;
 use super::secrets::read_secret;
 use super::site::{dev_site, site_settings};
 use chrono::TimeDelta;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ pub(super) fn resolve(
     err: &mut dyn FnMut(&[Seg], String),
 ) -> Config {
     let api = resolve_api(raw.api, err);
-    let database = resolve_database(raw.database, err);
+    let metrics_listen = resolve_metrics(raw.metrics, err);
+    let database = resolve_database(raw.database, base, err);
     let delivery = resolve_delivery(raw.delivery, base, err);
     let token_keys = resolve_token_keys(raw.secrets, base, err);
     let sites = resolve_sites(&raw.sites, &raw.defaults, empty_file, base, err);
@@ -31,6 +33,7 @@ pub(super) fn resolve(
     Config {
         source: None,
         api,
+        metrics_listen,
         database,
         delivery,
         token_keys,
@@ -54,6 +57,20 @@ fn resolve_tls(
     crate::trust::read_ca_file(&base.join(path)).unwrap_or_else(|e| {
         err(&[key("tls"), key("ca_file")], e);
         Vec::new()
+    })
+}
+
+/// `[metrics]`.
+fn resolve_metrics(raw: Option<raw::Metrics>, err: &mut dyn FnMut(&[Seg], String)) -> SocketAddr {
+    let text = raw
+        .and_then(|m| m.listen)
+        .unwrap_or_else(|| D::METRICS_LISTEN.into());
+    text.parse().unwrap_or_else(|_| {
+        err(
+            &[key("metrics"), key("listen")],
+            format!("`{text}` is not an address such as 127.0.0.1:9470"),
+        );
+        D::METRICS_LISTEN.parse().expect("a valid default")
     })
 }
 
@@ -91,15 +108,34 @@ fn resolve_api(raw: Option<raw::Api>, err: &mut dyn FnMut(&[Seg], String)) -> Ap
     }
 }
 
+/// A SQLite URL whose relative path is taken from `base` (the config file's folder), as every
+/// other path in the file is; other URLs as they are.
+pub(super) fn anchored_sqlite(url: &str, base: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    if path.is_empty() || path == ":memory:" || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    format!("sqlite://{}{query}", base.join(path).display())
+}
+
 /// `[database]`.
 fn resolve_database(
     raw: Option<raw::Database>,
+    base: &Path,
     err: &mut dyn FnMut(&[Seg], String),
 ) -> DatabaseConfig {
+    let url = raw
+        .and_then(|d| d.url)
+        .unwrap_or_else(|| D::DATABASE_URL.into());
     let database = DatabaseConfig {
-        url: raw
-            .and_then(|d| d.url)
-            .unwrap_or_else(|| D::DATABASE_URL.into()),
+        url: anchored_sqlite(&url, base),
     };
     if !["sqlite:", "postgres:", "postgresql:"]
         .iter()

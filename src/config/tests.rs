@@ -310,3 +310,26 @@ fn secrets_from_a_file_and_a_systemd_credential() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_relative_sqlite_path_is_taken_from_the_config_files_folder() {
+    let base = Path::new("/etc/replyrelay");
+    let table = [
+        ("sqlite://r.db", "sqlite:///etc/replyrelay/r.db"),
+        (
+            "sqlite:state/r.db?mode=rwc",
+            "sqlite:///etc/replyrelay/state/r.db?mode=rwc",
+        ),
+        ("sqlite:///var/lib/r.db", "sqlite:///var/lib/r.db"),
+        ("sqlite::memory:", "sqlite::memory:"),
+        ("postgres://u@h/db", "postgres://u@h/db"),
+    ];
+    for (url, want) in table {
+        assert_eq!(super::resolve::anchored_sqlite(url, base), want, "{url}");
+    }
+    // Without a file, the working directory.
+    assert_eq!(
+        super::resolve::anchored_sqlite("sqlite://replyrelay.db", Path::new("")),
+        "sqlite://replyrelay.db"
+    );
+}

@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 
 /// The value of every series, read at once.
 async fn snapshot(app: &TestApp) -> BTreeMap<String, f64> {
-    let text = (app.client.get(format!("{}/metrics", app.base)).send().await)
+    let text = (app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await)
         .unwrap()
         .text()
         .await
@@ -27,6 +31,38 @@ async fn moved(app: &TestApp, before: &BTreeMap<String, f64>, series: &str) {
     let was = before.get(series).copied().unwrap_or(0.0);
     let now = app.metric(series).await;
     assert!(now >= was + 1.0, "{series}: {was} before, {now} after");
+}
+
+/// The figures are for the operator: on `[metrics] listen`, never on the API's listener, which
+/// faces the internet for unsubscribe links.
+#[tokio::test]
+async fn metrics_are_on_their_own_listener_only() {
+    let Some(app) = spawn_app(Backend::Sqlite, "").await else {
+        return;
+    };
+    let get = |url: String| {
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let own = get(format!("{}/metrics", app.metrics_base)).await;
+    assert_eq!(own.status(), 200);
+    assert!(own.text().await.unwrap().contains("replyrelay_build_info"));
+    assert_eq!(
+        get(format!("{}/healthz", app.metrics_base)).await.status(),
+        200
+    );
+    let api = get(format!("{}/metrics", app.base)).await;
+    assert_eq!(api.status(), 404);
+    // And the operator's listener serves nothing of the API.
+    let events = app
+        .client
+        .post(format!("{}/v1/events", app.metrics_base))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"events": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 404);
 }
 
 #[tokio::test]

@@ -575,7 +575,7 @@ async fn metrics_move_as_emails_go_out_and_replies_come_in(#[case] backend: Back
     };
     let scrape = || async {
         app.client
-            .get(format!("{}/metrics", app.base))
+            .get(format!("{}/metrics", app.metrics_base))
             .send()
             .await
             .unwrap()

@@ -150,6 +150,9 @@ impl Setup<'_> {
             &path,
             format!(
                 r#"
+[metrics]
+listen = "127.0.0.1:0"
+
 [database]
 url = "{db}"
 

@@ -10,6 +10,8 @@ use serde_json::Value;
 /// A running daemon for one test.
 pub struct TestApp {
     pub base: String,
+    /// The base URL of the metrics listener.
+    pub metrics_base: String,
     pub client: reqwest::Client,
     pub clock: Clock,
     pub worker: Worker,
@@ -116,6 +118,9 @@ pub async fn spawn_on(
 listen = "127.0.0.1:0"
 public_url = "https://relay.example.net"
 
+[metrics]
+listen = "127.0.0.1:0"
+
 [database]
 url = "{db}"
 
@@ -201,6 +206,7 @@ webhook_secret = "{WEBHOOK_SECRET}"
         .unwrap_or_else(|e| panic!("test config: {e}"));
     let app = Application::build(config, clock.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
+    let metrics_base = format!("http://{}", app.metrics_addr());
     let worker = app.worker();
     let inbound = app.inbound();
     let smtp = app.smtp_addr().unwrap();
@@ -210,6 +216,7 @@ webhook_secret = "{WEBHOOK_SECRET}"
     }));
     TestApp {
         base,
+        metrics_base,
         client: reqwest::Client::new(),
         clock,
         worker,
@@ -295,7 +302,7 @@ impl TestApp {
 
     /// The value of one series on `/metrics` (`name{labels}` exactly as printed), 0 if absent.
     pub async fn metric(&self, series: &str) -> f64 {
-        let url = format!("{}/metrics", self.base);
+        let url = format!("{}/metrics", self.metrics_base);
         let text = self
             .client
             .get(url)
