@@ -529,6 +529,25 @@ pub async fn lift(
     Ok(true)
 }
 
+/// Erases a visitor of `site` (their right to erasure): every conversation, message,
+/// attachment and email of theirs, and the webhooks that carry them, in one transaction, with
+/// `visitor.erased` queued in it. Their suppression stays, as a keyed hash of the address.
+pub async fn erase(
+    store: &dyn Store,
+    site: &Site,
+    visitor_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<crate::store::Erased> {
+    let mut tx = store.begin().await?;
+    let erased = tx.erase_visitor(&site.id, visitor_id).await?;
+    if site.webhook_url.is_some() {
+        tx.enqueue_webhook(&crate::webhooks::erased(&site.id, visitor_id, &erased, now))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(erased)
+}
+
 /// Counts a soft failure for an address (see [`crate::failure::soft_bounced`]) and suppresses
 /// it as `soft_bounced` once there are enough in a row over long enough. Returns whether it
 /// was suppressed.

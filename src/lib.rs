@@ -44,7 +44,8 @@
 //!   (`sqlite/`, over rusqlite) and PostgreSQL (sqlx) built from the SQL in `sql/`.
 //! - [`own_templates`] — a site's own Jinja templates, checked at load and rendered.
 //! - [`token`] — MAC'd reply, unsubscribe and bounce tokens; [`verp`] — each email's own
-//!   bounce address; [`list_unsubscribe`] — each email's own unsubscribe address.
+//!   bounce address; [`list_unsubscribe`] — each email's own unsubscribe address;
+//!   [`erasure`] — the keyed hash an erased visitor's suppression survives as.
 //! - [`domain`], [`i18n`], [`clock`], [`metrics`], [`telemetry`], [`stop`] — small shared
 //!   pieces: checked values and vocabularies, strings, the injected clock, counters, logs, the
 //!   shutdown signal.
@@ -57,6 +58,7 @@ pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod domain;
+pub mod erasure;
 pub mod events;
 pub mod failure;
 pub mod i18n;

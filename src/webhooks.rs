@@ -102,6 +102,21 @@ pub fn unsuppressed(site: &str, email: &str, at: DateTime<Utc>) -> NewWebhook {
     )
 }
 
+/// `visitor.erased`: everything of a visitor was deleted at the platform's request; what was.
+pub fn erased(
+    site: &str,
+    visitor: &str,
+    erased: &crate::store::Erased,
+    at: DateTime<Utc>,
+) -> NewWebhook {
+    new(
+        site,
+        WebhookEvent::VisitorErased,
+        json!({"visitor": visitor, "erased": erased}),
+        at,
+    )
+}
+
 /// A webhook of `event` about `data`.
 pub fn new(site: &str, event: WebhookEvent, data: Value, at: DateTime<Utc>) -> NewWebhook {
     // Time-ordered, like outbox ids: the table's primary key grows at its end.

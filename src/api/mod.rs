@@ -5,6 +5,7 @@
 //! `{"error": {"code": "...", "field": "...", "message": "..."}}`.
 
 mod suppressions;
+mod visitors;
 
 use crate::apply::{self, ApplyError};
 use crate::clock::Clock;
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/contacts", get(find_contacts))
         .route("/v1/suppressions", get(suppressions::list))
         .route("/v1/suppressions/{address}", delete(suppressions::lift))
+        .route("/v1/visitors/{id}", delete(visitors::erase))
         .route("/v1/attachments/{id}", get(get_attachment))
         .route(
             "/v1/unsubscribe/{token}",

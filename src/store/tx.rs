@@ -125,6 +125,15 @@ pub trait SuppressionsTx: Send {
     async fn clear_soft_bounces(&mut self, site: &str, email: &str) -> Result<()>;
 }
 
+/// A visitor's data erased on request, and data past its retention.
+#[async_trait]
+pub trait LifecycleTx: Send {
+    /// Deletes every conversation of the visitor `visitor_id` on `site`, with its messages,
+    /// attachments, emails and the webhooks that carry them; their addresses' soft-failure
+    /// counts go, their suppressions stay as keyed hashes (`crate::erasure`).
+    async fn erase_visitor(&mut self, site: &str, visitor_id: &str) -> Result<Erased>;
+}
+
 /// Webhooks, queued with the change they report.
 #[async_trait]
 pub trait WebhooksTx: Send {
@@ -134,7 +143,7 @@ pub trait WebhooksTx: Send {
 /// One transaction: all of it or none of it is kept.
 #[async_trait]
 pub trait Tx:
-    ConversationsTx + MessagesTx + OutboxTx + SitesTx + SuppressionsTx + WebhooksTx + Send
+    ConversationsTx + LifecycleTx + MessagesTx + OutboxTx + SitesTx + SuppressionsTx + WebhooksTx + Send
 {
     /// Tells the other daemons, once this transaction commits, that there may be work.
     async fn notify_work(&mut self) -> Result<()>;

@@ -225,6 +225,8 @@ pub enum WebhookEvent {
     VisitorSuppressed,
     /// A suppression was lifted by the operator: the address gets email again.
     VisitorUnsuppressed,
+    /// Everything of a visitor was deleted at the platform's request.
+    VisitorErased,
 }
 
 impl WebhookEvent {
@@ -235,6 +237,7 @@ impl WebhookEvent {
             WebhookEvent::DeliveryFailed => "delivery.failed",
             WebhookEvent::VisitorSuppressed => "visitor.suppressed",
             WebhookEvent::VisitorUnsuppressed => "visitor.unsuppressed",
+            WebhookEvent::VisitorErased => "visitor.erased",
         }
     }
 }
@@ -316,4 +319,18 @@ pub struct Marker {
     pub message_id: String,
     pub status: EmailStatus,
     pub error: Option<String>,
+}
+
+/// What an erasure removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    /// The platform's ids of the conversations deleted.
+    pub conversations: Vec<String>,
+    pub messages: u64,
+    pub attachments: u64,
+    pub emails: u64,
+    /// Queued or sent webhooks that carried the visitor's data.
+    pub webhooks: u64,
+    /// Suppressions kept, now as keyed hashes.
+    pub suppressions_kept: u64,
 }

@@ -7,6 +7,7 @@ mod imap;
 mod auth;
 mod config_keys;
 mod delivery;
+mod erasure;
 mod events;
 mod metrics;
 mod modes;

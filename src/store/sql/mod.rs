@@ -8,6 +8,7 @@
 //! (`FOR UPDATE SKIP LOCKED`), and how other daemons are woken (`NOTIFY`).
 
 pub mod conversations;
+pub mod lifecycle;
 pub mod messages;
 pub mod outbox;
 pub mod sites;
@@ -152,6 +153,7 @@ macro_rules! sql_backend {
 
         $crate::store::sql::store::sql_store!($store, $tx, $q, $claim_lock, $notify);
         $crate::store::sql::conversations::sql_conversations!($tx, $q, $row_lock, $claim_lock);
+        $crate::store::sql::lifecycle::sql_lifecycle!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::messages::sql_messages!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::outbox::sql_outbox!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::sites::sql_sites!($tx, $q, $row_lock, $claim_lock);

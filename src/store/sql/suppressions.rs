@@ -3,15 +3,34 @@
 /// `impl SuppressionsTx` for a backend's transaction type (see `sql_backend!`).
 macro_rules! sql_suppressions {
     ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
+        impl $tx {
+            /// What `email` is kept as once its visitor is erased; `None` while nobody ever
+            /// was (no key yet).
+            async fn erased_form(&mut self, site: &str, email: &str) -> Result<Option<String>> {
+                let key: Option<String> = $q::query_scalar("SELECT value FROM meta WHERE key = $1")
+                    .bind(crate::erasure::KEY_NAME)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                key.map(|k| {
+                    Ok(crate::erasure::erased_address(&crate::erasure::key_bytes(&k)?, site, email))
+                })
+                .transpose()
+            }
+        }
+
         #[async_trait]
         impl SuppressionsTx for $tx {
             async fn is_suppressed(&mut self, site: &str, email: &str) -> Result<bool> {
+                // Kept lowercased: an address is the same whatever its case. An erased
+                // visitor's suppression is kept as the keyed hash of the address.
+                let email = email.to_lowercase();
+                let erased = self.erased_form(site, &email).await?;
                 let n: i64 = $q::query_scalar(
-                    "SELECT COUNT(*) FROM suppressions WHERE site_id = $1 AND email = $2",
+                    "SELECT COUNT(*) FROM suppressions WHERE site_id = $1 AND email IN ($2, $3)",
                 )
                 .bind(site)
-                // Kept lowercased: an address is the same whatever its case.
-                .bind(email.to_lowercase())
+                .bind(&email)
+                .bind(erased.as_deref().unwrap_or(&email))
                 .fetch_one(&mut *self.tx)
                 .await?;
                 Ok(n > 0)
@@ -128,11 +147,16 @@ macro_rules! sql_suppressions {
             }
 
             async fn lift_suppression(&mut self, site: &str, email: &str) -> Result<bool> {
-                let done = $q::query("DELETE FROM suppressions WHERE site_id = $1 AND email = $2")
-                    .bind(site)
-                    .bind(email.to_lowercase())
-                    .execute(&mut *self.tx)
-                    .await?;
+                let email = email.to_lowercase();
+                let erased = self.erased_form(site, &email).await?;
+                let done = $q::query(
+                    "DELETE FROM suppressions WHERE site_id = $1 AND email IN ($2, $3)",
+                )
+                .bind(site)
+                .bind(&email)
+                .bind(erased.as_deref().unwrap_or(&email))
+                .execute(&mut *self.tx)
+                .await?;
                 Ok(done.rows_affected() > 0)
             }
         }

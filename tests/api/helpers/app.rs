@@ -250,6 +250,51 @@ impl TestApp {
         }
     }
 
+    /// Every row of every table of the daemon's schema, as `table: value|value|…` (binary
+    /// columns as the text they hold): for checks that something is stored nowhere.
+    pub async fn every_row(&self) -> Vec<String> {
+        let sqlite = self.db.starts_with("sqlite:");
+        let tables: Vec<(String,)> = if sqlite {
+            self.stored(
+                "SELECT name FROM sqlite_master WHERE type = 'table'
+                 AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+            )
+            .await
+        } else {
+            self.stored(
+                "SELECT table_name::text FROM information_schema.tables
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+            )
+            .await
+        };
+        assert!(tables.len() >= 10, "{tables:?}");
+        let mut rows = Vec::new();
+        for (table,) in tables {
+            let columns: Vec<(String, String)> = if sqlite {
+                self.stored(&format!(
+                    "SELECT name, type FROM pragma_table_info('{table}')"
+                ))
+                .await
+            } else {
+                self.stored(&format!(
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns
+                     WHERE table_schema = 'public' AND table_name = '{table}'"
+                ))
+                .await
+            };
+            let cells: Vec<String> = (columns.iter())
+                .map(|(name, kind)| match (sqlite, kind.as_str()) {
+                    (false, "bytea") => format!("COALESCE(encode({name}, 'escape'), '')"),
+                    _ => format!("COALESCE(CAST({name} AS TEXT), '')"),
+                })
+                .collect();
+            let sql = format!("SELECT {} FROM {table}", cells.join(" || '|' || "));
+            let found: Vec<(String,)> = self.stored(&sql).await;
+            rows.extend(found.into_iter().map(|(r,)| format!("{table}: {r}")));
+        }
+        rows
+    }
+
     /// Every suppressed address with its reason, as stored, by address.
     pub async fn suppressions(&self) -> Vec<(String, String)> {
         self.stored("SELECT email, reason FROM suppressions ORDER BY email")
