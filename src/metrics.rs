@@ -43,6 +43,10 @@ pub struct Metrics {
     pub suppressions: Family<Labels, Counter>,
     /// Soft failures counted against an address (a full mailbox, a suspended account).
     pub soft_bounces: Counter,
+    /// Emails whose bytes were dropped past `[retention] email_bodies`.
+    pub expired_email_bodies: Counter,
+    /// Closed conversations deleted past `[retention] conversations`.
+    pub expired_conversations: Counter,
     /// Conversations due now and not yet handled; set just before each scrape.
     pub due_backlog: Gauge,
 }
@@ -68,6 +72,8 @@ pub fn get() -> &'static Metrics {
             webhooks: Family::default(),
             suppressions: Family::default(),
             soft_bounces: Counter::default(),
+            expired_email_bodies: Counter::default(),
+            expired_conversations: Counter::default(),
             due_backlog: Gauge::default(),
             registry: Registry::default(),
         };
@@ -154,6 +160,16 @@ fn register(registry: &mut Registry, m: &Metrics) {
         "soft_bounces",
         "Soft failures counted against an address (suppressed after soft_bounce_limit in a row)",
         m.soft_bounces.clone(),
+    );
+    registry.register(
+        "expired_email_bodies",
+        "Emails whose bytes were dropped past [retention] email_bodies",
+        m.expired_email_bodies.clone(),
+    );
+    registry.register(
+        "expired_conversations",
+        "Closed conversations deleted past [retention] conversations",
+        m.expired_conversations.clone(),
     );
     registry.register(
         "due_backlog",

@@ -5,6 +5,8 @@
 //! and says what it did, so tests drive the worker step by step; [`Worker::run`] is the daemon's
 //! loop around it, sleeping until the next due time or until an event wakes it.
 
+mod retention;
+
 use crate::apply;
 use crate::clock::Clock;
 use crate::compose;
@@ -42,6 +44,8 @@ pub enum Step {
     WebhookRetried,
     /// A webhook failed for good.
     WebhookFailed,
+    /// A batch of what is kept past its retention was dropped.
+    Expired,
     /// Nothing was due.
     Idle,
 }
@@ -68,6 +72,8 @@ pub struct Worker {
     /// When the loop last went round (ms since the Unix epoch, wall clock): the watchdog pings
     /// systemd only while this keeps moving, so a wedged worker gets the daemon restarted.
     heartbeat: Arc<std::sync::atomic::AtomicI64>,
+    /// When the worker next looks for data past its retention (by the worker's clock).
+    retention_next: Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Worker {
@@ -89,11 +95,13 @@ impl Worker {
             heartbeat: Arc::new(std::sync::atomic::AtomicI64::new(
                 chrono::Utc::now().timestamp_millis(),
             )),
+            retention_next: Arc::new(std::sync::Mutex::new(chrono::DateTime::UNIX_EPOCH)),
         }
     }
 
     /// Does one round of work: composes a batch of due emails, else delivers a batch of ready
-    /// ones, else posts one webhook. Returns what it did, one step per item; empty when idle.
+    /// ones, else posts one webhook, else drops a batch of what is past its retention. Returns
+    /// what it did, one step per item; empty when idle.
     pub async fn try_execute_task(&self) -> anyhow::Result<Vec<Step>> {
         let steps = self.compose_batch().await?;
         if !steps.is_empty() {
@@ -103,10 +111,10 @@ impl Worker {
         if !steps.is_empty() {
             return Ok(steps);
         }
-        Ok(match self.post_webhook_one().await? {
-            Step::Idle => Vec::new(),
-            step => vec![step],
-        })
+        match self.post_webhook_one().await? {
+            Step::Idle => self.expire_batch().await,
+            step => Ok(vec![step]),
+        }
     }
 
     /// Works until nothing is due now; returns the steps taken.

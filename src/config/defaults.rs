@@ -14,6 +14,10 @@ pub const API_MAX_CONNECTIONS: usize = 1024;
 pub const API_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+// [retention]
+pub const RETENTION_EMAIL_BODIES: Option<Duration> = Some(Duration::from_secs(30 * DAY));
+pub const RETENTION_CONVERSATIONS: Option<Duration> = None;
+
 // [metrics]
 pub const METRICS_LISTEN: &str = "127.0.0.1:9470";
 

@@ -16,6 +16,7 @@ pub struct Config {
     /// Where `/metrics` is served: a listener of its own, since the API's faces the internet
     /// for unsubscribe links and the figures are for the operator only.
     pub metrics_listen: SocketAddr,
+    pub retention: RetentionConfig,
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     /// Keys for reply and unsubscribe tokens, newest first: the first signs, all verify (so keys
@@ -129,6 +130,16 @@ impl ApiConfig {
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
+}
+
+/// How long what the daemon keeps is kept; `None` is for ever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// The bytes of a sent, failed or cancelled email (10–30 KB each), this long after it was
+    /// made; the email's row and the messages' markers stay.
+    pub email_bodies: Option<Duration>,
+    /// A closed conversation with no activity for this long, with everything of it.
+    pub conversations: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]

@@ -13,6 +13,8 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<Database>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
@@ -27,6 +29,15 @@ pub struct Config {
     pub defaults: SiteSettings,
     #[serde(default, rename = "site", skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<Site>,
+}
+
+/// `[retention]`: how long what is kept is kept; each a duration or `"off"`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Retention {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_bodies: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<String>,
 }
 
 /// `[metrics]`: the Prometheus endpoint's own listener.

@@ -24,6 +24,7 @@ pub(super) fn resolve(
 ) -> Config {
     let api = resolve_api(raw.api, err);
     let metrics_listen = resolve_metrics(raw.metrics, err);
+    let retention = resolve_retention(raw.retention, err);
     let database = resolve_database(raw.database, base, err);
     let delivery = resolve_delivery(raw.delivery, base, err);
     let token_keys = resolve_token_keys(raw.secrets, base, err);
@@ -34,6 +35,7 @@ pub(super) fn resolve(
         source: None,
         api,
         metrics_listen,
+        retention,
         database,
         delivery,
         token_keys,
@@ -58,6 +60,34 @@ fn resolve_tls(
         err(&[key("tls"), key("ca_file")], e);
         Vec::new()
     })
+}
+
+/// `[retention]`: each key a duration or `"off"`.
+fn resolve_retention(
+    raw: Option<raw::Retention>,
+    err: &mut dyn FnMut(&[Seg], String),
+) -> RetentionConfig {
+    let r = raw.unwrap_or_default();
+    let mut period = |name: &'static str, value: Option<String>, default: Option<Duration>| {
+        let Some(text) = value else { return default };
+        if text.trim().eq_ignore_ascii_case("off") {
+            return None;
+        }
+        match humantime::parse_duration(&text) {
+            Ok(d) if !d.is_zero() => Some(d),
+            _ => {
+                err(
+                    &[key("retention"), key(name)],
+                    format!("`{text}` is neither a duration such as \"30d\" nor \"off\""),
+                );
+                default
+            }
+        }
+    };
+    RetentionConfig {
+        email_bodies: period("email_bodies", r.email_bodies, D::RETENTION_EMAIL_BODIES),
+        conversations: period("conversations", r.conversations, D::RETENTION_CONVERSATIONS),
+    }
 }
 
 /// `[metrics]`.

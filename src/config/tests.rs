@@ -333,3 +333,24 @@ fn a_relative_sqlite_path_is_taken_from_the_config_files_folder() {
         "sqlite://replyrelay.db"
     );
 }
+
+#[test]
+fn retention_is_a_duration_or_off() {
+    let c = parse(
+        &format!("[retention]\nemail_bodies = \"off\"\nconversations = \"2y\"\n{SITE}"),
+        "rr.toml",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(c.retention.email_bodies, None);
+    assert!(c.retention.conversations.is_some());
+    assert_eq!(builtin().retention.email_bodies, D_BODIES);
+    let e = errors(&format!(
+        "[retention]\nemail_bodies = \"soon\"\nconversations = \"0s\"\n{SITE}"
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("rr.toml:2: retention.email_bodies:"), "{e:?}");
+    assert!(e[1].starts_with("rr.toml:3: retention.conversations:"), "{e:?}");
+}
+
+const D_BODIES: Option<std::time::Duration> = super::defaults::RETENTION_EMAIL_BODIES;

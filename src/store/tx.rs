@@ -132,6 +132,12 @@ pub trait LifecycleTx: Send {
     /// attachments, emails and the webhooks that carry them; their addresses' soft-failure
     /// counts go, their suppressions stay as keyed hashes (`crate::erasure`).
     async fn erase_visitor(&mut self, site: &str, visitor_id: &str) -> Result<Erased>;
+    /// Drops the bytes of up to `limit` emails made before `before` that are no longer
+    /// pending (their rows and the messages' markers stay). Returns how many.
+    async fn expire_email_bodies(&mut self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
+    /// Deletes up to `limit` conversations closed, with no activity, since before `before`,
+    /// with their messages, attachments and emails. Returns how many.
+    async fn expire_conversations(&mut self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
 
 /// Webhooks, queued with the change they report.

@@ -13,6 +13,7 @@ mod metrics;
 mod modes;
 mod replies;
 mod reports;
+mod retention;
 mod serve;
 mod smtp_listener;
 mod timeline;

@@ -68,6 +68,42 @@ macro_rules! sql_lifecycle {
 
         #[async_trait]
         impl LifecycleTx for $tx {
+            async fn expire_email_bodies(&mut self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+                // Oldest first along the age index; a pending email (never this old in
+                // practice: it gives up after `give_up_after`) keeps its bytes.
+                Ok($q::query(
+                    "DELETE FROM email_bodies WHERE email_id IN (
+                         SELECT b.email_id FROM email_bodies b JOIN emails e ON e.id = b.email_id
+                         WHERE b.created_at < $1 AND e.status <> 'pending'
+                         ORDER BY b.created_at LIMIT $2)",
+                )
+                .bind(ms(before))
+                .bind(limit as i64)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected())
+            }
+
+            async fn expire_conversations(&mut self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+                let pks: Vec<i64> = $q::query_scalar(
+                    "SELECT pk FROM conversations
+                     WHERE closed_at IS NOT NULL AND closed_at < $1 AND open = $2
+                       AND COALESCE(last_activity_at, 0) < $1
+                       AND COALESCE(last_visitor_message_at, 0) < $1
+                       AND COALESCE(last_agent_message_at, 0) < $1
+                     ORDER BY closed_at LIMIT $3",
+                )
+                .bind(ms(before))
+                .bind(false)
+                .bind(limit as i64)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                for pk in &pks {
+                    self.delete_conversation(*pk).await?;
+                }
+                Ok(pks.len() as u64)
+            }
+
             async fn erase_visitor(&mut self, site: &str, visitor_id: &str) -> Result<Erased> {
                 let rows = $q::query(&format!(
                     "SELECT pk, id, visitor_email FROM conversations

@@ -25,9 +25,10 @@ macro_rules! sql_outbox {
                 .bind(ms(e.next_attempt_at))
                 .execute(&mut *self.tx)
                 .await?;
-                $q::query("INSERT INTO email_bodies (email_id, raw) VALUES ($1, $2)")
+                $q::query("INSERT INTO email_bodies (email_id, raw, created_at) VALUES ($1, $2, $3)")
                     .bind(&e.id)
                     .bind(raw)
+                    .bind(ms(e.created_at))
                     .execute(&mut *self.tx)
                     .await?;
                 Ok(())
