@@ -529,6 +529,23 @@ pub async fn lift(
     Ok(true)
 }
 
+/// Puts an email of `site` back in the queue, to be tried now (an operator's retry, once the
+/// relay is fixed); the other daemons are told there is work.
+pub async fn retry_email(
+    store: &dyn Store,
+    site: &Site,
+    id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<crate::store::RetryOutcome> {
+    let mut tx = store.begin().await?;
+    let outcome = tx.retry_email(&site.id, id, now).await?;
+    if outcome == crate::store::RetryOutcome::Queued {
+        tx.notify_work().await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 /// Erases a visitor of `site` (their right to erasure): every conversation, message,
 /// attachment and email of theirs, and the webhooks that carry them, in one transaction, with
 /// `visitor.erased` queued in it. Their suppression stays, as a keyed hash of the address.

@@ -77,6 +77,11 @@ enum Command {
         #[arg(long)]
         locale: Option<String>,
     },
+    /// See the outbox (pending, failed, cancelled emails and why), or retry an email.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// See who gets no email and why, or lift a suppression.
     Suppressions {
         #[command(subcommand)]
@@ -88,6 +93,40 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), as the package installs it.
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Subcommand)]
+enum QueueAction {
+    /// Print a site's emails, newest first: id, status, attempts, recipient, next attempt or
+    /// sent time, the relay's last answer.
+    List {
+        /// Only emails of this status: pending, sent, failed, cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only the emails of this conversation (the platform's id).
+        #[arg(long)]
+        conversation: Option<String>,
+        /// The site (default: the first one).
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try a failed, cancelled or pending email again now.
+    Retry {
+        id: String,
+        /// The site (default: the first one).
+        #[arg(long)]
+        site: Option<String>,
     },
 }
 
@@ -119,14 +158,43 @@ enum SuppressionsAction {
     },
 }
 
+/// What needs no config: the shell's completions and the manual page, made from the parser.
+fn without_config(command: &Command) -> Option<ExitCode> {
+    match command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "replyrelay", &mut std::io::stdout());
+            Some(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            Some(match page.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("replyrelay man: {e}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
+        _ => None,
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(code) = without_config(&cli.command) {
+        return code;
+    }
     // Commands that log set the log writer up before the config is read, so a config error
     // is written there too.
     let logs = !matches!(
         cli.command,
-        Command::CheckConfig | Command::Inspect { .. } | Command::Preview { .. }
+        Command::CheckConfig
+            | Command::Inspect { .. }
+            | Command::Preview { .. }
+            | Command::Completions { .. }
+            | Command::Man
     );
     if matches!(cli.command, Command::Serve { .. }) {
         telemetry::init_daemon(cli.log_json);
@@ -145,6 +213,7 @@ async fn main() -> ExitCode {
         }
     }
     match cli.command {
+        Command::Completions { .. } | Command::Man => unreachable!("answered before the config"),
         Command::CheckConfig => cli::check_config(&c),
         Command::Ingest { sender, recipients } => cli::ingest::ingest(c, sender, recipients).await,
         Command::Inspect { file, json } => cli::inspect::inspect(c, &file, json).await,
@@ -158,6 +227,16 @@ async fn main() -> ExitCode {
             cli::report(cli::send_test::send_test(c, &to, site, locale).await)
         }
         Command::Migrate => cli::migrate(&c).await,
+        Command::Queue { action } => cli::report(match action {
+            QueueAction::List {
+                status,
+                conversation,
+                site,
+                limit,
+                json,
+            } => cli::queue::list(c, site, status, conversation, limit, json).await,
+            QueueAction::Retry { id, site } => cli::queue::retry(c, site, id).await,
+        }),
         Command::Suppressions { action } => cli::report(match action {
             SuppressionsAction::List {
                 query,

@@ -180,14 +180,13 @@ fn the_systemd_unit_verifies() {
     let path = dir.path().join("replyrelay.service");
     std::fs::write(
         &path,
-        unit.replace(
-            "/usr/local/bin/replyrelay",
-            env!("CARGO_BIN_EXE_replyrelay"),
-        ),
+        unit.replace("/usr/bin/replyrelay", env!("CARGO_BIN_EXE_replyrelay")),
     )
     .unwrap();
+    // The man page it names is installed by the package (CI verifies the installed unit with
+    // it); here, in the source tree, there is none to find.
     let out = Command::new("systemd-analyze")
-        .arg("verify")
+        .args(["verify", "--man=no"])
         .arg(&path)
         .output()
         .unwrap();

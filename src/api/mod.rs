@@ -4,6 +4,7 @@
 //! the site, and a handler only ever reads or writes that site's data. Errors are JSON:
 //! `{"error": {"code": "...", "field": "...", "message": "..."}}`.
 
+pub mod emails;
 mod suppressions;
 mod visitors;
 
@@ -126,6 +127,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/suppressions", get(suppressions::list))
         .route("/v1/suppressions/{address}", delete(suppressions::lift))
         .route("/v1/visitors/{id}", delete(visitors::erase))
+        .route("/v1/emails", get(emails::list))
+        .route("/v1/emails/{id}/retry", post(emails::retry))
         .route("/v1/attachments/{id}", get(get_attachment))
         .route(
             "/v1/unsubscribe/{token}",

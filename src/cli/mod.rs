@@ -8,6 +8,7 @@
 pub mod ingest;
 pub mod inspect;
 pub mod preview;
+pub mod queue;
 pub mod send_test;
 pub mod suppressions;
 

@@ -349,8 +349,14 @@ fn retention_is_a_duration_or_off() {
         "[retention]\nemail_bodies = \"soon\"\nconversations = \"0s\"\n{SITE}"
     ));
     assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e[0].starts_with("rr.toml:2: retention.email_bodies:"), "{e:?}");
-    assert!(e[1].starts_with("rr.toml:3: retention.conversations:"), "{e:?}");
+    assert!(
+        e[0].starts_with("rr.toml:2: retention.email_bodies:"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("rr.toml:3: retention.conversations:"),
+        "{e:?}"
+    );
 }
 
 const D_BODIES: Option<std::time::Duration> = super::defaults::RETENTION_EMAIL_BODIES;

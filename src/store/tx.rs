@@ -78,6 +78,23 @@ pub trait OutboxTx: Send {
     async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
     /// Marks an email failed (a bounce came back for it).
     async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()>;
+    /// A site's emails, newest first: of `status` if given, of the conversation with the
+    /// platform's id `conversation` if given; at most `limit`.
+    async fn list_emails(
+        &mut self,
+        site: &str,
+        status: Option<EmailStatus>,
+        conversation: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEmail>>;
+    /// Puts a failed, cancelled or pending email of the site back in the queue, its next
+    /// attempt at `now`, its attempts counted from nought.
+    async fn retry_email(
+        &mut self,
+        site: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RetryOutcome>;
 }
 
 /// A site's agent presence, and the events it has sent already.

@@ -159,6 +159,19 @@ pub struct OutboxEmail {
     pub last_error: Option<String>,
 }
 
+/// What asking for an email to be tried again did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Pending again, its next attempt now.
+    Queued,
+    /// No such email on the site.
+    NotFound,
+    /// The relay took it already.
+    AlreadySent,
+    /// Its bytes were dropped under `[retention] email_bodies`: there is nothing to send.
+    BytesGone,
+}
+
 /// An email leased for one attempt, with what the attempt needs.
 #[derive(Clone, Debug)]
 pub struct Claimed {

@@ -5,6 +5,68 @@ macro_rules! sql_outbox {
     ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
         #[async_trait]
         impl OutboxTx for $tx {
+            async fn list_emails(
+                &mut self,
+                site: &str,
+                status: Option<EmailStatus>,
+                conversation: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<OutboxEmail>> {
+                let rows = $q::query(
+                    "SELECT * FROM emails
+                     WHERE site_id = $1 AND ($2 = '' OR status = $2)
+                       AND ($3 = '' OR conversation_id = $3)
+                     ORDER BY created_at DESC, id DESC
+                     LIMIT $4",
+                )
+                .bind(site)
+                .bind(status.map_or("", EmailStatus::as_str))
+                .bind(conversation.unwrap_or_default())
+                .bind(limit as i64)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(outbox_email).collect()
+            }
+
+            async fn retry_email(
+                &mut self,
+                site: &str,
+                id: &str,
+                now: DateTime<Utc>,
+            ) -> Result<RetryOutcome> {
+                let status: Option<String> = $q::query_scalar(&format!(
+                    "SELECT status FROM emails WHERE site_id = $1 AND id = $2 {}",
+                    $row_lock
+                ))
+                .bind(site)
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                let Some(status) = status else {
+                    return Ok(RetryOutcome::NotFound);
+                };
+                if EmailStatus::parse(&status) == EmailStatus::Sent {
+                    return Ok(RetryOutcome::AlreadySent);
+                }
+                let bytes: i64 = $q::query_scalar("SELECT COUNT(*) FROM email_bodies WHERE email_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                if bytes == 0 {
+                    return Ok(RetryOutcome::BytesGone);
+                }
+                $q::query(
+                    "UPDATE emails SET status = 'pending', attempts = 0, next_attempt_at = $2,
+                         lease_until = NULL
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(ms(now))
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(RetryOutcome::Queued)
+            }
+
             async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()> {
                 $q::query(
                     "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
