@@ -451,7 +451,7 @@ fn trimming_knowing_what_was_sent() -> Row {
 async fn ingestion(backend: &str) -> Vec<Row> {
     let daemon = start_daemon(backend, None, false, "mode = \"off\"").await;
     let client = reqwest::Client::new();
-    let message = |i: usize| json!({"type": "message", "conversation": format!("c{}", i % 500), "message": {"id": format!("m{i}"), "author": if i % 2 == 0 { "visitor" } else { "agent" }, "text": "A message of ordinary length, with a question in it?"}});
+    let message = |i: usize| json!({"type": "message", "conversation": format!("c{}", i % 500), "message": {"id": format!("m{i}"), "author": if i.is_multiple_of(2) { "visitor" } else { "agent" }, "text": "A message of ordinary length, with a question in it?"}});
     // Batches of 1000.
     let n = 30_000;
     let start = Instant::now();

@@ -96,7 +96,7 @@ impl fmt::Display for VisitorEmail {
 }
 
 /// Who wrote a chat message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthorKind {
     Visitor,
@@ -184,7 +184,7 @@ pub enum Mode {
 }
 
 /// A file attached to a chat message; emails link to it rather than carry it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
     pub name: String,

@@ -94,7 +94,7 @@ pub struct ChatMessage {
     pub attachments: Vec<Attachment>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceState {
     Active,
@@ -120,20 +120,21 @@ impl FieldError {
 
 // The JSON shapes, one per event type, without the common `type`, `id` and `at`.
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WireConversation {
     conversation: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WireVisitor {
     conversation: String,
+    #[schema(inline)]
     visitor: WireVisitorInfo,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WireVisitorInfo {
     id: String,
@@ -143,14 +144,15 @@ struct WireVisitorInfo {
     timezone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WireMessage {
     conversation: String,
+    #[schema(inline)]
     message: WireChatMessage,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WireChatMessage {
     id: String,
@@ -159,27 +161,47 @@ struct WireChatMessage {
     #[serde(default)]
     text: String,
     #[serde(default)]
+    #[schema(inline)]
     attachments: Vec<Attachment>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WireMessageRef {
     conversation: String,
     message_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WirePresence {
     conversation: String,
     state: PresenceState,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WireAgents {
     online: u32,
+}
+
+/// The JSON shape of each event type (the structs the parser reads, with `type`, `id` and
+/// `at` beside their fields), for the API's OpenAPI document.
+pub fn wire_schemas() -> Vec<(
+    &'static str,
+    utoipa::openapi::RefOr<utoipa::openapi::Schema>,
+)> {
+    use utoipa::PartialSchema;
+    vec![
+        ("visitor", WireVisitor::schema()),
+        ("message", WireMessage::schema()),
+        ("message_deleted", WireMessageRef::schema()),
+        ("read", WireMessageRef::schema()),
+        ("presence", WirePresence::schema()),
+        ("agents", WireAgents::schema()),
+        ("closed", WireConversation::schema()),
+        ("reopened", WireConversation::schema()),
+    ]
 }
 
 /// Parses a request body: one event, or `{"events": [...]}`.

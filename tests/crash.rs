@@ -223,7 +223,7 @@ async fn sigkill_at_random_moments_loses_no_email_and_no_reply(#[case] backend: 
                 .parse()
                 .unwrap();
             delivered.insert(i);
-            if i % 2 == 0 && answered.insert(i) {
+            if i.is_multiple_of(2) && answered.insert(i) {
                 let port = victim.mx_port;
                 replies.spawn(async move { reply_until_accepted(port, &email, i).await });
             }

@@ -2,46 +2,40 @@
 //! once the cause is fixed. `GET /v1/emails?status=&conversation=&limit=` and
 //! `POST /v1/emails/{id}/retry`.
 
-use super::{authenticate, ApiError, AppState};
+use super::{authenticate, views, ApiError, AppState};
 use crate::apply;
-use crate::store::{EmailStatus, OutboxEmail, RetryOutcome};
+use crate::store::{EmailStatus, RetryOutcome};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde_json::{json, Value};
 
 /// The statuses a listing may ask for.
 const STATUSES: [&str; 4] = ["pending", "sent", "failed", "cancelled"];
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// `pending`, `sent`, `failed` or `cancelled`; all when absent.
     status: Option<String>,
+    /// The platform's id of one conversation.
     conversation: Option<String>,
+    /// At most this many (default 100, at most 1,000).
     limit: Option<u32>,
 }
 
-/// One email as the API shows it.
-pub fn view(e: &OutboxEmail) -> Value {
-    let pending = e.status == EmailStatus::Pending;
-    json!({
-        "id": e.id,
-        "conversation": e.conversation_id,
-        "to": e.rcpt_to,
-        "message_id": e.message_id,
-        "status": e.status.as_str(),
-        "attempts": e.attempts,
-        "created_at": e.created_at.to_rfc3339(),
-        "next_attempt_at": pending.then(|| e.next_attempt_at.to_rfc3339()),
-        "sent_at": e.sent_at.map(|t| t.to_rfc3339()),
-        "last_answer": e.last_error,
-    })
-}
-
+/// The site's outbox, newest first, with each email's status and the relay's last answer.
+#[utoipa::path(get, path = "/v1/emails", tag = "emails", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = views::Emails),
+        (status = 400, body = views::ErrorBody),
+        (status = 401, body = views::ErrorBody),
+    ))]
 pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<views::Emails>, ApiError> {
     let site = authenticate(&state, &headers)?;
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -62,16 +56,26 @@ pub(super) async fn list(
         .list_emails(&site.id, status, conversation, limit)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(
-        json!({ "emails": emails.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(views::Emails {
+        emails: emails.iter().map(views::EmailView::from).collect(),
+    }))
 }
 
+/// Puts a failed, cancelled or pending email back in the queue, to be tried now.
+#[utoipa::path(post, path = "/v1/emails/{id}/retry", tag = "emails", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = views::Retried),
+        (status = 401, body = views::ErrorBody),
+        (status = 404, body = views::ErrorBody),
+        (status = 409, body = views::ErrorBody, description = "Sent already"),
+        (status = 410, body = views::ErrorBody, description = "Its bytes went under [retention]"),
+    ))]
 pub(super) async fn retry(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<views::Retried>, ApiError> {
     let site = authenticate(&state, &headers)?;
     let now = state.clock.now();
     let outcome = apply::retry_email(state.store.as_ref(), &site, &id, now)
@@ -86,9 +90,10 @@ pub(super) async fn retry(
     match outcome {
         RetryOutcome::Queued => {
             state.wake.notify_one();
-            Ok(Json(
-                json!({ "retried": id, "next_attempt_at": now.to_rfc3339() }),
-            ))
+            Ok(Json(views::Retried {
+                retried: id,
+                next_attempt_at: now.to_rfc3339(),
+            }))
         }
         RetryOutcome::NotFound => Err(ApiError::not_found(format!("no email `{id}` on this site"))),
         RetryOutcome::AlreadySent => Err(refused(

@@ -5,16 +5,17 @@
 //! `{"error": {"code": "...", "field": "...", "message": "..."}}`.
 
 pub mod emails;
+pub mod openapi;
 mod suppressions;
+pub mod views;
 mod visitors;
 
 use crate::apply::{self, ApplyError};
 use crate::clock::Clock;
 use crate::config::{Shared, Site, SiteRef};
-use crate::domain::MessageSource;
 use crate::events::{self, FieldError};
 use crate::i18n;
-use crate::store::{MarkedMessage, Store};
+use crate::store::Store;
 use crate::token::{Purpose, TokenKeys};
 use askama::Template;
 use axum::body::Bytes;
@@ -23,7 +24,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
+        .route("/v1/openapi.json", get(openapi::serve))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -188,11 +189,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(field) = self.field {
-            error["field"] = Value::String(field);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let body = views::ErrorBody {
+            error: views::ErrorDetail {
+                code: self.code.into(),
+                field: self.field,
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -223,11 +227,19 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<SiteRef, ApiErr
     SiteRef::by_token(state.config.current(), token).ok_or_else(|| unauthorized("unknown token"))
 }
 
+/// Events from the chat platform: one event, or `{"events": [...]}` (at most 1,000).
+#[utoipa::path(post, path = "/v1/events", tag = "events", security(("bearer" = [])),
+    request_body(content = openapi::EventsRequest, description = "One event, or a batch"),
+    responses(
+        (status = 200, body = views::EventsApplied),
+        (status = 400, body = views::ErrorBody, description = "The field at fault is named"),
+        (status = 401, body = views::ErrorBody),
+    ))]
 async fn post_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<views::EventsApplied>, ApiError> {
     let site = authenticate(&state, &headers)?;
     let events = events::parse_body(&body).map_err(ApiError::invalid)?;
     let now = state.clock.now();
@@ -238,20 +250,26 @@ async fn post_events(
             ApplyError::Store(e) => ApiError::internal(e),
         })?;
     state.wake.notify_one();
-    Ok(Json(
-        json!({"applied": applied.applied, "replayed": applied.replayed}),
-    ))
+    Ok(Json(views::EventsApplied {
+        applied: applied.applied,
+        replayed: applied.replayed,
+    }))
 }
 
-fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
-}
-
+/// A conversation, its visitor and its messages, each with its forwarding marker once emailed.
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The platform's conversation id")),
+    responses(
+        (status = 200, body = views::ConversationView),
+        (status = 401, body = views::ErrorBody),
+        (status = 404, body = views::ErrorBody),
+    ))]
 async fn get_conversation(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<views::ConversationView>, ApiError> {
     let site = authenticate(&state, &headers)?;
     let Some((c, messages)) = state
         .store
@@ -263,54 +281,19 @@ async fn get_conversation(
             "no conversation `{id}` on this site"
         )));
     };
-    let messages: Vec<Value> = messages.iter().map(message_json).collect();
-    let replied_by_email = c.replied_by_email;
-    Ok(Json(json!({
-        "id": c.id,
-        "status": if c.open { "open" } else { "closed" },
-        "created_at": c.created_at.to_rfc3339(),
-        "closed_at": time(c.closed_at),
-        "visitor": {
-            "id": c.visitor.id,
-            "email": c.visitor.email,
-            "name": c.visitor.name,
-            "locale": c.visitor.locale,
-            "timezone": c.visitor.timezone,
-            "last_activity_at": time(c.last_activity_at),
-            "left_at": time(c.left_at),
-        },
-        "next_email_due_at": time(c.due_at),
-        "unanswered_emails": c.unanswered_emails,
-        "replied_by_email": replied_by_email,
-        "messages": messages,
-    })))
-}
-
-fn message_json(m: &MarkedMessage) -> Value {
-    let msg = &m.message;
-    json!({
-        "id": msg.id,
-        "author": msg.author.as_str(),
-        "name": msg.author_name,
-        "text": msg.text,
-        "attachments": msg.attachments,
-        "source": msg.source.channel(),
-        "quarantined": msg.source == MessageSource::EmailQuarantined,
-        "at": msg.at.to_rfc3339(),
-        "deleted": msg.deleted,
-        "trimmed": msg.trimmed,
-        "forwarded": m.marker.as_ref().map(|k| json!({
-            "to": k.to,
-            "at": k.at.to_rfc3339(),
-            "message_id": k.message_id,
-            "status": k.status.as_str(),
-            "error": k.error,
-        })),
-    })
+    Ok(Json(views::ConversationView::new(&c, &messages)))
 }
 
 /// A file a visitor attached to an email reply. Always served as a download, never rendered,
 /// so an HTML attachment cannot run in the platform's origin.
+#[utoipa::path(get, path = "/v1/attachments/{id}", tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "As a message's attachment URL names it")),
+    responses(
+        (status = 200, description = "The file, as a download", content_type = "application/octet-stream"),
+        (status = 401, body = views::ErrorBody),
+        (status = 404, body = views::ErrorBody),
+    ))]
 async fn get_attachment(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -362,7 +345,8 @@ async fn get_attachment(
 }
 
 /// `GET /v1/contacts` parameters.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ContactQuery {
     /// Part of a visitor's name, email or id, or a conversation id; empty lists everyone.
     #[serde(default)]
@@ -373,12 +357,19 @@ struct ContactQuery {
     limit: Option<u32>,
 }
 
-/// Finds visitors by name, email or id, with their conversations.
+/// Finds visitors by name, email or id, with their conversations; newest first.
+#[utoipa::path(get, path = "/v1/contacts", tag = "conversations", security(("bearer" = [])),
+    params(ContactQuery),
+    responses(
+        (status = 200, body = views::Contacts),
+        (status = 400, body = views::ErrorBody),
+        (status = 401, body = views::ErrorBody),
+    ))]
 async fn find_contacts(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<ContactQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<views::Contacts>, ApiError> {
     let site = authenticate(&state, &headers)?;
     let open = match query.status.as_deref() {
         None | Some("") => None,
@@ -399,25 +390,11 @@ async fn find_contacts(
         .find_contacts(&site.id, query.q.trim(), open, limit)
         .await
         .map_err(ApiError::internal)?;
-    let contacts: Vec<Value> = found
-        .iter()
-        .map(|(c, suppressed)| {
-            json!({
-                "visitor": {
-                    "id": c.visitor.id,
-                    "email": c.visitor.email,
-                    "name": c.visitor.name,
-                    "suppressed": suppressed,
-                },
-                "conversation": {
-                    "id": c.id,
-                    "status": if c.open { "open" } else { "closed" },
-                    "created_at": c.created_at.to_rfc3339(),
-                },
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "contacts": contacts })))
+    Ok(Json(views::Contacts {
+        contacts: (found.iter())
+            .map(|(c, suppressed)| views::Contact::new(c, *suppressed))
+            .collect(),
+    }))
 }
 
 #[derive(Template)]
@@ -476,6 +453,11 @@ fn page(site: Option<&Site>, message: Option<fn(&i18n::Strings) -> &String>) -> 
 }
 
 /// The link in the email body: a confirmation page, so link scanners do not unsubscribe anyone.
+/// The unsubscribe confirmation page an email's link opens. No bearer token: the link's token
+/// is MAC'd.
+#[utoipa::path(get, path = "/v1/unsubscribe/{token}", tag = "visitors",
+    params(("token" = String, Path)),
+    responses((status = 200, description = "An HTML page with the button", content_type = "text/html")))]
 async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match unsubscribe_target(&state, &token).await {
         Some((site, ..)) => page(Some(&site), None).into_response(),
@@ -488,6 +470,10 @@ async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<Strin
 }
 
 /// RFC 8058 one-click (and the page's button): suppresses the visitor's address for the site.
+/// Unsubscribes the address the link's email went to (RFC 8058 one-click).
+#[utoipa::path(post, path = "/v1/unsubscribe/{token}", tag = "visitors",
+    params(("token" = String, Path)),
+    responses((status = 200, description = "An HTML page saying so", content_type = "text/html")))]
 async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some((site, email, cause)) = unsubscribe_target(&state, &token).await else {
         return (
@@ -520,12 +506,25 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Whether the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, body = views::Health),
+        (status = 503, body = views::Health, description = "The database does not answer"),
+    ))]
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.meta("schema").await {
-        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Ok(_) => Json(views::Health {
+            status: "ok".into(),
+            error: None,
+        })
+        .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "error": e.to_string()})),
+            Json(views::Health {
+                status: "unavailable".into(),
+                error: Some(e.to_string()),
+            }),
         )
             .into_response(),
     }

@@ -3,18 +3,25 @@
 //! of it as `visitor.erased`; a suppression of their address survives as a keyed hash, so an
 //! unsubscribe is still honoured.
 
-use super::{authenticate, ApiError, AppState};
+use super::{authenticate, views, ApiError, AppState};
 use crate::apply;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde_json::{json, Value};
 
+/// Erases a visitor: every conversation, message, attachment, email and webhook of theirs on
+/// the site; their suppression stays as a keyed hash. The same answer when nothing was held.
+#[utoipa::path(delete, path = "/v1/visitors/{id}", tag = "visitors", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The platform's visitor id")),
+    responses(
+        (status = 200, body = views::VisitorErased),
+        (status = 401, body = views::ErrorBody),
+    ))]
 pub(super) async fn erase(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(visitor): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<views::VisitorErased>, ApiError> {
     let site = authenticate(&state, &headers)?;
     let erased = apply::erase(state.store.as_ref(), &site, &visitor, state.clock.now())
         .await
@@ -26,5 +33,8 @@ pub(super) async fn erase(
         "visitor erased"
     );
     // Answered the same whether anything was held: erasing twice is no error.
-    Ok(Json(json!({ "visitor": visitor, "erased": erased })))
+    Ok(Json(views::VisitorErased {
+        visitor,
+        erased: erased.into(),
+    }))
 }

@@ -30,7 +30,10 @@ pub async fn list(
         .await?;
     for e in &emails {
         if json {
-            println!("{}", crate::api::emails::view(e));
+            println!(
+                "{}",
+                serde_json::to_string(&crate::api::views::EmailView::from(e))?
+            );
             continue;
         }
         let when = match (e.status, e.sent_at) {

@@ -11,6 +11,7 @@ mod erasure;
 mod events;
 mod metrics;
 mod modes;
+mod openapi;
 mod outbox;
 mod replies;
 mod reports;
