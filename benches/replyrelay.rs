@@ -24,6 +24,9 @@ struct Row {
     bound: &'static str,
 }
 
+#[path = "replyrelay/retention.rs"]
+mod retention;
+
 fn main() {
     // `cargo test --all-targets` runs this too; only `cargo bench` (which passes --bench) means it.
     if !std::env::args().any(|a| a == "--bench") {
@@ -63,6 +66,9 @@ fn main() {
     }
     if wants("scheduler") {
         rows.extend(rt.block_on(scheduler()));
+    }
+    if wants("retention") {
+        rows.extend(rt.block_on(retention::retention()));
     }
     print_table(&rows);
     // On a virtual machine the host can take CPU time away (steal): absolute figures fall with
@@ -127,6 +133,8 @@ fn fmt(v: f64) -> String {
 struct Daemon {
     child: Child,
     api: String,
+    /// The base URL of its metrics listener.
+    metrics: String,
     smtp: Option<String>,
     _dir: tempfile::TempDir,
 }
@@ -202,7 +210,7 @@ fn start_daemon_on(
         .map(|l| format!("[inbound.smtp]\nlisten = \"{l}\"\nmax_connections = 200\n"))
         .unwrap_or_default();
     let config = format!(
-        "{extra}\n[api]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{db}\"\n{delivery}\n{inbound}\n[secrets]\ntoken_keys = [\"{KEY}\"]\n\
+        "{extra}\n[api]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{db}\"\n{delivery}\n{inbound}\n[secrets]\ntoken_keys = [\"{KEY}\"]\n\
          [[site]]\nid = \"acme\"\nname = \"Acme\"\napi_tokens = [\"{TOKEN}\"]\nsender = \"support@acme.example\"\n\
          reply_domain = \"reply.acme.example\"\nsender_policy = \"accept\"\n"
     );
@@ -220,17 +228,20 @@ fn start_daemon_on(
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    let api = loop {
+    let (api, metrics) = loop {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
             "the daemon exited"
         );
-        if let Some(addr) = serde_json::from_str::<Value>(&line)
-            .ok()
-            .and_then(|v| v["fields"]["addr"].as_str().map(String::from))
-        {
-            break format!("http://{addr}");
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let (Some(addr), Some(metrics)) = (
+            v["fields"]["addr"].as_str(),
+            v["fields"]["metrics"].as_str(),
+        ) {
+            break (format!("http://{addr}"), format!("http://{metrics}"));
         }
     };
     // The daemon's log lines, kept where REPLYRELAY_BENCH_LOG says (to see what a run logged).
@@ -244,6 +255,7 @@ fn start_daemon_on(
     Daemon {
         child,
         api,
+        metrics,
         smtp: smtp_listen,
         _dir: dir,
     }
@@ -275,7 +287,7 @@ fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 async fn metric(daemon: &Daemon, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", daemon.api))
+    let text = reqwest::get(format!("{}/metrics", daemon.metrics))
         .await
         .unwrap()
         .text()

@@ -49,6 +49,8 @@ pub(super) struct PoolInner {
     pub(super) permits: Arc<Semaphore>,
     /// Rows written since the checkpointer was last asked to run.
     pub(super) unchecked: std::sync::atomic::AtomicU64,
+    /// Write transactions that found another process holding the lock and waited for it.
+    pub(super) lock_waits: std::sync::atomic::AtomicU64,
     /// Asks the checkpointer to run (a full queue means it has been asked already).
     pub(super) checkpoint: std::sync::mpsc::SyncSender<()>,
     /// Whose turn it is to write, in this process. SQLite has one writer at a time; a second
@@ -83,6 +85,7 @@ impl Pool {
                 writer: Mutex::default(),
                 permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
                 unchecked: Default::default(),
+                lock_waits: Default::default(),
                 checkpoint,
                 turn: Arc::default(),
             }),
@@ -101,6 +104,14 @@ impl Pool {
     /// This process's turn to write: held for a write transaction, or a statement that writes.
     pub fn turn(&self) -> Arc<tokio::sync::Mutex<()>> {
         self.inner.turn.clone()
+    }
+
+    /// How many write transactions found another process holding the lock, and waited.
+    #[cfg(test)]
+    pub fn lock_waits(&self) -> u64 {
+        self.inner
+            .lock_waits
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Takes an idle connection, or opens one.

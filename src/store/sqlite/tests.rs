@@ -151,16 +151,33 @@ async fn a_write_lock_held_by_another_process_is_waited_for() {
         released.recv().unwrap();
         other.execute_batch("COMMIT").unwrap();
     });
+    let writer = pool.clone();
     let waiting = tokio::spawn(async move {
-        let mut tx = Tx::begin_write(&pool).await?;
+        let mut tx = Tx::begin_write(&writer).await?;
         query("INSERT INTO t (k) VALUES (3)")
             .execute(&mut *tx)
             .await?;
         tx.commit().await
     });
-    tokio::task::yield_now().await;
+    // The order, not a time: the writer found the lock taken and began to wait...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pool.lock_waits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never tried"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    // ...and is still waiting, not failed, while the other process holds it.
+    assert!(!waiting.is_finished());
     release.send(()).unwrap();
-    // Busy at first, it waits instead of failing.
-    waiting.await.unwrap().unwrap();
     holder.join().unwrap();
+    // Released, it goes through.
+    waiting.await.unwrap().unwrap();
+    let mut tx = Tx::begin_read(&pool).await.unwrap();
+    let stored: Vec<i64> = query_scalar("SELECT k FROM t WHERE k = 3")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(stored, [3]);
 }

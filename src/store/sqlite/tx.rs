@@ -51,6 +51,7 @@ impl Tx {
         match began {
             Ok(()) => {}
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                (pool.inner.lock_waits).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 conn = tokio::task::spawn_blocking(move || {
                     conn.execute_batch("BEGIN IMMEDIATE").map(|()| conn)
                 })
