@@ -20,25 +20,15 @@ pub fn erased_address(key: &[u8], site: &str, email: &str) -> String {
     mac.update(site.as_bytes());
     mac.update(b"\0");
     mac.update(email.to_lowercase().as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes());
     format!("{ERASED_PREFIX}{hex}")
 }
 
 /// The key kept as hex in the meta table, as bytes.
 pub fn key_bytes(hex: &str) -> anyhow::Result<Vec<u8>> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-                .ok_or_else(|| anyhow::anyhow!("the stored erasure key is not hex"))
-        })
-        .collect()
+    data_encoding::HEXLOWER
+        .decode(hex.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the stored erasure key is not hex: {e}"))
 }
 
 /// A fresh key, as hex.
@@ -46,7 +36,7 @@ pub fn new_key() -> String {
     use rand::RngCore;
     let mut key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
-    key.iter().map(|b| format!("{b:02x}")).collect()
+    data_encoding::HEXLOWER.encode(&key)
 }
 
 #[cfg(test)]

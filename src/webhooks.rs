@@ -21,12 +21,7 @@ pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes());
     format!("t={t},v1={hex}")
 }
 

@@ -36,7 +36,7 @@ pub async fn token_keys(config: &Config, store: &dyn Store) -> anyhow::Result<To
     }
     let mut fresh = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut fresh);
-    let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = data_encoding::HEXLOWER.encode(&fresh);
     let key = store.meta_init("token_key", &hex).await?;
     Ok(TokenKeys::new(vec![key.into_bytes()]))
 }

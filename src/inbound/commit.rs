@@ -259,11 +259,7 @@ pub(super) fn unroutable(analysis: &Analysis) -> Rejection {
 
 pub(super) fn content_hash(text: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    data_encoding::HEXLOWER.encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
 /// The chat message a reply becomes, and the ids its attachments are stored under (their URLs
