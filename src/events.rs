@@ -185,8 +185,20 @@ struct WireAgents {
     online: u32,
 }
 
+/// Every event `type`, as the parser's match takes them (a test holds the two together).
+pub const EVENT_TYPES: [&str; 8] = [
+    "visitor",
+    "message",
+    "message_deleted",
+    "read",
+    "presence",
+    "agents",
+    "closed",
+    "reopened",
+];
+
 /// The JSON shape of each event type (the structs the parser reads, with `type`, `id` and
-/// `at` beside their fields), for the API's OpenAPI document.
+/// `at` beside their fields), for the API's OpenAPI document, in [`EVENT_TYPES`]' order.
 pub fn wire_schemas() -> Vec<(
     &'static str,
     utoipa::openapi::RefOr<utoipa::openapi::Schema>,
@@ -385,8 +397,8 @@ fn parse_event(value: Value, prefix: &str) -> Result<Event, FieldError> {
             return Err(FieldError::new(
                 f("type"),
                 format!(
-                    "unknown event type `{other}`; expected one of visitor, message, \
-                     message_deleted, read, presence, agents, closed, reopened"
+                    "unknown event type `{other}`; expected one of {}",
+                    EVENT_TYPES.join(", ")
                 ),
             ))
         }
@@ -478,6 +490,16 @@ fn message_event(rest: Value, prefix: &str) -> Result<EventKind, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_event_type_is_documented_and_parsed() {
+        let documented: Vec<&str> = wire_schemas().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(documented, EVENT_TYPES);
+        for kind in EVENT_TYPES {
+            let e = parse_event(serde_json::json!({"type": kind}), "").unwrap_err();
+            assert_ne!(e.field, "type", "{kind}: {e}");
+        }
+    }
 
     fn err(body: &str) -> FieldError {
         parse_body(body.as_bytes()).unwrap_err()

@@ -9,9 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-/// The statuses a listing may ask for.
-const STATUSES: [&str; 4] = ["pending", "sent", "failed", "cancelled"];
-
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
@@ -39,15 +36,12 @@ pub(super) async fn list(
     let site = authenticate(&state, &headers)?;
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) if STATUSES.contains(&s) => Some(EmailStatus::parse(s)),
-        Some(s) => {
-            return Err(ApiError {
-                status: StatusCode::BAD_REQUEST,
-                code: "invalid_query",
-                field: Some("status".into()),
-                message: format!("`{s}` is not one of {}", STATUSES.join(", ")),
-            })
-        }
+        Some(s) => Some(EmailStatus::named(s).ok_or_else(|| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_query",
+            field: Some("status".into()),
+            message: format!("`{s}` is not one of {}", EmailStatus::names()),
+        })?),
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let mut tx = state.store.begin_read().await.map_err(ApiError::internal)?;

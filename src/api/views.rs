@@ -79,28 +79,6 @@ pub struct VisitorView {
     pub left_at: Option<String>,
 }
 
-/// A file attached to a chat message.
-#[derive(Serialize, ToSchema)]
-pub struct AttachmentView {
-    pub name: String,
-    pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
-}
-
-impl From<&Attachment> for AttachmentView {
-    fn from(a: &Attachment) -> Self {
-        Self {
-            name: a.name.clone(),
-            url: a.url.clone(),
-            size: a.size,
-            content_type: a.content_type.clone(),
-        }
-    }
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct MessageView {
     pub id: String,
@@ -108,7 +86,7 @@ pub struct MessageView {
     pub author: String,
     pub name: Option<String>,
     pub text: String,
-    pub attachments: Vec<AttachmentView>,
+    pub attachments: Vec<Attachment>,
     /// `chat` or `email`.
     pub source: String,
     /// An email reply held for review (its sender did not match).
@@ -163,7 +141,7 @@ impl From<&MarkedMessage> for MessageView {
             author: msg.author.as_str().into(),
             name: msg.author_name.clone(),
             text: msg.text.clone(),
-            attachments: msg.attachments.iter().map(AttachmentView::from).collect(),
+            attachments: msg.attachments.clone(),
             source: msg.source.channel().into(),
             quarantined: msg.source == MessageSource::EmailQuarantined,
             at: rfc3339(msg.at),
@@ -312,32 +290,7 @@ pub struct Retried {
 #[derive(Serialize, ToSchema)]
 pub struct VisitorErased {
     pub visitor: String,
-    pub erased: ErasedView,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErasedView {
-    /// The platform's ids of the conversations deleted.
-    pub conversations: Vec<String>,
-    pub messages: u64,
-    pub attachments: u64,
-    pub emails: u64,
-    pub webhooks: u64,
-    /// Suppressions kept, now as keyed hashes.
-    pub suppressions_kept: u64,
-}
-
-impl From<Erased> for ErasedView {
-    fn from(e: Erased) -> Self {
-        Self {
-            conversations: e.conversations,
-            messages: e.messages,
-            attachments: e.attachments,
-            emails: e.emails,
-            webhooks: e.webhooks,
-            suppressions_kept: e.suppressions_kept,
-        }
-    }
+    pub erased: Erased,
 }
 
 /// `GET /healthz`.

@@ -33,8 +33,5 @@ pub(super) async fn erase(
         "visitor erased"
     );
     // Answered the same whether anything was held: erasing twice is no error.
-    Ok(Json(views::VisitorErased {
-        visitor,
-        erased: erased.into(),
-    }))
+    Ok(Json(views::VisitorErased { visitor, erased }))
 }

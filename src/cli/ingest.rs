@@ -35,13 +35,12 @@ pub async fn ingest(c: Config, sender: Option<String>, recipients: Vec<String>) 
         rcpt_to: recipients,
     };
     match inbound.deliver(&raw, &envelope).await {
-        Ok(Outcome::Rejected(r)) => {
-            eprintln!("ingest: {}", said(&Outcome::Rejected(r.clone())));
-            ExitCode::from(exit_code(&r))
-        }
         Ok(outcome) => {
             eprintln!("ingest: {}", said(&outcome));
-            ExitCode::SUCCESS
+            match &outcome {
+                Outcome::Rejected(r) => ExitCode::from(exit_code(r)),
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             eprintln!("ingest: could not store the message, try later: {e:#}");

@@ -20,8 +20,9 @@ pub async fn list(
     let site = pick_site(&c, site)?;
     let status = match status.as_deref() {
         None => None,
-        Some(s @ ("pending" | "sent" | "failed" | "cancelled")) => Some(EmailStatus::parse(s)),
-        Some(s) => anyhow::bail!("--status `{s}` is not one of pending, sent, failed, cancelled"),
+        Some(s) => Some(EmailStatus::named(s).ok_or_else(|| {
+            anyhow::anyhow!("--status `{s}` is not one of {}", EmailStatus::names())
+        })?),
     };
     let store = open_store(&c).await?.store;
     let mut tx = store.begin_read().await?;

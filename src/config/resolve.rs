@@ -90,31 +90,36 @@ fn resolve_retention(
     }
 }
 
+/// A `listen` key: the address given, else `default`; one that does not parse is an error at
+/// `at`, and the default stands in so the other checks go on.
+fn listen_address(
+    given: Option<String>,
+    default: &str,
+    at: &[Seg],
+    err: &mut dyn FnMut(&[Seg], String),
+) -> SocketAddr {
+    let text = given.unwrap_or_else(|| default.into());
+    text.parse().unwrap_or_else(|_| {
+        err(at, format!("`{text}` is not an address such as {default}"));
+        default.parse().expect("a valid default")
+    })
+}
+
 /// `[metrics]`.
 fn resolve_metrics(raw: Option<raw::Metrics>, err: &mut dyn FnMut(&[Seg], String)) -> SocketAddr {
-    let text = raw
-        .and_then(|m| m.listen)
-        .unwrap_or_else(|| D::METRICS_LISTEN.into());
-    text.parse().unwrap_or_else(|_| {
-        err(
-            &[key("metrics"), key("listen")],
-            format!("`{text}` is not an address such as 127.0.0.1:9470"),
-        );
-        D::METRICS_LISTEN.parse().expect("a valid default")
-    })
+    let given = raw.and_then(|m| m.listen);
+    listen_address(
+        given,
+        D::METRICS_LISTEN,
+        &[key("metrics"), key("listen")],
+        err,
+    )
 }
 
 /// `[api]`.
 fn resolve_api(raw: Option<raw::Api>, err: &mut dyn FnMut(&[Seg], String)) -> ApiConfig {
     let api = raw.unwrap_or_default();
-    let listen_text = api.listen.unwrap_or_else(|| D::API_LISTEN.into());
-    let listen = listen_text.parse().unwrap_or_else(|_| {
-        err(
-            &[key("api"), key("listen")],
-            format!("`{listen_text}` is not an address such as 127.0.0.1:8470"),
-        );
-        D::API_LISTEN.parse().expect("a valid default")
-    });
+    let listen = listen_address(api.listen, D::API_LISTEN, &[key("api"), key("listen")], err);
     let public_url = api.public_url.map(|u| u.trim_end_matches('/').to_string());
     let max_connections = api.max_connections.unwrap_or(D::API_MAX_CONNECTIONS).max(1);
     let idle_timeout = api.idle_timeout.unwrap_or(D::API_IDLE_TIMEOUT);
@@ -373,14 +378,7 @@ pub(super) fn resolve_inbound(
     };
     let listener = raw.smtp.map(|l| {
         let at = |k: &str| [key("inbound"), key("smtp"), key(k)];
-        let text = l.listen.unwrap_or_else(|| D::LISTENER_LISTEN.into());
-        let listen = text.parse().unwrap_or_else(|_| {
-            err(
-                &at("listen"),
-                format!("`{text}` is not an address such as 127.0.0.1:2525"),
-            );
-            D::LISTENER_LISTEN.parse().expect("a valid default")
-        });
+        let listen = listen_address(l.listen, D::LISTENER_LISTEN, &at("listen"), err);
         let lmtp = match l.protocol.as_deref().unwrap_or("smtp") {
             "smtp" => false,
             "lmtp" => true,

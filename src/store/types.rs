@@ -117,6 +117,24 @@ pub enum EmailStatus {
 }
 
 impl EmailStatus {
+    pub const ALL: [EmailStatus; 4] = [
+        EmailStatus::Pending,
+        EmailStatus::Sent,
+        EmailStatus::Failed,
+        EmailStatus::Cancelled,
+    ];
+
+    /// The status of this name, for what a person asks for (a query, a flag); `None` for
+    /// any other word. [`Self::parse`] is for what the database holds.
+    pub fn named(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Every name, for an error that lists them.
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EmailStatus::Pending => "pending",
@@ -334,8 +352,8 @@ pub struct Marker {
     pub error: Option<String>,
 }
 
-/// What an erasure removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+/// What an erasure removed (the API answers with it as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Erased {
     /// The platform's ids of the conversations deleted.
     pub conversations: Vec<String>,

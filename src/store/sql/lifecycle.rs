@@ -12,11 +12,8 @@ macro_rules! sql_lifecycle {
                     .bind(crate::erasure::new_key())
                     .execute(&mut *self.tx)
                     .await?;
-                let hex: String = $q::query_scalar("SELECT value FROM meta WHERE key = $1")
-                    .bind(crate::erasure::KEY_NAME)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                crate::erasure::key_bytes(&hex)
+                (self.stored_erasure_key().await?)
+                    .ok_or_else(|| anyhow::anyhow!("the erasure key was just stored"))
             }
 
             /// Deletes the rows of one conversation, children first (they reference it and its
@@ -46,15 +43,8 @@ macro_rules! sql_lifecycle {
 
             /// Deletes the site's webhooks whose payload holds `"name":"value"`.
             async fn delete_webhooks_with(&mut self, site: &str, name: &str, value: &str) -> Result<u64> {
-                let needle = format!("\"{name}\":{}", serde_json::Value::from(value));
-                let pattern = format!(
-                    "%{}%",
-                    needle
-                        .to_lowercase()
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                );
+                let pattern =
+                    $crate::store::sql::contains_pattern(&format!("\"{name}\":{}", serde_json::Value::from(value)));
                 Ok($q::query(
                     "DELETE FROM webhooks WHERE site_id = $1 AND LOWER(payload) LIKE $2 ESCAPE '\\'",
                 )
@@ -133,6 +123,12 @@ macro_rules! sql_lifecycle {
                 for id in erased.conversations.clone() {
                     erased.webhooks += self.delete_webhooks_with(site, "conversation", &id).await?;
                 }
+                // Made or read once, for every address of theirs.
+                let key = if addresses.is_empty() {
+                    Vec::new()
+                } else {
+                    self.erasure_key().await?
+                };
                 for email in &addresses {
                     for field in ["email", "to"] {
                         erased.webhooks += self.delete_webhooks_with(site, field, email).await?;
@@ -144,7 +140,7 @@ macro_rules! sql_lifecycle {
                         .await?;
                     // The suppression stays, under a name that no longer says who. Its cause
                     // (a report's words, the email's id) goes: it may name the address.
-                    let hashed = crate::erasure::erased_address(&self.erasure_key().await?, site, email);
+                    let hashed = crate::erasure::erased_address(&key, site, email);
                     erased.suppressions_kept += $q::query(
                         "INSERT INTO suppressions (site_id, email, reason, at, cause)
                          SELECT site_id, $3, reason, at, NULL FROM suppressions

@@ -29,6 +29,16 @@ pub fn ms(t: DateTime<Utc>) -> i64 {
     to_millis(t)
 }
 
+/// A `LIKE … ESCAPE '\'` pattern for lowercased text that contains `text` (lowercased too);
+/// its own `%`, `_` and `\` are matched literally, as the caller typed them.
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = (text.to_lowercase())
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 pub fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(to_millis)
 }

@@ -297,14 +297,7 @@ macro_rules! sql_store {
                 open: Option<bool>,
                 limit: u32,
             ) -> Result<Vec<(Conversation, bool)>> {
-                // LIKE wildcards typed by the caller are matched literally.
-                let pattern = format!(
-                    "%{}%",
-                    q.to_lowercase()
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                );
+                let pattern = $crate::store::sql::contains_pattern(q);
                 let rows = $q::query(&format!(
                     "SELECT {CONVERSATION_COLUMNS},
                          EXISTS (SELECT 1 FROM suppressions s

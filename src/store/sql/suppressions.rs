@@ -4,17 +4,20 @@
 macro_rules! sql_suppressions {
     ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
         impl $tx {
-            /// What `email` is kept as once its visitor is erased; `None` while nobody ever
-            /// was (no key yet).
-            async fn erased_form(&mut self, site: &str, email: &str) -> Result<Option<String>> {
+            /// The database's erasure key; `None` until the first erasure made it.
+            async fn stored_erasure_key(&mut self) -> Result<Option<Vec<u8>>> {
                 let key: Option<String> = $q::query_scalar("SELECT value FROM meta WHERE key = $1")
                     .bind(crate::erasure::KEY_NAME)
                     .fetch_optional(&mut *self.tx)
                     .await?;
-                key.map(|k| {
-                    Ok(crate::erasure::erased_address(&crate::erasure::key_bytes(&k)?, site, email))
-                })
-                .transpose()
+                key.map(|k| crate::erasure::key_bytes(&k)).transpose()
+            }
+
+            /// What `email` is kept as once its visitor is erased; `None` while nobody ever
+            /// was (no key yet).
+            async fn erased_form(&mut self, site: &str, email: &str) -> Result<Option<String>> {
+                let key = self.stored_erasure_key().await?;
+                Ok(key.map(|k| crate::erasure::erased_address(&k, site, email)))
             }
         }
 
@@ -113,14 +116,7 @@ macro_rules! sql_suppressions {
                 reason: Option<&str>,
                 limit: u32,
             ) -> Result<Vec<Suppression>> {
-                // LIKE wildcards typed by the caller are matched literally.
-                let pattern = format!(
-                    "%{}%",
-                    q.to_lowercase()
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                );
+                let pattern = $crate::store::sql::contains_pattern(q);
                 let rows = $q::query(
                     "SELECT email, reason, at, cause FROM suppressions
                      WHERE site_id = $1 AND email LIKE $2 ESCAPE '\\'
