@@ -180,8 +180,20 @@ fn without_config(command: &Command) -> Option<ExitCode> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Sockets handed over by systemd are taken before any thread starts: taking them unsets
+    // LISTEN_FDS, which must not race another thread reading the environment.
+    let inherited = replyrelay::app::Inherited::from_env();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+        .block_on(run(inherited))
+}
+
+async fn run(
+    inherited: Result<replyrelay::app::Inherited, replyrelay::app::sockets::SocketError>,
+) -> ExitCode {
     let cli = Cli::parse();
     if let Some(code) = without_config(&cli.command) {
         return code;
@@ -252,23 +264,37 @@ async fn main() -> ExitCode {
         Command::Serve {
             listen,
             metrics_listen,
-        } => {
-            let mut c = c;
-            if let Some(addr) = listen {
-                c.api.listen = addr;
-            }
-            if let Some(addr) = metrics_listen {
-                c.metrics_listen = addr;
-            }
-            let code = match replyrelay::app::serve::serve(c).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    ExitCode::FAILURE
-                }
-            };
-            telemetry::flush();
-            code
-        }
+        } => serve(c, listen, metrics_listen, inherited).await,
     }
+}
+
+/// `replyrelay serve`, on the addresses given instead of the config's, and the sockets handed
+/// over instead of either.
+async fn serve(
+    mut c: replyrelay::config::Config,
+    listen: Option<std::net::SocketAddr>,
+    metrics_listen: Option<std::net::SocketAddr>,
+    inherited: Result<replyrelay::app::Inherited, replyrelay::app::sockets::SocketError>,
+) -> ExitCode {
+    if let Some(addr) = listen {
+        c.api.listen = addr;
+    }
+    if let Some(addr) = metrics_listen {
+        c.metrics_listen = addr;
+    }
+    let code = match inherited {
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+        Ok(inherited) => match replyrelay::app::serve::serve(c, inherited).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    };
+    telemetry::flush();
+    code
 }

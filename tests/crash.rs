@@ -14,7 +14,7 @@ mod daemon;
 mod helpers;
 
 use chrono::Utc;
-use daemon::{due_conversation, free_port, Daemon, Setup};
+use daemon::{due_conversation, Daemon, Setup, Sockets};
 use helpers::{database_url, Backend, Received, SmtpSink};
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
@@ -38,8 +38,9 @@ struct Victim {
     dir: PathBuf,
     db: String,
     sink_port: u16,
-    api_port: u16,
-    mx_port: u16,
+    /// The API's and the SMTP listener's sockets, bound once: every restart serves on them,
+    /// and a connection made while no daemon runs waits in their queue.
+    sockets: Sockets,
     /// Restarts so far; each daemon says `gen{N}.test` in EHLO, so the sink knows which
     /// process delivered what.
     generation: AtomicUsize,
@@ -54,13 +55,10 @@ impl Victim {
             token: TOKEN,
             delivery: "retry_initial = \"1s\"",
             smtp: &format!("helo_name = \"gen{generation}.test\""),
-            extra: &format!(
-                "[inbound.smtp]\nlisten = \"127.0.0.1:{}\"\nhostname = \"mx.test\"",
-                self.mx_port
-            ),
+            extra: "[inbound.smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.test\"",
         }
         .write(&self.dir);
-        Daemon::start(&config, &format!("127.0.0.1:{}", self.api_port))
+        Daemon::start_on(&config, &self.sockets)
     }
 
     /// SIGKILL, then start again.
@@ -74,7 +72,7 @@ impl Victim {
     }
 
     fn api(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
+        format!("http://127.0.0.1:{}", self.sockets.port("api"))
     }
 }
 
@@ -175,8 +173,7 @@ async fn sigkill_at_random_moments_loses_no_email_and_no_reply(#[case] backend: 
         dir: dir.path().to_path_buf(),
         db,
         sink_port: sink.port,
-        api_port: free_port(),
-        mx_port: free_port(),
+        sockets: Sockets::bind(&["api", "smtp"]).await,
         generation: AtomicUsize::new(0),
     };
     *victim.daemon.lock().unwrap() = Some(victim.start());
@@ -224,7 +221,7 @@ async fn sigkill_at_random_moments_loses_no_email_and_no_reply(#[case] backend: 
                 .unwrap();
             delivered.insert(i);
             if i.is_multiple_of(2) && answered.insert(i) {
-                let port = victim.mx_port;
+                let port = victim.sockets.port("smtp");
                 replies.spawn(async move { reply_until_accepted(port, &email, i).await });
             }
         }

@@ -10,7 +10,7 @@ mod daemon;
 #[allow(dead_code)]
 mod helpers;
 
-use daemon::{free_port, Daemon, Setup};
+use daemon::{Daemon, Setup, Sockets};
 use helpers::{database_url, Backend};
 use rstest::rstest;
 use std::time::Duration;
@@ -121,20 +121,19 @@ async fn floods_of_idle_and_slow_connections_are_bounded_and_time_out(#[case] ba
     let Some(db) = database_url(backend, dir.path()).await else {
         return;
     };
-    let (api_port, mx_port) = (free_port(), free_port());
+    let sockets = Sockets::bind(&["api", "smtp"]).await;
+    let (api_port, mx_port) = (sockets.port("api"), sockets.port("smtp"));
     let config = Setup {
         db: &db,
         smtp_port: 9,
         token: TOKEN,
-        extra: &format!(
-            "[api]\nmax_connections = 40\nidle_timeout = \"2s\"\nrequest_timeout = \"3s\"\n\n\
-             [inbound.smtp]\nlisten = \"127.0.0.1:{mx_port}\"\nmax_connections = 40\n\
-             idle_timeout = \"2s\"\nsession_timeout = \"4s\""
-        ),
+        extra: "[api]\nmax_connections = 40\nidle_timeout = \"2s\"\nrequest_timeout = \"3s\"\n\n\
+             [inbound.smtp]\nlisten = \"127.0.0.1:0\"\nmax_connections = 40\n\
+             idle_timeout = \"2s\"\nsession_timeout = \"4s\"",
         ..Setup::default()
     }
     .write(dir.path());
-    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{api_port}"));
+    let mut daemon = Daemon::start_on(&config, &sockets);
     let pid = daemon.child.id();
     let http = reqwest::Client::new();
     let healthz = format!("http://127.0.0.1:{api_port}/healthz");

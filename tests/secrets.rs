@@ -11,7 +11,7 @@ mod daemon;
 mod helpers;
 
 use chrono::Utc;
-use daemon::{due_conversation, free_port, Daemon};
+use daemon::{due_conversation, refusing_port, Daemon};
 use helpers::{SmtpSink, WebhookSink};
 use serde_json::json;
 use std::time::Duration;
@@ -27,6 +27,7 @@ async fn no_secret_is_ever_logged() {
     let dir = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start().await;
     let hooks = WebhookSink::start().await;
+    let (_refusing, imap_port) = refusing_port().await;
     let config = dir.path().join("replyrelay.toml");
     std::fs::write(
         &config,
@@ -67,7 +68,7 @@ webhook_secret = "{WEBHOOK_SECRET}"
             db = dir.path().join("rr.db").display(),
             smtp = sink.port,
             // Nothing listens there: the poller fails to log in, again and again.
-            imap = free_port(),
+            imap = imap_port,
             hook = hooks.url,
         ),
     )

@@ -3,14 +3,17 @@
 //!
 //! The files: this one ([`Application`], built and run; tests drive it), [`open`] (the store,
 //! migrated, and its token keys: what `serve` and every command start from), [`serve`] (the
-//! daemon as `replyrelay serve` runs it: banner, signals, READY) and [`systemd`] (the
-//! service-manager side: reload policy, watchdog, shutdown grace).
+//! daemon as `replyrelay serve` runs it: banner, signals, READY), [`sockets`] (listeners the
+//! service manager hands over) and [`systemd`] (the service-manager side: reload policy,
+//! watchdog, shutdown grace).
 
 pub mod open;
 pub mod serve;
+pub mod sockets;
 pub mod systemd;
 
 pub use open::{open_store, token_keys, Opened};
+pub use sockets::Inherited;
 
 use crate::api::{self, AppState};
 use crate::clock::Clock;
@@ -41,13 +44,30 @@ pub struct Application {
 
 impl Application {
     /// Opens and migrates the store, loads the token keys and binds the API listener.
-    pub async fn build(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let listener = bind(config.api.listen)
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        Self::build_inheriting(config, clock, Inherited::default()).await
+    }
+
+    /// [`Application::build`], listening on the sockets given (socket activation) where there
+    /// are, and binding the config's addresses for the rest.
+    pub async fn build_inheriting(
+        mut config: Config,
+        clock: Clock,
+        inherited: Inherited,
+    ) -> anyhow::Result<Self> {
+        if inherited.smtp.is_some() && config.listener.is_none() {
+            anyhow::bail!(
+                "a socket named smtp was handed over, but the config has no [inbound.smtp]"
+            );
+        }
+        let listener = take_or_bind(inherited.api, config.api.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.api.listen))?;
-        let metrics = bind(config.metrics_listen).await.map_err(|e| {
-            anyhow::anyhow!("cannot serve metrics on {}: {e}", config.metrics_listen)
-        })?;
+        let metrics = take_or_bind(inherited.metrics, config.metrics_listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot serve metrics on {}: {e}", config.metrics_listen)
+            })?;
         if config.api.public_url.is_none() {
             config.api.public_url = Some(format!("http://{}", listener.local_addr()?));
         }
@@ -67,7 +87,7 @@ impl Application {
         let inbound = Inbound::new(store.clone(), shared.clone(), keys.clone(), clock.clone());
         let smtp = match &config.listener {
             Some(l) => {
-                let bound = bind(l.listen)
+                let bound = take_or_bind(inherited.smtp, l.listen)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen for mail on {}: {e}", l.listen))?;
                 let tls = match &l.tls {
@@ -214,6 +234,17 @@ impl Application {
             task.await?;
         }
         Ok(())
+    }
+}
+
+/// The socket handed over, or else one bound to `addr`.
+async fn take_or_bind(
+    inherited: Option<std::net::TcpListener>,
+    addr: SocketAddr,
+) -> std::io::Result<TcpListener> {
+    match inherited {
+        Some(listener) => TcpListener::from_std(listener),
+        None => bind(addr).await,
     }
 }
 

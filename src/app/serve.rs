@@ -8,19 +8,20 @@ use crate::config::{self, Config};
 use crate::telemetry;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// Runs the daemon until SIGINT or SIGTERM.
-pub async fn serve(c: Config) -> anyhow::Result<()> {
+/// Runs the daemon until SIGINT or SIGTERM, on the sockets handed over where there are.
+pub async fn serve(c: Config, inherited: super::Inherited) -> anyhow::Result<()> {
     let builtin = c.source.is_none();
     let transport = match &c.delivery.transport {
         config::Transport::Maildir(dir) => format!("maildir {}", dir.display()),
         config::Transport::Smtp(s) => format!("SMTP relay {}:{}", s.host, s.port),
     };
     let db = c.database.url.clone();
-    let app = Application::build(c, Clock::System).await?;
+    let handed_over = !inherited.is_empty();
+    let app = Application::build_inheriting(c, Clock::System, inherited).await?;
     let addr = app.local_addr();
     let smtp = app.smtp_addr().map_or("-".to_string(), |a| a.to_string());
     let metrics = app.metrics_addr();
-    tracing::info!(%addr, %smtp, %metrics, database = %db, "replyrelay listening");
+    tracing::info!(%addr, %smtp, %metrics, database = %db, handed_over, "replyrelay listening");
     // The banner and READY follow the lines logged so far, in that order.
     telemetry::flush();
     if builtin {

@@ -26,31 +26,39 @@ impl Daemon {
     }
 
     pub fn start_with_env(config: &Path, listen: &str, env: &[(&str, &str)]) -> Daemon {
-        // A port from `free_port` was free when picked, and is picked again for a restart: if
-        // another process took it meanwhile, the daemon cannot bind and says so; start again
-        // once it is released, for a while, then fail with what the daemon said.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        loop {
-            match Self::try_start(config, listen, env) {
-                Ok(daemon) => return daemon,
-                Err(log) if log.contains("in use") && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Err(log) => panic!("daemon exited before listening: {log}"),
-            }
-        }
+        Self::try_start(config, listen, env, &Sockets::default())
+            .unwrap_or_else(|log| panic!("daemon exited before listening: {log}"))
     }
 
-    fn try_start(config: &Path, listen: &str, env: &[(&str, &str)]) -> Result<Daemon, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_replyrelay"))
+    /// Starts it on sockets the test bound once, handed over as systemd's socket units do
+    /// (`LISTEN_FDS`): every restart gets the same ports, and nothing else can take them in
+    /// between.
+    pub fn start_on(config: &Path, sockets: &Sockets) -> Daemon {
+        Self::try_start_on(config, sockets)
+            .unwrap_or_else(|log| panic!("daemon exited before listening: {log}"))
+    }
+
+    /// [`Daemon::start_on`], or what the daemon logged if it exited before listening.
+    pub fn try_start_on(config: &Path, sockets: &Sockets) -> Result<Daemon, String> {
+        Self::try_start(config, "127.0.0.1:0", &[], sockets)
+    }
+
+    fn try_start(
+        config: &Path,
+        listen: &str,
+        env: &[(&str, &str)],
+        sockets: &Sockets,
+    ) -> Result<Daemon, String> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_replyrelay"));
+        command
             .arg("--config")
             .arg(config)
             .args(["--log-json", "serve", "--listen", listen])
             .env("RUST_LOG", "warn,replyrelay=info")
             .envs(env.iter().copied())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        sockets.hand_to(&mut command);
+        let mut child = command.spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -108,14 +116,78 @@ impl Drop for Daemon {
     }
 }
 
-/// A loopback port that was free a moment ago, for a daemon that must keep its address across
-/// restarts.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Listening sockets bound once by a test and handed to each daemon it starts.
+#[derive(Default)]
+pub struct Sockets {
+    /// Each with its `FileDescriptorName=` (`api`, `smtp`, `metrics`).
+    listeners: Vec<(&'static str, std::net::TcpListener)>,
+}
+
+impl Sockets {
+    /// Loopback listeners for these roles, with the accept queue the daemon gives its own.
+    pub async fn bind(names: &[&'static str]) -> Sockets {
+        let mut listeners = Vec::new();
+        for &name in names {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = socket.listen(4096).unwrap().into_std().unwrap();
+            listeners.push((name, listener));
+        }
+        Sockets { listeners }
+    }
+
+    /// The port of the socket named `name`.
+    pub fn port(&self, name: &str) -> u16 {
+        let (_, l) = self.listeners.iter().find(|(n, _)| *n == name).unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    /// Puts the sockets at descriptors 3, 4, ... of the child, with `LISTEN_FDS` and
+    /// `LISTEN_FDNAMES` saying what they are.
+    fn hand_to(&self, command: &mut Command) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        if self.listeners.is_empty() {
+            return;
+        }
+        let names: Vec<&str> = self.listeners.iter().map(|(n, _)| *n).collect();
+        command
+            .env("LISTEN_FDS", names.len().to_string())
+            .env("LISTEN_FDNAMES", names.join(":"))
+            .env_remove("LISTEN_PID");
+        let fds: Vec<i32> = self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect();
+        assert!(fds.len() <= 8, "at most 8 sockets are staged");
+        // SAFETY: between fork and exec only fcntl and dup2 are called, both async-signal-safe,
+        // on descriptors this process owns; nothing allocates.
+        unsafe {
+            command.pre_exec(move || {
+                // First out of the way of 3, 4, ... (a source may sit on a target), then into
+                // place; dup2's copies lose close-on-exec, the staged ones keep it.
+                let mut staged = [0i32; 8];
+                for (i, &fd) in fds.iter().enumerate() {
+                    staged[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100);
+                    if staged[i] < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for (i, &fd) in staged[..fds.len()].iter().enumerate() {
+                    if libc::dup2(fd, 3 + i as i32) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// A loopback port on which nothing listens, held for the test's life so nothing else can
+/// listen there: a bound socket that never listens refuses every connection.
+pub async fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
 }
 
 /// What goes into a test daemon's `replyrelay.toml`.

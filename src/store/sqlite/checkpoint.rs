@@ -21,6 +21,7 @@ pub(super) fn checkpoints(
     conn: Connection,
     wanted: std::sync::mpsc::Receiver<()>,
     turn: Arc<tokio::sync::Mutex<()>>,
+    begun: Arc<std::sync::atomic::AtomicU64>,
 ) {
     // (frames in the WAL, frames copied into the database file)
     let passive = || -> rusqlite::Result<(i64, i64)> {
@@ -29,6 +30,7 @@ pub(super) fn checkpoints(
         })
     };
     while wanted.recv().is_ok() {
+        begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let done = passive().and_then(|(frames, _)| {
             if frames < RESTART_FRAMES {
                 return Ok(());

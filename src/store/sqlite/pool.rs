@@ -53,6 +53,10 @@ pub(super) struct PoolInner {
     pub(super) lock_waits: std::sync::atomic::AtomicU64,
     /// Asks the checkpointer to run (a full queue means it has been asked already).
     pub(super) checkpoint: std::sync::mpsc::SyncSender<()>,
+    /// Rounds the checkpointer was asked for, and rounds it has begun: a test waits for them to
+    /// meet, so what it shows does not hang on when the thread is scheduled.
+    pub(super) checkpoints_asked: std::sync::atomic::AtomicU64,
+    pub(super) checkpoints_begun: Arc<std::sync::atomic::AtomicU64>,
     /// Whose turn it is to write, in this process. SQLite has one writer at a time; a second
     /// `BEGIN IMMEDIATE` would wait in SQLite's busy handler, which polls with sleeps of up to
     /// 100 ms. Waiting here instead hands the lock over the moment the writer before commits.
@@ -87,6 +91,8 @@ impl Pool {
                 unchecked: Default::default(),
                 lock_waits: Default::default(),
                 checkpoint,
+                checkpoints_asked: Default::default(),
+                checkpoints_begun: Arc::default(),
                 turn: Arc::default(),
             }),
         };
@@ -95,9 +101,10 @@ impl Pool {
         *pool.inner.writer.lock().expect("pool lock") = Some(first);
         let conn = pool.inner.connect()?;
         let turn = pool.turn();
+        let begun = pool.inner.checkpoints_begun.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoints(conn, wanted, turn))?;
+            .spawn(move || checkpoints(conn, wanted, turn, begun))?;
         Ok(pool)
     }
 
@@ -112,6 +119,22 @@ impl Pool {
         self.inner
             .lock_waits
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until the checkpointer has begun every round it was asked for.
+    #[cfg(test)]
+    pub async fn checkpointer_caught_up(&self) {
+        use std::sync::atomic::Ordering;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.inner.checkpoints_begun.load(Ordering::SeqCst)
+            < self.inner.checkpoints_asked.load(Ordering::SeqCst)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the checkpointer took up no round for 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// Takes an idle connection, or opens one.
@@ -156,7 +179,9 @@ impl PoolInner {
         let total = self.unchecked.fetch_add(rows, Ordering::Relaxed) + rows;
         if total >= CHECKPOINT_ROWS {
             self.unchecked.store(0, Ordering::Relaxed);
-            let _ = self.checkpoint.try_send(());
+            if self.checkpoint.try_send(()).is_ok() {
+                self.checkpoints_asked.fetch_add(1, Ordering::SeqCst);
+            }
         }
     }
 

@@ -111,9 +111,12 @@ async fn the_wal_is_started_over_while_writes_keep_coming() {
         }
     });
     // ~100 MB of rows, a page each, in back-to-back transactions taking turns as the
-    // store's writers do.
+    // store's writers do. Each transaction starts once the checkpointer has taken up every
+    // round asked of it, and goes on while it runs: the writes keep coming, however the
+    // thread is scheduled.
     let (transactions, rows, size) = (250, 100, 3000);
     for i in 0..transactions {
+        pool.checkpointer_caught_up().await;
         let _turn = pool.turn().lock_owned().await;
         let mut tx = Tx::begin_write(&pool).await.unwrap();
         for j in 0..rows {
