@@ -357,6 +357,17 @@ async fn apply_one(
                 c.close_transcript_at = None;
             }
         }
+        EventKind::Browser {
+            locale, timezone, ..
+        } => {
+            // The platform's word stands: the browser's fills only what it left unsaid.
+            if c.visitor.locale.is_none() {
+                c.visitor.locale = locale.as_ref().map(|l| l.as_str().to_string());
+            }
+            if c.visitor.timezone.is_none() {
+                c.visitor.timezone = timezone.map(|tz| tz.name().to_string());
+            }
+        }
         EventKind::Agents { .. } => unreachable!("handled by the caller"),
     }
     Ok(Unread::Followed)

@@ -58,6 +58,13 @@ pub enum EventKind {
     Reopened {
         conversation: String,
     },
+    /// What the visitor's browser says of their language and time zone (`widget.js`), used
+    /// only where the platform has not said: never posted to `/v1/events`.
+    Browser {
+        conversation: String,
+        locale: Option<Locale>,
+        timezone: Option<chrono_tz::Tz>,
+    },
 }
 
 impl EventKind {
@@ -70,7 +77,8 @@ impl EventKind {
             | EventKind::Read { conversation, .. }
             | EventKind::Presence { conversation, .. }
             | EventKind::Closed { conversation }
-            | EventKind::Reopened { conversation } => Some(conversation),
+            | EventKind::Reopened { conversation }
+            | EventKind::Browser { conversation, .. } => Some(conversation),
             EventKind::Agents { .. } => None,
         }
     }

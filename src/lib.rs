@@ -16,7 +16,8 @@
 //!   `check-config`, `migrate`.
 //!
 //! **Edges: what talks to the outside**
-//! - [`api`] — the HTTP API: `POST /v1/events`, conversations, contacts, unsubscribe, health.
+//! - [`api`] — the HTTP API: `POST /v1/events`, conversations, contacts, unsubscribe, health,
+//!   and the widget's routes (`api::widget`).
 //! - [`listener`] — the SMTP/LMTP listener, one file per phase (`ehlo`, `mail`, `rcpt`, `data`).
 //! - [`imap`] — the IMAP poller, the other way answers come in.
 //! - [`outbound`] — our SMTP connection pool (lettre) or a maildir folder.
@@ -35,6 +36,8 @@
 //! - [`compose`] — which messages an email shows, the templates, MIME.
 //! - [`reply`] — the visitor's new words, with quotes and signatures trimmed away.
 //! - [`events`] — the event JSON parsed into checked values; errors name the field.
+//! - [`widget`] — what a page may report (presence, reads) with the widget token it was given,
+//!   and `widget.js`, which reports it.
 //! - [`failure`] — why a delivery failed, and whether the address is dead (hard or soft).
 //!
 //! **Foundations**
@@ -78,4 +81,5 @@ pub mod triggers;
 pub mod trust;
 pub mod verp;
 pub mod webhooks;
+pub mod widget;
 pub mod worker;

@@ -47,6 +47,9 @@ pub struct Metrics {
     pub expired_email_bodies: Counter,
     /// Closed conversations deleted past `[retention] conversations`.
     pub expired_conversations: Counter,
+    /// Reports from pages (`widget.js`), by outcome: `applied`, `invalid`, `unauthorized`,
+    /// `forbidden`, `limited`, `error`.
+    pub widget_reports: Family<Labels, Counter>,
     /// Conversations due now and not yet handled; set just before each scrape.
     pub due_backlog: Gauge,
 }
@@ -74,6 +77,7 @@ pub fn get() -> &'static Metrics {
             soft_bounces: Counter::default(),
             expired_email_bodies: Counter::default(),
             expired_conversations: Counter::default(),
+            widget_reports: Family::default(),
             due_backlog: Gauge::default(),
             registry: Registry::default(),
         };
@@ -170,6 +174,11 @@ fn register(registry: &mut Registry, m: &Metrics) {
         "expired_conversations",
         "Closed conversations deleted past [retention] conversations",
         m.expired_conversations.clone(),
+    );
+    registry.register(
+        "widget_reports",
+        "Presence and read reports from pages (widget.js), by outcome",
+        m.widget_reports.clone(),
     );
     registry.register(
         "due_backlog",

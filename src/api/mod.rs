@@ -9,6 +9,7 @@ pub mod openapi;
 mod suppressions;
 pub mod views;
 mod visitors;
+mod widget;
 
 use crate::apply::{self, ApplyError};
 use crate::clock::Clock;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Woken after events are stored, so a due email does not wait for the worker's timer.
     pub wake: Arc<Notify>,
+    /// Reports per widget token, so a page reporting in a loop is stopped at the door.
+    pub widget_limits: Arc<crate::widget::limit::Limits>,
 }
 
 /// Largest request body: a full batch of long messages.
@@ -130,6 +133,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/emails", get(emails::list))
         .route("/v1/emails/{id}/retry", post(emails::retry))
         .route("/v1/attachments/{id}", get(get_attachment))
+        .route("/v1/widget-tokens", post(widget::mint))
+        .route(
+            "/v1/widget/events",
+            post(widget::report).options(widget::preflight),
+        )
+        .route("/v1/widget.js", get(widget::script))
         .route(
             "/v1/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),

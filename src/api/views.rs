@@ -19,8 +19,8 @@ pub struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_event`, `invalid_query`, `unauthorized`, `not_found`, `already_sent`,
-    /// `retention`, `internal`.
+    /// `invalid_event`, `invalid_query`, `unauthorized`, `forbidden`, `not_found`,
+    /// `already_sent`, `retention`, `rate_limited`, `internal`.
     pub code: String,
     /// Where the fault is (`events[2].message.author`, `status`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +33,22 @@ pub struct ErrorDetail {
 pub struct EventsApplied {
     pub applied: usize,
     pub replayed: usize,
+}
+
+/// `POST /v1/widget-tokens`: the token for the page, and when it stops being good.
+#[derive(Serialize, ToSchema)]
+pub struct WidgetToken {
+    pub token: String,
+    #[serde(serialize_with = "as_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn as_rfc3339<S: serde::Serializer>(
+    t: &chrono::DateTime<chrono::Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
 }
 
 /// A conversation's state.

@@ -104,6 +104,7 @@ impl Application {
             keys,
             clock,
             wake: Arc::new(Notify::new()),
+            widget_limits: Arc::default(),
         };
 
         Ok(Self {

@@ -234,6 +234,9 @@ pub struct Site {
     pub strings: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
     /// Language of emails when the visitor's is unknown.
     pub locale: Locale,
+    /// Origins (`scheme://host[:port]`) of the pages whose `widget.js` may report presence and
+    /// reads; none, and no page may.
+    pub allowed_origins: Vec<String>,
     pub triggers: TriggerSettings,
     pub content: ContentSettings,
 }

@@ -296,6 +296,9 @@ pub struct SiteSettings {
     pub trusted_authserv_ids: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// The pages' origins (`https://shop.example`) whose `widget.js` may report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
     /// A folder with the site's own `email.html` and/or `email.txt`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub templates: Option<PathBuf>,

@@ -109,6 +109,7 @@ pub(super) fn site_settings(
         templates,
         strings,
         locale,
+        allowed_origins: origins(pick!(allowed_origins, Vec::new()), err),
         triggers: TriggerSettings {
             mode: pick!(mode, D::MODE),
             after_departure: dur(
@@ -126,6 +127,53 @@ pub(super) fn site_settings(
             short_conversation: pick!(short_conversation, D::SHORT_CONVERSATION),
             transcript_on_close: pick!(transcript_on_close, D::TRANSCRIPT_ON_CLOSE),
         },
+    }
+}
+
+/// The pages' origins, each as a browser writes it in `Origin`: scheme, host, and a port only
+/// where it is not the scheme's own; no path, no trailing slash.
+fn origins(list: Vec<String>, err: &mut dyn FnMut(&str, String)) -> Vec<String> {
+    list.into_iter()
+        .filter(|o| match origin_problem(o) {
+            None => true,
+            Some(problem) => {
+                err("allowed_origins", format!("`{o}` {problem}"));
+                false
+            }
+        })
+        .collect()
+}
+
+/// What keeps `o` from being an origin as browsers send it.
+pub(crate) fn origin_problem(o: &str) -> Option<&'static str> {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return Some("is not an origin such as https://shop.example");
+    };
+    if scheme != "http" && scheme != "https" {
+        return Some("must start with http:// or https://");
+    }
+    // An IPv6 host is bracketed, and its colons are not the port's.
+    let after_host = rest.find(']').map_or(0, |i| i + 1);
+    let (host, port) = match rest[after_host..].rfind(':') {
+        Some(i) => (&rest[..after_host + i], Some(&rest[after_host + i + 1..])),
+        None => (rest, None),
+    };
+    if host.is_empty()
+        || rest.contains(['/', '?', '#', '@'])
+        || host
+            .chars()
+            .any(|c| c.is_ascii_uppercase() || c.is_whitespace())
+    {
+        return Some(
+            "must be scheme://host[:port] in lower case, with no path (as browsers send Origin)",
+        );
+    }
+    match port {
+        Some(p) if p.parse::<u16>().is_err() => Some("has a port that is not a number"),
+        Some(p) if (scheme == "http" && p == "80") || (scheme == "https" && p == "443") => {
+            Some("names its scheme's own port, which browsers leave out of Origin")
+        }
+        _ => None,
     }
 }
 

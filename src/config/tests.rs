@@ -360,3 +360,39 @@ fn retention_is_a_duration_or_off() {
 }
 
 const D_BODIES: Option<std::time::Duration> = super::defaults::RETENTION_EMAIL_BODIES;
+
+#[test]
+fn allowed_origins_are_origins_as_browsers_send_them() {
+    use super::site::origin_problem;
+    for ok in [
+        "https://shop.example",
+        "http://127.0.0.1:8080",
+        "http://localhost:3000",
+        "https://[::1]:8443",
+        "http://[::1]",
+    ] {
+        assert_eq!(origin_problem(ok), None, "{ok}");
+    }
+    for bad in [
+        "shop.example",
+        "ftp://shop.example",
+        "https://shop.example/",
+        "https://shop.example/chat",
+        "https://Shop.example",
+        "https://shop.example:443",
+        "http://shop.example:80",
+        "https://shop.example:99999",
+        "https://",
+    ] {
+        assert!(origin_problem(bad).is_some(), "{bad}");
+    }
+    let e = errors(&SITE.replace(
+        "[[site]]",
+        "[[site]]\nallowed_origins = [\"https://shop.example/\"]",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("allowed_origins") && e[0].contains("no path"),
+        "{e:?}"
+    );
+}

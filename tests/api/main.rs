@@ -22,3 +22,4 @@ mod timeline;
 mod triggers;
 mod trimming;
 mod trust;
+mod widget;

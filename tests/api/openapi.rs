@@ -44,7 +44,12 @@ async fn check(
 
 #[tokio::test]
 async fn every_route_answers_as_the_document_says() {
-    let Some(app) = spawn_app(Backend::Sqlite, "").await else {
+    let Some(app) = spawn_app(
+        Backend::Sqlite,
+        r#"allowed_origins = ["https://shop.example"]"#,
+    )
+    .await
+    else {
         return;
     };
     let doc: Value = (app.client.get(format!("{}/v1/openapi.json", app.base)))
@@ -253,6 +258,7 @@ async fn every_route_answers_as_the_document_says() {
         .await
         .unwrap();
     check(&doc, &mut seen, "delete", "/v1/visitors/{id}", erase).await;
+    widget_routes(&doc, &mut seen, &app).await;
     check(
         &doc,
         &mut seen,
@@ -273,4 +279,50 @@ async fn every_route_answers_as_the_document_says() {
         .collect();
     let missed: Vec<_> = documented.difference(&seen).collect();
     assert!(missed.is_empty(), "not called: {missed:?}");
+}
+
+/// The widget's routes: a token minted, refused; a page's report applied and refused.
+async fn widget_routes(doc: &Value, seen: &mut BTreeSet<String>, app: &TestApp) {
+    let c = &app.client;
+    let mint = |body: Value, token: Option<&str>| {
+        let r = c.post(format!("{}/v1/widget-tokens", app.base)).json(&body);
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+        .send()
+    };
+    let path = "/v1/widget-tokens";
+    let minted = mint(json!({"conversation": "c1"}), Some(TOKEN))
+        .await
+        .unwrap();
+    let minted = check(doc, seen, "post", path, minted).await;
+    let bad = mint(json!({"conversation": "c1", "ttl": -1}), Some(TOKEN));
+    check(doc, seen, "post", path, bad.await.unwrap()).await;
+    let anonymous = mint(json!({"conversation": "c1"}), None);
+    check(doc, seen, "post", path, anonymous.await.unwrap()).await;
+
+    let report = |body: Value, origin: &str| {
+        c.post(format!("{}/v1/widget/events", app.base))
+            .header("content-type", "text/plain")
+            .header("origin", origin)
+            .body(body.to_string())
+            .send()
+    };
+    let token = minted["token"].as_str().unwrap();
+    let path = "/v1/widget/events";
+    let left = json!({"token": token, "conversation": "c1", "type": "presence", "state": "left"});
+    for (body, origin) in [
+        (left.clone(), "https://shop.example"),
+        (json!({"token": token}), "https://shop.example"),
+        (left.clone(), "https://evil.example"),
+        (
+            json!({"token": "w1.x.y", "conversation": "c1", "type": "presence", "state": "left"}),
+            "https://shop.example",
+        ),
+    ] {
+        check(doc, seen, "post", path, report(body, origin).await.unwrap()).await;
+    }
+    let script = c.get(format!("{}/v1/widget.js", app.base)).send();
+    check(doc, seen, "get", "/v1/widget.js", script.await.unwrap()).await;
 }
