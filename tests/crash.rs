@@ -78,7 +78,7 @@ impl Victim {
 
 /// Posts the events in batches, each until the daemon (whichever is running) takes it: a
 /// batch cut off by a kill is simply sent again, which events are built to allow.
-async fn post_events(api: String, due: chrono::DateTime<Utc>) {
+async fn post_events(api: String, due: chrono::DateTime<Utc>, taken: Arc<AtomicUsize>) {
     let client = reqwest::Client::new();
     let events: Vec<Value> = (0..CONVERSATIONS)
         .flat_map(|i| due_conversation(i, due))
@@ -92,7 +92,10 @@ async fn post_events(api: String, due: chrono::DateTime<Utc>) {
                 .send()
                 .await;
             match sent {
-                Ok(r) if r.status() == 200 => break,
+                Ok(r) if r.status() == 200 => {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
                 Ok(r) if r.status().is_server_error() => {}
                 Ok(r) => panic!("{}: {}", r.status(), r.text().await.unwrap()),
                 Err(_) => {}
@@ -182,11 +185,21 @@ async fn sigkill_at_random_moments_loses_no_email_and_no_reply(#[case] backend: 
     // The killer: at random moments, SIGKILL and restart, until the work is done.
     let done = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));
+    // Each daemon is killed at a random moment once it has done some work (an email delivered,
+    // a batch of events or a reply taken): under any load, the kills fall among the work, and
+    // never only on daemons still starting up.
+    let taken = Arc::new(AtomicUsize::new(0));
     let killer = {
         let (victim, done, kills) = (victim.clone(), done.clone(), kills.clone());
+        let (delivered, taken) = (sink.received_count(), taken.clone());
+        let work = move || delivered() + taken.load(Ordering::SeqCst);
         std::thread::spawn(move || {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             while !done.load(Ordering::SeqCst) {
+                let before = work();
+                while work() == before && !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 std::thread::sleep(Duration::from_millis(rng.gen_range(150..1200)));
                 if done.load(Ordering::SeqCst) {
                     break;
@@ -198,7 +211,7 @@ async fn sigkill_at_random_moments_loses_no_email_and_no_reply(#[case] backend: 
     };
 
     // Events in, emails out, and every second visitor answers the email they got.
-    let events = tokio::spawn(post_events(victim.api(), Utc::now()));
+    let events = tokio::spawn(post_events(victim.api(), Utc::now(), taken.clone()));
     let mut answered = HashSet::new();
     let mut replies = tokio::task::JoinSet::new();
     let mut delivered = HashSet::new();
@@ -222,7 +235,11 @@ async fn sigkill_at_random_moments_loses_no_email_and_no_reply(#[case] backend: 
             delivered.insert(i);
             if i.is_multiple_of(2) && answered.insert(i) {
                 let port = victim.sockets.port("smtp");
-                replies.spawn(async move { reply_until_accepted(port, &email, i).await });
+                let taken = taken.clone();
+                replies.spawn(async move {
+                    reply_until_accepted(port, &email, i).await;
+                    taken.fetch_add(1, Ordering::SeqCst);
+                });
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

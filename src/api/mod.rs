@@ -4,6 +4,7 @@
 //! the site, and a handler only ever reads or writes that site's data. Errors are JSON:
 //! `{"error": {"code": "...", "field": "...", "message": "..."}}`.
 
+pub mod demo;
 pub mod emails;
 pub mod openapi;
 mod suppressions;

@@ -71,6 +71,18 @@ impl Application {
         if config.api.public_url.is_none() {
             config.api.public_url = Some(format!("http://{}", listener.local_addr()?));
         }
+        if config.source.is_none() {
+            // The config-less run's demo pages are served from the API's own origin, and
+            // their widget.js reports to it.
+            let port = listener.local_addr()?.port();
+            let own = [
+                format!("http://{}", listener.local_addr()?),
+                format!("http://localhost:{port}"),
+            ];
+            for site in &mut config.sites {
+                site.allowed_origins.extend(own.iter().cloned());
+            }
+        }
         let shared = crate::config::Shared::new(config);
         let config = shared.current();
         let Opened { store, keys } = open_store(&config).await?;
@@ -217,14 +229,14 @@ impl Application {
             }
         });
         let mut rx = stop_rx;
-        let server = api::serve(
-            self.listener,
-            api::router(self.state),
-            &api_config,
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            },
-        );
+        let mut router = api::router(self.state.clone());
+        // The demo carries the development site's token: only on a config-less run.
+        if self.state.config.current().source.is_none() {
+            router = router.merge(api::demo::router(self.state, self.inbound.clone()));
+        }
+        let server = api::serve(self.listener, router, &api_config, async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);

@@ -68,6 +68,7 @@ pub async fn serve(c: Config, inherited: super::Inherited) -> anyhow::Result<()>
 fn banner(addr: &str, metrics: &str, db: &str, transport: &str) -> String {
     format!(
         "\nreplyrelay is running on built-in defaults (no replyrelay.toml):\n  \
+         demo      http://{addr}/demo   (a visitor, an agent, the email: try it in a browser)\n  \
          API       http://{addr}\n  metrics   http://{metrics}/metrics\n  database  {db}\n  emails    {transport}\n\n\
          Post a first event: a visitor who left 10 minutes ago, and an agent's reply:\n\n\
          curl -s http://{addr}/v1/events -H 'Authorization: Bearer {token}' --json @- <<EOF\n\

@@ -79,6 +79,9 @@ pub const MODE: Mode = Mode::Unread;
 pub const AFTER_DEPARTURE: Duration = Duration::from_secs(5 * MINUTE);
 pub const AFTER_IDLE: Duration = Duration::from_secs(30 * MINUTE);
 pub const BATCH_QUIET: Duration = Duration::from_secs(MINUTE);
+/// The config-less run's: its demo shows the email a moment after the agent's answer, not a
+/// minute later (a burst typed there is still one email).
+pub const DEV_BATCH_QUIET: Duration = Duration::from_secs(5);
 pub const REACH_WINDOW: Duration = Duration::from_secs(30 * DAY);
 pub const MAX_UNANSWERED: u32 = 5;
 pub const CONTEXT_MESSAGES: usize = 3;

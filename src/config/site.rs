@@ -22,7 +22,10 @@ pub(super) fn dev_site(
         D::DEV_SITE_ID.into(),
         D::DEV_SITE_NAME.into(),
         vec![DEV_TOKEN.into()],
-        &raw::SiteSettings::default(),
+        &raw::SiteSettings {
+            batch_quiet: Some(D::DEV_BATCH_QUIET),
+            ..raw::SiteSettings::default()
+        },
         defaults,
         base,
         &mut |k, m| err(&[key(k)], m),

@@ -20,6 +20,11 @@ fn builtin_defaults_work() {
     assert_eq!(c.sites[0].api_tokens, vec![DEV_TOKEN.to_string()]);
     assert!(matches!(c.delivery.transport, Transport::Maildir(_)));
     assert_eq!(c.sites[0].triggers.after_departure, TimeDelta::minutes(5));
+    assert_eq!(
+        c.sites[0].triggers.batch_quiet,
+        TimeDelta::seconds(5),
+        "the demo's"
+    );
 }
 
 #[test]

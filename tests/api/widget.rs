@@ -319,3 +319,19 @@ async fn the_script_and_the_preflight_are_served_to_allowed_origins() {
     assert_eq!(r.status(), 403);
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn the_demo_is_not_served_with_a_config_file() {
+    let Some(app) = spawn_app(Backend::Sqlite, SITE).await else {
+        return;
+    };
+    for path in ["/demo", "/demo/visitor", "/demo/outbox"] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}: it carries the development token");
+    }
+}

@@ -38,6 +38,20 @@ impl Daemon {
             .unwrap_or_else(|log| panic!("daemon exited before listening: {log}"))
     }
 
+    /// `replyrelay serve` with no config file at all, in `dir` (a newcomer's first run): the
+    /// built-in defaults, a SQLite file and a maildir there; API and metrics on free ports.
+    pub fn start_without_config(dir: &Path) -> Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_replyrelay"));
+        command
+            .current_dir(dir)
+            .env_remove("REPLYRELAY_CONFIG")
+            .args(["--log-json", "serve", "--listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn,replyrelay=info")
+            .stderr(Stdio::piped());
+        Self::spawned(command).unwrap_or_else(|log| panic!("daemon exited before listening: {log}"))
+    }
+
     /// [`Daemon::start_on`], or what the daemon logged if it exited before listening.
     pub fn try_start_on(config: &Path, sockets: &Sockets) -> Result<Daemon, String> {
         Self::try_start(config, "127.0.0.1:0", &[], sockets)
@@ -58,6 +72,11 @@ impl Daemon {
             .envs(env.iter().copied())
             .stderr(Stdio::piped());
         sockets.hand_to(&mut command);
+        Self::spawned(command)
+    }
+
+    /// Spawns `command` and waits for the line that says where its API listens.
+    fn spawned(mut command: Command) -> Result<Daemon, String> {
         let mut child = command.spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();

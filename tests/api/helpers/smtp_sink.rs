@@ -161,6 +161,13 @@ impl SmtpSink {
             .extend(replies.iter().map(|r| r.to_string()));
     }
 
+    /// Counts what has been received, from any thread, for as long as the caller keeps it.
+    #[allow(dead_code)] // tests/crash.rs's killer, on a thread of its own
+    pub fn received_count(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let received = self.received.clone();
+        move || received.lock().unwrap().len()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
