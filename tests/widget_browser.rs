@@ -5,95 +5,22 @@
 //! is gone); then, after `after_departure` on the test clock, the email goes out, in the
 //! browser's language. A token for another conversation, an expired token and an origin the
 //! site does not allow are refused.
-//!
-//! And the demo a newcomer clicks through on the config-less run (`/demo`): ask as the
-//! visitor, close their page, answer as the agent, the email appears from `./outbox`, its
-//! answer lands in the thread.
 
-#[path = "support/daemon.rs"]
+#[path = "support/browser.rs"]
 #[allow(dead_code)]
-mod daemon;
+mod browser;
 #[path = "api/helpers/mod.rs"]
 #[allow(dead_code)]
 mod helpers;
 
 use axum::extract::Query;
 use axum::response::Html;
-use fantoccini::{Client, ClientBuilder, Locator};
+use browser::{browser, chromedriver};
 use helpers::{at, message, skip, visitor, Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-/// `chromedriver`, killed when dropped, and the URL it listens on.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts chromedriver on a port it picks and says, with the browser's zone set to Madrid.
-fn chromedriver() -> Option<Driver> {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new("chromedriver")
-        .arg("--port=0")
-        .env("TZ", "Europe/Madrid")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let port = loop {
-        line.clear();
-        if out.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("chromedriver exited without saying its port");
-        }
-        // The first line says the port asked for (0); this one, the port it took.
-        if let Some(rest) = line.split("started successfully on port ").nth(1) {
-            break rest
-                .trim()
-                .trim_end_matches('.')
-                .parse::<u16>()
-                .expect("a port");
-        }
-    };
-    // Keep reading what it says, so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in out.lines() {});
-    Some(Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-async fn browser(driver: &Driver) -> Client {
-    // The WebDriver client is built with rustls, which needs its crypto chosen once.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--lang=es-ES"],
-            "prefs": {"intl.accept_languages": "es-ES,es"}
-        }),
-    );
-    ClientBuilder::rustls()
-        .expect("rustls")
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session")
-}
 
 /// The site's page, with `widget.js` from the daemon (at the base `api` is given once the
 /// daemon is up) and a conversation and token from the query, served from its own origin
@@ -283,171 +210,4 @@ async fn a_page_reports_presence_and_reads_and_its_closing_brings_the_email() {
         "no refused report was applied"
     );
     browser.close().await.unwrap();
-}
-
-/// Polls `check` until it holds, for 30 s at most.
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The text of the element with this id, or nothing.
-async fn text_of(browser: &Client, id: &str) -> String {
-    match browser.find(Locator::Id(id)).await {
-        Ok(e) => e.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_newcomer_sees_the_email_go_out_and_its_answer_come_back_in_the_demo() {
-    if !std::path::Path::new("/usr/bin/chromium").exists() {
-        skip::skipped(
-            "the demo browser test",
-            "chromium is not installed (apt-get install chromium chromium-driver)",
-        );
-        return;
-    }
-    let Some(driver) = chromedriver() else {
-        skip::skipped(
-            "the demo browser test",
-            "chromedriver is not installed (apt-get install chromium-driver)",
-        );
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = daemon::Daemon::start_without_config(dir.path());
-    let browser = browser(&driver).await;
-    browser.goto(&format!("{}/demo", daemon.api)).await.unwrap();
-
-    // As the visitor, in their page (the frame).
-    let frame = browser
-        .wait()
-        .for_element(Locator::Id("visitor-frame"))
-        .await
-        .unwrap();
-    frame.enter_frame().await.unwrap();
-    let input = browser
-        .wait()
-        .for_element(Locator::Id("text"))
-        .await
-        .unwrap();
-    input.send_keys("Do you ship to Spain?").await.unwrap();
-    browser
-        .find(Locator::Id("send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser.enter_parent_frame().await.unwrap();
-    until("the question in the agent's thread", || async {
-        text_of(&browser, "thread")
-            .await
-            .contains("Ana: Do you ship to Spain?")
-    })
-    .await;
-
-    // The visitor closes their page; the agent answers; the agents go offline.
-    let conversation = browser
-        .execute("return conversation;", vec![])
-        .await
-        .unwrap();
-    let conversation = conversation.as_str().unwrap().to_string();
-    browser
-        .find(Locator::Id("close-visitor"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let client = reqwest::Client::new();
-    let api = daemon.api.clone();
-    let conv = conversation.clone();
-    until(
-        "the visitor's leaving, reported from the closing page",
-        || {
-            let (client, api, conv) = (client.clone(), api.clone(), conv.clone());
-            async move {
-                let c: Value = client
-                    .get(format!("{api}/v1/conversations/{conv}"))
-                    .bearer_auth(replyrelay::config::DEV_TOKEN)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                !c["visitor"]["left_at"].is_null()
-            }
-        },
-    )
-    .await;
-    let answer = browser.find(Locator::Id("agent-text")).await.unwrap();
-    answer.send_keys("Yes, in 3 days!").await.unwrap();
-    browser
-        .find(Locator::Id("agent-send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until("the answer in the thread", || async {
-        text_of(&browser, "thread")
-            .await
-            .contains("Sam: Yes, in 3 days!")
-    })
-    .await;
-    browser
-        .find(Locator::Id("agents-offline"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-
-    // The email, shown from ./outbox, as the visitor gets it.
-    until("the email in the page", || async {
-        text_of(&browser, "email-subject").await.starts_with("To ")
-    })
-    .await;
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox/new"))
-        .unwrap()
-        .flatten()
-        .collect();
-    assert_eq!(files.len(), 1, "one email in ./outbox/new");
-    let raw = std::fs::read_to_string(files[0].path()).unwrap();
-    assert!(raw.contains("ana@example.com"));
-    let shown = text_of(&browser, "email-subject").await;
-    let name = files[0].file_name().to_string_lossy().into_owned();
-    assert!(shown.contains(&name), "{shown} names {name}");
-
-    // The visitor answers the email; the reply lands in the thread, marked as by email.
-    let reply = browser.find(Locator::Id("reply-text")).await.unwrap();
-    reply.send_keys("Great, I will order today.").await.unwrap();
-    browser
-        .find(Locator::Id("reply-send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until("the email reply in the thread", || async {
-        text_of(&browser, "thread")
-            .await
-            .contains("Ana (by email): Great, I will order today.")
-    })
-    .await;
-    browser.close().await.unwrap();
-    drop(daemon);
 }
