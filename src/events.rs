@@ -272,7 +272,9 @@ fn join(prefix: &str, field: &str) -> String {
 }
 
 /// Deserializes `value` into `T`, naming the failing field under `prefix`.
-fn wire<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError> {
+/// `value` as `T`, or the error with the field at fault named under `prefix`: a missing or
+/// unknown field by its own name, not its parent's. For every JSON body the API reads.
+pub(crate) fn wire<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

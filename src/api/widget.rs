@@ -41,18 +41,10 @@ pub async fn mint(
     body: Bytes,
 ) -> Result<Json<views::WidgetToken>, ApiError> {
     let site = authenticate(&state, &headers)?;
-    let request: TokenRequest =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-            .map_err(|e| {
-                let field = match e.path().to_string() {
-                    p if p == "." && e.inner().to_string().contains("`conversation`") => {
-                        "conversation".to_string()
-                    }
-                    p if p == "." => String::new(),
-                    p => p,
-                };
-                ApiError::invalid(FieldError::new(field, e.inner().to_string()))
-            })?;
+    let request: TokenRequest = serde_json::from_slice(&body)
+        .map_err(|e| FieldError::new("body", format!("not valid JSON: {e}")))
+        .and_then(|v| crate::events::wire(v, ""))
+        .map_err(ApiError::invalid)?;
     if request.conversation.is_empty() || request.conversation.len() > 256 {
         return Err(ApiError::invalid(FieldError::new(
             "conversation",

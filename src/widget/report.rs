@@ -61,29 +61,7 @@ pub fn parse(body: &[u8]) -> Result<WireReport, FieldError> {
             "is not a field of a widget report (a page may only report presence and reads)",
         ));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = without_position(e.inner());
-        // A missing field is the object's error; its message names it.
-        let field = if path == "." {
-            FIELDS
-                .into_iter()
-                .find(|f| message.contains(&format!("`{f}`")))
-                .unwrap_or("")
-                .to_string()
-        } else {
-            path
-        };
-        FieldError::new(field, message)
-    })
-}
-
-fn without_position(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    match s.find(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    crate::events::wire(value, "")
 }
 
 /// The events a report stands for in its conversation. A browser's language or time zone that
