@@ -12,25 +12,18 @@ mod daemon;
 #[path = "support/skip.rs"]
 mod skip;
 
-use browser::{browser, chromedriver, text_of, until};
+use browser::{browser, text_of, until};
 use fantoccini::Locator;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_sees_the_email_go_out_and_its_answer_come_back_in_the_demo() {
-    if !std::path::Path::new("/usr/bin/chromium").exists() {
-        skip::skipped(
-            "the demo browser test",
-            "chromium is not installed (apt-get install chromium chromium-driver)",
-        );
-        return;
-    }
-    let Some(driver) = chromedriver() else {
-        skip::skipped(
-            "the demo browser test",
-            "chromedriver is not installed (apt-get install chromium-driver)",
-        );
-        return;
+    let driver = match browser::driver() {
+        Ok(driver) => driver,
+        Err(why) => {
+            skip::skipped("the demo browser test", why);
+            return;
+        }
     };
     let dir = tempfile::tempdir().unwrap();
     let daemon = daemon::Daemon::start_without_config(dir.path());
@@ -50,13 +43,7 @@ async fn a_newcomer_sees_the_email_go_out_and_its_answer_come_back_in_the_demo()
         .await
         .unwrap();
     input.send_keys("Do you ship to Spain?").await.unwrap();
-    browser
-        .find(Locator::Id("send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::click(&browser, "send").await;
     browser.enter_parent_frame().await.unwrap();
     until("the question in the agent's thread", || async {
         text_of(&browser, "thread")
@@ -71,13 +58,7 @@ async fn a_newcomer_sees_the_email_go_out_and_its_answer_come_back_in_the_demo()
         .await
         .unwrap();
     let conversation = conversation.as_str().unwrap().to_string();
-    browser
-        .find(Locator::Id("close-visitor"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::click(&browser, "close-visitor").await;
     let client = reqwest::Client::new();
     let api = daemon.api.clone();
     let conv = conversation.clone();
@@ -102,26 +83,14 @@ async fn a_newcomer_sees_the_email_go_out_and_its_answer_come_back_in_the_demo()
     .await;
     let answer = browser.find(Locator::Id("agent-text")).await.unwrap();
     answer.send_keys("Yes, in 3 days!").await.unwrap();
-    browser
-        .find(Locator::Id("agent-send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::click(&browser, "agent-send").await;
     until("the answer in the thread", || async {
         text_of(&browser, "thread")
             .await
             .contains("Sam: Yes, in 3 days!")
     })
     .await;
-    browser
-        .find(Locator::Id("agents-offline"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::click(&browser, "agents-offline").await;
 
     // The email, shown from ./outbox, as the visitor gets it.
     until("the email in the page", || async {
@@ -142,13 +111,7 @@ async fn a_newcomer_sees_the_email_go_out_and_its_answer_come_back_in_the_demo()
     // The visitor answers the email; the reply lands in the thread, marked as by email.
     let reply = browser.find(Locator::Id("reply-text")).await.unwrap();
     reply.send_keys("Great, I will order today.").await.unwrap();
-    browser
-        .find(Locator::Id("reply-send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::click(&browser, "reply-send").await;
     until("the email reply in the thread", || async {
         text_of(&browser, "thread")
             .await

@@ -9,13 +9,29 @@ mod daemon;
 use daemon::{Daemon, Setup, Sockets};
 use std::io::{Read, Write};
 
-/// A GET of `path` over `stream`, and the whole answer.
-fn get(stream: &mut std::net::TcpStream, path: &str) -> String {
+/// A daemon's config in `dir`, on a SQLite file there.
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    let db = format!("sqlite://{}", dir.join("rr.db").display());
+    Setup {
+        db: &db,
+        smtp_port: 9,
+        token: "activation-token-0123456789",
+        ..Setup::default()
+    }
+    .write(dir)
+}
+
+/// Writes a GET of `path`; it may be sent before anyone accepts.
+fn ask(stream: &mut std::net::TcpStream, path: &str) {
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
+}
+
+/// The whole answer on `stream`, within 20 s.
+fn answer(stream: &mut std::net::TcpStream) -> String {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
@@ -24,18 +40,17 @@ fn get(stream: &mut std::net::TcpStream, path: &str) -> String {
     answer
 }
 
+/// A GET of `path` over `stream`, and the whole answer.
+fn get(stream: &mut std::net::TcpStream, path: &str) -> String {
+    ask(stream, path);
+    answer(stream)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_the_sockets_handed_over_and_refuses_no_connection() {
     let dir = tempfile::tempdir().unwrap();
     let sockets = Sockets::bind(&["api", "metrics"]).await;
-    let db = format!("sqlite://{}", dir.path().join("rr.db").display());
-    let config = Setup {
-        db: &db,
-        smtp_port: 9,
-        token: "activation-token-0123456789",
-        ..Setup::default()
-    }
-    .write(dir.path());
+    let config = config(dir.path());
     let (api, metrics) = (sockets.port("api"), sockets.port("metrics"));
 
     let mut daemon = Daemon::start_on(&config, &sockets);
@@ -53,18 +68,10 @@ async fn a_restart_keeps_the_sockets_handed_over_and_refuses_no_connection() {
     daemon.kill();
     let mut waiting = std::net::TcpStream::connect(("127.0.0.1", api))
         .expect("a connection while no daemon runs is queued, not refused");
-    write!(
-        waiting,
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    ask(&mut waiting, "/healthz");
 
     let _daemon = Daemon::start_on(&config, &sockets);
-    waiting
-        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
-        .unwrap();
-    let mut answer = String::new();
-    waiting.read_to_string(&mut answer).unwrap();
+    let answer = answer(&mut waiting);
     assert!(
         answer.starts_with("HTTP/1.1 200"),
         "the next daemon answers the queued connection: {answer:?}"
@@ -74,14 +81,7 @@ async fn a_restart_keeps_the_sockets_handed_over_and_refuses_no_connection() {
 #[tokio::test]
 async fn sockets_it_cannot_place_stop_it_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("rr.db").display());
-    let config = Setup {
-        db: &db,
-        smtp_port: 9,
-        token: "activation-token-0123456789",
-        ..Setup::default()
-    }
-    .write(dir.path());
+    let config = config(dir.path());
 
     let unknown = Sockets::bind(&["imap"]).await;
     let log = Daemon::try_start_on(&config, &unknown)

@@ -15,7 +15,7 @@ mod helpers;
 
 use axum::extract::Query;
 use axum::response::Html;
-use browser::{browser, chromedriver};
+use browser::browser;
 use helpers::{at, message, skip, visitor, Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -90,19 +90,12 @@ fn page(port: u16, host: &str, conversation: &str, token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_reports_presence_and_reads_and_its_closing_brings_the_email() {
-    if !std::path::Path::new("/usr/bin/chromium").exists() {
-        skip::skipped(
-            "the widget browser test",
-            "chromium is not installed (apt-get install chromium chromium-driver)",
-        );
-        return;
-    }
-    let Some(driver) = chromedriver() else {
-        skip::skipped(
-            "the widget browser test",
-            "chromedriver is not installed (apt-get install chromium-driver)",
-        );
-        return;
+    let driver = match browser::driver() {
+        Ok(driver) => driver,
+        Err(why) => {
+            skip::skipped("the widget browser test", why);
+            return;
+        }
     };
     // The page's origin goes into the site's config; the page learns the API's address after.
     let api = Arc::new(OnceLock::new());

@@ -97,3 +97,22 @@ pub async fn text_of(browser: &Client, id: &str) -> String {
         Err(_) => String::new(),
     }
 }
+
+/// chromedriver beside Chromium, or why they cannot run here (for the test to report skipped).
+pub fn driver() -> Result<Driver, &'static str> {
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        return Err("chromium is not installed (apt-get install chromium chromium-driver)");
+    }
+    chromedriver().ok_or("chromedriver is not installed (apt-get install chromium-driver)")
+}
+
+/// Clicks the element with this id.
+pub async fn click(browser: &Client, id: &str) {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
