@@ -122,6 +122,19 @@ const SAID: &[(Reason, &[&str])] = &[
             "mail from",
         ],
     ),
+    // Our greeting refused (qmail's "Connected to … but my name was rejected"; an answer to
+    // HELO or EHLO): about our host, whatever the server called it ("Invalid domain name").
+    (Reason::Blocked, &["my name was rejected", "helo", "ehlo"]),
+    // A resolver that could not answer for now (Postfix's "Host not found, try again"): no
+    // proof the domain is gone.
+    (
+        Reason::SystemError,
+        &[
+            "not found, try again",
+            "temporary failure in name resolution",
+            "servfail",
+        ],
+    ),
     (
         Reason::MailboxFull,
         &[
@@ -140,6 +153,7 @@ const SAID: &[(Reason, &[&str])] = &[
             "mail box full",
             "too much mail",
             "user is over",
+            "disk space",
         ],
     ),
     (
@@ -346,10 +360,7 @@ const SAID: &[(Reason, &[&str])] = &[
 /// of the report (its notification text), read for the stage the server refused at.
 pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Reason, bool) {
     let text = said.unwrap_or_default().to_lowercase();
-    let from_text = SAID
-        .iter()
-        .find(|(_, phrases)| phrases.iter().any(|p| text.contains(p)))
-        .map(|(reason, _)| *reason);
+    let from_text = said_reason(&text);
     let mut reason = from_text
         .or_else(|| status.and_then(from_status))
         .unwrap_or_default();
@@ -366,13 +377,39 @@ pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Rea
     // "No such user" with no code that names the mailbox (5.1.x) and no sign that it answered
     // the recipient (RCPT TO) is what carriers' spam filters say too: not proof enough to
     // silence anyone.
-    let unproven =
-        !status.is_some_and(|s| s.contains(".1.")) && !at_rcpt(&text) && !at_rcpt(&context);
+    let unproven = !status.is_some_and(names_the_mailbox) && !at_rcpt(&text) && !at_rcpt(&context);
     if reason == Reason::UserUnknown && (refused_after_data || unproven) {
         reason = Reason::Filtered;
     }
     let temporary = status.is_some_and(|s| s.starts_with('4'));
     (reason, reason.is_hard() && !temporary)
+}
+
+/// The reason once a report about this one recipient is read whole: where its notification
+/// says the mailbox is full beside the server's "no such user", the address is not proven
+/// dead, and the soft reading wins. (In a report about several recipients the notification may
+/// be about another one.)
+pub fn contradicted(reason: Reason, hard: bool, notification: &str) -> (Reason, bool) {
+    if hard && said_reason(&notification.to_lowercase()) == Some(Reason::MailboxFull) {
+        return (Reason::MailboxFull, false);
+    }
+    (reason, hard)
+}
+
+/// The first reason whose words a (lowercased) text holds.
+fn said_reason(text: &str) -> Option<Reason> {
+    SAID.iter()
+        .find(|(_, phrases)| phrases.iter().any(|p| text.contains(p)))
+        .map(|(reason, _)| *reason)
+}
+
+/// Whether an enhanced status code is one RFC 3463 registers for a recipient's address being
+/// bad (X.1.1 mailbox, X.1.2 system, X.1.3 syntax, X.1.6 moved, X.1.10 null MX). A vendor's
+/// own detail under X.1 (Microsoft's 5.1.351, "unknown recipient or mailbox unavailable") is
+/// not that proof.
+fn names_the_mailbox(status: &str) -> bool {
+    let mut parts = status.split('.').skip(1);
+    parts.next() == Some("1") && matches!(parts.next(), Some("1" | "2" | "3" | "6" | "10"))
 }
 
 /// Whether the server refused the message after `DATA`, having taken the recipient before.
@@ -609,6 +646,57 @@ mod tests {
                 "{status:?} {said}"
             );
         }
+    }
+
+    #[test]
+    fn what_is_not_about_the_address_is_never_hard() {
+        let table = [
+            // Our HELO name refused: about our host, whatever words the server chose.
+            (
+                Some("5.0.0"),
+                "Connected to 192.0.2.1 but my name was rejected. Remote host said: 501 5.0.0 Invalid domain name",
+                Reason::Blocked,
+            ),
+            (
+                None,
+                "550 Invalid domain name (in reply to EHLO command)",
+                Reason::Blocked,
+            ),
+            // A resolver's temporary failure is no dead domain.
+            (
+                None,
+                "Name service error for domain b.test: Host not found, try again",
+                Reason::SystemError,
+            ),
+            // A vendor's detail under X.1 is not RFC 3463's bad mailbox.
+            (
+                Some("5.1.351"),
+                "550 5.1.351 Remote server returned unknown recipient or mailbox unavailable",
+                Reason::Filtered,
+            ),
+        ];
+        for (status, said, reason) in table {
+            assert_eq!(
+                severity(status, Some(said), ""),
+                (reason, false),
+                "{status:?} {said}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_notification_that_says_full_outweighs_no_such_user() {
+        let (reason, hard) = severity(Some("5.1.1"), Some("550 5.1.1 User Unknown"), "");
+        assert!(hard);
+        let notification = "Your message was automatically rejected:\nNot enough disk space";
+        assert_eq!(
+            contradicted(reason, hard, notification),
+            (Reason::MailboxFull, false)
+        );
+        assert_eq!(
+            contradicted(reason, hard, "Delivery failed."),
+            (Reason::UserUnknown, true)
+        );
     }
 
     #[test]

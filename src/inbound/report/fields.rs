@@ -50,11 +50,22 @@ pub(super) fn recipients(text: &str) -> Vec<RecipientStatus> {
             status: get("status").and_then(|s| crate::failure::status_in(&s)),
             diagnostic: get("diagnostic-code").map(|d| without_type(&d)),
             category: get("x-powermta-bouncecategory")
-                .and_then(|c| crate::failure::Reason::from_category(&c)),
+                .and_then(|c| crate::failure::Reason::from_category(&c))
+                .or_else(|| get("diagnostic-code").and_then(|d| program_output(&d))),
             ..RecipientStatus::default()
         });
     }
     out
+}
+
+/// A `Diagnostic-Code` of type `X-Unix` is what a local delivery program (procmail, a pipe)
+/// printed, not a server's answer: its "no such user" is about the program's own lookups, so
+/// the failure is the mailer's, never proof the address is dead.
+fn program_output(diagnostic: &str) -> Option<crate::failure::Reason> {
+    let (kind, _) = diagnostic.split_once(';')?;
+    kind.trim()
+        .eq_ignore_ascii_case("x-unix")
+        .then_some(crate::failure::Reason::SystemError)
 }
 
 /// The value of the first field called `name` (lowercase) anywhere in the fields.

@@ -46,10 +46,10 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         }
         return Some(report);
     }
+    // Decoded by its charset: a notification in ISO-2022-JP or KOI8-R is words, not escapes.
     let body = message
-        .text_bodies()
-        .next()
-        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
+        .body_text(0)
+        .map(|b| b.into_owned())
         .unwrap_or_default();
     let notice = text::explanation(&body);
     if report.recipients.is_empty() && shape == Shape::Dsn {
@@ -140,6 +140,7 @@ fn read_parts(message: &Message<'_>, report: &mut Bounce) -> Option<String> {
 /// What the whole report says: its kind from the recipients' actions (a complaint stays one),
 /// and the first failed recipient's address, status, diagnostic and reason.
 fn summarise(report: &mut Bounce, notification: &str) {
+    let alone = report.recipients.len() == 1;
     for r in &mut report.recipients {
         if r.status.is_none() {
             r.status = r.diagnostic.as_deref().and_then(crate::failure::status_in);
@@ -148,6 +149,10 @@ fn summarise(report: &mut Bounce, notification: &str) {
         let (why, hard) = match r.category {
             Some(category) => crate::failure::weighed(why, category, r.status.as_deref()),
             None => (why, hard),
+        };
+        let (why, hard) = match alone {
+            true => crate::failure::contradicted(why, hard, notification),
+            false => (why, hard),
         };
         r.reason = why;
         r.hard = hard && action(r) == ReportKind::Failed;

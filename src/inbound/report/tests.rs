@@ -177,3 +177,36 @@ fn escapes_of_iso_2022_jp_text_are_no_address() {
     assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
     assert!(b.hard);
 }
+
+#[test]
+fn a_local_programs_no_such_user_is_the_mailers_failure() {
+    // `X-Unix`: what procmail or a pipe printed, not a server's answer about the address.
+    let b = read(&dsn(
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: x-unix; procmail: Couldn't create \"/var/spool/mail/ana\": No such user",
+    ))
+    .unwrap();
+    assert_eq!((b.reason, b.hard), (Some(Reason::SystemError), false));
+    let smtp = read(&dsn(
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 No such user",
+    ))
+    .unwrap();
+    assert!(smtp.hard, "the same words from a server are");
+}
+
+#[test]
+fn a_lone_recipients_notification_saying_full_keeps_it_alive() {
+    let one = dsn(
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User Unknown",
+    )
+    .replace("Sorry.", "Your message was rejected:\r\nNot enough disk space");
+    let b = read(&one).unwrap();
+    assert_eq!((b.reason, b.hard), (Some(Reason::MailboxFull), false));
+    // With two recipients the notification may be about the other one.
+    let two = dsn(
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User Unknown\r\n\r\nFinal-Recipient: rfc822; bo@visitor.example\r\nAction: failed\r\nStatus: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full",
+    )
+    .replace("Sorry.", "bo@visitor.example: Mailbox full");
+    let b = read(&two).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert!(b.hard);
+}
