@@ -36,6 +36,8 @@
 //! - [`compose`] — which messages an email shows, the templates, MIME.
 //! - [`reply`] — the visitor's new words, with quotes and signatures trimmed away.
 //! - [`events`] — the event JSON parsed into checked values; errors name the field.
+//! - [`chatwoot`] — Chatwoot's webhooks read as events, their signature, and the body that
+//!   posts a visitor's email answer back into the Chatwoot conversation.
 //! - [`widget`] — what a page may report (presence, reads) with the widget token it was given,
 //!   and `widget.js`, which reports it.
 //! - [`failure`] — why a delivery failed, and whether the address is dead (hard or soft).
@@ -56,6 +58,7 @@
 pub mod api;
 pub mod app;
 pub mod apply;
+pub mod chatwoot;
 pub mod cli;
 pub mod clock;
 pub mod compose;

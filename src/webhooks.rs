@@ -66,6 +66,18 @@ pub fn message_created(conv: &Conversation, message: &NewMessage, at: DateTime<U
     new(&conv.site_id, WebhookEvent::MessageCreated, data, at)
 }
 
+/// A visitor's email answer, to post into its Chatwoot conversation: not a webhook of ours,
+/// but queued beside them so it is posted once the reply is stored, and retried alike.
+pub fn to_chatwoot(conv: &Conversation, message: &NewMessage, at: DateTime<Utc>) -> NewWebhook {
+    NewWebhook {
+        id: uuid::Uuid::now_v7().to_string(),
+        site_id: conv.site_id.clone(),
+        event: WebhookEvent::ChatwootMessage,
+        payload: crate::chatwoot::answer(&conv.id, &message.id, &message.text).to_string(),
+        at,
+    }
+}
+
 /// `delivery.failed` for an email a delivery report came back for.
 pub fn bounced(email: &OutboxEmail, reason: &str, at: DateTime<Utc>) -> NewWebhook {
     let data = json!({
@@ -166,12 +178,32 @@ impl Poster {
         now: DateTime<Utc>,
     ) -> Result<(), String> {
         let signature = sign(secret.as_bytes(), now.timestamp(), body);
-        let response = self
-            .client
-            .post(url)
+        let request = (self.client.post(url))
             .header("Content-Type", "application/json")
             .header(SIGNATURE_HEADER, signature)
-            .body(body.to_string())
+            .body(body.to_string());
+        Self::send(url, request).await
+    }
+
+    /// Posts a visitor's email answer (queued by [`to_chatwoot`]) to Chatwoot's API, with the
+    /// site's access token; `Ok` only for a 2xx answer.
+    pub async fn post_to_chatwoot(
+        &self,
+        chatwoot: &crate::config::Chatwoot,
+        queued: &str,
+    ) -> Result<(), String> {
+        let queued: Value = serde_json::from_str(queued).map_err(|e| e.to_string())?;
+        let conversation = queued["conversation"].as_str().unwrap_or_default();
+        let url = crate::chatwoot::messages_url(&chatwoot.url, chatwoot.account_id, conversation)
+            .ok_or_else(|| format!("`{conversation}` is not a Chatwoot conversation id"))?;
+        let request = (self.client.post(&url))
+            .header("api_access_token", &chatwoot.api_access_token)
+            .json(&queued["body"]);
+        Self::send(&url, request).await
+    }
+
+    async fn send(url: &str, request: reqwest::RequestBuilder) -> Result<(), String> {
+        let response = request
             .send()
             .await
             // With its causes: reqwest's own words ("error sending request") hide whether it was

@@ -595,17 +595,29 @@ impl Worker {
             .record("webhook", hook.id.as_str())
             .record("event", hook.event.as_str())
             .record("attempt", hook.attempts);
-        let target = config
-            .site(&hook.site_id)
-            .and_then(|s| Some((s.webhook_url.as_deref()?, s.webhook_secret.as_deref()?)));
-        let Some((url, secret)) = target else {
-            let error = "the site has no webhook_url any more";
+        let site = config.site(&hook.site_id);
+        let posted = if hook.event == WebhookEvent::ChatwootMessage.as_str() {
+            match site.and_then(|s| s.chatwoot.as_ref()) {
+                Some(cw) => Some(self.poster.post_to_chatwoot(cw, &hook.payload).await),
+                None => None,
+            }
+        } else {
+            match site.and_then(|s| Some((s.webhook_url.as_deref()?, s.webhook_secret.as_deref()?)))
+            {
+                Some((url, secret)) => {
+                    Some(self.poster.post(url, secret, &hook.payload, now).await)
+                }
+                None => None,
+            }
+        };
+        let Some(posted) = posted else {
+            let error = "the site has no webhook_url or [site.chatwoot] any more";
             self.store
                 .record_webhook_outcome(&hook.id, WebhookStatus::Failed, None, Some(error))
                 .await?;
             return Ok(Step::WebhookFailed);
         };
-        match self.poster.post(url, secret, &hook.payload, now).await {
+        match posted {
             Ok(()) => {
                 self.store
                     .record_webhook_outcome(&hook.id, WebhookStatus::Delivered, None, None)

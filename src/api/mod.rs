@@ -1,9 +1,11 @@
 //! The HTTP API: events in, conversations out, one-click unsubscribe, health.
 //!
-//! Every `/v1` route but unsubscribe takes `Authorization: Bearer <token>`; the token selects
+//! Every `/v1` route but unsubscribe, the widget's and the Chatwoot bridge (whose webhooks are
+//! signed with the site's own secret) takes `Authorization: Bearer <token>`; the token selects
 //! the site, and a handler only ever reads or writes that site's data. Errors are JSON:
 //! `{"error": {"code": "...", "field": "...", "message": "..."}}`.
 
+mod chatwoot;
 pub mod demo;
 pub mod emails;
 pub mod openapi;
@@ -135,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/emails/{id}/retry", post(emails::retry))
         .route("/v1/attachments/{id}", get(get_attachment))
         .route("/v1/widget-tokens", post(widget::mint))
+        .route("/v1/bridges/chatwoot/{site}", post(chatwoot::webhook))
         .route(
             "/v1/widget/events",
             post(widget::report).options(widget::preflight),

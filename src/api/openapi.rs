@@ -2,7 +2,7 @@
 //! and the types they answer with (`views`) and read (`events`' wire structs): served at
 //! `GET /v1/openapi.json` and committed as `openapi.json` (a test holds the two equal).
 
-use super::{emails, suppressions, visitors, widget};
+use super::{chatwoot, emails, suppressions, visitors, widget};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         emails::list,
         emails::retry,
         visitors::erase,
+        chatwoot::webhook,
         widget::mint,
         widget::report,
         widget::script,

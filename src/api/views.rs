@@ -35,6 +35,17 @@ pub struct EventsApplied {
     pub replayed: usize,
 }
 
+/// `POST /v1/bridges/chatwoot/{site}`: what the webhook became.
+#[derive(Serialize, ToSchema)]
+pub struct BridgeApplied {
+    pub applied: usize,
+    pub replayed: usize,
+    /// Why nothing was applied, for a webhook replyrelay has no use for (a private note,
+    /// another inbox, an event it does not follow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
 /// `POST /v1/widget-tokens`: the token for the page, and when it stops being good.
 #[derive(Serialize, ToSchema)]
 pub struct WidgetToken {

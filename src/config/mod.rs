@@ -12,8 +12,9 @@
 //! The files: [`model`] (the resolved values), [`raw`] (the serde mirror), [`defaults`] (every
 //! built-in value, named once), `locate` and `probe` (spans, unknown keys, values of the wrong
 //! type), `resolve` and `site` (defaults filled in, values checked), `secrets`, [`shared`] (the
-//! running config, swapped on reload), `error`.
+//! running config, swapped on reload), `chatwoot` (`[site.chatwoot]`), `error`.
 
+mod chatwoot;
 pub mod defaults;
 mod error;
 mod locate;

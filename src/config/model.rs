@@ -237,8 +237,27 @@ pub struct Site {
     /// Origins (`scheme://host[:port]`) of the pages whose `widget.js` may report presence and
     /// reads; none, and no page may.
     pub allowed_origins: Vec<String>,
+    /// Where the site's chats come from when it uses Chatwoot; `None` for the events API alone.
+    pub chatwoot: Option<Chatwoot>,
     pub triggers: TriggerSettings,
     pub content: ContentSettings,
+}
+
+/// A Chatwoot account bridged to a site (`[site.chatwoot]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chatwoot {
+    /// The installation's base URL (`https://app.chatwoot.com`), for its API.
+    pub url: String,
+    /// The account whose conversations these are: the API's paths name it.
+    pub account_id: u64,
+    /// An agent's or bot's access token, sent as `api_access_token` to post the visitors'
+    /// email answers.
+    pub api_access_token: String,
+    /// The inboxes whose conversations replyrelay follows; empty, every inbox of the account.
+    pub inbox_ids: Vec<u64>,
+    /// The webhook's secret: a webhook must carry Chatwoot's signature made with it (or, from a
+    /// Chatwoot that does not sign, the secret as `?secret=` in the URL it was given).
+    pub webhook_secret: String,
 }
 
 /// A site's own `email.html` / `email.txt` (Jinja syntax), read from its `templates` folder.

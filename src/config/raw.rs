@@ -316,6 +316,25 @@ pub struct Site {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub api_tokens: Vec<Secret>,
+    /// The site's chats come from Chatwoot (`[site.chatwoot]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chatwoot: Option<Chatwoot>,
     #[serde(flatten)]
     pub settings: SiteSettings,
+}
+
+/// `[site.chatwoot]`: the Chatwoot account whose webhooks come to
+/// `/v1/bridges/chatwoot/{site}`, and whose API takes the visitors' email answers.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Chatwoot {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_access_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbox_ids: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Secret>,
 }

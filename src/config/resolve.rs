@@ -359,7 +359,12 @@ fn resolve_sites(
             base,
             &mut |k, m| err(&at(k), m),
         );
-        sites.push(site);
+        let chatwoot = s.chatwoot.as_ref().map(|c| {
+            super::chatwoot::resolve(c, base, &mut |k, m| {
+                err(&[key("site"), Seg::Index(i), key("chatwoot"), key(k)], m)
+            })
+        });
+        sites.push(Site { chatwoot, ..site });
     }
 
     sites

@@ -113,6 +113,7 @@ pub(super) fn site_settings(
         strings,
         locale,
         allowed_origins: origins(pick!(allowed_origins, Vec::new()), err),
+        chatwoot: None,
         triggers: TriggerSettings {
             mode: pick!(mode, D::MODE),
             after_departure: dur(

@@ -216,6 +216,10 @@ impl Inbound {
             tx.enqueue_webhook(&webhooks::message_created(&conv, &new, now))
                 .await?;
         }
+        if site.chatwoot.is_some() {
+            tx.enqueue_webhook(&webhooks::to_chatwoot(&conv, &new, now))
+                .await?;
+        }
         Ok(Outcome::Stored {
             conversation: conv.id,
             message: new.id,

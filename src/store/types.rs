@@ -258,6 +258,9 @@ pub enum WebhookEvent {
     VisitorUnsuppressed,
     /// Everything of a visitor was deleted at the platform's request.
     VisitorErased,
+    /// A visitor's email answer, to post into the Chatwoot conversation (`[site.chatwoot]`):
+    /// queued and retried as webhooks are, but posted to Chatwoot's API.
+    ChatwootMessage,
 }
 
 impl WebhookEvent {
@@ -269,6 +272,7 @@ impl WebhookEvent {
             WebhookEvent::VisitorSuppressed => "visitor.suppressed",
             WebhookEvent::VisitorUnsuppressed => "visitor.unsuppressed",
             WebhookEvent::VisitorErased => "visitor.erased",
+            WebhookEvent::ChatwootMessage => "chatwoot.message",
         }
     }
 }

@@ -5,6 +5,7 @@ mod helpers;
 mod imap;
 
 mod auth;
+mod chatwoot;
 mod config_keys;
 mod delivery;
 mod erasure;

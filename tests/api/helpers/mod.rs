@@ -3,11 +3,12 @@
 //!
 //! The files: `app` (a daemon on a fresh database and port 0: `spawn_app`), `db` (the
 //! backends, fresh PostgreSQL databases, raw SQL), `smtp_sink` (the relay), `webhook_sink`
-//! (the platform's endpoint), `smtp_client` (Python's smtplib as the sending client), `tls_front` (an internal CA and TLS
+//! (the platform's endpoint), `chatwoot_api` (a stand-in for Chatwoot's API), `smtp_client` (Python's smtplib as the sending client), `tls_front` (an internal CA and TLS
 //! in front of a test server); this one
 //! holds the test data: events, replies, instants.
 
 mod app;
+mod chatwoot_api;
 mod db;
 #[path = "../../support/skip.rs"]
 pub mod skip;
@@ -17,6 +18,8 @@ mod tls_front;
 mod webhook_sink;
 
 pub use app::*;
+#[allow(unused_imports)]
+pub use chatwoot_api::*;
 pub use db::*;
 // The other test binaries that share these helpers send no mail through the listener.
 #[allow(unused_imports)]
