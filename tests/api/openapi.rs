@@ -46,7 +46,12 @@ async fn check(
 async fn every_route_answers_as_the_document_says() {
     let Some(app) = spawn_app(
         Backend::Sqlite,
-        r#"allowed_origins = ["https://shop.example"]"#,
+        concat!(
+            r#"allowed_origins = ["https://shop.example"]"#,
+            "\n[site.chatwoot]\nurl = \"http://127.0.0.1:9\"\naccount_id = 1\n",
+            "api_access_token = \"chatwoot-token-0123456789\"\n",
+            "webhook_secret = \"chatwoot-secret-0123456789\"\n",
+        ),
     )
     .await
     else {
@@ -259,6 +264,7 @@ async fn every_route_answers_as_the_document_says() {
         .unwrap();
     check(&doc, &mut seen, "delete", "/v1/visitors/{id}", erase).await;
     widget_routes(&doc, &mut seen, &app).await;
+    bridge_routes(&doc, &mut seen, &app).await;
     check(
         &doc,
         &mut seen,
@@ -279,6 +285,48 @@ async fn every_route_answers_as_the_document_says() {
         .collect();
     let missed: Vec<_> = documented.difference(&seen).collect();
     assert!(missed.is_empty(), "not called: {missed:?}");
+}
+
+/// The Chatwoot bridge: a webhook applied, ignored, refused unsigned, for a site without one.
+async fn bridge_routes(doc: &Value, seen: &mut BTreeSet<String>, app: &TestApp) {
+    let path = "/v1/bridges/chatwoot/{site}";
+    let post = |site: &str, body: &Value, secret: Option<&str>| {
+        let body = body.to_string();
+        let t = app.clock.now().timestamp();
+        let mut r = (app
+            .client
+            .post(format!("{}/v1/bridges/chatwoot/{site}", app.base)))
+        .header("Content-Type", "application/json");
+        if let Some(secret) = secret {
+            let signature = replyrelay::chatwoot::sign(secret, t, body.as_bytes());
+            r = r
+                .header("X-Chatwoot-Signature", signature)
+                .header("X-Chatwoot-Timestamp", t.to_string());
+        }
+        r.body(body).send()
+    };
+    let secret = Some("chatwoot-secret-0123456789");
+    let message = json!({"event": "message_created", "id": 1, "content": "Hi",
+        "message_type": "incoming", "private": false,
+        "conversation": {"id": 77, "inbox_id": 1, "meta": {"sender": {"id": 5, "type": "contact"}}}});
+    let note = json!({"event": "message_created", "id": 2, "content": "x", "private": true,
+        "message_type": "outgoing", "conversation": {"id": 77}});
+    for (site, body, secret) in [
+        ("acme", &message, secret),
+        ("acme", &note, secret),
+        ("acme", &json!({"id": 3}), secret),
+        ("acme", &message, None),
+        ("other", &message, secret),
+    ] {
+        check(
+            doc,
+            seen,
+            "post",
+            path,
+            post(site, body, secret).await.unwrap(),
+        )
+        .await;
+    }
 }
 
 /// The widget's routes: a token minted, refused; a page's report applied and refused.
