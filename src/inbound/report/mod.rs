@@ -27,6 +27,13 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         return Some(report);
     }
     let shape = shape(message, envelope)?;
+    if shape == Shape::Text {
+        // A mail system that passes on another's report (a gateway, a forwarder) writes a
+        // line of its own around it: the report inside says what happened.
+        if let Some(inner) = wrapped_report(message).and_then(|m| read_report(m, envelope)) {
+            return Some(inner);
+        }
+    }
     let mut report = Bounce {
         kind: ReportKind::Failed,
         ..Bounce::default()
@@ -235,6 +242,22 @@ fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
         .as_deref()
         .is_none_or(|f| f.is_empty() || f == "<>");
     (null_sender && text::from_a_mail_system(message)).then_some(Shape::Text)
+}
+
+/// A delivery report carried whole inside the message (`message/rfc822`).
+fn wrapped_report<'a>(message: &'a Message<'a>) -> Option<&'a Message<'a>> {
+    message.parts.iter().find_map(|p| match &p.body {
+        PartType::Message(inner) => inner
+            .content_type()
+            .filter(|c| {
+                c.subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+                    && c.attribute("report-type")
+                        .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
+            })
+            .map(|_| inner),
+        _ => None,
+    })
 }
 
 /// Microsoft's junk-mail reports (JMRP) are no ARF: the reported email comes back whole, its

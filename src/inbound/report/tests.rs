@@ -210,3 +210,22 @@ fn a_lone_recipients_notification_saying_full_keeps_it_alive() {
     assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
     assert!(b.hard);
 }
+
+#[test]
+fn a_report_passed_on_inside_another_message_is_read() {
+    // A gateway's own notice with no fields, the real report attached whole.
+    let inner = dsn(
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
+    );
+    let outer = format!(
+        "From: MAILER-DAEMON@gw.example\r\nTo: support@acme.example\r\nSubject: Returned mail: User unknown\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nThe following addresses had permanent delivery errors\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--o--\r\n"
+    );
+    let b = read(&outer).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert_eq!(b.status.as_deref(), Some("5.1.1"));
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<abc@reply.acme.example>")
+    );
+    assert!(b.hard);
+}
