@@ -15,7 +15,14 @@ const FILES: &[(&str, &str)] = &[
     ("ru", include_str!("../templates/i18n/ru.toml")),
     ("vi", include_str!("../templates/i18n/vi.toml")),
     ("id", include_str!("../templates/i18n/id.toml")),
+    ("ar", include_str!("../templates/i18n/ar.toml")),
+    ("ja", include_str!("../templates/i18n/ja.toml")),
 ];
+
+/// The languages written right to left: their emails set `dir="rtl"`.
+pub fn is_rtl(lang: &str) -> bool {
+    matches!(lang, "ar" | "he" | "fa" | "ur")
+}
 
 /// The languages emails can be written in.
 pub fn languages() -> impl Iterator<Item = &'static str> {

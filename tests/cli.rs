@@ -447,6 +447,19 @@ fn preview_and_send_test() {
     assert!(std::fs::read_to_string(dir.path().join("pv/email.txt"))
         .unwrap()
         .starts_with("## Responde encima de esta l"));
+    // Where Chromium is installed, the phone-width and dark-mode screenshots beside them.
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for shot in ["pv/email-phone.png", "pv/email-dark.png"] {
+            let png = std::fs::read(dir.path().join(shot)).unwrap_or_default();
+            assert!(png.starts_with(b"\x89PNG"), "{shot}: {stdout}");
+        }
+    } else {
+        helpers::skip::skipped(
+            "preview's screenshots",
+            "chromium is not installed (apt-get install chromium)",
+        );
+    }
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sink = rt.block_on(helpers::SmtpSink::start());

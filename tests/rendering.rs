@@ -1,6 +1,8 @@
-//! The HTML email of every language, rendered by a real browser (Debian's headless Chromium) at a
-//! phone's width: it must draw something and must not scroll sideways. Skipped where Chromium
-//! is not installed; `.ci/run` installs it.
+//! The HTML email of every language, rendered by a real browser (Debian's headless Chromium):
+//! at a phone's width it must draw something and must not scroll sideways; at a phone's and a
+//! desktop's width, in light and in dark mode (`prefers-color-scheme: dark`), the text of every
+//! message bubble must keep WCAG AA contrast (4.5:1) against it, and Arabic must run right to
+//! left. Skipped where Chromium is not installed; `.ci/run` installs it.
 
 #[path = "support/skip.rs"]
 mod skip;
@@ -156,5 +158,132 @@ fn every_language_renders_on_a_phone_without_overflow() {
             "{lang}: only {drawn} of {} pixels drawn: blank?",
             pixels.len()
         );
+    }
+}
+
+/// What the wrapper page measures in each email once its frame has loaded: the content's width
+/// against the frame's, the lowest WCAG contrast of any text in a message bubble against the
+/// bubble, the card's writing direction, and the height of what was drawn.
+const MEASURE: &str = r#"
+function lum(c) {
+  const v = c.match(/[\d.]+/g).slice(0, 3).map(Number).map(x => {
+    x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+}
+function contrast(a, b) {
+  const x = lum(a), y = lum(b);
+  return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+}
+function measure(frame) {
+  const d = frame.contentDocument, w = frame.contentWindow;
+  let least = 99;
+  for (const bubble of d.querySelectorAll('.rr-visitor, .rr-agent')) {
+    const bg = w.getComputedStyle(bubble).backgroundColor;
+    for (const el of [bubble, ...bubble.querySelectorAll('*')]) {
+      const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+      if (own) least = Math.min(least, contrast(w.getComputedStyle(el).color, bg));
+    }
+  }
+  const card = d.querySelector('.rr-card');
+  return {
+    scroll: d.documentElement.scrollWidth, client: d.documentElement.clientWidth,
+    contrast: least, dir: w.getComputedStyle(card).direction,
+    height: card.getBoundingClientRect().height, bubbles: d.querySelectorAll('.rr-visitor, .rr-agent').length,
+  };
+}
+window.addEventListener('load', () => {
+  const out = {};
+  for (const f of document.querySelectorAll('iframe')) out[f.dataset.lang] = measure(f);
+  document.body.setAttribute('data-out', JSON.stringify(out));
+});
+"#;
+
+#[test]
+fn every_language_reads_in_light_and_dark_at_phone_and_desktop_width() {
+    let Some(binary) = chromium() else {
+        skip::skipped(
+            "the light and dark rendering test",
+            "chromium is not installed (apt-get install chromium)",
+        );
+        return;
+    };
+    let config = replyrelay::config::builtin();
+    let site = &config.sites[0];
+    let keys = TokenKeys::new(vec![b"rendering-test-key-0123456789".to_vec()]);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile");
+    // One page holds every language's email, each in a frame of the width under test.
+    let emails: Vec<(&str, String)> = replyrelay::i18n::languages()
+        .map(|lang| {
+            let (conv, messages) = compose::sample(site, "ana@example.com", Some(lang), Utc::now());
+            let made = compose::make(
+                site,
+                &keys,
+                "https://relay.example.com",
+                EmailKind::Replies,
+                &conv,
+                &messages,
+                Utc::now(),
+            )
+            .unwrap();
+            (lang, made.rendered.html)
+        })
+        .collect();
+    for width in [PHONE_WIDTH, 1200] {
+        let frames: String = (emails.iter())
+            .map(|(lang, html)| {
+                format!(
+                    r#"<iframe data-lang="{lang}" style="width:{width}px;height:3000px;border:0;display:block" srcdoc="{}"></iframe>"#,
+                    attr(html)
+                )
+            })
+            .collect();
+        let page = dir.path().join(format!("measure-{width}.html"));
+        std::fs::write(
+            &page,
+            format!(
+                "<html><body style=\"margin:0\">{frames}<script>{MEASURE}</script></body></html>"
+            ),
+        )
+        .unwrap();
+        for dark in [false, true] {
+            let scheme = if dark { "dark" } else { "light" };
+            let mut args = vec!["--virtual-time-budget=10000", "--dump-dom"];
+            if dark {
+                // prefers-color-scheme: dark, as a phone in dark mode reports it.
+                args.push("--force-dark-mode");
+            }
+            let out = run_chromium(binary, &profile, &args, &page);
+            let dom = String::from_utf8_lossy(&out.stdout);
+            let json = dom
+                .split("data-out=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_else(|| panic!("{width} px {scheme}: no measurement"))
+                .replace("&quot;", "\"");
+            let measured: serde_json::Value = serde_json::from_str(&json).unwrap();
+            for (lang, _) in &emails {
+                let m = &measured[*lang];
+                let at = format!("{lang}, {width} px, {scheme}");
+                assert!(m["bubbles"].as_u64().unwrap() >= 2, "{at}: {m}");
+                assert!(m["height"].as_f64().unwrap() > 200.0, "{at}: blank? {m}");
+                assert!(
+                    m["scroll"].as_u64() <= m["client"].as_u64(),
+                    "{at}: wider than the screen: {m}"
+                );
+                let contrast = m["contrast"].as_f64().unwrap();
+                assert!(
+                    contrast >= 4.5,
+                    "{at}: bubble text contrast {contrast:.2} < 4.5"
+                );
+                let direction = if replyrelay::i18n::is_rtl(lang) {
+                    "rtl"
+                } else {
+                    "ltr"
+                };
+                assert_eq!(m["dir"], direction, "{at}");
+            }
+        }
     }
 }

@@ -56,7 +56,54 @@ pub async fn preview(
         std::fs::write(&path, bytes)?;
         println!("{}", path.display());
     }
+    screenshots(out);
     Ok(())
+}
+
+/// Where Chromium is installed: the email at a phone's width, and in dark mode at a desktop's,
+/// as PNGs beside it, so template work is seen as visitors see it.
+fn screenshots(out: &Path) {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        return;
+    };
+    let Ok(page) = std::fs::canonicalize(out.join("email.html")) else {
+        return;
+    };
+    let profile = out.join(".chromium-profile");
+    let shots = [
+        ("email-phone.png", "375,1200", false),
+        ("email-dark.png", "1200,1200", true),
+    ];
+    for (name, size, dark) in shots {
+        let path = out.join(name);
+        let mut command = std::process::Command::new(chromium);
+        command
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--window-size={size}"))
+            .arg(format!("--screenshot={}", path.display()));
+        if dark {
+            command.arg("--force-dark-mode");
+        }
+        let made = command
+            .arg(format!("file://{}", page.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if made && path.exists() {
+            println!("{}", path.display());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&profile);
 }
 
 /// The built-in sample conversation's email, with throw-away tokens (not valid anywhere).

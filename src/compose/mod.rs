@@ -3,7 +3,8 @@
 //! [`select`] is the rule of the modes (which messages, which are new) over plain data; [`render`]
 //! fills the askama templates in `templates/`; [`build`] wraps the result in a MIME message with
 //! the threading, reply and unsubscribe headers. Chat text is escaped on the way into HTML and
-//! names are stripped of line breaks before they reach a header.
+//! names are stripped of line breaks before they reach a header. `markdown` turns a chat
+//! message's light Markdown into the email's HTML, its text part and its preview line.
 
 use crate::config::Site;
 use crate::domain::{AuthorKind, MessageSource, Mode};
@@ -15,6 +16,10 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
+
+mod markdown;
+
+pub use markdown::{markdown_to_html, markdown_to_plain, markdown_to_text};
 
 /// Which messages an email shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +118,10 @@ pub struct ViewAttachment {
 #[derive(serde::Serialize)]
 pub struct View {
     pub lang: &'static str,
+    /// `rtl` for a language written right to left, else `ltr`.
+    pub dir: &'static str,
+    /// The site's name, shown at the head of the email.
+    pub site_name: String,
     pub subject: String,
     pub preheader: String,
     pub reply_marker: String,
@@ -202,6 +211,8 @@ pub fn render(
     };
     let view = View {
         lang,
+        dir: if i18n::is_rtl(lang) { "rtl" } else { "ltr" },
+        site_name: site_name.to_string(),
         subject: i18n::fill(&t.subject, &[("site", site_name)]),
         preheader: view_messages
             .iter()
@@ -297,7 +308,7 @@ fn view_message(
             .with_timezone(&tz)
             .format("%Y-%m-%d %H:%M %Z")
             .to_string(),
-        text: m.text.clone(),
+        text: markdown_to_text(&m.text),
         html: markdown_to_html(&m.text),
         attachments: m
             .attachments
@@ -323,70 +334,6 @@ fn url_escape(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// Light Markdown to HTML that cannot carry markup of its own: raw HTML in the text is shown as
-/// text, only http(s) and mailto links survive, and images become links (no remote loads).
-pub fn markdown_to_html(text: &str) -> String {
-    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
-    fn safe(url: &str) -> bool {
-        let lower = url.trim().to_ascii_lowercase();
-        lower.starts_with("https://")
-            || lower.starts_with("http://")
-            || lower.starts_with("mailto:")
-    }
-    // For each open link or image, whether we kept it (so its end is kept or dropped alike).
-    let mut kept: Vec<bool> = Vec::new();
-    let events = Parser::new(text).filter_map(|event| match event {
-        Event::Html(s) | Event::InlineHtml(s) => Some(Event::Text(s)),
-        Event::SoftBreak => Some(Event::HardBreak),
-        Event::Start(Tag::Link {
-            dest_url,
-            title,
-            id,
-            link_type,
-        })
-        | Event::Start(Tag::Image {
-            dest_url,
-            title,
-            id,
-            link_type,
-        }) => {
-            let ok = safe(&dest_url);
-            kept.push(ok);
-            ok.then_some(Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }))
-        }
-        Event::End(TagEnd::Link) | Event::End(TagEnd::Image) => kept
-            .pop()
-            .unwrap_or(false)
-            .then_some(Event::End(TagEnd::Link)),
-        Event::Start(Tag::HtmlBlock) | Event::End(TagEnd::HtmlBlock) => None,
-        other => Some(other),
-    });
-    let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, events);
-    html
-}
-
-/// The words of light Markdown without its markup, for the inbox preview line.
-pub fn markdown_to_plain(text: &str) -> String {
-    use pulldown_cmark::{Event, Parser};
-    let mut out = String::new();
-    for event in Parser::new(text) {
-        match event {
-            Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
-                out.push_str(&t)
-            }
-            Event::SoftBreak | Event::HardBreak | Event::End(_) => out.push(' '),
-            _ => {}
-        }
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An email made for a conversation, ready for the outbox.
@@ -676,20 +623,6 @@ pub fn build(env: &Envelope<'_>, r: &Rendered) -> anyhow::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn markdown_is_escaped_and_links_filtered() {
-        let html = markdown_to_html("**hi** <script>alert(1)</script> [x](javascript:alert(1)) [y](https://e.com) ![i](https://e.com/p.png)");
-        assert!(html.contains("<strong>hi</strong>"), "{html}");
-        assert!(html.contains("&lt;script&gt;"), "{html}");
-        assert!(!html.contains("javascript:"), "{html}");
-        assert!(html.contains(r#"<a href="https://e.com">y</a>"#), "{html}");
-        assert!(!html.contains("<img"), "{html}");
-        let block = markdown_to_html("<div onclick=x>\nhello\n</div>");
-        assert!(!block.contains("<div"), "{block}");
-    }
-
     #[test]
     fn sizes_read_well() {
         assert_eq!(crate::domain::human_size(512), "512 B");
