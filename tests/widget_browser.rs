@@ -168,7 +168,7 @@ async fn a_page_reports_presence_and_reads_and_its_closing_brings_the_email() {
         "{}",
         sent[0].text()
     );
-    assert!(sent[0].html().contains(r#"<html lang="es">"#));
+    assert!(sent[0].html().contains(r#"<html lang="es" dir="ltr">"#));
 
     assert_eq!(app.metric(APPLIED).await, 3.0, "one report each");
 

@@ -81,7 +81,7 @@ async fn a_page_that_is_closed_starts_the_departure_clock_and_the_email_follows(
     assert_eq!(sent.len(), 1);
     // In the browser's language, since the platform never said.
     assert!(
-        sent[0].html().contains(r#"<html lang="es">"#),
+        sent[0].html().contains(r#"<html lang="es" dir="ltr">"#),
         "{}",
         sent[0].html()
     );
