@@ -377,7 +377,10 @@ pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Rea
     // "No such user" with no code that names the mailbox (5.1.x) and no sign that it answered
     // the recipient (RCPT TO) is what carriers' spam filters say too: not proof enough to
     // silence anyone.
-    let unproven = !status.is_some_and(names_the_mailbox) && !at_rcpt(&text) && !at_rcpt(&context);
+    let unproven = !status.is_some_and(names_the_mailbox)
+        && !at_rcpt(&text)
+        && !at_rcpt(&context)
+        && !looked_up_in_own_directory(&text);
     if reason == Reason::UserUnknown && (refused_after_data || unproven) {
         reason = Reason::Filtered;
     }
@@ -434,6 +437,22 @@ fn at_rcpt(text: &str) -> bool {
         "in reply to rcpt",
         "recipient address rejected",
         "[rcpt_to]",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+}
+
+/// Whether the words are a mail store's own answer from its user directory, which only the
+/// server that holds the mailboxes writes (a filter in front of it has no directory to name):
+/// Exchange's "recipient name is not recognized", Domino's "not listed in public Name & Address
+/// Book" (or "Domino Directory"), IMail's "invalid final delivery userid".
+fn looked_up_in_own_directory(text: &str) -> bool {
+    [
+        "recipient name is not recognized",
+        "not listed in public name & address book",
+        "not listed in the domino directory",
+        "not listed in domino directory",
+        "invalid final delivery userid",
     ]
     .iter()
     .any(|p| text.contains(p))
@@ -643,6 +662,28 @@ mod tests {
             assert_eq!(
                 severity(status, Some(said), ""),
                 (reason, hard),
+                "{status:?} {said}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mail_stores_own_directory_is_proof_a_filters_words_are_not() {
+        let table = [
+            // The server holding the mailboxes looked the name up and it is not there.
+            (None, "The recipient name is not recognized", true),
+            (None, "User a@b.test not listed in Domino Directory", true),
+            (None, "Invalid final delivery userid: a@b.test", true),
+            // The same verdict without naming a directory is what filters say too.
+            (None, "Unknown user: a@b.test", false),
+            (None, "550 a@b.test... No such user", false),
+            // A temporary status outweighs any words.
+            (Some("4.0.0"), "The recipient name is not recognized", false),
+        ];
+        for (status, said, hard) in table {
+            assert_eq!(
+                severity(status, Some(said), "").1,
+                hard,
                 "{status:?} {said}"
             );
         }

@@ -118,7 +118,7 @@ fn bounce_corpus() {
 // Measured on 2026-12-05 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule
 // had to choose, it chose to judge fewer live addresses dead.
 const KIND_FLOOR: usize = 356;
-const SEVERITY_FLOOR: usize = 314;
+const SEVERITY_FLOOR: usize = 321;
 /// Reports whose email is found by the Message-ID they carry (as files, they came through no
 /// bounce address of ours).
 const TIED_FLOOR: usize = 311;
