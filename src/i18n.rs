@@ -41,6 +41,7 @@ pub struct Strings {
     pub intro_closed: String,
     pub earlier: String,
     pub new_label: String,
+    pub times_in: String,
     pub you: String,
     pub system: String,
     pub attachment: String,

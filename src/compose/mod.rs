@@ -18,6 +18,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
 mod markdown;
+mod when;
 
 pub use markdown::{markdown_to_html, markdown_to_plain, markdown_to_text};
 
@@ -129,6 +130,8 @@ pub struct View {
     pub has_earlier: bool,
     pub new_label: String,
     pub messages: Vec<ViewMessage>,
+    /// The zone the times are in, named once: "Times are in Central European Time."
+    pub zone_note: String,
     pub attachment_label: String,
     pub reply_hint: String,
     pub chat_url: Option<String>,
@@ -163,6 +166,8 @@ pub struct Context<'a> {
     pub site: &'a Site,
     pub kind: EmailKind,
     pub unsubscribe_url: String,
+    /// When the email is made: what "today" and "yesterday" are to the visitor.
+    pub now: DateTime<Utc>,
 }
 
 /// Renders the selected messages into the subject, From name and both bodies.
@@ -174,6 +179,7 @@ pub fn render(
 ) -> anyhow::Result<Rendered> {
     let site = ctx.site;
     let (lang, t, tz) = visitor_language(site, conv);
+    let clock = when::Clock::new(&date_locale(site, conv, lang), tz, ctx.now);
     let site_name = site.name.as_str();
     let forwarded: std::collections::HashSet<i64> = sel.forward.iter().copied().collect();
     let mut seen_new = false;
@@ -185,7 +191,7 @@ pub fn render(
             let new = forwarded.contains(&m.seq);
             let first_new = new && !seen_new;
             seen_new |= new;
-            view_message(m, &t, site_name, tz, new, first_new)
+            view_message(m, &t, site_name, &clock, new, first_new)
         })
         .collect();
     let has_earlier = view_messages.first().is_some_and(|m| !m.new);
@@ -224,6 +230,7 @@ pub fn render(
         has_earlier,
         new_label: t.new_label.clone(),
         messages: view_messages,
+        zone_note: i18n::fill(&t.times_in, &[("zone", &clock.zone_name())]),
         attachment_label: t.attachment.clone(),
         reply_hint: t.reply_hint.clone(),
         chat_url: site
@@ -285,11 +292,27 @@ fn visitor_language(
     (lang, t, tz)
 }
 
+/// The locale dates are written in: the visitor's own tag (`en-GB`, not just `en`) when the
+/// email speaks their language, else the site's.
+fn date_locale(site: &Site, conv: &Conversation, lang: &str) -> String {
+    let visitor = conv
+        .visitor
+        .locale
+        .as_deref()
+        .and_then(|l| crate::domain::Locale::parse(l).ok());
+    let chosen = [visitor.as_ref(), Some(&site.locale)]
+        .into_iter()
+        .flatten()
+        .find(|l| l.language() == lang)
+        .map_or_else(|| lang.to_string(), |l| l.as_str().to_string());
+    chosen
+}
+
 fn view_message(
     m: &Message,
     t: &Strings,
     site_name: &str,
-    tz: chrono_tz::Tz,
+    clock: &when::Clock,
     new: bool,
     first_new: bool,
 ) -> ViewMessage {
@@ -303,11 +326,7 @@ fn view_message(
     };
     ViewMessage {
         author,
-        time: m
-            .at
-            .with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string(),
+        time: clock.time(m.at),
         text: markdown_to_text(&m.text),
         html: markdown_to_html(&m.text),
         attachments: m
@@ -387,6 +406,7 @@ pub fn make(
         site,
         kind,
         unsubscribe_url: unsubscribe_url.clone(),
+        now,
     };
     let rendered = render(&ctx, conv, messages, &selection)?;
     let raw = build(

@@ -348,7 +348,7 @@ async fn system_messages_are_context_not_replies(#[case] backend: Backend) {
         .text();
     assert!(text.contains("Sam joined the chat."), "{text}");
     assert!(
-        !text.contains("You · 2026-03-02 10:00 UTC\nSam joined"),
+        !text.contains("You · today, 10:00\u{202f}AM\nSam joined"),
         "{text}"
     );
     let system_line = text

@@ -67,12 +67,17 @@ async fn departure_sends_five_minutes_after_leaving(#[case] backend: Backend) {
         "{text}"
     );
     assert!(
-        text.contains("You · 2026-03-02 10:00 UTC\nDo you ship to Spain?"),
+        // Times as the language writes them (CLDR), the zone named once.
+        text.contains("You · today, 10:00\u{202f}AM\nDo you ship to Spain?"),
         "{text}"
     );
     assert!(
         // The text part reads without Markdown's marks.
-        text.contains("Sam · 2026-03-02 10:01 UTC\nYes, in 3 days."),
+        text.contains("Sam · today, 10:01\u{202f}AM\nYes, in 3 days."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Times are in Coordinated Universal Time."),
         "{text}"
     );
     assert!(
