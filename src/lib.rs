@@ -41,6 +41,7 @@
 //! - [`widget`] — what a page may report (presence, reads) with the widget token it was given,
 //!   and `widget.js`, which reports it.
 //! - [`failure`] — why a delivery failed, and whether the address is dead (hard or soft).
+//! - [`brand`] — a site's colour, checked for contrast and given a shade for dark mode.
 //!
 //! **Foundations**
 //! - [`config`] — the one TOML file: `model`, `raw`, `defaults` (every built-in value),
@@ -58,6 +59,7 @@
 pub mod api;
 pub mod app;
 pub mod apply;
+pub mod brand;
 pub mod chatwoot;
 pub mod cli;
 pub mod clock;

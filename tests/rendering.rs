@@ -162,8 +162,9 @@ fn every_language_renders_on_a_phone_without_overflow() {
 }
 
 /// What the wrapper page measures in each email once its frame has loaded: the content's width
-/// against the frame's, the lowest WCAG contrast of any text in a message bubble against the
-/// bubble, the card's writing direction, and the height of what was drawn.
+/// against the frame's, the lowest WCAG contrast of any visible text against the ground it is
+/// drawn on (the nearest box with a background: bubble, card, button or page), the card's
+/// writing direction, the height of what was drawn, and the logo as drawn.
 const MEASURE: &str = r#"
 function lum(c) {
   const v = c.match(/[\d.]+/g).slice(0, 3).map(Number).map(x => {
@@ -175,21 +176,29 @@ function contrast(a, b) {
   const x = lum(a), y = lum(b);
   return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
 }
+function ground(w, el) {
+  for (let x = el; x; x = x.parentElement) {
+    const bg = w.getComputedStyle(x).backgroundColor;
+    if (bg !== 'transparent' && !/^rgba\(.*,\s*0\)$/.test(bg)) return bg;
+  }
+  return 'rgb(255, 255, 255)';
+}
 function measure(frame) {
   const d = frame.contentDocument, w = frame.contentWindow;
-  let least = 99;
-  for (const bubble of d.querySelectorAll('.rr-visitor, .rr-agent')) {
-    const bg = w.getComputedStyle(bubble).backgroundColor;
-    for (const el of [bubble, ...bubble.querySelectorAll('*')]) {
-      const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-      if (own) least = Math.min(least, contrast(w.getComputedStyle(el).color, bg));
-    }
+  let least = 99, worst = '';
+  for (const el of d.body.querySelectorAll('*')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.getClientRects().length === 0 || w.getComputedStyle(el).display === 'none') continue;
+    const c = contrast(w.getComputedStyle(el).color, ground(w, el));
+    if (c < least) { least = c; worst = el.textContent.trim().slice(0, 40); }
   }
   const card = d.querySelector('.rr-card');
+  const logo = d.querySelector('img.rr-logo');
   return {
     scroll: d.documentElement.scrollWidth, client: d.documentElement.clientWidth,
-    contrast: least, dir: w.getComputedStyle(card).direction,
+    contrast: least, worst: worst, dir: w.getComputedStyle(card).direction,
     height: card.getBoundingClientRect().height, bubbles: d.querySelectorAll('.rr-visitor, .rr-agent').length,
+    logo: logo && { drawn: logo.complete && logo.naturalWidth > 0, height: parseFloat(w.getComputedStyle(logo).height), alt: logo.alt },
   };
 }
 window.addEventListener('load', () => {
@@ -198,6 +207,53 @@ window.addEventListener('load', () => {
   document.body.setAttribute('data-out', JSON.stringify(out));
 });
 "#;
+
+/// Serves one PNG, the site's logo, on loopback to every request: the emails load it as a mail
+/// client would.
+fn serve_logo() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, 120, 40);
+        encoder.set_color(png::ColorType::Rgb);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[0x33; 120 * 40 * 3]).unwrap();
+    }
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                png_bytes.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&png_bytes);
+        }
+    });
+    format!("http://127.0.0.1:{port}/logo.png")
+}
+
+/// The email of `site` for the built-in sample in `lang`.
+fn email_html(site: &replyrelay::config::Site, lang: &str) -> String {
+    let keys = TokenKeys::new(vec![b"rendering-test-key-0123456789".to_vec()]);
+    let (conv, messages) = compose::sample(site, "ana@example.com", Some(lang), Utc::now());
+    compose::make(
+        site,
+        &keys,
+        "https://relay.example.com",
+        EmailKind::Replies,
+        &conv,
+        &messages,
+        Utc::now(),
+    )
+    .unwrap()
+    .rendered
+    .html
+}
 
 #[test]
 fn every_language_reads_in_light_and_dark_at_phone_and_desktop_width() {
@@ -209,27 +265,36 @@ fn every_language_reads_in_light_and_dark_at_phone_and_desktop_width() {
         return;
     };
     let config = replyrelay::config::builtin();
-    let site = &config.sites[0];
-    let keys = TokenKeys::new(vec![b"rendering-test-key-0123456789".to_vec()]);
+    // A branded site too: its colour (an orange, which needs a lighter shade in dark mode) on
+    // the name, the divider, links and the button, and its logo.
+    let logo = serve_logo();
+    let branded = replyrelay::config::parse(
+        &format!(
+            r##"
+[[site]]
+id = "acme"
+name = "Acme"
+api_tokens = ["0123456789abcdef"]
+brand_color = "#c2410c"
+logo_url = "{logo}"
+"##
+        ),
+        "branded.toml",
+        Path::new("."),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile");
     // One page holds every language's email, each in a frame of the width under test.
-    let emails: Vec<(&str, String)> = replyrelay::i18n::languages()
-        .map(|lang| {
-            let (conv, messages) = compose::sample(site, "ana@example.com", Some(lang), Utc::now());
-            let made = compose::make(
-                site,
-                &keys,
-                "https://relay.example.com",
-                EmailKind::Replies,
-                &conv,
-                &messages,
-                Utc::now(),
-            )
-            .unwrap();
-            (lang, made.rendered.html)
-        })
+    let mut emails: Vec<(String, String)> = replyrelay::i18n::languages()
+        .map(|lang| (lang.to_string(), email_html(&config.sites[0], lang)))
         .collect();
+    for lang in ["en", "ar"] {
+        emails.push((
+            format!("{lang}-branded"),
+            email_html(&branded.sites[0], lang),
+        ));
+    }
     for width in [PHONE_WIDTH, 1200] {
         let frames: String = (emails.iter())
             .map(|(lang, html)| {
@@ -261,28 +326,40 @@ fn every_language_reads_in_light_and_dark_at_phone_and_desktop_width() {
                 .nth(1)
                 .and_then(|r| r.split('"').next())
                 .unwrap_or_else(|| panic!("{width} px {scheme}: no measurement"))
-                .replace("&quot;", "\"");
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&");
             let measured: serde_json::Value = serde_json::from_str(&json).unwrap();
-            for (lang, _) in &emails {
-                let m = &measured[*lang];
-                let at = format!("{lang}, {width} px, {scheme}");
+            for (name, _) in &emails {
+                let m = &measured[name.as_str()];
+                let at = format!("{name}, {width} px, {scheme}");
                 assert!(m["bubbles"].as_u64().unwrap() >= 2, "{at}: {m}");
                 assert!(m["height"].as_f64().unwrap() > 200.0, "{at}: blank? {m}");
                 assert!(
                     m["scroll"].as_u64() <= m["client"].as_u64(),
                     "{at}: wider than the screen: {m}"
                 );
+                // Every visible text: the messages, the site's name and colour, the button, the
+                // footer.
                 let contrast = m["contrast"].as_f64().unwrap();
                 assert!(
                     contrast >= 4.5,
-                    "{at}: bubble text contrast {contrast:.2} < 4.5"
+                    "{at}: text contrast {contrast:.2} < 4.5 ({})",
+                    m["worst"]
                 );
+                let lang = name.split('-').next().unwrap();
                 let direction = if replyrelay::i18n::is_rtl(lang) {
                     "rtl"
                 } else {
                     "ltr"
                 };
                 assert_eq!(m["dir"], direction, "{at}");
+                if name.ends_with("-branded") {
+                    assert_eq!(m["logo"]["drawn"], true, "{at}: the logo is drawn: {m}");
+                    assert_eq!(m["logo"]["height"], 40.0, "{at}: {m}");
+                    assert_eq!(m["logo"]["alt"], "Acme", "{at}: {m}");
+                } else {
+                    assert!(m["logo"].is_null(), "{at}: no logo unless the site has one");
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The email as a spam filter reads it: SpamAssassin (Debian's `spamassassin`, local tests only,
-//! `spamassassin -L -t`) scores the email of every language in every mode, and none may pass
+//! `spamassassin -L -t`) scores the email of every language in every mode, with the built-in
+//! look and with a site's colour and logo, and none may pass
 //! 0.5 of the 5.0 that marks spam. Skipped, saying so, where SpamAssassin is not installed;
 //! `.ci/run` installs it.
 //!
@@ -14,6 +15,7 @@
 mod skip;
 
 use chrono::Utc;
+use replyrelay::brand::{Brand, Colour};
 use replyrelay::compose;
 use replyrelay::domain::Mode;
 use replyrelay::token::TokenKeys;
@@ -48,33 +50,39 @@ fn no_email_reads_as_spam_in_any_language_or_mode() {
     // One mailbox of every email, read by one run of SpamAssassin (its rules load once).
     let mut mbox = Vec::new();
     let mut names = Vec::new();
-    for lang in replyrelay::i18n::languages() {
-        for (mode, kind, label) in kinds {
-            let mut site = config.sites[0].clone();
-            site.triggers.mode = mode;
-            let (conv, messages) =
-                compose::sample(&site, "ana@visitor.example", Some(lang), Utc::now());
-            let made = compose::make(
-                &site,
-                &keys,
-                "https://relay.example.com",
-                kind,
-                &conv,
-                &messages,
-                Utc::now(),
-            )
-            .unwrap();
-            mbox.extend_from_slice(b"From replyrelay@example.com Thu Jan  1 00:00:00 2026\n");
-            let text = String::from_utf8(made.raw).unwrap().replace("\r\n", "\n");
-            for line in text.lines() {
-                if line.starts_with("From ") {
-                    mbox.push(b'>');
+    // The built-in look, and a site's own: its colour and a logo (an image beside the text).
+    let mut branded = config.sites[0].clone();
+    branded.brand = Brand::new(Colour::parse("#c2410c").unwrap()).unwrap();
+    branded.logo_url = Some("https://acme.example/logo.png".into());
+    for (base, look) in [(&config.sites[0], ""), (&branded, ", branded")] {
+        for lang in replyrelay::i18n::languages() {
+            for (mode, kind, label) in kinds {
+                let mut site = base.clone();
+                site.triggers.mode = mode;
+                let (conv, messages) =
+                    compose::sample(&site, "ana@visitor.example", Some(lang), Utc::now());
+                let made = compose::make(
+                    &site,
+                    &keys,
+                    "https://relay.example.com",
+                    kind,
+                    &conv,
+                    &messages,
+                    Utc::now(),
+                )
+                .unwrap();
+                mbox.extend_from_slice(b"From replyrelay@example.com Thu Jan  1 00:00:00 2026\n");
+                let text = String::from_utf8(made.raw).unwrap().replace("\r\n", "\n");
+                for line in text.lines() {
+                    if line.starts_with("From ") {
+                        mbox.push(b'>');
+                    }
+                    mbox.extend_from_slice(line.as_bytes());
+                    mbox.push(b'\n');
                 }
-                mbox.extend_from_slice(line.as_bytes());
                 mbox.push(b'\n');
+                names.push(format!("{lang}, {label}{look}"));
             }
-            mbox.push(b'\n');
-            names.push(format!("{lang}, {label}"));
         }
     }
     let mut child = Command::new("spamassassin")

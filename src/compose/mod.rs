@@ -123,6 +123,12 @@ pub struct View {
     pub dir: &'static str,
     /// The site's name, shown at the head of the email.
     pub site_name: String,
+    /// The site's logo, above its name.
+    pub logo_url: Option<String>,
+    /// The site's colour (`#rrggbb`), legible on the light grounds.
+    pub brand: String,
+    /// Its shade for dark mode, legible on the dark grounds.
+    pub brand_dark: String,
     pub subject: String,
     pub preheader: String,
     pub reply_marker: String,
@@ -219,6 +225,9 @@ pub fn render(
         lang,
         dir: if i18n::is_rtl(lang) { "rtl" } else { "ltr" },
         site_name: site_name.to_string(),
+        logo_url: site.logo_url.clone(),
+        brand: site.brand.light.to_string(),
+        brand_dark: site.brand.dark.to_string(),
         subject: i18n::fill(&t.subject, &[("site", site_name)]),
         preheader: view_messages
             .iter()

@@ -219,6 +219,11 @@ pub struct Site {
     pub from_agent: bool,
     /// Link back into the chat; `{conversation}` is replaced by the conversation id.
     pub chat_url: Option<String>,
+    /// The site's colour in its emails (name, divider, links, button), with its dark-mode
+    /// shade; checked for contrast at load so no visitor gets an email they cannot read.
+    pub brand: crate::brand::Brand,
+    /// The site's logo, shown above its name; `None`: the name alone.
+    pub logo_url: Option<String>,
     /// Where webhooks go.
     pub webhook_url: Option<String>,
     /// The key webhooks are signed with (required with `webhook_url`).

@@ -285,6 +285,12 @@ pub struct SiteSettings {
     pub from_agent: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chat_url: Option<String>,
+    /// The site's colour (`#rrggbb`) in its emails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brand_color: Option<String>,
+    /// The site's logo at the head of its emails (an https or http image URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

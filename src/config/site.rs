@@ -7,6 +7,7 @@ use super::raw;
 use super::resolve::delta;
 use super::secrets::read_secret;
 use super::DEV_TOKEN;
+use crate::brand::{Brand, Colour};
 use crate::domain::{Locale, VisitorEmail};
 use crate::triggers::TriggerSettings;
 use std::path::Path;
@@ -61,15 +62,7 @@ pub(super) fn site_settings(
         err("sender", format!("`{sender_text}` {e}"));
         VisitorEmail::parse("invalid@example.com").expect("valid")
     });
-    let bounce_address = own
-        .bounce_address
-        .as_ref()
-        .or(defaults.bounce_address.as_ref())
-        .and_then(|a| {
-            VisitorEmail::parse(a)
-                .map_err(|e| err("bounce_address", format!("`{a}` {e}")))
-                .ok()
-        });
+    let bounce_address = bounce_address(own, defaults, err);
     let reply_domain = pick!(reply_domain, D::REPLY_DOMAIN.to_string()).to_lowercase();
     if VisitorEmail::parse(&format!("x@{reply_domain}")).is_err() {
         err(
@@ -89,6 +82,7 @@ pub(super) fn site_settings(
         err,
     );
     let strings = strings([&defaults.strings, &own.strings], err);
+    let (brand, logo_url) = look(own, defaults, err);
     let max_unanswered = pick!(max_unanswered, D::MAX_UNANSWERED);
     if max_unanswered == 0 {
         err(
@@ -105,6 +99,8 @@ pub(super) fn site_settings(
         reply_domain,
         from_agent: pick!(from_agent, D::FROM_AGENT),
         chat_url: own.chat_url.clone().or_else(|| defaults.chat_url.clone()),
+        brand,
+        logo_url,
         webhook_url,
         webhook_secret,
         sender_policy: pick!(sender_policy, D::SENDER_POLICY),
@@ -131,6 +127,68 @@ pub(super) fn site_settings(
             short_conversation: pick!(short_conversation, D::SHORT_CONVERSATION),
             transcript_on_close: pick!(transcript_on_close, D::TRANSCRIPT_ON_CLOSE),
         },
+    }
+}
+
+/// The envelope sender of the site's emails, where one is set.
+fn bounce_address(
+    own: &raw::SiteSettings,
+    defaults: &raw::SiteSettings,
+    err: &mut dyn FnMut(&str, String),
+) -> Option<VisitorEmail> {
+    let address = own
+        .bounce_address
+        .as_ref()
+        .or(defaults.bounce_address.as_ref())?;
+    VisitorEmail::parse(address)
+        .map_err(|e| err("bounce_address", format!("`{address}` {e}")))
+        .ok()
+}
+
+/// The site's look in its emails: its colour and its logo.
+fn look(
+    own: &raw::SiteSettings,
+    defaults: &raw::SiteSettings,
+    err: &mut dyn FnMut(&str, String),
+) -> (Brand, Option<String>) {
+    let colour = own.brand_color.as_ref().or(defaults.brand_color.as_ref());
+    let logo = own.logo_url.as_ref().or(defaults.logo_url.as_ref());
+    (brand(colour, err), logo_url(logo, err))
+}
+
+/// The site's colour, refused where text in it would not be legible.
+fn brand(text: Option<&String>, err: &mut dyn FnMut(&str, String)) -> Brand {
+    let Some(text) = text else {
+        return Brand::default();
+    };
+    Colour::parse(text)
+        .and_then(Brand::new)
+        .unwrap_or_else(|e| {
+            err("brand_color", e);
+            Brand::default()
+        })
+}
+
+/// The logo's address: an absolute http(s) URL a mail client can fetch, without characters
+/// that would end the attribute it is written into.
+fn logo_url(url: Option<&String>, err: &mut dyn FnMut(&str, String)) -> Option<String> {
+    let url = url?;
+    let scheme = url.starts_with("https://") || url.starts_with("http://");
+    let host = url
+        .split("://")
+        .nth(1)
+        .is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+    let clean = !url
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'));
+    if scheme && host && clean {
+        Some(url.clone())
+    } else {
+        err(
+            "logo_url",
+            format!("`{url}` is not an http:// or https:// image address"),
+        );
+        None
     }
 }
 

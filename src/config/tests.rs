@@ -401,3 +401,37 @@ fn allowed_origins_are_origins_as_browsers_send_them() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_brand_is_checked_for_contrast_and_a_logo_for_its_address() {
+    let good =
+        format!("{SITE}brand_color = \"#c2410c\"\nlogo_url = \"https://acme.example/logo.png\"\n");
+    let config = parse(&good, "rr.toml", Path::new(".")).unwrap();
+    let site = &config.sites[0];
+    assert_eq!(site.brand.light.to_string(), "#c2410c");
+    assert_ne!(
+        site.brand.dark, site.brand.light,
+        "a lighter shade for dark mode"
+    );
+    assert_eq!(
+        site.logo_url.as_deref(),
+        Some("https://acme.example/logo.png")
+    );
+    // Unset: the default colour, no logo.
+    let plain = parse(SITE, "rr.toml", Path::new(".")).unwrap();
+    assert_eq!(plain.sites[0].brand, crate::brand::Brand::default());
+    assert_eq!(plain.sites[0].logo_url, None);
+
+    let e = errors(&format!(
+        "{SITE}brand_color = \"#ffcc00\"\nlogo_url = \"javascript:alert(1)\"\n"
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("rr.toml:4: site[0].brand_color:"), "{e:?}");
+    assert!(
+        e[0].contains("4.5:1") && e[0].contains("nearest shade"),
+        "{e:?}"
+    );
+    assert!(e[1].starts_with("rr.toml:5: site[0].logo_url:"), "{e:?}");
+    let e = errors(&format!("{SITE}brand_color = \"orange\"\n"));
+    assert!(e[0].contains("#rrggbb"), "{e:?}");
+}
