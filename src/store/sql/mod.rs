@@ -39,6 +39,23 @@ pub fn contains_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// `($1, $2), ($3, $4)`: the placeholders of `rows` rows of `cols` values, for a multi-row
+/// `VALUES` both databases read. One statement for a batch instead of one per row: on
+/// PostgreSQL each statement is a round trip (about 0.1 ms on loopback, more over a network).
+pub fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per multi-row statement: PostgreSQL takes at most 65,535 parameters in one, SQLite
+/// 32,766; 256 rows of up to 16 values stays far below both.
+pub const ROWS_PER_STATEMENT: usize = 256;
+
 pub fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(to_millis)
 }
@@ -188,3 +205,12 @@ macro_rules! sql_backend {
 }
 
 pub(crate) use sql_backend;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_in_order() {
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(1, 1), "($1)");
+    }
+}

@@ -54,27 +54,45 @@ macro_rules! sql_store {
                 .await?;
                 let mut emails: Vec<OutboxEmail> = rows.iter().map(outbox_email).collect::<Result<_>>()?;
                 emails.sort_by_key(|e| e.next_attempt_at);
+                // What sending needs of each, read in one statement per chunk of rows (the rows
+                // just claimed give the site and address: no need to read them again).
+                let mut read = std::collections::HashMap::with_capacity(emails.len());
+                for chunk in emails.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "WITH c(id, site_id, email) AS (VALUES {})
+                         SELECT c.id, b.raw,
+                             (SELECT COUNT(*) FROM suppressions s
+                              WHERE s.site_id = c.site_id AND s.email = c.email) AS suppressed,
+                             (SELECT COUNT(*) FROM messages m WHERE m.email_id = c.id) AS forwarded,
+                             (SELECT COUNT(*) FROM messages m
+                              JOIN conversations cv ON cv.pk = m.conversation_pk
+                              WHERE m.email_id = c.id AND m.seq > cv.read_seq
+                                AND m.deleted = FALSE) AS unread
+                         FROM c JOIN email_bodies b ON b.email_id = c.id",
+                        placeholders(chunk.len(), 3)
+                    );
+                    let mut query = $q::query(&sql);
+                    for email in chunk {
+                        query = query
+                            .bind(&email.id)
+                            .bind(&email.site_id)
+                            .bind(email.rcpt_to.to_lowercase());
+                    }
+                    for row in query.fetch_all(&mut *tx).await? {
+                        let id: String = row.try_get(0)?;
+                        let raw: Vec<u8> = row.try_get(1)?;
+                        let counts: (i64, i64, i64) =
+                            (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+                        read.insert(id, (raw, counts));
+                    }
+                }
                 let mut claimed = Vec::with_capacity(emails.len());
                 for email in emails {
-                    // The row just claimed gives the site and address: no need to read it again.
-                    let row = $q::query(
-                        "SELECT b.raw,
-                             (SELECT COUNT(*) FROM suppressions s
-                              WHERE s.site_id = $2 AND s.email = $3) AS suppressed,
-                             (SELECT COUNT(*) FROM messages m WHERE m.email_id = $1) AS forwarded,
-                             (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.pk = m.conversation_pk
-                              WHERE m.email_id = $1 AND m.seq > c.read_seq AND m.deleted = FALSE) AS unread
-                         FROM email_bodies b WHERE b.email_id = $1",
-                    )
-                    .bind(&email.id)
-                    .bind(&email.site_id)
-                    .bind(email.rcpt_to.to_lowercase())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let (suppressed, forwarded, unread): (i64, i64, i64) =
-                        (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+                    let (raw, (suppressed, forwarded, unread)) = read
+                        .remove(&email.id)
+                        .ok_or_else(|| anyhow::anyhow!("email {} has no body", email.id))?;
                     claimed.push(Claimed {
-                        raw: row.try_get(0)?,
+                        raw,
                         wanted: suppressed == 0 && (forwarded == 0 || unread > 0),
                         email,
                     });
@@ -88,33 +106,42 @@ macro_rules! sql_store {
                 outcomes: &[(String, EmailOutcome, Option<NewWebhook>)],
             ) -> Result<()> {
                 let (mut tx, _turn) = self.begin_write().await?;
-                for (id, outcome, webhook) in outcomes {
-                    let (status, sent_at, next, text) = match outcome {
-                        EmailOutcome::Sent { at } => (EmailStatus::Sent, Some(ms(*at)), None, None),
-                        EmailOutcome::Retry { next, error } => {
-                            (EmailStatus::Pending, None, Some(ms(*next)), Some(error))
-                        }
-                        EmailOutcome::Failed { error } => (EmailStatus::Failed, None, None, Some(error)),
-                        EmailOutcome::Cancelled { reason } => {
-                            (EmailStatus::Cancelled, None, None, Some(reason))
-                        }
-                    };
-                    $q::query(
-                        "UPDATE emails SET status = $1, sent_at = COALESCE($2, sent_at),
-                             next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
-                             lease_until = NULL
-                         WHERE id = $5 AND status = 'pending'",
-                    )
-                    .bind(status.as_str())
-                    .bind(sent_at)
-                    .bind(next)
-                    .bind(text)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if let Some(w) = webhook {
-                        insert_webhook(&mut tx, w).await?;
+                // One statement per chunk of outcomes, and the webhooks beside them.
+                for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "WITH v(id, status, sent_at, next_at, last_error) AS (VALUES {})
+                         UPDATE emails SET status = v.status,
+                             sent_at = COALESCE(v.sent_at, emails.sent_at),
+                             next_attempt_at = COALESCE(v.next_at, emails.next_attempt_at),
+                             last_error = v.last_error, lease_until = NULL
+                         FROM v WHERE emails.id = v.id AND emails.status = 'pending'",
+                        placeholders(chunk.len(), 5)
+                    );
+                    let mut query = $q::query(&sql);
+                    for (id, outcome, _) in chunk {
+                        let (status, sent_at, next, text) = match outcome {
+                            EmailOutcome::Sent { at } => (EmailStatus::Sent, Some(ms(*at)), None, None),
+                            EmailOutcome::Retry { next, error } => {
+                                (EmailStatus::Pending, None, Some(ms(*next)), Some(error))
+                            }
+                            EmailOutcome::Failed { error } => {
+                                (EmailStatus::Failed, None, None, Some(error))
+                            }
+                            EmailOutcome::Cancelled { reason } => {
+                                (EmailStatus::Cancelled, None, None, Some(reason))
+                            }
+                        };
+                        query = query
+                            .bind(id)
+                            .bind(status.as_str())
+                            .bind(sent_at)
+                            .bind(next)
+                            .bind(text);
                     }
+                    query.execute(&mut *tx).await?;
+                }
+                for webhook in outcomes.iter().filter_map(|(_, _, w)| w.as_ref()) {
+                    insert_webhook(&mut tx, webhook).await?;
                 }
                 tx.commit().await?;
                 Ok(())
