@@ -3,6 +3,7 @@
 //! (import that trait, or all of them through `store::tx::*`).
 
 use super::*;
+use std::collections::{HashMap, HashSet};
 
 /// Conversations: read, locked for the transaction where the database locks rows; created; saved.
 #[async_trait]
@@ -27,6 +28,8 @@ pub trait ConversationsTx: Send {
     /// Writes back only what the scheduler changes (emails owed, thread, due time) and releases
     /// the lease: the visitor's columns, and the indexes over them, are left alone.
     async fn save_schedule(&mut self, c: &Conversation) -> Result<()>;
+    /// [`ConversationsTx::save_schedule`] for many, in one statement per few hundred.
+    async fn save_schedules(&mut self, cs: &[Conversation]) -> Result<()>;
     /// Conversations of a site that may owe an email: their due time depends on site presence.
     async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>>;
     /// Conversations of a site whose visitor has this address.
@@ -42,10 +45,14 @@ pub trait MessagesTx: Send {
     /// Marks a message deleted; `false` if there is no such message.
     async fn delete_message(&mut self, pk: i64, message_id: &str) -> Result<bool>;
     async fn messages(&mut self, pk: i64) -> Result<Vec<Message>>;
+    /// The messages of many conversations (by pk, each in order), in one statement.
+    async fn messages_of(&mut self, pks: &[i64]) -> Result<HashMap<i64, Vec<Message>>>;
     /// The oldest agent/bot message after `read_seq`, neither deleted nor forwarded.
     async fn pending_since(&mut self, pk: i64, read_seq: i64) -> Result<Option<DateTime<Utc>>>;
     /// Sets the forwarding marker of these messages to `email_id`.
     async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()>;
+    /// [`MessagesTx::mark_forwarded`] for many: (conversation pk, seq, email id) each.
+    async fn mark_forwarded_many(&mut self, rows: &[(i64, i64, String)]) -> Result<()>;
     async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()>;
 }
 
@@ -54,6 +61,8 @@ pub trait MessagesTx: Send {
 pub trait OutboxTx: Send {
     /// Adds an email to the outbox with its bytes.
     async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()>;
+    /// [`OutboxTx::insert_email`] for many, in one statement per table and few hundred.
+    async fn insert_emails(&mut self, emails: &[(OutboxEmail, Vec<u8>)]) -> Result<()>;
     /// Marks still-pending emails of conversation `pk` with these `Message-ID`s sent: the
     /// visitor answered them, so they arrived (the daemon that sent one may have died before
     /// it could record so). Returns them, with the messages each forwarded.
@@ -110,6 +119,8 @@ pub trait SitesTx: Send {
 #[async_trait]
 pub trait SuppressionsTx: Send {
     async fn is_suppressed(&mut self, site: &str, email: &str) -> Result<bool>;
+    /// Which of `emails` (any case) are suppressed for `site`, lowercased; one statement.
+    async fn suppressed_among(&mut self, site: &str, emails: &[&str]) -> Result<HashSet<String>>;
     async fn suppress(
         &mut self,
         site: &str,

@@ -135,6 +135,34 @@ macro_rules! sql_conversations {
                 Ok(())
             }
 
+            async fn save_schedules(&mut self, cs: &[Conversation]) -> Result<()> {
+                for chunk in cs.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "WITH v(pk, unanswered_emails, close_transcript_at, pending_since, thread,
+                                due_at, fell_due_at) AS (VALUES {})
+                         UPDATE conversations SET unanswered_emails = v.unanswered_emails,
+                             close_transcript_at = v.close_transcript_at,
+                             pending_since = v.pending_since, thread = v.thread, due_at = v.due_at,
+                             fell_due_at = v.fell_due_at, lease_until = NULL
+                         FROM v WHERE conversations.pk = v.pk",
+                        placeholders(chunk.len(), 7)
+                    );
+                    let mut query = $q::query(&sql);
+                    for c in chunk {
+                        query = query
+                            .bind(c.pk)
+                            .bind(c.unanswered_emails as i64)
+                            .bind(opt_ms(c.close_transcript_at))
+                            .bind(opt_ms(c.pending_since))
+                            .bind(c.thread.join(" "))
+                            .bind(opt_ms(c.due_at))
+                            .bind(opt_ms(c.fell_due_at));
+                    }
+                    query.execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
             async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>> {
                 Ok($q::query_scalar(
                     "SELECT pk FROM conversations WHERE site_id = $1

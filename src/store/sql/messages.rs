@@ -55,6 +55,31 @@ macro_rules! sql_messages {
                 rows.iter().map(message).collect()
             }
 
+            async fn messages_of(
+                &mut self,
+                pks: &[i64],
+            ) -> Result<std::collections::HashMap<i64, Vec<Message>>> {
+                let mut found: std::collections::HashMap<i64, Vec<Message>> =
+                    pks.iter().map(|pk| (*pk, Vec::new())).collect();
+                for chunk in pks.chunks(ROWS_PER_STATEMENT) {
+                    let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT * FROM messages WHERE conversation_pk IN ({})
+                         ORDER BY conversation_pk, seq",
+                        list.join(", ")
+                    );
+                    let mut query = $q::query(&sql);
+                    for pk in chunk {
+                        query = query.bind(*pk);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        let pk: i64 = row.try_get("conversation_pk")?;
+                        found.entry(pk).or_default().push(message(&row)?);
+                    }
+                }
+                Ok(found)
+            }
+
             async fn pending_since(&mut self, pk: i64, read_seq: i64) -> Result<Option<DateTime<Utc>>> {
                 let at: Option<i64> = $q::query_scalar(
                     "SELECT MIN(at) FROM messages
@@ -76,6 +101,23 @@ macro_rules! sql_messages {
                         .bind(seq)
                         .execute(&mut *self.tx)
                         .await?;
+                }
+                Ok(())
+            }
+
+            async fn mark_forwarded_many(&mut self, rows: &[(i64, i64, String)]) -> Result<()> {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "WITH v(conversation_pk, seq, email_id) AS (VALUES {})
+                         UPDATE messages SET email_id = v.email_id FROM v
+                         WHERE messages.conversation_pk = v.conversation_pk AND messages.seq = v.seq",
+                        placeholders(chunk.len(), 3)
+                    );
+                    let mut query = $q::query(&sql);
+                    for (pk, seq, email_id) in chunk {
+                        query = query.bind(*pk).bind(*seq).bind(email_id);
+                    }
+                    query.execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }

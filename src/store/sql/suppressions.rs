@@ -39,6 +39,46 @@ macro_rules! sql_suppressions {
                 Ok(n > 0)
             }
 
+            async fn suppressed_among(
+                &mut self,
+                site: &str,
+                emails: &[&str],
+            ) -> Result<std::collections::HashSet<String>> {
+                let key = self.stored_erasure_key().await?;
+                // Each address as stored: lowercased, and the keyed hash an erased visitor's
+                // suppression is kept as.
+                let mut forms: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+                for email in emails {
+                    let email = email.to_lowercase();
+                    if let Some(k) = &key {
+                        forms.insert(crate::erasure::erased_address(k, site, &email), email.clone());
+                    }
+                    forms.insert(email.clone(), email);
+                }
+                let forms: Vec<(String, String)> = forms.into_iter().collect();
+                let mut found = std::collections::HashSet::new();
+                for chunk in forms.chunks(ROWS_PER_STATEMENT) {
+                    let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT email FROM suppressions WHERE site_id = $1 AND email IN ({})",
+                        list.join(", ")
+                    );
+                    let mut query = $q::query(&sql).bind(site);
+                    for (stored, _) in chunk {
+                        query = query.bind(stored);
+                    }
+                    let rows = query.fetch_all(&mut *self.tx).await?;
+                    let hits = rows.iter().map(|r| r.try_get::<String, _>(0));
+                    let hits: Vec<String> = hits.collect::<std::result::Result<_, _>>()?;
+                    for hit in hits {
+                        if let Some((_, email)) = chunk.iter().find(|(stored, _)| *stored == hit) {
+                            found.insert(email.clone());
+                        }
+                    }
+                }
+                Ok(found)
+            }
+
             async fn suppress(
                 &mut self,
                 site: &str,
