@@ -167,32 +167,9 @@ impl Worker {
             .expect("identified: checked by the triggers");
         let made = match made {
             Ok(made) => made,
-            Err(compose::MakeError::Address(e)) => {
-                // An address the mail system cannot take is as good as a hard bounce.
-                tracing::warn!(error = %e, "cannot build an email for this visitor; suppressing the address");
-                crate::metrics::get()
-                    .emails_failed
-                    .get_or_create(&crate::metrics::label("reason", "invalid_address"))
-                    .inc();
-                tx.suppress(&site.id, &to, "invalid_address", &e.to_string(), now)
-                    .await?;
-                crate::metrics::suppressed("invalid_address");
-                conv.due_at = None;
-                conv.fell_due_at = None;
-                writes.schedules.push(conv);
-                return Ok(Step::Rescheduled);
-            }
-            Err(compose::MakeError::Other(e)) => {
-                // Our fault (a site's template failing as it renders): the visitor keeps their
-                // place and gets the email once it can be made (a fixed template, reloaded).
-                tracing::error!(error = %format!("{e:#}"), "cannot make this email; trying again later");
-                crate::metrics::get()
-                    .emails_failed
-                    .get_or_create(&crate::metrics::label("reason", "compose"))
-                    .inc();
-                conv.due_at = Some(now + config.delivery.retry_initial);
-                writes.schedules.push(conv);
-                return Ok(Step::Rescheduled);
+            Err(e) => {
+                let site_id = site.id.clone();
+                return unmade(tx, config, writes, conv, &site_id, &to, e, now).await;
             }
         };
         let (id, message_id, raw, selection) = (made.id, made.message_id, made.raw, made.selection);
@@ -308,6 +285,48 @@ struct Owed {
     facts: triggers::Facts,
     /// The oldest reply owed that was written after the email fell due, left for the next.
     owed_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What becomes of a conversation whose email could not be made: a visitor address the mail
+/// system cannot take is suppressed (as good as a hard bounce); our own fault (a site's
+/// template failing as it renders) keeps the visitor's place, to try again later.
+#[allow(clippy::too_many_arguments)]
+async fn unmade(
+    tx: &mut dyn Tx,
+    config: &crate::config::Config,
+    writes: &mut Writes,
+    mut conv: Conversation,
+    site: &str,
+    to: &str,
+    error: compose::MakeError,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Step> {
+    let metrics = crate::metrics::get();
+    match error {
+        compose::MakeError::Address(e) => {
+            tracing::warn!(error = %e, "cannot build an email for this visitor; suppressing the address");
+            metrics
+                .emails_failed
+                .get_or_create(&crate::metrics::label("reason", "invalid_address"))
+                .inc();
+            tx.suppress(site, to, "invalid_address", &e.to_string(), now)
+                .await?;
+            crate::metrics::suppressed("invalid_address");
+            conv.due_at = None;
+            conv.fell_due_at = None;
+        }
+        compose::MakeError::Other(e) => {
+            // The visitor gets the email once it can be made (a fixed template, reloaded).
+            tracing::error!(error = %format!("{e:#}"), "cannot make this email; trying again later");
+            metrics
+                .emails_failed
+                .get_or_create(&crate::metrics::label("reason", "compose"))
+                .inc();
+            conv.due_at = Some(now + config.delivery.retry_initial);
+        }
+    }
+    writes.schedules.push(conv);
+    Ok(Step::Rescheduled)
 }
 
 /// What a chunk of claimed conversations needs read before it is planned, each kind in one

@@ -105,8 +105,17 @@ macro_rules! sql_store {
                 &self,
                 outcomes: &[(String, EmailOutcome, Option<NewWebhook>)],
             ) -> Result<()> {
-                let (mut tx, _turn) = self.begin_write().await?;
-                // One statement per chunk of outcomes, and the webhooks beside them.
+                // One statement per chunk of outcomes, and the webhooks beside them. A group's
+                // outcomes without webhooks are one statement: no transaction around it (on
+                // PostgreSQL, BEGIN and COMMIT are two more round trips per group of sends).
+                let alone = outcomes.len() <= ROWS_PER_STATEMENT
+                    && outcomes.iter().all(|(_, _, w)| w.is_none());
+                let (mut tx, _turn) = if alone {
+                    (None, self.write_turn().await)
+                } else {
+                    let (tx, turn) = self.begin_write().await?;
+                    (Some(tx), turn)
+                };
                 for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(
                         "WITH v(id, status, sent_at, next_at, last_error) AS (VALUES {})
@@ -138,12 +147,17 @@ macro_rules! sql_store {
                             .bind(next)
                             .bind(text);
                     }
-                    query.execute(&mut *tx).await?;
+                    match &mut tx {
+                        Some(tx) => query.execute(&mut **tx).await?,
+                        None => query.execute(self.writes()).await?,
+                    };
                 }
-                for webhook in outcomes.iter().filter_map(|(_, _, w)| w.as_ref()) {
-                    insert_webhook(&mut tx, webhook).await?;
+                if let Some(mut tx) = tx {
+                    for webhook in outcomes.iter().filter_map(|(_, _, w)| w.as_ref()) {
+                        insert_webhook(&mut tx, webhook).await?;
+                    }
+                    tx.commit().await?;
                 }
-                tx.commit().await?;
                 Ok(())
             }
 
