@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs replyrelay's benchmarks and prints a table of figures with their same-run references.
-# Usage: bench/run.sh [trimming|ingestion|outbound|inbound|scheduler|retention ...]   (default: all)
+# Usage: bench/run.sh [trimming|ingestion|outbound|several|inbound|scheduler|retention ...]   (default: all)
 # PostgreSQL figures are included when REPLYRELAY_TEST_POSTGRES_URL is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."

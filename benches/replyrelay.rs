@@ -26,6 +26,8 @@ struct Row {
 
 #[path = "replyrelay/retention.rs"]
 mod retention;
+#[path = "replyrelay/several.rs"]
+mod several;
 
 fn main() {
     // `cargo test --all-targets` runs this too; only `cargo bench` (which passes --bench) means it.
@@ -60,6 +62,9 @@ fn main() {
         if wants("outbound") {
             rows.push(rt.block_on(outbound(backend)));
         }
+    }
+    if wants("several") && pg.is_some() {
+        rows.extend(rt.block_on(several::several_daemons()));
     }
     if wants("inbound") {
         rows.extend(rt.block_on(inbound()));
