@@ -6,7 +6,7 @@
 //! the reason), so that Chatwoot does not retry it.
 
 use super::{views, ApiError, AppState};
-use crate::apply::{self, ApplyError};
+use crate::apply;
 use crate::chatwoot::{self, Translated};
 use crate::config::SiteRef;
 use crate::domain::{AuthorKind, MessageSource};
@@ -73,12 +73,8 @@ pub async fn webhook(
             }))
         }
     };
-    let applied = apply::apply_batch(state.store.as_ref(), &site, &events, state.clock.now())
-        .await
-        .map_err(|e| match e {
-            ApplyError::Invalid(e) => ApiError::invalid(e),
-            ApplyError::Store(e) => ApiError::internal(e),
-        })?;
+    let applied =
+        apply::apply_batch(state.store.as_ref(), &site, &events, state.clock.now()).await?;
     state.wake.notify_one();
     Ok(Json(views::BridgeApplied {
         applied: applied.applied,

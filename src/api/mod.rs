@@ -200,6 +200,16 @@ impl ApiError {
     }
 }
 
+/// A batch the events rules refused names its field (400); a store failure is ours (500).
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Invalid(e) => ApiError::invalid(e),
+            ApplyError::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = views::ErrorBody {
@@ -256,12 +266,7 @@ async fn post_events(
     let site = authenticate(&state, &headers)?;
     let events = events::parse_body(&body).map_err(ApiError::invalid)?;
     let now = state.clock.now();
-    let applied = apply::apply_batch(state.store.as_ref(), &site, &events, now)
-        .await
-        .map_err(|e| match e {
-            ApplyError::Invalid(e) => ApiError::invalid(e),
-            ApplyError::Store(e) => ApiError::internal(e),
-        })?;
+    let applied = apply::apply_batch(state.store.as_ref(), &site, &events, now).await?;
     state.wake.notify_one();
     Ok(Json(views::EventsApplied {
         applied: applied.applied,
