@@ -67,7 +67,10 @@ fn main() {
         rows.extend(rt.block_on(several::several_daemons()));
     }
     if wants("inbound") {
-        rows.extend(rt.block_on(inbound()));
+        rows.extend(rt.block_on(inbound("sqlite")));
+        if pg.is_some() {
+            rows.extend(rt.block_on(inbound("postgres")));
+        }
     }
     if wants("scheduler") {
         rows.extend(rt.block_on(scheduler()));
@@ -713,8 +716,10 @@ async fn smtp_client(
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn inbound() -> Vec<Row> {
-    let daemon = start_daemon("sqlite", None, true, "mode = \"off\"").await;
+async fn inbound(backend: &str) -> Vec<Row> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(backend, dir.path()).await;
+    let daemon = start_daemon_on(dir, &db, None, true, "mode = \"off\"");
     let client = reqwest::Client::new();
     let conversations = 200;
     let events: Vec<Value> = (0..conversations)
@@ -722,29 +727,7 @@ async fn inbound() -> Vec<Row> {
         .collect();
     post(&client, &daemon, &json!({ "events": events })).await;
     // An email had to go out for the reach window to be open: send one to each conversation.
-    let mut pks = Vec::new();
-    {
-        use sqlx::Connection;
-        let db = format!("sqlite://{}", daemon._dir.path().join("rr.db").display());
-        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT pk, id FROM conversations")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        let now = Utc::now().timestamp_millis();
-        for (pk, id) in rows {
-            sqlx::query("INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id, mail_from, rcpt_to, status, created_at, next_attempt_at) VALUES ($1, $2, $3, 'acme', $4, 'support@acme.example', 'x@example.com', 'sent', $5, $5)")
-                .bind(uuid::Uuid::new_v4().to_string())
-                .bind(pk)
-                .bind(&id)
-                .bind(format!("<{}@reply.acme.example>", uuid::Uuid::new_v4().simple()))
-                .bind(now)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            pks.push((pk, id));
-        }
-    }
+    let pks = sent_one_email_each(&db).await;
     let keys = replyrelay::token::TokenKeys::new(vec![KEY.as_bytes().to_vec()]);
     let n = 10_000;
     let size = 3000;
@@ -785,7 +768,7 @@ async fn inbound() -> Vec<Row> {
         }
         let (ours, reference) = median_round(rounds);
         rows.push(Row {
-            what: format!("2. inbound, {n} replies over {connections} connections -> listener -> stored, sqlite (median of {ROUNDS})"),
+            what: format!("2. inbound, {n} replies over {connections} connections -> listener -> stored, {backend} (median of {ROUNDS})"),
             figure: ours,
             unit: "replies/s",
             reference: Some((
@@ -796,6 +779,42 @@ async fn inbound() -> Vec<Row> {
         });
     }
     rows
+}
+
+/// Writes a sent email for every conversation of the database at `db` (so each one's reach
+/// window is open), and returns the conversations' (pk, id).
+async fn sent_one_email_each(db: &str) -> Vec<(i64, String)> {
+    use sqlx::Connection;
+    const INSERT: &str = "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id, mail_from, rcpt_to, status, created_at, next_attempt_at) VALUES ($1, $2, $3, 'acme', $4, 'support@acme.example', 'x@example.com', 'sent', $5, $5)";
+    let now = Utc::now().timestamp_millis();
+    let message_id = || format!("<{}@reply.acme.example>", uuid::Uuid::new_v4().simple());
+    // The same statements on either backend's connection.
+    macro_rules! each {
+        ($conn:expr) => {{
+            let mut conn = $conn;
+            let rows: Vec<(i64, String)> = sqlx::query_as("SELECT pk, id FROM conversations")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            for (pk, id) in &rows {
+                sqlx::query(INSERT)
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(pk)
+                    .bind(id)
+                    .bind(message_id())
+                    .bind(now)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            rows
+        }};
+    }
+    if db.starts_with("sqlite:") {
+        each!(sqlx::SqliteConnection::connect(db).await.unwrap())
+    } else {
+        each!(sqlx::PgConnection::connect(db).await.unwrap())
+    }
 }
 
 // ----- 4. the scheduler at scale -----------------------------------------------------------------
