@@ -459,22 +459,6 @@ pub fn schedule(c: &mut Conversation, facts: &Facts, site: &Site) {
     }
 }
 
-/// What the triggers need for `c` inside `tx`, with the site's presence `state`. The stored
-/// `pending_since` is exact (every change to messages or reads keeps it so), so only the
-/// suppression list is asked.
-pub async fn load_facts(
-    tx: &mut dyn Tx,
-    site: &Site,
-    c: &Conversation,
-    state: &SiteState,
-) -> anyhow::Result<Facts> {
-    let suppressed = match &c.visitor.email {
-        Some(email) => tx.is_suppressed(&site.id, email).await?,
-        None => false,
-    };
-    Ok(facts(c, state, suppressed))
-}
-
 /// Recomputes and stores a conversation's due time.
 pub async fn refresh(tx: &mut dyn Tx, site: &Site, pk: i64) -> anyhow::Result<()> {
     let Some(mut c) = tx.conversation_by_pk(pk).await? else {

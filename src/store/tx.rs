@@ -27,8 +27,7 @@ pub trait ConversationsTx: Send {
     async fn save_conversation(&mut self, c: &Conversation) -> Result<()>;
     /// Writes back only what the scheduler changes (emails owed, thread, due time) and releases
     /// the lease: the visitor's columns, and the indexes over them, are left alone.
-    async fn save_schedule(&mut self, c: &Conversation) -> Result<()>;
-    /// [`ConversationsTx::save_schedule`] for many, in one statement per few hundred.
+    /// (Many at once: one statement per few hundred.)
     async fn save_schedules(&mut self, cs: &[Conversation]) -> Result<()>;
     /// Conversations of a site that may owe an email: their due time depends on site presence.
     async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>>;
@@ -49,9 +48,7 @@ pub trait MessagesTx: Send {
     async fn messages_of(&mut self, pks: &[i64]) -> Result<HashMap<i64, Vec<Message>>>;
     /// The oldest agent/bot message after `read_seq`, neither deleted nor forwarded.
     async fn pending_since(&mut self, pk: i64, read_seq: i64) -> Result<Option<DateTime<Utc>>>;
-    /// Sets the forwarding marker of these messages to `email_id`.
-    async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()>;
-    /// [`MessagesTx::mark_forwarded`] for many: (conversation pk, seq, email id) each.
+    /// Sets the forwarding marker of messages: (conversation pk, seq, email id) each.
     async fn mark_forwarded_many(&mut self, rows: &[(i64, i64, String)]) -> Result<()>;
     async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()>;
 }
@@ -59,9 +56,7 @@ pub trait MessagesTx: Send {
 /// Outbox emails, as a transaction sees them: added with their bytes, found, confirmed or failed.
 #[async_trait]
 pub trait OutboxTx: Send {
-    /// Adds an email to the outbox with its bytes.
-    async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()>;
-    /// [`OutboxTx::insert_email`] for many, in one statement per table and few hundred.
+    /// Adds emails to the outbox with their bytes, one statement per table and few hundred.
     async fn insert_emails(&mut self, emails: &[(OutboxEmail, Vec<u8>)]) -> Result<()>;
     /// Marks still-pending emails of conversation `pk` with these `Message-ID`s sent: the
     /// visitor answered them, so they arrived (the daemon that sent one may have died before

@@ -116,25 +116,6 @@ macro_rules! sql_conversations {
                 Ok(())
             }
 
-            async fn save_schedule(&mut self, c: &Conversation) -> Result<()> {
-                $q::query(
-                    "UPDATE conversations SET unanswered_emails = $1, close_transcript_at = $2,
-                         pending_since = $3, thread = $4, due_at = $5, fell_due_at = $6,
-                         lease_until = NULL
-                     WHERE pk = $7",
-                )
-                .bind(c.unanswered_emails as i64)
-                .bind(opt_ms(c.close_transcript_at))
-                .bind(opt_ms(c.pending_since))
-                .bind(c.thread.join(" "))
-                .bind(opt_ms(c.due_at))
-                .bind(opt_ms(c.fell_due_at))
-                .bind(c.pk)
-                .execute(&mut *self.tx)
-                .await?;
-                Ok(())
-            }
-
             async fn save_schedules(&mut self, cs: &[Conversation]) -> Result<()> {
                 for chunk in cs.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(

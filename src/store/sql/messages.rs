@@ -93,18 +93,6 @@ macro_rules! sql_messages {
                 Ok(at.map(from_millis))
             }
 
-            async fn mark_forwarded(&mut self, pk: i64, seqs: &[i64], email_id: &str) -> Result<()> {
-                for seq in seqs {
-                    $q::query("UPDATE messages SET email_id = $1 WHERE conversation_pk = $2 AND seq = $3")
-                        .bind(email_id)
-                        .bind(pk)
-                        .bind(seq)
-                        .execute(&mut *self.tx)
-                        .await?;
-                }
-                Ok(())
-            }
-
             async fn mark_forwarded_many(&mut self, rows: &[(i64, i64, String)]) -> Result<()> {
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(

@@ -105,35 +105,6 @@ macro_rules! sql_outbox {
                 Ok(())
             }
 
-            async fn insert_email(&mut self, e: &OutboxEmail, raw: &[u8]) -> Result<()> {
-                $q::query(
-                    "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
-                                         mail_from, rcpt_to, status, attempts, created_at,
-                                         next_attempt_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(&e.id)
-                .bind(e.conversation_pk)
-                .bind(&e.conversation_id)
-                .bind(&e.site_id)
-                .bind(&e.message_id)
-                .bind(&e.mail_from)
-                .bind(&e.rcpt_to)
-                .bind(e.status.as_str())
-                .bind(e.attempts as i64)
-                .bind(ms(e.created_at))
-                .bind(ms(e.next_attempt_at))
-                .execute(&mut *self.tx)
-                .await?;
-                $q::query("INSERT INTO email_bodies (email_id, raw, created_at) VALUES ($1, $2, $3)")
-                    .bind(&e.id)
-                    .bind(raw)
-                    .bind(ms(e.created_at))
-                    .execute(&mut *self.tx)
-                    .await?;
-                Ok(())
-            }
-
             async fn confirm_delivered(
                 &mut self,
                 pk: i64,

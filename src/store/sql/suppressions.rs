@@ -24,19 +24,7 @@ macro_rules! sql_suppressions {
         #[async_trait]
         impl SuppressionsTx for $tx {
             async fn is_suppressed(&mut self, site: &str, email: &str) -> Result<bool> {
-                // Kept lowercased: an address is the same whatever its case. An erased
-                // visitor's suppression is kept as the keyed hash of the address.
-                let email = email.to_lowercase();
-                let erased = self.erased_form(site, &email).await?;
-                let n: i64 = $q::query_scalar(
-                    "SELECT COUNT(*) FROM suppressions WHERE site_id = $1 AND email IN ($2, $3)",
-                )
-                .bind(site)
-                .bind(&email)
-                .bind(erased.as_deref().unwrap_or(&email))
-                .fetch_one(&mut *self.tx)
-                .await?;
-                Ok(n > 0)
+                Ok(!self.suppressed_among(site, &[email]).await?.is_empty())
             }
 
             async fn suppressed_among(
