@@ -184,8 +184,7 @@ pub fn render(
     sel: &Selection,
 ) -> anyhow::Result<Rendered> {
     let site = ctx.site;
-    let (lang, t, tz) = visitor_language(site, conv);
-    let clock = when::Clock::new(&date_locale(site, conv, lang), tz, ctx.now);
+    let (lang, t, clock) = visitor_language(site, conv, ctx.now);
     let site_name = site.name.as_str();
     let forwarded: std::collections::HashSet<i64> = sel.forward.iter().copied().collect();
     let mut seen_new = false;
@@ -267,21 +266,24 @@ pub fn render(
 }
 
 /// The language the email speaks (the visitor's if the site has it, else the site's) with its
-/// strings, and the time zone its times are shown in (the visitor's, else UTC).
+/// strings, and the clock its times are written with: in the visitor's own locale tag (`en-GB`,
+/// not just `en`) where the email speaks their language, else the site's, and in the visitor's
+/// time zone (else UTC).
 fn visitor_language(
     site: &Site,
     conv: &Conversation,
+    now: DateTime<Utc>,
 ) -> (
     &'static str,
     std::borrow::Cow<'static, i18n::Strings>,
-    chrono_tz::Tz,
+    when::Clock,
 ) {
-    let visitor_lang = conv
+    let visitor = conv
         .visitor
         .locale
         .as_deref()
-        .and_then(|l| crate::domain::Locale::parse(l).ok())
-        .map(|l| l.language());
+        .and_then(|l| crate::domain::Locale::parse(l).ok());
+    let visitor_lang = visitor.as_ref().map(|l| l.language());
     let (lang, t) = i18n::strings_for(
         &site.strings,
         visitor_lang
@@ -292,29 +294,18 @@ fn visitor_language(
             .iter()
             .copied(),
     );
+    let date_locale = [visitor.as_ref(), Some(&site.locale)]
+        .into_iter()
+        .flatten()
+        .find(|l| l.language() == lang)
+        .map_or(lang, |l| l.as_str());
     let tz: chrono_tz::Tz = conv
         .visitor
         .timezone
         .as_deref()
         .and_then(|z| z.parse().ok())
         .unwrap_or(chrono_tz::UTC);
-    (lang, t, tz)
-}
-
-/// The locale dates are written in: the visitor's own tag (`en-GB`, not just `en`) when the
-/// email speaks their language, else the site's.
-fn date_locale(site: &Site, conv: &Conversation, lang: &str) -> String {
-    let visitor = conv
-        .visitor
-        .locale
-        .as_deref()
-        .and_then(|l| crate::domain::Locale::parse(l).ok());
-    let chosen = [visitor.as_ref(), Some(&site.locale)]
-        .into_iter()
-        .flatten()
-        .find(|l| l.language() == lang)
-        .map_or_else(|| lang.to_string(), |l| l.as_str().to_string());
-    chosen
+    (lang, t, when::Clock::new(date_locale, tz, now))
 }
 
 fn view_message(
