@@ -62,7 +62,6 @@ fn every_language_renders_on_a_phone_without_overflow() {
     };
     let config = replyrelay::config::builtin();
     let site = &config.sites[0];
-    let keys = TokenKeys::new(vec![b"rendering-test-key-0123456789".to_vec()]);
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile");
     for lang in replyrelay::i18n::languages() {
@@ -77,17 +76,7 @@ fn every_language_renders_on_a_phone_without_overflow() {
             "A1B2C3D4".repeat(20)
         );
         messages.push(long);
-        let made = compose::make(
-            site,
-            &keys,
-            "https://relay.example.com",
-            EmailKind::Replies,
-            &conv,
-            &messages,
-            Utc::now(),
-        )
-        .unwrap();
-        let html = made.rendered.html;
+        let html = rendered_html(site, &conv, &messages);
         let (_, strings) = replyrelay::i18n::strings([lang]);
         assert!(html.contains(&format!("lang=\"{lang}\"")), "{lang}");
         assert!(
@@ -239,15 +228,24 @@ fn serve_logo() -> String {
 
 /// The email of `site` for the built-in sample in `lang`.
 fn email_html(site: &replyrelay::config::Site, lang: &str) -> String {
-    let keys = TokenKeys::new(vec![b"rendering-test-key-0123456789".to_vec()]);
     let (conv, messages) = compose::sample(site, "ana@example.com", Some(lang), Utc::now());
+    rendered_html(site, &conv, &messages)
+}
+
+/// The HTML part of the replies email `site` makes for `conv` now.
+fn rendered_html(
+    site: &replyrelay::config::Site,
+    conv: &replyrelay::store::Conversation,
+    messages: &[replyrelay::store::Message],
+) -> String {
+    let keys = TokenKeys::new(vec![b"rendering-test-key-0123456789".to_vec()]);
     compose::make(
         site,
         &keys,
         "https://relay.example.com",
         EmailKind::Replies,
-        &conv,
-        &messages,
+        conv,
+        messages,
         Utc::now(),
     )
     .unwrap()
