@@ -115,10 +115,10 @@ fn bounce_corpus() {
     assert!(tied >= TIED_FLOOR, "tied {tied}/{n}");
 }
 
-// Measured on 2026-12-05 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule
+// Measured on 2026-12-06 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule
 // had to choose, it chose to judge fewer live addresses dead.
 const KIND_FLOOR: usize = 356;
-const SEVERITY_FLOOR: usize = 321;
+const SEVERITY_FLOOR: usize = 328;
 /// Reports whose email is found by the Message-ID they carry (as files, they came through no
 /// bounce address of ours).
 const TIED_FLOOR: usize = 311;

@@ -217,6 +217,29 @@ mod tests {
     }
 
     #[test]
+    fn replies_in_legacy_east_asian_charsets_arrive_decoded() {
+        // ISO-2022-JP is what Japanese mail clients and carriers still send; Shift_JIS and
+        // GB2312 are common too. Each reads "thank you" here.
+        let table: [(&str, &[u8], &str); 3] = [
+            ("ISO-2022-JP", b"\x1b$B$\"$j$,$H$&\x1b(B", "ありがとう"),
+            (
+                "Shift_JIS",
+                b"\x82\xa0\x82\xe8\x82\xaa\x82\xc6\x82\xa4",
+                "ありがとう",
+            ),
+            ("GB2312", b"\xd0\xbb\xd0\xbb", "谢谢"),
+        ];
+        for (charset, body, words) in table {
+            let mut raw =
+                format!("From: a@b.example\r\nContent-Type: text/plain; charset={charset}\r\n\r\n")
+                    .into_bytes();
+            raw.extend_from_slice(body);
+            let message = MessageParser::default().parse(&raw).unwrap();
+            assert_eq!(extract_text(&message), words, "{charset}");
+        }
+    }
+
+    #[test]
     fn the_marker_and_history_are_cut() {
         let raw = "From: a@b.example\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYes please!\r\n\r\nOn Mon, 3 Mar 2025 at 10:15, Acme <support@acme.example> wrote:\r\n> ## Reply above this line to answer ##\r\n> Hello\r\n";
         assert_eq!(extract_text(&parse(raw)), "Yes please!");

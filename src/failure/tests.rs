@@ -1,0 +1,256 @@
+use super::*;
+
+#[test]
+fn only_a_dead_address_is_hard() {
+    let table = [
+        (
+            Some("5.1.1"),
+            "550 5.1.1 <ana@x.test>... User Unknown",
+            Reason::UserUnknown,
+            true,
+        ),
+        (
+            Some("5.0.0"),
+            "550 No such user here",
+            Reason::Filtered,
+            false,
+        ),
+        (
+            Some("5.0.0"),
+            "RCPT TO: 550 No such user here",
+            Reason::UserUnknown,
+            true,
+        ),
+        (
+            Some("5.1.2"),
+            "Host or domain name not found",
+            Reason::HostUnknown,
+            true,
+        ),
+        (
+            Some("5.2.2"),
+            "552 5.2.2 Mailbox full",
+            Reason::MailboxFull,
+            false,
+        ),
+        (
+            Some("5.7.1"),
+            "550 5.7.1 Client host 10.5.1.3 blocked",
+            Reason::Blocked,
+            false,
+        ),
+        (
+            Some("5.7.1"),
+            "554 Message rejected as spam",
+            Reason::Rejected,
+            false,
+        ),
+        (
+            Some("4.2.2"),
+            "452 4.2.2 Over quota",
+            Reason::MailboxFull,
+            false,
+        ),
+        (
+            Some("4.1.1"),
+            "450 4.1.1 User unknown, try later",
+            Reason::UserUnknown,
+            false,
+        ),
+        (
+            Some("4.4.7"),
+            "delivery time expired",
+            Reason::Expired,
+            false,
+        ),
+        (
+            Some("5.7.1"),
+            "Recipient address rejected: Access denied",
+            Reason::Blocked,
+            false,
+        ),
+        (Some("5.1.1"), "", Reason::UserUnknown, true),
+        (
+            Some("5.1.8"),
+            "553 5.1.8 Domain of sender address x.test does not exist",
+            Reason::Rejected,
+            false,
+        ),
+        (
+            Some("5.0.0"),
+            "SMTP error after end of data: 550 user unknown",
+            Reason::Filtered,
+            false,
+        ),
+        (Some("5.0.0"), "", Reason::Undefined, false),
+        (None, "", Reason::Undefined, false),
+    ];
+    for (status, said, reason, hard) in table {
+        assert_eq!(
+            severity(status, Some(said), ""),
+            (reason, hard),
+            "{status:?} {said}"
+        );
+    }
+}
+
+#[test]
+fn the_stage_and_rfc_7504s_codes_are_read() {
+    let table = [
+        // Yahoo names the stage in brackets.
+        (
+            Some("5.2.1"),
+            "550 5.2.1 <a@b.test>... User Unknown [RCPT_TO]",
+            Reason::UserUnknown,
+            true,
+        ),
+        // RFC 7504: a host that takes no mail; but 521 on a blocklist refusal is a block.
+        (
+            Some("5.3.2"),
+            "521 5.3.2 <a@b.test>: System not accepting network messages",
+            Reason::NotAccept,
+            true,
+        ),
+        (
+            Some("5.7.1"),
+            "521-5.7.1 client blocked using dnsbl.example",
+            Reason::Blocked,
+            false,
+        ),
+    ];
+    for (status, said, reason, hard) in table {
+        assert_eq!(
+            severity(status, Some(said), ""),
+            (reason, hard),
+            "{status:?} {said}"
+        );
+    }
+}
+
+#[test]
+fn a_mail_stores_own_directory_is_proof_a_filters_words_are_not() {
+    let table = [
+        // The server holding the mailboxes looked the name up and it is not there.
+        (None, "The recipient name is not recognized", true),
+        (None, "User a@b.test not listed in Domino Directory", true),
+        (None, "Invalid final delivery userid: a@b.test", true),
+        // The same verdict without naming a directory is what filters say too.
+        (None, "Unknown user: a@b.test", false),
+        (None, "550 a@b.test... No such user", false),
+        // A temporary status outweighs any words.
+        (Some("4.0.0"), "The recipient name is not recognized", false),
+    ];
+    for (status, said, hard) in table {
+        assert_eq!(
+            severity(status, Some(said), "").1,
+            hard,
+            "{status:?} {said}"
+        );
+    }
+}
+
+#[test]
+fn what_is_not_about_the_address_is_never_hard() {
+    let table = [
+        // Our HELO name refused: about our host, whatever words the server chose.
+        (
+            Some("5.0.0"),
+            "Connected to 192.0.2.1 but my name was rejected. Remote host said: 501 5.0.0 Invalid domain name",
+            Reason::Blocked,
+        ),
+        (
+            None,
+            "550 Invalid domain name (in reply to EHLO command)",
+            Reason::Blocked,
+        ),
+        // A resolver's temporary failure is no dead domain.
+        (
+            None,
+            "Name service error for domain b.test: Host not found, try again",
+            Reason::SystemError,
+        ),
+        // A "User unknown" that names no address is a carrier's reception filter, even when
+        // Exchange relays it as the remote server's refusal of the recipient.
+        (
+            Some("5.1.351"),
+            "550 5.1.351 Remote server returned unknown recipient or mailbox unavailable -> 550 : User unknown",
+            Reason::Filtered,
+        ),
+        (
+            Some("5.2.0"),
+            "RCPT TO: 550 : User unknown",
+            Reason::Filtered,
+        ),
+    ];
+    for (status, said, reason) in table {
+        assert_eq!(
+            severity(status, Some(said), ""),
+            (reason, false),
+            "{status:?} {said}"
+        );
+    }
+}
+
+#[test]
+fn a_notification_that_says_full_outweighs_no_such_user() {
+    let (reason, hard) = severity(Some("5.1.1"), Some("550 5.1.1 User Unknown"), "");
+    assert!(hard);
+    let notification = "Your message was automatically rejected:\nNot enough disk space";
+    assert_eq!(
+        contradicted(reason, hard, notification),
+        (Reason::MailboxFull, false)
+    );
+    assert_eq!(
+        contradicted(reason, hard, "Delivery failed."),
+        (Reason::UserUnknown, true)
+    );
+}
+
+#[test]
+fn postfixs_recipient_prefix_is_no_reason_of_its_own() {
+    // Postfix writes it before every recipient restriction: the words after it say which.
+    let on_hold = "RCPT TO: 550 5.0.0 <a@b.test>: Recipient address rejected: On hold";
+    assert_eq!(
+        severity(Some("5.0.0"), Some(on_hold), ""),
+        (Reason::Undefined, false)
+    );
+    let unknown = "RCPT TO: 550 <a@b.test>: Recipient address rejected: User unknown in local recipient table";
+    assert_eq!(
+        severity(None, Some(unknown), ""),
+        (Reason::UserUnknown, true)
+    );
+}
+
+#[test]
+fn soft_failures_suppress_only_when_many_over_long() {
+    let t0 = chrono::DateTime::from_timestamp(1_772_445_600, 0).unwrap();
+    let day = chrono::TimeDelta::days(1);
+    let week = day * 7;
+    let table = [
+        // (count, days since the first, limit, suppressed)
+        (5, 7, 5, true),
+        (9, 30, 5, true),
+        (4, 30, 5, false),
+        (50, 6, 5, false),
+        (50, 30, 0, false),
+    ];
+    for (count, days, limit, want) in table {
+        assert_eq!(
+            soft_bounced(count, t0, t0 + day * days, limit, week),
+            want,
+            "{count} over {days} days, limit {limit}"
+        );
+    }
+    assert!(Reason::MailboxFull.counts_as_soft_bounce());
+    assert!(!Reason::Blocked.counts_as_soft_bounce());
+    assert!(!Reason::Undefined.counts_as_soft_bounce());
+}
+
+#[test]
+fn status_codes_are_found_in_text() {
+    assert_eq!(status_in("smtp; 550 5.1.1 <a@b>"), Some("5.1.1".into()));
+    assert_eq!(status_in("5.0.0 (permanent failure)"), Some("5.0.0".into()));
+    assert_eq!(status_in("(#5.5.0)"), Some("5.5.0".into()));
+    assert_eq!(status_in("host 10.5.1.3 said 550"), None);
+    assert_eq!(status_in("version 2.4.10.1"), None);
+}
