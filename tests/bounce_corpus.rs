@@ -117,8 +117,8 @@ fn bounce_corpus() {
 
 // Measured on 2026-12-06 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule
 // had to choose, it chose to judge fewer live addresses dead.
-const KIND_FLOOR: usize = 356;
-const SEVERITY_FLOOR: usize = 328;
+const KIND_FLOOR: usize = 358;
+const SEVERITY_FLOOR: usize = 330;
 /// Reports whose email is found by the Message-ID they carry (as files, they came through no
 /// bounce address of ours).
-const TIED_FLOOR: usize = 311;
+const TIED_FLOOR: usize = 312;

@@ -128,6 +128,18 @@ fn a_visitors_reply_is_no_report() {
 }
 
 #[test]
+fn a_list_managers_notice_is_a_soft_failure_and_a_members_reply_through_a_list_is_not() {
+    // Mailman and fml answer a post from a non-member from the list's own administrative
+    // address, with a sender of their own rather than the null one.
+    let notice = "From: team-owner@lists.example\r\nTo: support@acme.example\r\nSubject: Your message to Team awaits moderator approval\r\nList-Id: <team.lists.example>\r\nX-Mailman-Version: 2.1.39\r\n\r\nYour mail to 'Team' with the subject\r\n\r\n    Your conversation\r\n\r\nIs being held until the list moderator can review it for approval.\r\nPost by non-member to a members-only list\r\n";
+    let b = read(notice).unwrap();
+    assert_eq!(b.kind, ReportKind::Failed);
+    assert!(!b.hard);
+    let member = "From: Ana <ana@visitor.example>\r\nTo: support@acme.example\r\nSubject: Re: Your conversation\r\nList-Id: <team.lists.example>\r\nX-Mailman-Version: 2.1.39\r\n\r\nThanks, that helps.\r\n";
+    assert!(read(member).is_none());
+}
+
+#[test]
 fn each_listed_recipient_gets_its_own_words() {
     // One recipient's "mailbox full" is not another's "user unknown".
     let raw = "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example\r\nSubject: failure notice\r\n\r\nHi. This is the qmail-send program.\r\nThis is a permanent error.\r\n\r\n<gone@visitor.example>:\r\nRemote host said: 550 5.1.1 <gone@visitor.example>: Recipient address rejected: User unknown\r\n\r\n<full@visitor.example>:\r\nRemote host said: 552 5.2.2 <full@visitor.example>: Mailbox full\r\n\r\n--- Below this line is a copy of the message.\r\n";

@@ -81,6 +81,42 @@ pub(super) fn from_a_mail_system(message: &Message<'_>) -> bool {
         || (SUBJECTS.iter().any(|s| subject.contains(s)) && !subject.starts_with("re:"))
 }
 
+/// Headers only list managers write: fml, Mailman, Sympa, ezmlm, Majordomo, and RFC 2369's.
+const LIST_HEADERS: &[&str] = &[
+    "x-mlserver",
+    "x-ml-server",
+    "x-ml-name",
+    "x-mailman-version",
+    "x-sympa-to",
+    "mailing-list",
+    "list-id",
+    "list-help",
+    "list-post",
+];
+
+/// Whether the message is a list manager's notice about a post (not a member, held, a loop):
+/// a list's header, from one of the administrative addresses list managers keep beside the
+/// list (`list-admin`, `list-owner`, `list-request`, `list-bounces`, `owner-list`). Such a
+/// notice comes from that address rather than from the null sender. A member's reply through
+/// a list comes from the member, and is a reply.
+pub(super) fn from_a_list_manager(message: &Message<'_>) -> bool {
+    let address = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let local = address.split('@').next().unwrap_or_default();
+    let administrative = ["-admin", "-owner", "-request", "-bounces"]
+        .iter()
+        .any(|s| local.ends_with(s))
+        || local.starts_with("owner-");
+    administrative
+        && message
+            .headers_raw()
+            .any(|(name, _)| LIST_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+}
+
 /// The explanation: the body before the copy of the message. The functions below take it,
 /// worked out once per report (the body may carry a whole returned message).
 pub(super) fn explanation(body: &str) -> String {
