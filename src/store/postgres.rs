@@ -124,4 +124,7 @@ sql_backend! {
     row_lock: "FOR UPDATE",
     claim_lock: "FOR UPDATE SKIP LOCKED",
     notify: Some("SELECT pg_notify('replyrelay_wake', '')"),
+    // The identity's own sequence: what a default `seq` would take, without the insert.
+    reserve_seqs: "SELECT nextval(pg_get_serial_sequence('messages', 'seq'))
+                   FROM generate_series(1, $1)",
 }

@@ -17,14 +17,18 @@ pub trait ConversationsTx: Send {
     /// before it commits, so a lease would never be seen by anyone.
     async fn claim_due(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Conversation>>;
     async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>>;
-    async fn create_conversation(
+    /// Starts a site's conversations, each `(id, started at)`, in one statement per few
+    /// hundred; one that another transaction started meanwhile is returned as stored. In no
+    /// particular order.
+    async fn create_conversations(
         &mut self,
         site: &str,
-        id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Conversation>;
+        rows: &[(&str, DateTime<Utc>)],
+    ) -> Result<Vec<Conversation>>;
     /// Writes every field back and releases the worker's lease.
     async fn save_conversation(&mut self, c: &Conversation) -> Result<()>;
+    /// [`Self::save_conversation`] for many, one statement per few hundred.
+    async fn save_conversations(&mut self, cs: &[Conversation]) -> Result<()>;
     /// Writes back only what the scheduler changes (emails owed, thread, due time) and releases
     /// the lease: the visitor's columns, and the indexes over them, are left alone.
     /// (Many at once: one statement per few hundred.)
@@ -40,6 +44,16 @@ pub trait ConversationsTx: Send {
 pub trait MessagesTx: Send {
     /// Adds a message; `None` if the conversation already has one with this id.
     async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>>;
+    /// `n` message sequence numbers, ascending, for [`Self::insert_messages`]: each above every
+    /// stored one, and taken by no other transaction.
+    async fn reserve_seqs(&mut self, n: usize) -> Result<Vec<i64>>;
+    /// Adds messages, each `(conversation pk, seq, message)` with a seq from
+    /// [`Self::reserve_seqs`], one statement per few hundred. The caller has checked that none
+    /// is stored (see [`Self::stored_message_ids`]): a duplicate is an error.
+    async fn insert_messages(&mut self, rows: &[(i64, i64, &NewMessage)]) -> Result<()>;
+    /// Which of `(conversation pk, message id)` are stored, deleted or not.
+    async fn stored_message_ids(&mut self, pairs: &[(i64, &str)])
+        -> Result<HashSet<(i64, String)>>;
     async fn message_seq(&mut self, pk: i64, message_id: &str) -> Result<Option<i64>>;
     /// Marks a message deleted; `false` if there is no such message.
     async fn delete_message(&mut self, pk: i64, message_id: &str) -> Result<bool>;
@@ -104,8 +118,14 @@ pub trait OutboxTx: Send {
 /// A site's agent presence, and the events it has sent already.
 #[async_trait]
 pub trait SitesTx: Send {
-    /// Records an event id; `true` if it had been seen before (a replay).
-    async fn event_seen(&mut self, site: &str, event_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Records event ids; returns those not seen before (the others are replays). One
+    /// statement per few hundred.
+    async fn events_seen(
+        &mut self,
+        site: &str,
+        event_ids: &[&str],
+        at: DateTime<Utc>,
+    ) -> Result<HashSet<String>>;
     async fn site_state(&mut self, site: &str) -> Result<SiteState>;
     async fn save_site_state(&mut self, site: &str, s: &SiteState) -> Result<()>;
 }

@@ -59,25 +59,30 @@ macro_rules! sql_conversations {
                 row.as_ref().map(conversation).transpose()
             }
 
-            async fn create_conversation(
+            async fn create_conversations(
                 &mut self,
                 site: &str,
-                id: &str,
-                at: DateTime<Utc>,
-            ) -> Result<Conversation> {
-                let row = $q::query(&format!(
-                    // Two daemons starting the same conversation at once: the second gets the
-                    // first's row (locked, on PostgreSQL) instead of a unique-key error.
-                    "INSERT INTO conversations (site_id, id, created_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (site_id, id) DO UPDATE SET site_id = excluded.site_id
-                     RETURNING {CONVERSATION_COLUMNS}"
-                ))
-                .bind(site)
-                .bind(id)
-                .bind(ms(at))
-                .fetch_one(&mut *self.tx)
-                .await?;
-                conversation(&row)
+                rows: &[(&str, DateTime<Utc>)],
+            ) -> Result<Vec<Conversation>> {
+                let mut made = Vec::with_capacity(rows.len());
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        // Two daemons starting the same conversation at once: the second gets
+                        // the first's row (locked, on PostgreSQL) instead of a unique-key error.
+                        "INSERT INTO conversations (site_id, id, created_at) VALUES {}
+                         ON CONFLICT (site_id, id) DO UPDATE SET site_id = excluded.site_id
+                         RETURNING {CONVERSATION_COLUMNS}",
+                        placeholders(chunk.len(), 3)
+                    );
+                    let mut query = $q::query(&sql);
+                    for (id, at) in chunk {
+                        query = query.bind(site).bind(*id).bind(ms(*at));
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        made.push(conversation(&row)?);
+                    }
+                }
+                Ok(made)
             }
 
             async fn save_conversation(&mut self, c: &Conversation) -> Result<()> {
@@ -113,6 +118,59 @@ macro_rules! sql_conversations {
                 .bind(c.pk)
                 .execute(&mut *self.tx)
                 .await?;
+                Ok(())
+            }
+
+            async fn save_conversations(&mut self, cs: &[Conversation]) -> Result<()> {
+                for chunk in cs.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "WITH v(pk, open, visitor_id, visitor_email, visitor_name, visitor_locale,
+                                visitor_timezone, last_activity_at, left_at,
+                                last_visitor_message_at, last_agent_message_at, read_seq,
+                                unanswered_emails, replied_by_email, closed_at,
+                                close_transcript_at, pending_since, thread, due_at, fell_due_at)
+                              AS (VALUES {})
+                         UPDATE conversations SET open = v.open, visitor_id = v.visitor_id,
+                             visitor_email = v.visitor_email, visitor_name = v.visitor_name,
+                             visitor_locale = v.visitor_locale,
+                             visitor_timezone = v.visitor_timezone,
+                             last_activity_at = v.last_activity_at, left_at = v.left_at,
+                             last_visitor_message_at = v.last_visitor_message_at,
+                             last_agent_message_at = v.last_agent_message_at,
+                             read_seq = v.read_seq, unanswered_emails = v.unanswered_emails,
+                             replied_by_email = v.replied_by_email, closed_at = v.closed_at,
+                             close_transcript_at = v.close_transcript_at,
+                             pending_since = v.pending_since, thread = v.thread,
+                             due_at = v.due_at, fell_due_at = v.fell_due_at, lease_until = NULL
+                         FROM v WHERE conversations.pk = v.pk",
+                        placeholders(chunk.len(), 20)
+                    );
+                    let mut query = $q::query(&sql);
+                    for c in chunk {
+                        query = query
+                            .bind(c.pk)
+                            .bind(c.open)
+                            .bind(&c.visitor.id)
+                            .bind(&c.visitor.email)
+                            .bind(&c.visitor.name)
+                            .bind(&c.visitor.locale)
+                            .bind(&c.visitor.timezone)
+                            .bind(opt_ms(c.last_activity_at))
+                            .bind(opt_ms(c.left_at))
+                            .bind(opt_ms(c.last_visitor_message_at))
+                            .bind(opt_ms(c.last_agent_message_at))
+                            .bind(c.read_seq)
+                            .bind(c.unanswered_emails as i64)
+                            .bind(c.replied_by_email)
+                            .bind(opt_ms(c.closed_at))
+                            .bind(opt_ms(c.close_transcript_at))
+                            .bind(opt_ms(c.pending_since))
+                            .bind(c.thread.join(" "))
+                            .bind(opt_ms(c.due_at))
+                            .bind(opt_ms(c.fell_due_at));
+                    }
+                    query.execute(&mut *self.tx).await?;
+                }
                 Ok(())
             }
 

@@ -2,7 +2,7 @@
 
 /// `impl MessagesTx` for a backend's transaction type (see `sql_backend!`).
 macro_rules! sql_messages {
-    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
+    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr, $reserve_seqs:expr) => {
         #[async_trait]
         impl MessagesTx for $tx {
             async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>> {
@@ -25,6 +25,68 @@ macro_rules! sql_messages {
                 .fetch_optional(&mut *self.tx)
                 .await?;
                 Ok(row.map(|r| r.get(0)))
+            }
+
+            async fn reserve_seqs(&mut self, n: usize) -> Result<Vec<i64>> {
+                if n == 0 {
+                    return Ok(Vec::new());
+                }
+                let mut seqs: Vec<i64> = $q::query_scalar($reserve_seqs)
+                    .bind(n as i64)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                seqs.sort_unstable();
+                Ok(seqs)
+            }
+
+            async fn insert_messages(&mut self, rows: &[(i64, i64, &NewMessage)]) -> Result<()> {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "INSERT INTO messages (conversation_pk, seq, id, author, author_name, text,
+                                               attachments, source, at, trimmed)
+                         VALUES {}",
+                        placeholders(chunk.len(), 10)
+                    );
+                    let mut query = $q::query(&sql);
+                    for (pk, seq, m) in chunk {
+                        query = query
+                            .bind(*pk)
+                            .bind(*seq)
+                            .bind(&m.id)
+                            .bind(m.author.as_str())
+                            .bind(&m.author_name)
+                            .bind(&m.text)
+                            .bind(serde_json::to_string(&m.attachments)?)
+                            .bind(m.source.as_str())
+                            .bind(ms(m.at))
+                            .bind(m.trimmed);
+                    }
+                    query.execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn stored_message_ids(
+                &mut self,
+                pairs: &[(i64, &str)],
+            ) -> Result<std::collections::HashSet<(i64, String)>> {
+                let mut found = std::collections::HashSet::new();
+                for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "WITH v(conversation_pk, id) AS (VALUES {})
+                         SELECT m.conversation_pk, m.id FROM messages m
+                         JOIN v ON m.conversation_pk = v.conversation_pk AND m.id = v.id",
+                        placeholders(chunk.len(), 2)
+                    );
+                    let mut query = $q::query(&sql);
+                    for (pk, id) in chunk {
+                        query = query.bind(*pk).bind(*id);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        found.insert((row.try_get(0)?, row.try_get(1)?));
+                    }
+                }
+                Ok(found)
             }
 
             async fn message_seq(&mut self, pk: i64, message_id: &str) -> Result<Option<i64>> {

@@ -53,7 +53,7 @@ pub fn placeholders(rows: usize, cols: usize) -> String {
 }
 
 /// Rows per multi-row statement: PostgreSQL takes at most 65,535 parameters in one, SQLite
-/// 32,766; 256 rows of up to 16 values stays far below both.
+/// 32,766; 256 rows of up to 20 values stays far below both.
 pub const ROWS_PER_STATEMENT: usize = 256;
 
 pub fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
@@ -78,7 +78,9 @@ macro_rules! sql_backend {
         // Appended to the sub-select that picks the next item to claim.
         claim_lock: $claim_lock:expr,
         // A statement that wakes other daemons when run in a committed transaction.
-        notify: $notify:expr $(,)?
+        notify: $notify:expr,
+        // A query of `$1` new message sequence numbers, taken for this transaction.
+        reserve_seqs: $reserve_seqs:expr $(,)?
     ) => {
         /// A transaction of this backend, with this process's write turn held until it ends
         /// (`None` for reads, and always on PostgreSQL, whose row locks order the writers).
@@ -181,7 +183,7 @@ macro_rules! sql_backend {
         $crate::store::sql::store::sql_store!($store, $tx, $q, $claim_lock, $notify);
         $crate::store::sql::conversations::sql_conversations!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::lifecycle::sql_lifecycle!($tx, $q, $row_lock, $claim_lock);
-        $crate::store::sql::messages::sql_messages!($tx, $q, $row_lock, $claim_lock);
+        $crate::store::sql::messages::sql_messages!($tx, $q, $row_lock, $claim_lock, $reserve_seqs);
         $crate::store::sql::outbox::sql_outbox!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::sites::sql_sites!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::suppressions::sql_suppressions!($tx, $q, $row_lock, $claim_lock);

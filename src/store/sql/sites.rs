@@ -5,18 +5,30 @@ macro_rules! sql_sites {
     ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
         #[async_trait]
         impl SitesTx for $tx {
-            async fn event_seen(&mut self, site: &str, event_id: &str, at: DateTime<Utc>) -> Result<bool> {
-                let inserted = $q::query(
-                    "INSERT INTO processed_events (site_id, event_id, at) VALUES ($1, $2, $3)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(site)
-                .bind(event_id)
-                .bind(ms(at))
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
-                Ok(inserted == 0)
+            async fn events_seen(
+                &mut self,
+                site: &str,
+                event_ids: &[&str],
+                at: DateTime<Utc>,
+            ) -> Result<std::collections::HashSet<String>> {
+                let mut ids = event_ids.to_vec();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut new = std::collections::HashSet::new();
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "INSERT INTO processed_events (site_id, event_id, at) VALUES {}
+                         ON CONFLICT DO NOTHING RETURNING event_id",
+                        placeholders(chunk.len(), 3)
+                    );
+                    let mut query = $q::query_scalar(&sql);
+                    for id in chunk {
+                        query = query.bind(site).bind(*id).bind(ms(at));
+                    }
+                    let taken: Vec<String> = query.fetch_all(&mut *self.tx).await?;
+                    new.extend(taken);
+                }
+                Ok(new)
             }
 
             async fn site_state(&mut self, site: &str) -> Result<SiteState> {

@@ -123,4 +123,7 @@ sql_backend! {
     row_lock: "",
     claim_lock: "",
     notify: None::<&str>,
+    // The numbers after the largest stored: the write lock (`BEGIN IMMEDIATE`) keeps them ours.
+    reserve_seqs: "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < $1)
+                   SELECT (SELECT COALESCE(MAX(seq), 0) FROM messages) + n FROM r",
 }
