@@ -523,7 +523,7 @@ async fn ingestion(backend: &str) -> Vec<Row> {
             bound: if backend == "sqlite" {
                 "an insert per message, a write per conversation"
             } else {
-                "round trips per event"
+                "the server executing each batch's few statements (BENCHMARKS.md)"
             },
         },
         Row {
