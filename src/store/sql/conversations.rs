@@ -86,39 +86,7 @@ macro_rules! sql_conversations {
             }
 
             async fn save_conversation(&mut self, c: &Conversation) -> Result<()> {
-                $q::query(
-                    "UPDATE conversations SET open = $1, visitor_id = $2, visitor_email = $3,
-                         visitor_name = $4, visitor_locale = $5, visitor_timezone = $6,
-                         last_activity_at = $7, left_at = $8, last_visitor_message_at = $9,
-                         last_agent_message_at = $10, read_seq = $11, unanswered_emails = $12,
-                         replied_by_email = $13, closed_at = $14, close_transcript_at = $15,
-                         pending_since = $16, thread = $17, due_at = $18, fell_due_at = $19,
-                         lease_until = NULL
-                     WHERE pk = $20",
-                )
-                .bind(c.open)
-                .bind(&c.visitor.id)
-                .bind(&c.visitor.email)
-                .bind(&c.visitor.name)
-                .bind(&c.visitor.locale)
-                .bind(&c.visitor.timezone)
-                .bind(opt_ms(c.last_activity_at))
-                .bind(opt_ms(c.left_at))
-                .bind(opt_ms(c.last_visitor_message_at))
-                .bind(opt_ms(c.last_agent_message_at))
-                .bind(c.read_seq)
-                .bind(c.unanswered_emails as i64)
-                .bind(c.replied_by_email)
-                .bind(opt_ms(c.closed_at))
-                .bind(opt_ms(c.close_transcript_at))
-                .bind(opt_ms(c.pending_since))
-                .bind(c.thread.join(" "))
-                .bind(opt_ms(c.due_at))
-                .bind(opt_ms(c.fell_due_at))
-                .bind(c.pk)
-                .execute(&mut *self.tx)
-                .await?;
-                Ok(())
+                self.save_conversations(std::slice::from_ref(c)).await
             }
 
             async fn save_conversations(&mut self, cs: &[Conversation]) -> Result<()> {
