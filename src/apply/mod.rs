@@ -79,15 +79,13 @@ async fn finish(
     c: &mut Conversation,
     state: &SiteState,
     recount: bool,
-    suppressed: Option<bool>,
 ) -> anyhow::Result<()> {
     if recount {
         c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
     }
-    let suppressed = match (suppressed, &c.visitor.email) {
-        (Some(known), _) => known,
-        (None, Some(email)) => tx.is_suppressed(&site.id, email).await?,
-        (None, None) => false,
+    let suppressed = match &c.visitor.email {
+        Some(email) => tx.is_suppressed(&site.id, email).await?,
+        None => false,
     };
     schedule(c, &facts(c, state, suppressed), site);
     tx.save_conversation(c).await
@@ -113,7 +111,7 @@ pub async fn refresh(tx: &mut dyn Tx, site: &Site, pk: i64) -> anyhow::Result<()
 /// Recomputes the due time of a conversation changed in memory, and writes it back.
 pub async fn settle(tx: &mut dyn Tx, site: &Site, c: &mut Conversation) -> anyhow::Result<()> {
     let state = tx.site_state(&site.id).await?;
-    finish(tx, site, c, &state, true, None).await
+    finish(tx, site, c, &state, true).await
 }
 
 /// [`settle`] for a conversation whose `pending_since` the caller has just set exactly, with
@@ -124,7 +122,7 @@ pub async fn settle_counted(
     c: &mut Conversation,
     state: &SiteState,
 ) -> anyhow::Result<()> {
-    finish(tx, site, c, state, false, None).await
+    finish(tx, site, c, state, false).await
 }
 
 /// A site's presence, read from `tx` at most once for all the conversations of a batch.

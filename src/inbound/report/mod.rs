@@ -97,6 +97,16 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
     Some(report)
 }
 
+/// The message's From address, lowercased; empty where it has none.
+fn from_address(message: &Message<'_>) -> String {
+    message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
 /// Reads a report's parts into `report`: the returned email's Message-ID, the per-recipient
 /// fields, a complaint's type and recipient. Returns the address the returned email was sent
 /// to, as its own `To:` says.

@@ -7,12 +7,7 @@ use serde_json::Value;
 /// Whether the message comes from Amazon's notification service (SNS, or SES itself): only
 /// those bodies are worth decoding and searching for a notification.
 pub(super) fn from_ses(message: &mail_parser::Message<'_>) -> bool {
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let from = super::from_address(message);
     from.ends_with(".amazonaws.com") || from.ends_with(".amazonses.com")
 }
 

@@ -63,13 +63,9 @@ const COPY_MARKERS: &[&str] = &[
 /// Whether the message is written by a mail system about a delivery: sent from a mailer
 /// daemon's address or name, or under a delivery notice's subject.
 pub(super) fn from_a_mail_system(message: &Message<'_>) -> bool {
-    let from = message.from().and_then(|a| a.first());
-    let address = from
-        .and_then(|a| a.address())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let address = super::from_address(message);
     let local = address.split('@').next().unwrap_or_default();
-    let name = from
+    let name = (message.from().and_then(|a| a.first()))
         .and_then(|a| a.name())
         .unwrap_or_default()
         .to_lowercase();
@@ -100,12 +96,7 @@ const LIST_HEADERS: &[&str] = &[
 /// notice comes from that address rather than from the null sender. A member's reply through
 /// a list comes from the member, and is a reply.
 pub(super) fn from_a_list_manager(message: &Message<'_>) -> bool {
-    let address = message
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let address = super::from_address(message);
     let local = address.split('@').next().unwrap_or_default();
     let administrative = ["-admin", "-owner", "-request", "-bounces"]
         .iter()

@@ -43,25 +43,21 @@ macro_rules! sql_suppressions {
                     }
                     forms.insert(email.clone(), email);
                 }
-                let forms: Vec<(String, String)> = forms.into_iter().collect();
+                let stored: Vec<&String> = forms.keys().collect();
                 let mut found = std::collections::HashSet::new();
-                for chunk in forms.chunks(ROWS_PER_STATEMENT) {
+                for chunk in stored.chunks(ROWS_PER_STATEMENT) {
                     let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
                     let sql = format!(
                         "SELECT email FROM suppressions WHERE site_id = $1 AND email IN ({})",
                         list.join(", ")
                     );
                     let mut query = $q::query(&sql).bind(site);
-                    for (stored, _) in chunk {
-                        query = query.bind(stored);
+                    for form in chunk {
+                        query = query.bind(form.as_str());
                     }
-                    let rows = query.fetch_all(&mut *self.tx).await?;
-                    let hits = rows.iter().map(|r| r.try_get::<String, _>(0));
-                    let hits: Vec<String> = hits.collect::<std::result::Result<_, _>>()?;
-                    for hit in hits {
-                        if let Some((_, email)) = chunk.iter().find(|(stored, _)| *stored == hit) {
-                            found.insert(email.clone());
-                        }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        let hit: String = row.try_get(0)?;
+                        found.extend(forms.get(&hit).cloned());
                     }
                 }
                 Ok(found)
