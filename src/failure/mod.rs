@@ -121,16 +121,19 @@ use status::{from_status, names_the_mailbox};
 /// temporary status (4.x.x) is never a dead address, whatever the words. `context` is the rest
 /// of the report (its notification text), read for the stage the server refused at.
 pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Reason, bool) {
-    let text = said.unwrap_or_default().to_lowercase();
+    // One space between words (servers and reports fold long answers anywhere), and one
+    // apostrophe (Gmail's "couldn’t" comes typographic from some of its senders).
+    let text = said
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('\u{2019}', "'")
+        .to_lowercase();
     let from_text = said_reason(&text);
     let mut reason = from_text
         .or_else(|| status.and_then(from_status))
         .unwrap_or_default();
-    // Exchange Online answers an address its directory does not hold with 5.4.1 "Recipient
-    // address rejected: Access denied" (directory-based edge blocking).
-    if status == Some("5.4.1") && text.contains("recipient address rejected") {
-        reason = Reason::UserUnknown;
-    }
     if takes_no_mail(&text) {
         reason = Reason::NotAccept;
     }

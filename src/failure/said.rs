@@ -4,7 +4,7 @@ use super::Reason;
 
 /// What the server's words say, checked in this order: the soft reasons first, since a block or
 /// a full mailbox is often worded around "recipient" or "address" ("Recipient address rejected:
-/// Access denied").
+/// Mailbox full").
 pub(super) const SAID: &[(Reason, &[&str])] = &[
     // About our side, not the visitor's address, however it is worded ("Domain of sender
     // address … does not exist").
@@ -19,6 +19,13 @@ pub(super) const SAID: &[(Reason, &[&str])] = &[
             "sender is not",
             "mail from",
         ],
+    ),
+    // Postfix's recipient prefix with its access table's own verdict after it: the server that
+    // holds the address refuses that address itself (Exchange Online's directory-based edge
+    // blocking answers so too, with 5.4.1). Checked before "access denied" names a block.
+    (
+        Reason::UserUnknown,
+        &["recipient address rejected: access denied"],
     ),
     // Our greeting refused (qmail's "Connected to … but my name was rejected"; an answer to
     // HELO or EHLO): about our host, whatever the server called it ("Invalid domain name").
@@ -235,6 +242,39 @@ pub(super) const SAID: &[(Reason, &[&str])] = &[
             "no longer valid",
             "no longer available",
             "this user doesn't have",
+            "is not a known user",
+            "no account by that name",
+            "not a valid recipient",
+            "not a valid user",
+            "there is no one at this address",
+            "no longer accepts mail",
+            "address couldn't be found",
+            "email address could not be found",
+            "address unknown",
+            "mailbox is unavailable",
+            "mailbox invalid",
+            "no mailbox here by that name",
+            "no mailbox by that name",
+            "user not known",
+            "user not exist",
+            "recipient not exist",
+            "nonexistent user",
+            "non-existent user",
+            "non existent user",
+            "unknown e-mail address",
+            "unknown email address",
+            "invalid or unknown virtual user",
+            "user missing home directory",
+            "recipnotfound",
+            // qmail's lists of the recipients it refuses (badrcptto) or the only ones it takes.
+            "badrcptto",
+            "badrecipientto",
+            "validrcptto",
+            // The same in French, Italian and Spanish servers' words.
+            "utilisateur inconnu",
+            "nessun utente simile",
+            "no existe dicha persona",
+            "no existe ese usuario",
             "invalid final delivery",
             "ディレクトリのリストにありません",
         ],

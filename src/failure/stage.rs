@@ -48,7 +48,8 @@ pub(super) fn unknown_user_names_no_address(text: &str) -> bool {
 /// Whether the words are a mail store's own answer from its user directory, which only the
 /// server that holds the mailboxes writes (a filter in front of it has no directory to name):
 /// Exchange's "recipient name is not recognized", Domino's "not listed in public Name & Address
-/// Book" (or "Domino Directory"), IMail's "invalid final delivery userid".
+/// Book" (or "Domino Directory"), IMail's "invalid final delivery userid", Gmail's "the address
+/// couldn't be found. Check for typos".
 pub(super) fn looked_up_in_own_directory(text: &str) -> bool {
     [
         "recipient name is not recognized",
@@ -58,6 +59,9 @@ pub(super) fn looked_up_in_own_directory(text: &str) -> bool {
         "invalid final delivery userid",
         // Domino's Japanese form: "is not in the directory's list".
         "ディレクトリのリストにありません",
+        // Gmail for the addresses it holds: its "or is unable to receive mail" form relays
+        // another server's answer, and says which after it.
+        "address couldn't be found. check for typos",
     ]
     .iter()
     .any(|p| text.contains(p))

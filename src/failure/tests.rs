@@ -65,7 +65,7 @@ fn only_a_dead_address_is_hard() {
         ),
         (
             Some("5.7.1"),
-            "Recipient address rejected: Access denied",
+            "Client host rejected: Access denied",
             Reason::Blocked,
             false,
         ),
@@ -253,4 +253,51 @@ fn status_codes_are_found_in_text() {
     assert_eq!(status_in("(#5.5.0)"), Some("5.5.0".into()));
     assert_eq!(status_in("host 10.5.1.3 said 550"), None);
     assert_eq!(status_in("version 2.4.10.1"), None);
+}
+
+#[test]
+fn the_recipients_own_refusals_are_read_however_folded_or_worded() {
+    let table = [
+        // The access table of the server holding the address refused that address.
+        (
+            Some("5.7.1"),
+            "RCPT TO:<a@b.test>: 554 5.7.1 <a@b.test>:\n    Recipient address rejected: Access denied",
+            (Reason::UserUnknown, true),
+        ),
+        (
+            Some("5.4.1"),
+            "550 5.4.1 Recipient address rejected: Access\n denied",
+            (Reason::UserUnknown, true),
+        ),
+        // Gmail for an address it holds, and for one it relays (the answer follows).
+        (
+            Some("5.0.0"),
+            "Your message wasn't delivered to a@b.test because the address couldn\u{2019}t be\n found. Check for typos or unnecessary spaces and try again.",
+            (Reason::UserUnknown, true),
+        ),
+        (
+            Some("5.0.0"),
+            "Your message wasn't delivered to a@b.test because the address couldn't be found, or is unable to receive mail.",
+            (Reason::Filtered, false),
+        ),
+        // Servers' words in other languages: proof at RCPT TO, a filter's after DATA.
+        (
+            None,
+            "RCPT TO:<a@b.test>: 550 Utilisateur inconnu",
+            (Reason::UserUnknown, true),
+        ),
+        (
+            None,
+            "end of data: 550 Nessun utente simile in questo indirizzo",
+            (Reason::Filtered, false),
+        ),
+        (
+            Some("5.1.1"),
+            "553 sorry, that recipient is in my badrcptto list",
+            (Reason::UserUnknown, true),
+        ),
+    ];
+    for (status, said, want) in table {
+        assert_eq!(severity(status, Some(said), ""), want, "{status:?} {said}");
+    }
 }
