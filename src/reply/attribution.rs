@@ -134,7 +134,12 @@ pub(super) fn words_before(lines: &[&str], i: usize, n: usize) -> Option<usize> 
             joined.push_str(l);
         }
         if is_attribution_block(std::slice::from_ref(&joined)) {
-            return Some(line[..p].trim_end().len());
+            // The dashes some clients put before the attribution ("reply--- On …") are its.
+            let words = line[..p]
+                .trim_end()
+                .trim_end_matches(['-', '–', '—'])
+                .trim_end();
+            return (!words.is_empty()).then_some(words.len());
         }
     }
     None

@@ -130,18 +130,23 @@ pub(super) const OTHER_KEYS: &[&str] = &[
 ];
 
 /// "From: … / Sent: … / To: …", in any order ("Date: … / From: …"): a block of known header
-/// lines, one of them From-like, at least three in all, starting at line `i`.
+/// lines starting at line `i`, at least three in all with one of them From-like; or two whose
+/// values prove them headers, a time of day and an email address ("Date: Wed, 16 May 2012
+/// 00:15:02 -0600 / To: a@b.test").
 pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
     let known = |k: &str| FROM_KEYS.contains(&k) || OTHER_KEYS.contains(&k);
-    let Some(key) = header_key(lines[i]).filter(|k| known(k)) else {
+    if header_key(lines[i]).filter(|k| known(k)).is_none() {
         return false;
-    };
-    let (mut from, mut count) = (FROM_KEYS.contains(&key.as_str()), 1);
-    for line in lines[i + 1..].iter().take(6) {
+    }
+    let (mut from, mut count, mut time, mut address) = (false, 0, false, false);
+    for line in lines[i..].iter().take(7) {
         match header_key(line) {
             Some(k) if known(&k) => {
                 from |= FROM_KEYS.contains(&k.as_str());
                 count += 1;
+                let value = line.split_once([':', '：']).map_or("", |(_, v)| v);
+                time |= has_time_of_day(value);
+                address |= value.contains('@');
             }
             Some(_) => {}
             // A wrapped value ("Subject: a long\n  subject") continues the block.
@@ -149,5 +154,16 @@ pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
             None => break,
         }
     }
-    from && count >= 3
+    (from && count >= 3) || (count >= 2 && time && address)
+}
+
+/// Whether a header value holds a time of day (`10:55`, `00:15:02`).
+fn has_time_of_day(value: &str) -> bool {
+    let b = value.as_bytes();
+    (1..b.len().saturating_sub(2)).any(|p| {
+        b[p] == b':'
+            && b[p - 1].is_ascii_digit()
+            && b[p + 1].is_ascii_digit()
+            && b[p + 2].is_ascii_digit()
+    })
 }

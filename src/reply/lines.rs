@@ -57,17 +57,45 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
 /// overflow of such a line on a line of its own, without `>`.
 const WRAP_WIDTH: usize = 60;
 
-/// An unquoted line between two quoted ones, right after a quoted line as long as a wrapped
-/// one, is that line's overflow: part of the quote. A visitor's interleaved answer has a line
-/// of its own (or a blank one) around it and is left alone.
+/// An unquoted line between two quoted ones is part of the quote when it is the overflow of a
+/// wrapped quoted line: after a line as long as a wrapped one, or the rest of a link the line
+/// above left open, or a link with the `>` its wrapping pushed behind it. A visitor's
+/// interleaved answer has a line of its own (or a blank one) around it and is left alone.
 fn rejoin_wrapped_quote_lines(lines: &[&str], kinds: &mut [Kind]) {
     for i in 1..lines.len().saturating_sub(1) {
         let sandwiched =
             kinds[i] == Kind::Text && kinds[i - 1] == Kind::Quote && kinds[i + 1] == Kind::Quote;
-        if sandwiched && lines[i - 1].trim_end().chars().count() >= WRAP_WIDTH {
+        let overflow = lines[i - 1].trim_end().chars().count() >= WRAP_WIDTH
+            || rest_of_open_link(lines[i - 1], lines[i])
+            || link_before_quote_mark(lines[i]);
+        if sandwiched && overflow {
             kinds[i] = Kind::Quote;
         }
     }
+}
+
+/// Whether `line` closes a bracketed link that `above` opened and did not close ("> View
+/// ticket (http://example.com/action" then "_nonce=3dd518)"): the rest of a URL, one word.
+fn rest_of_open_link(above: &str, line: &str) -> bool {
+    let open = above.rfind(['(', '<']).filter(|&p| {
+        let link = &above[p + 1..];
+        link.contains("://") && !link.contains([')', '>', ' '])
+    });
+    let t = line.trim();
+    open.is_some() && !t.contains(char::is_whitespace) && t.ends_with([')', '>'])
+}
+
+/// Whether a line is a bracketed link followed by a quote mark (" (http://x.test/c/YzO) >"):
+/// a quoted line whose `>` the client's wrapping moved to the end.
+fn link_before_quote_mark(line: &str) -> bool {
+    let Some(rest) = line.trim().strip_suffix('>') else {
+        return false;
+    };
+    let link = rest.trim_end();
+    link.starts_with(['(', '<'])
+        && link.ends_with([')', '>'])
+        && link.contains("://")
+        && !link.contains(char::is_whitespace)
 }
 
 /// `> text`, or the Supercite style `Name> text`.

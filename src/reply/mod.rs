@@ -13,7 +13,8 @@
 //!    and the quote under it go, and what follows is the reply.
 //! 3. Otherwise the reply ends at the first delimiter, signature or embedded email — except an
 //!    attribution followed by a quote and then more text: that is an inline reply, so only the
-//!    attribution goes and the quote stays for context.
+//!    attribution goes and the quote stays for context. Where that text is only a sign-off
+//!    ("Regards, Ana"), the quote is history and goes; the sign-off stays.
 //! 4. A quote left at the very end, after text, is the history: it goes.
 //!
 //! [`trim`] works on plain text; [`html_to_text`] turns an HTML-only reply into text with
@@ -167,15 +168,21 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
                 // `>` quotes only: a Supercite `Name>` block after an attribution is the
                 // quoted email itself far more often than a conversation.
                 let quoted = after_quote > start && lines[start].trim_start().starts_with('>');
-                if quoted
+                let answered = quoted
                     && next < lines.len()
                     && kinds[next] == Kind::Text
-                    && !leads_to_history(&kinds, next)
-                    && !only_a_signoff(lines, &kinds, next)
-                {
+                    && !leads_to_history(&kinds, next);
+                if answered && !only_a_signoff(lines, &kinds, next) {
                     // An inline reply: drop the attribution, keep the quote it answers.
                     i += n;
                     continue;
+                }
+                if answered {
+                    // The visitor's sign-off under the history is theirs: the history goes.
+                    let end = (next..lines.len())
+                        .find(|&j| matches!(kinds[j], Kind::Delimiter | Kind::Signature))
+                        .unwrap_or(lines.len());
+                    out.extend_from_slice(&lines[next..end]);
                 }
                 break;
             }
@@ -199,8 +206,8 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Whether what follows a quote from `i` on is nothing but a sign-off ("Thanks,\nAna") to the
-/// end of the message: that makes the quote history left above a signature, not a question
-/// answered.
+/// end of the message: that makes the quote history left above the visitor's signature, not a
+/// question answered.
 fn only_a_signoff(lines: &[&str], kinds: &[Kind], i: usize) -> bool {
     let rest: Vec<&str> = (i..lines.len())
         .take_while(|&j| !matches!(kinds[j], Kind::Delimiter | Kind::Signature))

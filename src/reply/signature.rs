@@ -191,9 +191,27 @@ pub(super) fn is_signoff_block(lines: &[&str]) -> bool {
         .trim()
         .trim_end_matches(|c: char| ",.!;:-–—".contains(c) || c.is_whitespace())
         .to_lowercase();
-    VALEDICTIONS.contains(&closing.as_str())
+    // "Regards, Ana" on one line: the valediction and a name after it.
+    let with_name = first
+        .split_once([',', '-', '–', '—'])
+        .is_some_and(|(v, name)| {
+            VALEDICTIONS.contains(&v.trim().to_lowercase().as_str())
+                && is_a_name(name.trim_end_matches(|c: char| ".!".contains(c) || c.is_whitespace()))
+        });
+    (VALEDICTIONS.contains(&closing.as_str()) || with_name)
         && rest.len() <= 2
         && rest
             .iter()
             .all(|l| l.trim().chars().count() <= 40 && l.split_whitespace().count() <= 5)
+}
+
+/// Whether words are a name signed under a message ("Ana", "Roman T.", "Mary-Jane O'Neil"):
+/// one to three words, each capitalised, of letters alone. "that fixed it" is a sentence.
+fn is_a_name(words: &str) -> bool {
+    let words: Vec<&str> = words.split_whitespace().collect();
+    (1..=3).contains(&words.len())
+        && words.iter().all(|w| {
+            w.chars().next().is_some_and(char::is_uppercase)
+                && w.chars().all(|c| c.is_alphabetic() || "'’.-".contains(c))
+        })
 }

@@ -104,6 +104,11 @@ pub(super) fn separators_and_header_blocks_in_other_forms() {
             "Ok.\n\nDate: Wed, 5 Jun 2024 10:00\nFrom: Acme <support@acme.example>\nSubject: Your order\nTo: Ana\n\nHello\n",
             "Ok.",
         ),
+        // Two headers whose values prove them (a time of day, an address).
+        (
+            "Blah\n\nDate: Wed, 16 May 2012 00:15:02 -0600\nTo: someone@example.com",
+            "Blah",
+        ),
         // Words that merely look like a header, with no From among them, stay.
         (
             "Date: Monday works.\nTo: the office, please.\nSubject: the blue one\n",
@@ -117,10 +122,20 @@ pub(super) fn separators_and_header_blocks_in_other_forms() {
 
 #[test]
 pub(super) fn a_signoff_below_the_quote_does_not_make_it_an_answer() {
+    // The quote goes; the visitor's own sign-off under it stays.
     let signed = "Yes, please.\n\nOn Wed, 5 Jun 2024 at 10:00, Acme <support@acme.example> wrote:\n> Shall we send it?\n> Sam\n\nThanks,\nAna\n";
-    assert_eq!(trim(signed), "Yes, please.");
+    assert_eq!(trim(signed), "Yes, please.\n\nThanks,\nAna");
     let regards = "Ja.\n\nAm Mi., 5. Juni 2024 um 10:00 Uhr schrieb Acme <support@acme.example>:\n> Passt das?\n\nViele Grüße\nAna Souza\n";
-    assert_eq!(trim(regards), "Ja.");
+    assert_eq!(trim(regards), "Ja.\n\nViele Grüße\nAna Souza");
+    // The valediction and the name on one line.
+    let one_line = "Yes.\nOn 04/19/2011 07:10 AM, Sam wrote:\n\n> Ok?\n\nRegards, Ana\n";
+    assert_eq!(trim(one_line), "Yes.\nRegards, Ana");
+    // "Thanks, …" with a sentence after it is an answer, not a name.
+    let thanks = "See below.\nOn Wed, 5 Jun 2024 at 10:00, Acme <support@acme.example> wrote:\n> Did it work?\n\nThanks, that fixed it\n";
+    assert_eq!(
+        trim(thanks),
+        "See below.\n> Did it work?\n\nThanks, that fixed it"
+    );
     // A short answer below the quote is still an answer.
     let answer = "See below.\nOn Wed, 5 Jun 2024 at 10:00, Acme <support@acme.example> wrote:\n> Which day?\n\nMonday.\n";
     assert_eq!(trim(answer), "See below.\n> Which day?\n\nMonday.");
@@ -157,4 +172,26 @@ pub(super) fn a_body_the_rules_would_empty_is_kept_whole() {
         };
         assert_eq!(reply_text(body, &[]), want, "{body}");
     }
+}
+
+#[test]
+pub(super) fn a_wrapped_link_inside_a_quote_does_not_end_it() {
+    // The rest of a link the quoted line above left open.
+    let open = "Blah\n\nOn Monday, 24 September, 2012 at 3:46 PM, bob wrote:\n\n> [Ticket #50] test\n>\n> View ticket (http://example.com/action\n_nonce=3dd518)\n>\n";
+    assert_eq!(trim(open), "Blah");
+    // A link whose quote mark the wrapping pushed behind it.
+    let moved = "Blah\n\nOn Thursday, October 25, 2012 at 3:03 PM, Bob wrote:\n\n>\n> Post a response\n>\n (http://example.com/c/YzOTYzMmE) >\n> life is short. (http://example.com/c/YzMmE)\n>\n";
+    assert_eq!(trim(moved), "Blah");
+    // A visitor's answer that is a bare link between quoted questions stays theirs.
+    let answer = "See below.\nOn Wed, 5 Jun 2024 at 10:00, Acme <support@acme.example> wrote:\n> Where are the docs?\nhttps://docs.example.com/start\n> And the prices?\nOn the site.\n";
+    assert_eq!(
+        trim(answer),
+        "See below.\n> Where are the docs?\nhttps://docs.example.com/start\n> And the prices?\nOn the site."
+    );
+}
+
+#[test]
+pub(super) fn dashes_run_onto_an_attribution_are_not_the_reply() {
+    let body = "reply--- On Wed, Apr 4, 2012 at 3:59 PM, me@domain.com wrote:\n> Hi";
+    assert_eq!(trim(body), "reply");
 }
