@@ -50,7 +50,34 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
     }
     kinds.truncate(lines.len());
     rejoin_wrapped_quote_lines(lines, &mut kinds);
+    keep_the_writers_own_rules(lines, &mut kinds);
     kinds
+}
+
+/// Lines of dashes or equals signs that are the visitor's own formatting, not the start of a
+/// signature: one right under a line of text (Markdown's heading underline, "Key Points" then
+/// "----"), and rules that part several paragraphs of text (two or more, each with text after
+/// it). The signature dashes (`--`) always start a signature.
+fn keep_the_writers_own_rules(lines: &[&str], kinds: &mut [Kind]) {
+    let mut parting = Vec::new();
+    for i in 0..lines.len() {
+        let t = lines[i].trim();
+        if kinds[i] != Kind::Delimiter || matches!(t, "--" | "—") {
+            continue;
+        }
+        let underline =
+            i > 0 && kinds[i - 1] == Kind::Text && t.chars().all(|c| c == '-' || c == '=');
+        if underline {
+            kinds[i] = Kind::Text;
+        } else if kinds[i + 1..].iter().find(|k| **k != Kind::Empty) == Some(&Kind::Text) {
+            parting.push(i);
+        }
+    }
+    if parting.len() >= 2 {
+        for i in parting {
+            kinds[i] = Kind::Text;
+        }
+    }
 }
 
 /// Quoted lines that reach the wrap width: a client that re-wrapped the quote can leave the

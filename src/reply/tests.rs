@@ -195,3 +195,13 @@ pub(super) fn dashes_run_onto_an_attribution_are_not_the_reply() {
     let body = "reply--- On Wed, Apr 4, 2012 at 3:59 PM, me@domain.com wrote:\n> Hi";
     assert_eq!(trim(body), "reply");
 }
+
+#[test]
+pub(super) fn the_writers_own_rules_are_not_a_signature() {
+    // A heading's underline, and rules between paragraphs: the visitor's formatting.
+    let body = "My analysis:\n\n## Key Points\n----\n\n1. Faster\n\n----\n\nThe dashes are mine.\n\n====\n\nSo are these.\n";
+    assert_eq!(trim(body), body.trim_end());
+    // One rule with a signature under it still ends the reply, as the signature dashes do.
+    assert_eq!(trim("Thanks!\n\n-----\nAna Souza\nAcme\n"), "Thanks!");
+    assert_eq!(trim("Thanks!\n--\nAna\n\n____\nConfidential.\n"), "Thanks!");
+}
