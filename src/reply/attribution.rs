@@ -214,14 +214,16 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
         .trim_matches(|c: char| c == '-' || c == '*' || c.is_whitespace());
     let ends_with_colon = t.ends_with(':') || t.ends_with('：');
     let dashed = joined.trim_start().starts_with('-');
-    // Every form below ends with a colon, is wrapped in dashes, or starts with an ISO date:
-    // anything else is ruled out before the (costlier) search for a verb.
-    if !ends_with_colon && !dashed && !starts_with_date(t) {
+    // Every form below ends with a colon, is wrapped in dashes, starts with an ISO date, or
+    // opens as one ("On …") and names an address: anything else is ruled out before the
+    // (costlier) search for a verb.
+    let has_address = t.contains('@') && has_email(t);
+    let on_opening = has_address && starts_with_on_word(&t.to_lowercase());
+    if !ends_with_colon && !dashed && !on_opening && !starts_with_date(t) {
         return false;
     }
     let lower = t.to_lowercase();
     let has_digit = t.chars().any(|c| c.is_ascii_digit());
-    let has_address = has_email(t);
     if let Some((at, verb)) = find_verb(&lower) {
         let after_verb = &lower[at + verb.len()..];
         let verb_at_end = after_verb
@@ -232,14 +234,16 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
         // "Am 3.2.2016 schrieb Ana <ana@x.org>:", "Ana <ana@x.org> schrieb am Fr., 28. Apr.:"
         // "---- Ana wrote ----": wrapped in dashes on both sides, it needs no date or address.
         let wrapped = joined.trim().starts_with("--") && joined.trim().ends_with("--");
+        // "On Wed, 14 Nov 2018 08:14:43 -0200 Ana <ana@x.org> wrote", its colon lost.
         return (ends_with_colon && (has_digit || has_address))
-            || (verb_at_end && dashed && (has_digit || has_address || wrapped));
+            || (verb_at_end && dashed && (has_digit || has_address || wrapped))
+            || (verb_at_end && on_opening && has_digit);
     }
     // Without a verb: a time and an address, as Gmail writes in some locales
     // ("пн, 3 мар. 2025 г. в 10:15, Ana <ana@x.org>:"), or an ISO date
     // ("2016-10-24 15:36 GMT+02:00 Ana <ana@x.org>:", even with no address).
     let bracketed_address = lower.contains('<') && has_address;
-    (has_time(t) && bracketed_address && ends_with_colon)
+    ((has_time(t) || has_numeric_date(t)) && bracketed_address && ends_with_colon)
         || starts_with_date(t)
             && (lower.contains("gmt") || (has_address && (ends_with_colon || t.ends_with('>'))))
 }
@@ -253,6 +257,22 @@ pub(super) fn has_time(t: &str) -> bool {
             && b[i + 1].is_ascii_digit()
             && b[i + 2].is_ascii_digit()
     })
+}
+
+/// A numeric date anywhere: `30.09.2017`, `9/30/17`, `2017-09-30`.
+pub(super) fn has_numeric_date(t: &str) -> bool {
+    t.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '/' | '-')))
+        .any(|w| {
+            let parts: Vec<&str> = w
+                .trim_matches(['.', '/', '-'])
+                .split(['.', '/', '-'])
+                .collect();
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+                && parts.iter().any(|p| p.len() >= 2)
+        })
 }
 
 /// `2016-03-03 …`, `2013/7/20 …`

@@ -91,6 +91,7 @@ pub(super) const OTHER_KEYS: &[&str] = &[
     "till",
     "ämne",
     "sendt",
+    "dato",
     "til",
     "emne",
     "lähetetty",

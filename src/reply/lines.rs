@@ -195,6 +195,8 @@ pub(super) fn is_forward_marker(t: &str) -> bool {
         "opprinnelig melding",
         "videresendt melding",
         "oprindelig meddelelse",
+        "oprindelig besked",
+        "videresendt besked",
         "alkuperäinen viesti",
         "původní zpráva",
         "přeposlaná zpráva",

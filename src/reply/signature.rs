@@ -25,8 +25,6 @@ pub(super) fn is_signature(t: &str) -> bool {
         "sent with ",
         "sent by ",
         "sent using ",
-        "get outlook for",
-        "get [outlook for",
         "envoyé de mon",
         "envoyé depuis",
         "envoyé avec",
@@ -68,6 +66,9 @@ pub(super) fn is_signature(t: &str) -> bool {
     if STARTS.iter().any(|s| lower.starts_with(s)) {
         return names_only_a_device(&lower);
     }
+    if promotes_a_mail_app(&lower) {
+        return true;
+    }
     if long {
         let tail = core.len() - "gesendet".len();
         return core.is_char_boundary(tail)
@@ -79,6 +80,30 @@ pub(super) fn is_signature(t: &str) -> bool {
         || (lower.contains("iphone") || lower.contains("android") || lower.contains("mobile"))
             && lower.split_whitespace().count() <= 5
             && (lower.contains("from") || lower.contains("sent") || lower.contains("发送"))
+}
+
+/// The line a mail app adds under the text to advertise itself, in its languages: "Get
+/// Outlook for iOS", "Download Outlook for Android<https://aka.ms/…>", "Télécharger Outlook pour
+/// Android": the invitation and one platform, with at most its link after it.
+fn promotes_a_mail_app(lower: &str) -> bool {
+    const INVITATIONS: &[&str] = &[
+        "get outlook for",
+        "download outlook for",
+        "télécharger outlook pour",
+        "obtenir outlook pour",
+        "obtener outlook para",
+        "descargar outlook para",
+        "scarica outlook per",
+        "obter o outlook para",
+    ];
+    // The markdown some clients send it as: "Get [Outlook for iOS](https://aka.ms/…)".
+    let lower: String = lower.chars().filter(|c| !matches!(c, '[' | ']')).collect();
+    INVITATIONS.iter().any(|i| {
+        lower.strip_prefix(i).is_some_and(|rest| {
+            let platform = rest.split(['<', '(']).next().unwrap_or_default();
+            platform.split_whitespace().count() == 1
+        })
+    })
 }
 
 /// A device line names the device or app, and at most adds the customary apology for

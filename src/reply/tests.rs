@@ -205,3 +205,39 @@ pub(super) fn the_writers_own_rules_are_not_a_signature() {
     assert_eq!(trim("Thanks!\n\n-----\nAna Souza\nAcme\n"), "Thanks!");
     assert_eq!(trim("Thanks!\n--\nAna\n\n____\nConfidential.\n"), "Thanks!");
 }
+
+#[test]
+pub(super) fn more_clients_attributions_and_app_lines_are_known() {
+    let cases = [
+        // A numeric date, an address in brackets, a colon: no verb needed.
+        (
+            "Yes.\n\n30.09.2017, 18.30, \"Ana - Acme\" <ana@acme.example>:\n\nTest",
+            "Yes.",
+        ),
+        // "On … wrote" whose colon was lost.
+        (
+            "Yes.\n\nOn Wed, 14 Nov 2018 08:14:43 -0200 Ana <ana@acme.example> wrote\n\nWhen?",
+            "Yes.",
+        ),
+        // Danish Outlook's marker and headers.
+        (
+            "Ja.\n\n-------- Oprindelig besked --------\nFra: A <a@acme.example>\nDato: 04.07.2024 17.45\nTil: b@acme.example\nEmne: Hej",
+            "Ja.",
+        ),
+        // A mail app's line advertising itself, with its link.
+        (
+            "Yes.\n\nDownload Outlook for Android<https://aka.ms/ghei36>\n",
+            "Yes.",
+        ),
+        ("Oui.\n\nTélécharger Outlook pour Android<https://aka.ms/ghei36>\n", "Oui."),
+        ("Yes.\n\nGet [Outlook for iOS](https://aka.ms/o0ukef)\n", "Yes."),
+        // A sentence about the app is the visitor's.
+        (
+            "Download Outlook for Android and try the link again.\nIt works there.",
+            "Download Outlook for Android and try the link again.\nIt works there.",
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(trim(body), want, "{body:?}");
+    }
+}
