@@ -219,6 +219,11 @@ pub(super) fn more_clients_attributions_and_app_lines_are_known() {
             "Yes.\n\nOn Wed, 14 Nov 2018 08:14:43 -0200 Ana <ana@acme.example> wrote\n\nWhen?",
             "Yes.",
         ),
+        // Thunderbird in Polish, with the present tense.
+        (
+            "Dzięki.\n\nW dniu 2015-01-07 14:23, ana@acme.example pisze: \n\nStary tekst\n",
+            "Dzięki.",
+        ),
         // Danish Outlook's marker and headers.
         (
             "Ja.\n\n-------- Oprindelig besked --------\nFra: A <a@acme.example>\nDato: 04.07.2024 17.45\nTil: b@acme.example\nEmne: Hej",
