@@ -144,7 +144,7 @@ pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
         match header_key(line) {
             Some(k) if known(&k) => {
                 from |= FROM_KEYS.contains(&k.as_str());
-                count += 1;
+                count += 1 + run_on_keys(line, &mut from);
                 let value = line.split_once([':', '：']).map_or("", |(_, v)| v);
                 time |= has_time_of_day(value);
                 address |= value.contains('@');
@@ -156,6 +156,34 @@ pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
         }
     }
     (from && count >= 3) || (count >= 2 && time && address)
+}
+
+/// How many more known headers a header line runs on to ("From: a@b.test Date: Thu, 24 Mar
+/// 2016 08:07 -0700", as HTML headers in one paragraph read): `Key:` after a space, with a
+/// capital, each one noted From-like in `from`.
+fn run_on_keys(line: &str, from: &mut bool) -> usize {
+    let known = |k: &str| FROM_KEYS.contains(&k) || OTHER_KEYS.contains(&k);
+    let mut count = 0;
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    for (n, w) in words.iter().enumerate() {
+        // "Key:" or "Key :" (French spacing), one word, capitalised.
+        let key = match w.strip_suffix([':', '：']) {
+            Some(k) => k,
+            None if words
+                .get(n + 1)
+                .is_some_and(|next| matches!(*next, ":" | "：")) =>
+            {
+                w
+            }
+            None => continue,
+        };
+        let key = key.trim_matches('*');
+        if key.chars().next().is_some_and(char::is_uppercase) && known(&key.to_lowercase()) {
+            *from |= FROM_KEYS.contains(&key.to_lowercase().as_str());
+            count += 1;
+        }
+    }
+    count
 }
 
 /// Whether a header value holds a time of day (`10:55`, `00:15:02`).

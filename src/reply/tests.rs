@@ -109,6 +109,15 @@ pub(super) fn separators_and_header_blocks_in_other_forms() {
             "Blah\n\nDate: Wed, 16 May 2012 00:15:02 -0600\nTo: someone@example.com",
             "Blah",
         ),
+        // Headers run on to one line, as bold HTML headers in one paragraph read.
+        (
+            "Reply\n\nFrom: bob@example.com Date: Thu, 24 Mar 2016 08:07:12 -0700\nQuoted message\n",
+            "Reply",
+        ),
+        (
+            "Oui.\n\nDe : A <a@acme.example>\nDate : 23/06/24 10:46\nÀ : b@acme.example Objet : Salut\n",
+            "Oui.",
+        ),
         // Words that merely look like a header, with no From among them, stay.
         (
             "Date: Monday works.\nTo: the office, please.\nSubject: the blue one\n",
