@@ -2,7 +2,8 @@
 //! when it is there: 358 real reports, complaints and automatic answers from many MTAs, with
 //! sisimai's verdicts. Each must be recognised as what it is; a failure must be judged hard
 //! (the address is dead) or soft exactly as sisimai judges it, since only a hard one may
-//! silence a visitor; and it should name the email it reports on.
+//! silence a visitor; and it should name the email it reports on. Stored with CRLF or with
+//! classic Mac CR line ends instead of LF, each must read the same.
 
 #[path = "support/skip.rs"]
 mod skip;
@@ -37,10 +38,29 @@ fn bounce_corpus() {
     // Judged hard where sisimai says soft: a live visitor who would be silenced.
     let mut wrongly_hard = 0;
     let mut wrong = Vec::new();
+    let mut endings_differ = Vec::new();
     for (name, want) in &expected {
         let raw = std::fs::read(corpus.join("emails").join(format!("{name}.eml"))).unwrap();
         // As a file: no envelope, as `replyrelay inspect` reads one.
         let analysis = read(&raw, &Envelope::default(), &config, None);
+        // The same report stored with CRLF or with classic Mac CR line ends reads the same.
+        let reading = |raw: &[u8]| {
+            read(raw, &Envelope::default(), &config, None)
+                .ok()
+                .map(|a| {
+                    (
+                        a.kind,
+                        a.bounce.map(|b| (b.kind, b.hard, b.original_message_id)),
+                    )
+                })
+        };
+        let lf = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
+        for ending in ["\r\n", "\r"] {
+            let other = lf.replace('\n', ending);
+            if reading(other.as_bytes()) != reading(&raw) {
+                endings_differ.push(format!("{name} with {ending:?}"));
+            }
+        }
         let (kind, report) = match &analysis {
             Ok(a) => (a.kind, a.bounce.as_ref()),
             Err(_) => (Kind::Unroutable, None),
@@ -113,6 +133,11 @@ fn bounce_corpus() {
         "{wrongly_hard} judged hard where sisimai says soft"
     );
     assert!(tied >= TIED_FLOOR, "tied {tied}/{n}");
+    println!(
+        "  read differently with CRLF or CR line ends: {}",
+        endings_differ.len()
+    );
+    assert!(endings_differ.is_empty(), "{endings_differ:?}");
 }
 
 // Measured on 2026-12-06 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule

@@ -26,6 +26,14 @@ pub fn read(
     if raw.len() > limits.max_message_size {
         return Err(Rejection::TooLarge);
     }
+    let crlf;
+    let raw = match ends_lines_with_bare_cr(raw) {
+        true => {
+            crlf = bare_cr_to_crlf(raw);
+            &crlf[..]
+        }
+        false => raw,
+    };
     // mail-parser panics on some malformed MIME (found by fuzzing): a message that breaks
     // the parser is refused like any other unreadable one, and the session goes on.
     let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
@@ -174,4 +182,59 @@ fn email_bounce_address(config: &Config, keys: &TokenKeys, envelope: &Envelope) 
             Some(BounceAddress::Email { address, .. }) => Some(address),
             _ => None,
         })
+}
+
+/// Whether a message ends its lines with a lone CR (classic Mac OS, some gateways' stores): its
+/// first line break says so. mail-parser reads such a message as one endless header line.
+fn ends_lines_with_bare_cr(raw: &[u8]) -> bool {
+    raw.iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .is_some_and(|i| raw[i] == b'\r' && raw.get(i + 1) != Some(&b'\n'))
+}
+
+/// The message with each lone CR made a CRLF (a CR already before an LF is left alone).
+fn bare_cr_to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for (i, &b) in raw.iter().enumerate() {
+        out.push(b);
+        if b == b'\r' && raw.get(i + 1) != Some(&b'\n') {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_line_ending_reads_the_same() {
+        let lf = "Return-Path: <>\nFrom: MAILER-DAEMON@mx4.example.jp\nSubject: failure notice\n\nHi. This is the qmail-send program.\n\n<kijitora@example.ne.jp>:\nSorry, no SMTP connection got far enough; most progress was RCPT TO response; remote host said: 550 Unknown user kijitora@example.ne.jp\n\n--- Below this line is a copy of the message.\n\nMessage-ID: <m1@reply.acme.example>\nSubject: hello\n";
+        let config = crate::config::builtin();
+        let read_as = |ending: &str| {
+            let a = read(
+                lf.replace('\n', ending).as_bytes(),
+                &Envelope::default(),
+                &config,
+                None,
+            )
+            .unwrap();
+            let b = a.bounce.expect("read as a report");
+            (a.kind, b.hard, b.recipient, b.original_message_id)
+        };
+        let want = read_as("\n");
+        assert_eq!(want.0, Kind::Bounce);
+        assert!(want.1);
+        assert_eq!(read_as("\r\n"), want);
+        assert_eq!(read_as("\r"), want);
+    }
+
+    #[test]
+    fn only_lone_crs_become_line_ends() {
+        assert!(ends_lines_with_bare_cr(b"A: b\rC: d\r\rbody"));
+        assert!(!ends_lines_with_bare_cr(b"A: b\r\nC: d\r\n"));
+        assert!(!ends_lines_with_bare_cr(b"A: b\nC: d\r"));
+        assert_eq!(bare_cr_to_crlf(b"a\rb\r\nc\r"), b"a\r\nb\r\nc\r\n");
+    }
 }
