@@ -58,7 +58,7 @@ fn only_failed_is_a_failure_and_only_a_dead_address_is_hard() {
 }
 
 #[test]
-fn a_prose_bounce_with_cr_line_endings_is_read() {
+fn a_prose_bounce_with_crlf_line_endings_is_read() {
     let raw = "Return-Path: <>\rFrom: MAILER-DAEMON@mx4.example.jp\rSubject: failure notice\r\rHi. This is the qmail-send program.\r\r<kijitora@example.ne.jp>:\rSorry, no SMTP connection got far enough; most progress was RCPT TO response; remote host said: 550 Unknown user kijitora@example.ne.jp\r\r--- Below this line is a copy of the message.\r\rMessage-ID: <m1@reply.acme.example>\rSubject: hello\r";
     let raw = raw.replace('\r', "\r\n");
     let b = read(&raw).unwrap();
