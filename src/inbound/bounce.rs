@@ -40,6 +40,13 @@ pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
     });
     let vouched = named.is_empty() && report.bounce_address.is_some();
     match report.kind {
+        ReportKind::Complaint
+            if report
+                .feedback_type
+                .is_some_and(|t| !t.is_the_recipients_stop()) =>
+        {
+            Action::Ignore("feedback report that is no complaint of the recipient's")
+        }
         ReportKind::Complaint => Action::Complaint,
         ReportKind::Delayed => Action::Ignore("delivery delayed; still being tried"),
         ReportKind::Delivered => Action::Ignore("delivery notice"),
@@ -128,7 +135,7 @@ impl Inbound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::RecipientStatus;
+    use crate::inbound::{FeedbackType, RecipientStatus};
 
     fn report(kind: ReportKind, rcpt: Option<&str>, hard: bool) -> Bounce {
         Bounce {
@@ -180,6 +187,29 @@ mod tests {
                 Action::Complaint,
             ),
         ];
+        let feedback = |t: &str| {
+            let mut r = report(ReportKind::Complaint, Some("ana@visitor.example"), false);
+            r.feedback_type = Some(FeedbackType::parse(t));
+            r
+        };
+        let table = table.into_iter().chain([
+            // The recipient's own acts stop the email; machines' reports do not.
+            (feedback("abuse"), Action::Complaint),
+            (feedback("Fraud"), Action::Complaint),
+            (feedback("opt-out"), Action::Complaint),
+            (
+                feedback("auth-failure"),
+                Action::Ignore("feedback report that is no complaint of the recipient's"),
+            ),
+            (
+                feedback("not-spam"),
+                Action::Ignore("feedback report that is no complaint of the recipient's"),
+            ),
+            (
+                feedback("virus"),
+                Action::Ignore("feedback report that is no complaint of the recipient's"),
+            ),
+        ]);
         let verp = |mut r: Bounce| {
             r.bounce_address = Some("bounce+t@reply.acme.example".into());
             r

@@ -147,8 +147,54 @@ pub enum ReportKind {
     Delayed,
     /// Delivered, relayed or expanded: a success notice.
     Delivered,
-    /// An abuse complaint (ARF feedback report): the visitor marked the email as spam.
+    /// A feedback report (ARF, an SES complaint): what it says is in its [`FeedbackType`].
     Complaint,
+}
+
+/// What a feedback report says happened (RFC 5965's `Feedback-Type`, SES's
+/// `complaintFeedbackType`; the same IANA vocabulary). Only the first three are the recipient's
+/// own act; the others are machines' reports about the email or our sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedbackType {
+    /// The recipient marked the email as spam.
+    Abuse,
+    /// The recipient reported it as fraud or phishing.
+    Fraud,
+    /// The recipient asked to be sent no more.
+    OptOut,
+    /// A receiver's report that our SPF, DKIM or DMARC failed (RFC 6591): about our sending.
+    AuthFailure,
+    /// The recipient marked it as not spam: the opposite of a complaint.
+    NotSpam,
+    /// A scanner found a virus in it.
+    Virus,
+    /// A type this list does not name.
+    Other,
+}
+
+impl FeedbackType {
+    /// The type a report names, whatever its case.
+    pub fn parse(name: &str) -> FeedbackType {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "abuse" => FeedbackType::Abuse,
+            "fraud" => FeedbackType::Fraud,
+            "opt-out" | "optout" => FeedbackType::OptOut,
+            "auth-failure" => FeedbackType::AuthFailure,
+            "not-spam" => FeedbackType::NotSpam,
+            "virus" => FeedbackType::Virus,
+            _ => FeedbackType::Other,
+        }
+    }
+
+    /// Whether the report is the recipient asking for no more email: the only feedback that
+    /// may silence them.
+    pub fn is_the_recipients_stop(self) -> bool {
+        matches!(
+            self,
+            FeedbackType::Abuse | FeedbackType::Fraud | FeedbackType::OptOut
+        )
+    }
 }
 
 /// One recipient of a report: what happened to the email for that address.
@@ -191,8 +237,9 @@ pub struct Bounce {
     pub hard: bool,
     /// A 5.x.x status: the server gave up (which alone does not make the address dead).
     pub permanent: bool,
-    /// An ARF report's `Feedback-Type` (`abuse`, `fraud`, …).
-    pub feedback_type: Option<String>,
+    /// A feedback report's type, where it names one (a complaint without one is taken as the
+    /// recipient's: feedback loops that leave it out report spam marks).
+    pub feedback_type: Option<FeedbackType>,
     /// Every recipient the report names.
     pub recipients: Vec<RecipientStatus>,
 }

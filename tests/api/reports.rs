@@ -134,6 +134,23 @@ async fn a_complaint_stops_the_emails(#[case] backend: Backend) {
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_feedback_report_that_is_no_complaint_keeps_the_visitor(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    // A receiver's DMARC failure report (RFC 6591) is about our sending, not Ana's wish.
+    let raw = format!(
+        "From: dmarc@isp.example\r\nTo: support@acme.example\r\nSubject: auth failure\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAn authentication failure report.\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\nUser-Agent: isp/1\r\nVersion: 1\r\nAuth-Failure: dmarc\r\nOriginal-Rcpt-To: <ana@visitor.example>\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n--b--\r\n"
+    );
+    assert!(matches!(report(&app, &raw).await, Outcome::Dropped(_)));
+    assert!(still_reachable(&app).await);
+    assert!(app.hooks.of_type("visitor.suppressed").is_empty());
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn a_suppressed_address_is_suppressed_in_any_case(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;

@@ -12,7 +12,7 @@ mod text;
 
 pub use crate::failure::{severity, Reason};
 
-use super::{Bounce, Envelope, RecipientStatus, ReportKind};
+use super::{Bounce, Envelope, FeedbackType, RecipientStatus, ReportKind};
 use mail_parser::{Message, MimeHeaders, PartType};
 
 /// A delivery report, a delivery notice or an abuse complaint about an email we sent, if the
@@ -134,7 +134,8 @@ fn read_parts(message: &Message<'_>, report: &mut Bounce) -> Option<String> {
             }
             _ if sub == "feedback-report" => {
                 let text = String::from_utf8_lossy(part.contents());
-                report.feedback_type = fields::value(&text, "feedback-type");
+                report.feedback_type =
+                    fields::value(&text, "feedback-type").map(|t| FeedbackType::parse(&t));
                 if let Some(rcpt) = fields::value(&text, "original-rcpt-to") {
                     report.recipients.push(RecipientStatus {
                         recipient: Some(fields::address(&rcpt)),

@@ -1,7 +1,7 @@
 //! Amazon SES notifications delivered by email (through SNS): a JSON document saying what
 //! happened to a message SES sent — `Bounce`, `Complaint` or `Delivery` — per recipient.
 
-use crate::inbound::{Bounce, RecipientStatus, ReportKind};
+use crate::inbound::{Bounce, FeedbackType, RecipientStatus, ReportKind};
 use serde_json::Value;
 
 /// Whether the message comes from Amazon's notification service (SNS, or SES itself): only
@@ -32,6 +32,10 @@ pub(super) fn read(body: &str) -> Option<Bounce> {
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
     let mut report = Bounce {
         kind,
+        feedback_type: doc
+            .pointer("/complaint/complaintFeedbackType")
+            .and_then(Value::as_str)
+            .map(FeedbackType::parse),
         original_message_id: doc
             .pointer("/mail/headers")
             .and_then(Value::as_array)

@@ -76,7 +76,7 @@ fn an_abuse_report_is_a_complaint() {
     let raw = "From: abuse@isp.example\r\nTo: support@acme.example\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: x/1\r\nVersion: 1\r\nOriginal-Rcpt-To: <ana@visitor.example>\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <abc@reply.acme.example>\r\nSubject: Your conversation\r\n\r\nHello\r\n--b--\r\n";
     let b = read(raw).unwrap();
     assert_eq!(b.kind, ReportKind::Complaint);
-    assert_eq!(b.feedback_type.as_deref(), Some("abuse"));
+    assert_eq!(b.feedback_type, Some(FeedbackType::Abuse));
     assert_eq!(
         b.recipients[0].recipient.as_deref(),
         Some("ana@visitor.example")
