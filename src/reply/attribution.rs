@@ -223,13 +223,22 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
     // Every form below ends with a colon, is wrapped in dashes, starts with an ISO date, or
     // opens as one ("On …") and names an address: anything else is ruled out before the
     // (costlier) search for a verb.
-    let has_address = t.contains('@') && has_email(t);
-    let on_opening = has_address && starts_with_on_word(&t.to_lowercase());
-    if !ends_with_colon && !dashed && !on_opening && !starts_with_date(t) {
-        return false;
-    }
+    // Only the opening is lowercased to tell "On …" (most lines are ruled out by then).
+    let on_opening = || {
+        let head: String = t.chars().take(16).collect();
+        t.contains('@') && starts_with_on_word(&head.to_lowercase()) && has_email(t)
+    };
+    let on_opening = if !ends_with_colon && !dashed && !starts_with_date(t) {
+        if !on_opening() {
+            return false;
+        }
+        true
+    } else {
+        false
+    };
     let lower = t.to_lowercase();
     let has_digit = t.chars().any(|c| c.is_ascii_digit());
+    let has_address = has_email(t);
     if let Some((at, verb)) = find_verb(&lower) {
         let after_verb = &lower[at + verb.len()..];
         let verb_at_end = after_verb

@@ -92,10 +92,11 @@ fn rejoin_wrapped_quote_lines(lines: &[&str], kinds: &mut [Kind]) {
     for i in 1..lines.len().saturating_sub(1) {
         let sandwiched =
             kinds[i] == Kind::Text && kinds[i - 1] == Kind::Quote && kinds[i + 1] == Kind::Quote;
-        let overflow = lines[i - 1].trim_end().chars().count() >= WRAP_WIDTH
-            || rest_of_open_link(lines[i - 1], lines[i])
-            || link_before_quote_mark(lines[i]);
-        if sandwiched && overflow {
+        if sandwiched
+            && (lines[i - 1].trim_end().chars().count() >= WRAP_WIDTH
+                || rest_of_open_link(lines[i - 1], lines[i])
+                || link_before_quote_mark(lines[i]))
+        {
             kinds[i] = Kind::Quote;
         }
     }

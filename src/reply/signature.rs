@@ -63,7 +63,12 @@ pub(super) fn is_signature(t: &str) -> bool {
         "iphoneから送信",
         "나의 iphone에서",
     ];
-    if STARTS.iter().any(|s| lower.starts_with(s)) {
+    // The first byte first: most lines share none with any opening, and pay no comparison.
+    let first = lower.as_bytes().first();
+    if STARTS
+        .iter()
+        .any(|s| s.as_bytes().first() == first && lower.starts_with(s))
+    {
         return names_only_a_device(&lower);
     }
     if promotes_a_mail_app(&lower) {
@@ -96,6 +101,18 @@ fn promotes_a_mail_app(lower: &str) -> bool {
         "scarica outlook per",
         "obter o outlook para",
     ];
+    // Most lines open with another word: no copy is made for them.
+    let opening = lower
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('[');
+    if !INVITATIONS
+        .iter()
+        .any(|i| i.split(' ').next() == Some(opening))
+    {
+        return false;
+    }
     // The markdown some clients send it as: "Get [Outlook for iOS](https://aka.ms/…)".
     let lower: String = lower.chars().filter(|c| !matches!(c, '[' | ']')).collect();
     INVITATIONS.iter().any(|i| {
