@@ -1,5 +1,7 @@
 //! Blocks of forwarded headers ("From: … / Sent: … / To: …") in many languages.
 
+use super::attribution::has_time;
+
 /// The key of a "Key: value" header line, lowercased, without `*` emphasis.
 pub(super) fn header_key(line: &str) -> Option<String> {
     let t = line.trim().trim_start_matches('*');
@@ -146,7 +148,7 @@ pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
                 from |= FROM_KEYS.contains(&k.as_str());
                 count += 1 + run_on_keys(line, &mut from);
                 let value = line.split_once([':', '：']).map_or("", |(_, v)| v);
-                time |= has_time_of_day(value);
+                time |= has_time(value);
                 address |= value.contains('@');
             }
             Some(_) => {}
@@ -184,15 +186,4 @@ fn run_on_keys(line: &str, from: &mut bool) -> usize {
         }
     }
     count
-}
-
-/// Whether a header value holds a time of day (`10:55`, `00:15:02`).
-fn has_time_of_day(value: &str) -> bool {
-    let b = value.as_bytes();
-    (1..b.len().saturating_sub(2)).any(|p| {
-        b[p] == b':'
-            && b[p - 1].is_ascii_digit()
-            && b[p + 1].is_ascii_digit()
-            && b[p + 2].is_ascii_digit()
-    })
 }
