@@ -153,16 +153,25 @@ pub(super) fn words_before(lines: &[&str], i: usize, n: usize) -> Option<usize> 
 
 /// Whether lowercased text opens with one of [`ON_WORDS`] ("on 3 mar", "-- on …").
 fn starts_with_on_word(lower: &str) -> bool {
+    // The first byte first: most lines share it with no opening word, and pay no comparison.
+    let first = lower.as_bytes().first();
     ON_WORDS.iter().any(|w| {
-        lower.starts_with(w)
+        w.as_bytes().first() == first
+            && lower.starts_with(w)
             && lower[w.len()..].starts_with(|c: char| c.is_whitespace() || c == ',')
     }) || lower.trim_start_matches(['-', ' ']).starts_with("on ")
 }
 
+/// The first characters of a line, lowercased: enough for [`ON_WORDS`] and the dashes before
+/// them, without lowercasing (and copying) the whole line.
+pub(super) fn opening_lowercased(t: &str) -> String {
+    let end = t.char_indices().nth(32).map_or(t.len(), |(i, _)| i);
+    t[..end].to_lowercase()
+}
+
 pub(super) fn looks_like_attribution_start(t: &str) -> bool {
-    let lower = t.to_lowercase();
     let has_digit = t.chars().any(|c| c.is_ascii_digit());
-    let starts_with_on = starts_with_on_word(&lower);
+    let starts_with_on = starts_with_on_word(&opening_lowercased(t));
     (starts_with_on && has_digit) || has_email(t) || t.ends_with('<') || starts_with_date(t)
 }
 
@@ -224,9 +233,13 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
     // opens as one ("On …") and names an address: anything else is ruled out before the
     // (costlier) search for a verb.
     // Only the opening is lowercased to tell "On …" (most lines are ruled out by then).
+    // Only a text whose first letter some opening word has is looked at further.
+    let may_open = |c: char| !c.is_ascii() || "oOlLaAeEiIdDwWpPvVtT-".contains(c);
     let on_opening = || {
-        let head: String = t.chars().take(16).collect();
-        t.contains('@') && starts_with_on_word(&head.to_lowercase()) && has_email(t)
+        t.starts_with(may_open)
+            && t.contains('@')
+            && starts_with_on_word(&opening_lowercased(t))
+            && has_email(t)
     };
     let on_opening = if !ends_with_colon && !dashed && !starts_with_date(t) {
         if !on_opening() {
@@ -258,7 +271,7 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
     // ("пн, 3 мар. 2025 г. в 10:15, Ana <ana@x.org>:"), or an ISO date
     // ("2016-10-24 15:36 GMT+02:00 Ana <ana@x.org>:", even with no address).
     let bracketed_address = lower.contains('<') && has_address;
-    ((has_time(t) || has_numeric_date(t)) && bracketed_address && ends_with_colon)
+    (bracketed_address && ends_with_colon && (has_time(t) || has_numeric_date(t)))
         || starts_with_date(t)
             && (lower.contains("gmt") || (has_address && (ends_with_colon || t.ends_with('>'))))
 }

@@ -61,8 +61,11 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
 fn keep_the_writers_own_rules(lines: &[&str], kinds: &mut [Kind]) {
     let mut parting = Vec::new();
     for i in 0..lines.len() {
+        if kinds[i] != Kind::Delimiter {
+            continue;
+        }
         let t = lines[i].trim();
-        if kinds[i] != Kind::Delimiter || matches!(t, "--" | "—") {
+        if matches!(t, "--" | "—") {
             continue;
         }
         let underline =
