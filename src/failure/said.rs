@@ -253,8 +253,6 @@ pub(super) const SAID: &[(Reason, &[&str])] = &[
             "address unknown",
             "mailbox is unavailable",
             "mailbox invalid",
-            "no mailbox here by that name",
-            "no mailbox by that name",
             "user not known",
             "user not exist",
             "recipient not exist",

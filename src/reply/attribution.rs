@@ -162,6 +162,17 @@ fn starts_with_on_word(lower: &str) -> bool {
     }) || lower.trim_start_matches(['-', ' ']).starts_with("on ")
 }
 
+/// Whether a text's first letter is one some word of [`ON_WORDS`] starts with (any letter
+/// outside ASCII may be): the cheap test before its opening is lowercased.
+fn first_letter_opens(t: &str) -> bool {
+    t.chars().next().is_some_and(|c| {
+        !c.is_ascii()
+            || ON_WORDS
+                .iter()
+                .any(|w| w.as_bytes().first() == Some(&(c.to_ascii_lowercase() as u8)))
+    })
+}
+
 /// The first characters of a line, lowercased: enough for [`ON_WORDS`] and the dashes before
 /// them, without lowercasing (and copying) the whole line.
 pub(super) fn opening_lowercased(t: &str) -> String {
@@ -231,24 +242,17 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
     let dashed = joined.trim_start().starts_with('-');
     // Every form below ends with a colon, is wrapped in dashes, starts with an ISO date, or
     // opens as one ("On …") and names an address: anything else is ruled out before the
-    // (costlier) search for a verb.
-    // Only the opening is lowercased to tell "On …" (most lines are ruled out by then).
-    // Only a text whose first letter some opening word has is looked at further.
-    let may_open = |c: char| !c.is_ascii() || "oOlLaAeEiIdDwWpPvVtT-".contains(c);
-    let on_opening = || {
-        t.starts_with(may_open)
-            && t.contains('@')
-            && starts_with_on_word(&opening_lowercased(t))
-            && has_email(t)
-    };
-    let on_opening = if !ends_with_colon && !dashed && !starts_with_date(t) {
-        if !on_opening() {
-            return false;
-        }
-        true
-    } else {
-        false
-    };
+    // (costlier) search for a verb. The last is looked at only for a text whose first letter
+    // an opening word has, and only its opening is lowercased.
+    let other_form = ends_with_colon || dashed || starts_with_date(t);
+    let on_opening = !other_form
+        && first_letter_opens(t)
+        && t.contains('@')
+        && starts_with_on_word(&opening_lowercased(t))
+        && has_email(t);
+    if !other_form && !on_opening {
+        return false;
+    }
     let lower = t.to_lowercase();
     let has_digit = t.chars().any(|c| c.is_ascii_digit());
     let has_address = has_email(t);

@@ -137,7 +137,6 @@ pub(super) const OTHER_KEYS: &[&str] = &[
 /// values prove them headers, a time of day and an email address ("Date: Wed, 16 May 2012
 /// 00:15:02 -0600 / To: a@b.test").
 pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
-    let known = |k: &str| FROM_KEYS.contains(&k) || OTHER_KEYS.contains(&k);
     if header_key(lines[i]).filter(|k| known(k)).is_none() {
         return false;
     }
@@ -160,11 +159,15 @@ pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
     (from && count >= 3) || (count >= 2 && time && address)
 }
 
+/// Whether a lowercased header name is one of a quoted email's.
+fn known(key: &str) -> bool {
+    FROM_KEYS.contains(&key) || OTHER_KEYS.contains(&key)
+}
+
 /// How many more known headers a header line runs on to ("From: a@b.test Date: Thu, 24 Mar
 /// 2016 08:07 -0700", as HTML headers in one paragraph read): `Key:` after a space, with a
 /// capital, each one noted From-like in `from`.
 fn run_on_keys(line: &str, from: &mut bool) -> usize {
-    let known = |k: &str| FROM_KEYS.contains(&k) || OTHER_KEYS.contains(&k);
     let mut count = 0;
     let words: Vec<&str> = line.split_whitespace().skip(1).collect();
     for (n, w) in words.iter().enumerate() {
@@ -180,8 +183,12 @@ fn run_on_keys(line: &str, from: &mut bool) -> usize {
             None => continue,
         };
         let key = key.trim_matches('*');
-        if key.chars().next().is_some_and(char::is_uppercase) && known(&key.to_lowercase()) {
-            *from |= FROM_KEYS.contains(&key.to_lowercase().as_str());
+        if !key.chars().next().is_some_and(char::is_uppercase) {
+            continue;
+        }
+        let key = key.to_lowercase();
+        if known(&key) {
+            *from |= FROM_KEYS.contains(&key.as_str());
             count += 1;
         }
     }

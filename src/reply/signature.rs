@@ -101,22 +101,16 @@ fn promotes_a_mail_app(lower: &str) -> bool {
         "scarica outlook per",
         "obter o outlook para",
     ];
-    // The invitations' first words: most lines open with another, and cost no more.
-    const VERBS: &[&str] = &[
-        "get",
-        "download",
-        "télécharger",
-        "obtenir",
-        "obtener",
-        "descargar",
-        "scarica",
-        "obter",
-    ];
-    if !lower.starts_with(['g', 'd', 't', 'o', 's', '[']) {
-        return false;
-    }
-    let opening = lower.split(' ').next().unwrap_or_default();
-    if !VERBS.contains(&opening.trim_start_matches('[')) {
+    // Most lines open with no invitation's first word, and are ruled out without a copy: the
+    // first byte is compared before the rest.
+    let opening = lower.trim_start_matches('[');
+    let invited = INVITATIONS.iter().any(|i| {
+        i.as_bytes().first() == opening.as_bytes().first()
+            && i.split_once(' ').is_some_and(|(verb, _)| {
+                opening.starts_with(verb) && opening[verb.len()..].starts_with(' ')
+            })
+    });
+    if !invited {
         return false;
     }
     // The markdown some clients send it as: "Get [Outlook for iOS](https://aka.ms/…)".
