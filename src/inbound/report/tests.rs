@@ -241,3 +241,34 @@ fn a_report_passed_on_inside_another_message_is_read() {
     );
     assert!(b.hard);
 }
+
+#[test]
+fn the_returned_message_id_is_found_in_broken_structures() {
+    let fields = "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1";
+    let id = Some("<abc@reply.acme.example>");
+    let cases = [
+        // The returned headers' part opens with a blank line: its headers read as its body.
+        dsn(fields).replace(
+            "text/rfc822-headers\r\n\r\nMessage-ID",
+            "message/rfc822\r\n\r\n\r\nMessage-ID",
+        ),
+        // The last part's boundary is not the one declared: no part holds the headers.
+        dsn(fields).replace(
+            "--b\r\nContent-Type: text/rfc822",
+            "--c\r\nContent-Type: text/rfc822",
+        ),
+    ];
+    for raw in cases {
+        let b = read(&raw).unwrap();
+        assert_eq!(b.original_message_id.as_deref(), id, "{raw}");
+        assert_eq!(b.kind, ReportKind::Failed);
+    }
+    // The report's own Message-ID is never taken for the returned one.
+    let own = dsn(fields)
+        .replace(
+            "MIME-Version",
+            "Message-ID: <own@mx.example>\r\nMIME-Version",
+        )
+        .replace("Message-ID: <abc@reply.acme.example>\r\n", "");
+    assert_eq!(read(&own).unwrap().original_message_id, None);
+}
