@@ -90,7 +90,7 @@ pub(super) fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
             // A wrapped "> wrote:" line is still the attribution, not a quote.
             joined.push_str(if n > 0 { unquote(t) } else { t });
         }
-        if is_attribution_block(std::slice::from_ref(&joined)) {
+        if is_attribution_block(&joined) {
             return Some(n + 1);
         }
         // Only an opening that looks like one may run on over several lines.
@@ -139,7 +139,7 @@ pub(super) fn words_before(lines: &[&str], i: usize, n: usize) -> Option<usize> 
             joined.push(' ');
             joined.push_str(l);
         }
-        if is_attribution_block(std::slice::from_ref(&joined)) {
+        if is_attribution_block(&joined) {
             // The dashes some clients put before the attribution ("reply--- On …") are its.
             let words = line[..p]
                 .trim_end()
@@ -189,15 +189,24 @@ pub(super) fn looks_like_attribution_start(t: &str) -> bool {
 /// Whether the text holds something like an address (`ana@example.com`, `<ana@example.com>`),
 /// not just an `@mention`.
 pub(super) fn has_email(t: &str) -> bool {
-    if !t.contains('@') {
-        return false;
-    }
-    t.split(|c: char| c.is_whitespace() || "<>()[]\"',;".contains(c))
-        .any(|w| {
-            w.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-            })
-        })
+    let parts = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '<' | '>' | '(' | ')' | '[' | ']' | '"' | '\'' | ',' | ';'
+            )
+    };
+    // Only the words around an `@` are looked at (splitting every line into words was most
+    // of this test's cost).
+    t.match_indices('@').any(|(at, _)| {
+        let local = t[..at].rsplit(parts).next().unwrap_or_default();
+        let domain = t[at + 1..].split(parts).next().unwrap_or_default();
+        // The word's first `@` splits it: a later one is part of its domain.
+        !local.is_empty()
+            && !local.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+    })
 }
 
 /// All of [`WROTE`] looked for in one pass over the text, instead of one search per verb (those
@@ -233,8 +242,7 @@ pub(super) fn is_cjk(c: char) -> bool {
 }
 
 /// Whether some text (one or more joined lines) is an attribution.
-pub(super) fn is_attribution_block(text: &[String]) -> bool {
-    let joined = text.join(" ");
+pub(super) fn is_attribution_block(joined: &str) -> bool {
     let t = joined
         .trim()
         .trim_matches(|c: char| c == '-' || c == '*' || c.is_whitespace());
@@ -259,7 +267,9 @@ pub(super) fn is_attribution_block(text: &[String]) -> bool {
     if let Some((at, verb)) = find_verb(&lower) {
         let after_verb = &lower[at + verb.len()..];
         let verb_at_end = after_verb
-            .trim_matches(|c: char| c.is_whitespace() || ":：-()a".contains(c))
+            .trim_matches(|c: char| {
+                c.is_whitespace() || matches!(c, ':' | '：' | '-' | '(' | ')' | 'a')
+            })
             .is_empty()
             || after_verb.trim_start().starts_with("(a)");
         // "On 2 May 2016, Ana wrote:", "Ana <ana@x.org> wrote:", "---- On … wrote ----",

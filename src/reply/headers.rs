@@ -4,6 +4,10 @@ use super::attribution::has_time;
 
 /// The key of a "Key: value" header line, lowercased, without `*` emphasis.
 pub(super) fn header_key(line: &str) -> Option<String> {
+    // Most lines have no colon at all, found faster than by reading them as characters.
+    if memchr::memchr(b':', line.as_bytes()).is_none() && !line.contains('：') {
+        return None;
+    }
     let t = line.trim().trim_start_matches('*');
     // The first character a key cannot hold (nor lose to trimming) must be its colon: found
     // without scanning a line of prose to its end.
@@ -161,7 +165,10 @@ pub(super) fn is_header_block(lines: &[&str], i: usize) -> bool {
 
 /// Whether a lowercased header name is one of a quoted email's.
 fn known(key: &str) -> bool {
-    FROM_KEYS.contains(&key) || OTHER_KEYS.contains(&key)
+    // One lookup, not a comparison with each of the 150 names.
+    static KNOWN: std::sync::LazyLock<foldhash::HashSet<&str>> =
+        std::sync::LazyLock::new(|| FROM_KEYS.iter().chain(OTHER_KEYS).copied().collect());
+    KNOWN.contains(key)
 }
 
 /// How many more known headers a header line runs on to ("From: a@b.test Date: Thu, 24 Mar

@@ -135,8 +135,9 @@ pub(super) fn is_quote(line: &str) -> bool {
     if t.starts_with('>') {
         return true;
     }
-    match t.find('>') {
-        Some(p) if (1..=10).contains(&p) => {
+    // Supercite's `Name>`: only the first eleven bytes can hold its `>`.
+    match t.bytes().take(11).position(|b| b == b'>') {
+        Some(p) if p >= 1 => {
             t[..p].chars().all(|c| c.is_ascii_alphabetic())
                 && t[p + 1..].chars().next().is_none_or(char::is_whitespace)
         }
@@ -154,7 +155,9 @@ pub(super) fn is_delimiter(t: &str) -> bool {
     let Some(first) = chars.next() else {
         return false;
     };
-    "-_=~*#+—–".contains(first) && t.chars().count() >= 3 && chars.all(|c| c == first)
+    matches!(first, '-' | '_' | '=' | '~' | '*' | '#' | '+' | '—' | '–')
+        && t.chars().count() >= 3
+        && chars.all(|c| c == first)
 }
 
 /// "---------- Forwarded message ----------", "-----Original Message-----", "Begin forwarded
@@ -221,10 +224,17 @@ pub(super) fn is_forward_marker(t: &str) -> bool {
         "원본 메시지",
         "전달된 메시지",
     ];
-    let core = t.trim_matches(|c: char| "-_=*~ <>:".contains(c) || c.is_whitespace());
-    if core.is_empty() || core.len() > 120 {
+    let core = t.trim_matches(|c: char| {
+        matches!(c, '-' | '_' | '=' | '*' | '~' | ' ' | '<' | '>' | ':') || c.is_whitespace()
+    });
+    // Only a line as long as a marker is lowercased, and looked up once.
+    static SET: std::sync::LazyLock<foldhash::HashSet<&str>> =
+        std::sync::LazyLock::new(|| MARKERS.iter().copied().collect());
+    static LONGEST: std::sync::LazyLock<usize> =
+        std::sync::LazyLock::new(|| MARKERS.iter().map(|m| m.len()).max().unwrap_or(0));
+    // Lowercasing changes few characters' length, none by more than half.
+    if core.is_empty() || core.len() > *LONGEST * 3 / 2 {
         return false;
     }
-    let core = core.to_lowercase();
-    MARKERS.iter().any(|m| core == *m)
+    SET.contains(core.to_lowercase().as_str())
 }

@@ -2,7 +2,9 @@
 
 /// "Sent from my iPhone" and the like, in the languages we know.
 pub(super) fn is_signature(t: &str) -> bool {
-    let core = t.trim_matches(|c: char| "()<>[]*_".contains(c) || c.is_whitespace());
+    let core = t.trim_matches(|c: char| {
+        matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | '*' | '_') || c.is_whitespace()
+    });
     if core.len() > 300 {
         return false;
     }
@@ -231,14 +233,18 @@ pub(super) fn is_signoff_block(lines: &[&str]) -> bool {
     };
     let closing = first
         .trim()
-        .trim_end_matches(|c: char| ",.!;:-–—".contains(c) || c.is_whitespace())
+        .trim_end_matches(|c: char| {
+            matches!(c, ',' | '.' | '!' | ';' | ':' | '-' | '–' | '—') || c.is_whitespace()
+        })
         .to_lowercase();
     // "Regards, Ana" on one line: the valediction and a name after it.
     let with_name = first
         .split_once([',', '-', '–', '—'])
         .is_some_and(|(v, name)| {
             VALEDICTIONS.contains(&v.trim().to_lowercase().as_str())
-                && is_a_name(name.trim_end_matches(|c: char| ".!".contains(c) || c.is_whitespace()))
+                && is_a_name(
+                    name.trim_end_matches(|c: char| matches!(c, '.' | '!') || c.is_whitespace()),
+                )
         });
     (VALEDICTIONS.contains(&closing.as_str()) || with_name)
         && rest.len() <= 2
@@ -254,6 +260,7 @@ fn is_a_name(words: &str) -> bool {
     (1..=3).contains(&words.len())
         && words.iter().all(|w| {
             w.chars().next().is_some_and(char::is_uppercase)
-                && w.chars().all(|c| c.is_alphabetic() || "'’.-".contains(c))
+                && w.chars()
+                    .all(|c| c.is_alphabetic() || matches!(c, '\'' | '’' | '.' | '-'))
         })
 }
