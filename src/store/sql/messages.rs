@@ -73,9 +73,12 @@ macro_rules! sql_messages {
                 let mut found = std::collections::HashSet::new();
                 for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(
+                        // Looked up one by one in the (conversation_pk, id) index. A join
+                        // here let PostgreSQL hash the whole messages table for each chunk.
                         "WITH v(conversation_pk, id) AS (VALUES {})
-                         SELECT m.conversation_pk, m.id FROM messages m
-                         JOIN v ON m.conversation_pk = v.conversation_pk AND m.id = v.id",
+                         SELECT v.conversation_pk, v.id FROM v
+                         WHERE (SELECT 1 FROM messages m
+                                WHERE m.conversation_pk = v.conversation_pk AND m.id = v.id) IS NOT NULL",
                         placeholders(chunk.len(), 2)
                     );
                     let mut query = $q::query(&sql);

@@ -59,8 +59,11 @@ macro_rules! sql_store {
                 let mut read = std::collections::HashMap::with_capacity(emails.len());
                 for chunk in emails.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(
+                        // The body looked up by its key for each email: a join let
+                        // PostgreSQL read every stored body for each chunk, while the table
+                        // grows faster than its statistics.
                         "WITH c(id, site_id, email) AS (VALUES {})
-                         SELECT c.id, b.raw,
+                         SELECT c.id, (SELECT b.raw FROM email_bodies b WHERE b.email_id = c.id),
                              (SELECT COUNT(*) FROM suppressions s
                               WHERE s.site_id = c.site_id AND s.email = c.email) AS suppressed,
                              (SELECT COUNT(*) FROM messages m WHERE m.email_id = c.id) AS forwarded,
@@ -68,7 +71,7 @@ macro_rules! sql_store {
                               JOIN conversations cv ON cv.pk = m.conversation_pk
                               WHERE m.email_id = c.id AND m.seq > cv.read_seq
                                 AND m.deleted = FALSE) AS unread
-                         FROM c JOIN email_bodies b ON b.email_id = c.id",
+                         FROM c",
                         placeholders(chunk.len(), 3)
                     );
                     let mut query = $q::query(&sql);
@@ -80,7 +83,9 @@ macro_rules! sql_store {
                     }
                     for row in query.fetch_all(&mut *tx).await? {
                         let id: String = row.try_get(0)?;
-                        let raw: Vec<u8> = row.try_get(1)?;
+                        let Some(raw) = row.try_get::<Option<Vec<u8>>, _>(1)? else {
+                            continue;
+                        };
                         let counts: (i64, i64, i64) =
                             (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
                         read.insert(id, (raw, counts));
