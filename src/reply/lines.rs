@@ -227,13 +227,10 @@ pub(super) fn is_forward_marker(t: &str) -> bool {
     let core = t.trim_matches(|c: char| {
         matches!(c, '-' | '_' | '=' | '*' | '~' | ' ' | '<' | '>' | ':') || c.is_whitespace()
     });
-    // Only a line as long as a marker is lowercased, and looked up once.
+    // Looked up once, not compared with each marker.
     static SET: std::sync::LazyLock<foldhash::HashSet<&str>> =
         std::sync::LazyLock::new(|| MARKERS.iter().copied().collect());
-    static LONGEST: std::sync::LazyLock<usize> =
-        std::sync::LazyLock::new(|| MARKERS.iter().map(|m| m.len()).max().unwrap_or(0));
-    // Lowercasing changes few characters' length, none by more than half.
-    if core.is_empty() || core.len() > *LONGEST * 3 / 2 {
+    if core.is_empty() || core.len() > 120 {
         return false;
     }
     SET.contains(core.to_lowercase().as_str())

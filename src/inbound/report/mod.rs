@@ -41,7 +41,8 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
     let returned_to = read_parts(message, &mut report);
     if report.original_message_id.is_none() {
         // A boundary that matches nothing leaves the returned headers inside another part, or
-        // in none: they are still lines below the report's own header.
+        // in none; an MTA that wrote a blank line before them made them a body: they are still
+        // lines below the report's own header.
         report.original_message_id = {
             let body = message
                 .raw_message
@@ -131,13 +132,7 @@ fn read_parts(message: &Message<'_>, report: &mut Bounce) -> Option<String> {
         match &part.body {
             PartType::Message(original) => {
                 if report.original_message_id.is_none() {
-                    // Headers pushed below a blank line (an MTA that wrote one before them)
-                    // read as the body: the ID is then still one of its lines.
-                    report.original_message_id = (original.message_id())
-                        .map(|id| format!("<{id}>"))
-                        .or_else(|| {
-                            quoted_message_id(&String::from_utf8_lossy(original.raw_message()))
-                        });
+                    report.original_message_id = original.message_id().map(|id| format!("<{id}>"));
                 }
                 returned_to = returned_to.or_else(|| {
                     let to = original.to()?.first()?.address()?;
