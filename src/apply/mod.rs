@@ -71,26 +71,6 @@ pub fn facts(c: &Conversation, state: &SiteState, suppressed: bool) -> Facts {
     }
 }
 
-/// Recomputes `c`'s due time from what `tx` holds, with the site's presence `state`, and
-/// writes `c` back.
-async fn finish(
-    tx: &mut dyn Tx,
-    site: &Site,
-    c: &mut Conversation,
-    state: &SiteState,
-    recount: bool,
-) -> anyhow::Result<()> {
-    if recount {
-        c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
-    }
-    let suppressed = match &c.visitor.email {
-        Some(email) => tx.is_suppressed(&site.id, email).await?,
-        None => false,
-    };
-    schedule(c, &facts(c, state, suppressed), site);
-    tx.save_conversation(c).await
-}
-
 /// Sets `c`'s due time from `facts`. When nothing is owed (read, suppressed, ...), an instant
 /// kept from before is moot and goes too.
 pub fn schedule(c: &mut Conversation, facts: &Facts, site: &Site) {
@@ -108,21 +88,17 @@ pub async fn refresh(tx: &mut dyn Tx, site: &Site, pk: i64) -> anyhow::Result<()
     settle(tx, site, &mut c).await
 }
 
-/// Recomputes the due time of a conversation changed in memory, and writes it back.
+/// Recomputes the due time of a conversation changed in memory from what `tx` holds (what is
+/// unread, the site's presence, suppression), and writes it back.
 pub async fn settle(tx: &mut dyn Tx, site: &Site, c: &mut Conversation) -> anyhow::Result<()> {
     let state = tx.site_state(&site.id).await?;
-    finish(tx, site, c, &state, true).await
-}
-
-/// [`settle`] for a conversation whose `pending_since` the caller has just set exactly, with
-/// the site's presence `state` the caller already has.
-pub async fn settle_counted(
-    tx: &mut dyn Tx,
-    site: &Site,
-    c: &mut Conversation,
-    state: &SiteState,
-) -> anyhow::Result<()> {
-    finish(tx, site, c, state, false).await
+    c.pending_since = tx.pending_since(c.pk, c.read_seq).await?;
+    let suppressed = match &c.visitor.email {
+        Some(email) => tx.is_suppressed(&site.id, email).await?,
+        None => false,
+    };
+    schedule(c, &facts(c, &state, suppressed), site);
+    tx.save_conversation(c).await
 }
 
 /// A site's presence, read from `tx` at most once for all the conversations of a batch.

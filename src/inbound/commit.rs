@@ -2,10 +2,12 @@
 //! each is answered only after the commit that holds it.
 
 use super::classify::ours;
+use super::route::Reads;
 use super::{Analysis, Decision, Inbound, Kind, Outcome, Rejection};
 use crate::apply;
+use crate::config::{Site, SiteRef};
 use crate::domain::{Attachment, AuthorKind, MessageSource};
-use crate::store::{Conversation, NewAttachment, NewMessage, SiteState, Tx, WebhookEvent};
+use crate::store::{Conversation, NewAttachment, NewMessage, Tx, WebhookEvent};
 use crate::webhooks;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,54 +114,107 @@ impl Inbound {
     }
 
     /// Resolves, checks and stores these replies in one transaction; their outcomes, in order.
+    /// What the group reads and writes is one statement per kind of row for all of its
+    /// replies, not one per reply: on PostgreSQL each statement is a round trip.
     pub(super) async fn commit_group(
         &self,
         group: &mut [&mut Analysis],
     ) -> anyhow::Result<Vec<Outcome>> {
         let mut tx = self.store.begin().await?;
-        let mut outcomes = Vec::with_capacity(group.len());
-        // Presence is per site: read once per site for the whole group.
-        let mut states = HashMap::new();
-        for analysis in group.iter_mut() {
-            let conv = self.resolve(analysis, tx.as_mut()).await?;
-            let outcome = match (refusal(analysis), conv) {
-                (Some(outcome), _) => outcome,
-                (None, Some(conv)) => {
-                    self.store_in(tx.as_mut(), &mut states, analysis, conv)
-                        .await?
-                }
-                (None, None) => Outcome::Rejected(unroutable(analysis)),
-            };
-            outcomes.push(outcome);
+        let pks: Vec<i64> = group
+            .iter()
+            .filter_map(|a| a.routing.conversation_pk)
+            .collect();
+        let mut reads = Reads::prefetch(tx.as_mut(), &pks).await?;
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; group.len()];
+        let mut to_store = Vec::with_capacity(group.len());
+        for (i, analysis) in group.iter_mut().enumerate() {
+            let pk = self.resolve(analysis, tx.as_mut(), &mut reads).await?;
+            match (refusal(analysis), pk) {
+                (Some(outcome), _) => outcomes[i] = Some(outcome),
+                (None, Some(pk)) => to_store.push((&**analysis, pk)),
+                (None, None) => outcomes[i] = Some(Outcome::Rejected(unroutable(analysis))),
+            }
         }
-        tx.notify_work().await?;
+        let (stored, work) = self.store_all(tx.as_mut(), &mut reads, &to_store).await?;
+        let mut stored = stored.into_iter();
+        for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
+            *outcome = stored.next();
+        }
+        // Waking every daemon's worker costs each a claim and a look at the queues: only for
+        // work that is sooner than what they already wait for.
+        if work {
+            tx.notify_work().await?;
+        }
         tx.commit().await?;
-        Ok(outcomes)
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| anyhow::anyhow!("a reply of the group has no outcome")))
+            .collect()
     }
 
-    /// Writes one reply into its conversation `conv` (read by `Inbound::resolve` in `tx`).
-    pub(super) async fn store_in(
+    /// Writes each reply into its conversation (read into `reads` by `Inbound::resolve` in
+    /// `tx`), in order; their outcomes, in the same order, and whether they made work for the
+    /// workers (a webhook queued, an email due sooner). A reply to a conversation an earlier
+    /// one of the group changed starts from that change.
+    async fn store_all(
         &self,
         tx: &mut dyn Tx,
-        states: &mut HashMap<String, SiteState>,
-        analysis: &Analysis,
-        mut conv: Conversation,
-    ) -> anyhow::Result<Outcome> {
-        let v = &analysis.verification;
-        let pk = conv.pk;
-        let site = self
-            .site(&conv.site_id)
-            .ok_or_else(|| anyhow::anyhow!("site no longer configured"))?;
+        reads: &mut Reads,
+        replies: &[(&Analysis, i64)],
+    ) -> anyhow::Result<(Vec<Outcome>, bool)> {
         let now = self.clock.now();
-        let quarantined = v.decision == Decision::Quarantine;
         let config = self.config.current();
         let public_url = config.api.public_url.as_deref().unwrap_or_default();
-
         let limit = config.inbound.max_attachment_size;
-        let (new, ids) = visitor_message(analysis, &conv, public_url, quarantined, now, limit);
-        let Some(seq) = tx.insert_message(pk, &new).await? else {
-            return Ok(Outcome::Duplicate);
-        };
+        let mut made = Vec::with_capacity(replies.len());
+        for &(analysis, pk) in replies {
+            let conv = reads.stored(pk)?;
+            let site = self
+                .site(&conv.site_id)
+                .ok_or_else(|| anyhow::anyhow!("site no longer configured"))?;
+            let quarantined = analysis.verification.decision == Decision::Quarantine;
+            let (new, ids) = visitor_message(analysis, conv, public_url, quarantined, now, limit);
+            made.push((site, new, ids));
+        }
+        let rows: Vec<(i64, &NewMessage)> = (replies.iter().zip(&made))
+            .map(|((_, pk), (_, new, _))| (*pk, new))
+            .collect();
+        let mut seqs = tx.insert_new_messages(&rows).await?;
+        let mut outcomes = Vec::with_capacity(replies.len());
+        let mut touched = HashMap::new();
+        let mut hooks = false;
+        for (&(analysis, pk), (site, new, ids)) in replies.iter().zip(made) {
+            // A second copy in the group finds the first's seq already taken: a duplicate.
+            let Some(seq) = seqs.remove(&(pk, new.id.clone())) else {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            };
+            let conv = reads.stored_mut(pk)?;
+            outcomes.push(self.store_one(tx, &site, analysis, conv, (seq, &new, ids)).await?);
+            if matches!(outcomes.last(), Some(Outcome::Stored { .. })) {
+                // A stored reply queues its webhooks where the site has any.
+                hooks |= site.webhook_url.is_some() || site.chatwoot.is_some();
+                touched.insert(pk, site);
+            }
+        }
+        let sooner = self.reschedule(tx, reads, touched).await?;
+        Ok((outcomes, hooks || sooner))
+    }
+
+    /// What is left of storing one reply once its message `(seq, new, attachment ids)` is
+    /// added: its attachments, the emails it proves delivered, what it changes in `conv`
+    /// (the due time aside: see [`Inbound::reschedule`]), and the webhooks it fires.
+    async fn store_one(
+        &self,
+        tx: &mut dyn Tx,
+        site: &Site,
+        analysis: &Analysis,
+        conv: &mut Conversation,
+        (seq, new, ids): (i64, &NewMessage, Vec<String>),
+    ) -> anyhow::Result<Outcome> {
+        let now = new.at;
+        let pk = conv.pk;
         // Only now, so a duplicate leaves no attachments behind in a shared transaction.
         let parts = analysis.attachments.iter().zip(&analysis.attachment_data);
         for ((info, data), id) in parts.zip(ids) {
@@ -174,10 +229,10 @@ impl Inbound {
             })
             .await?;
         }
-        if quarantined {
+        if analysis.verification.decision == Decision::Quarantine {
             // Held for the platform to review: not the visitor's word until someone says so.
             return Ok(Outcome::Quarantined {
-                conversation: conv.id,
+                conversation: conv.id.clone(),
             });
         }
         // An answer proves its email arrived, whatever the outbox says: the daemon that sent
@@ -187,45 +242,83 @@ impl Inbound {
             .filter(|id| ours(id, &site.reply_domain))
             .cloned()
             .collect();
-        for (email, messages) in tx.confirm_delivered(pk, &references, now).await? {
-            if site.webhook_url.is_some() {
-                let hook = webhooks::about_email(
-                    &email,
-                    messages,
-                    WebhookEvent::MessageForwarded,
-                    None,
-                    now,
-                );
-                tx.enqueue_webhook(&hook).await?;
+        if !references.is_empty() {
+            for (email, messages) in tx.confirm_delivered(pk, &references, now).await? {
+                if site.webhook_url.is_some() {
+                    let hook = webhooks::about_email(
+                        &email,
+                        messages,
+                        WebhookEvent::MessageForwarded,
+                        None,
+                        now,
+                    );
+                    tx.enqueue_webhook(&hook).await?;
+                }
             }
         }
-        apply::visitor_wrote(&mut conv, seq, now);
+        apply::visitor_wrote(conv, seq, now);
         conv.replied_by_email = true;
         if !conv.open {
             conv.open = true;
             conv.closed_at = None;
             conv.close_transcript_at = None;
         }
-        // Written once, with its new due time (not saved, then read back and saved again).
         // The reply is the newest message and the visitor has read all before it: nothing
         // is unread, without asking the database.
         conv.pending_since = None;
-        let state = apply::presence(tx, states, &site.id).await?;
-        apply::settle_counted(tx, &site, &mut conv, &state).await?;
         if site.webhook_url.is_some() {
-            tx.enqueue_webhook(&webhooks::message_created(&conv, &new, now))
+            tx.enqueue_webhook(&webhooks::message_created(conv, new, now))
                 .await?;
         }
         if site.chatwoot.is_some() {
-            tx.enqueue_webhook(&webhooks::to_chatwoot(&conv, &new, now))
+            tx.enqueue_webhook(&webhooks::to_chatwoot(conv, new, now))
                 .await?;
         }
         Ok(Outcome::Stored {
-            conversation: conv.id,
-            message: new.id,
+            conversation: conv.id.clone(),
+            message: new.id.clone(),
             trimmed: analysis.trimmed,
             own_copy: analysis.own_copy,
         })
+    }
+
+    /// Computes the due time of each conversation a reply was stored in (`touched`, with its
+    /// site) and writes them back: once each, however many of the group's replies it took,
+    /// with presence and suppressions read once per site. Whether any is now due sooner than
+    /// it was.
+    async fn reschedule(
+        &self,
+        tx: &mut dyn Tx,
+        reads: &mut Reads,
+        touched: HashMap<i64, SiteRef>,
+    ) -> anyhow::Result<bool> {
+        let mut by_site: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (pk, site) in &touched {
+            let emails = by_site.entry(&site.id).or_default();
+            emails.extend(reads.stored(*pk)?.visitor.email.as_deref());
+        }
+        let mut states = HashMap::new();
+        let mut suppressed = HashMap::new();
+        for (id, emails) in &by_site {
+            apply::presence(tx, &mut states, id).await?;
+            suppressed.insert(*id, tx.suppressed_among(id, emails).await?);
+        }
+        let mut done = Vec::with_capacity(touched.len());
+        let mut sooner = false;
+        for (pk, site) in &touched {
+            // Still the due time as read: the replies changed what it follows from, not it.
+            let mut conv = reads.stored(*pk)?.clone();
+            let before = conv.due_at;
+            let is_suppressed = (conv.visitor.email.as_deref())
+                .is_some_and(|e| suppressed[site.id.as_str()].contains(&e.to_lowercase()));
+            let facts = apply::facts(&conv, &states[&site.id], is_suppressed);
+            apply::schedule(&mut conv, &facts, site);
+            sooner |= conv.due_at.is_some_and(|at| before.is_none_or(|b| at < b));
+            done.push(conv);
+        }
+        done.sort_unstable_by_key(|c| c.pk);
+        tx.save_conversations(&done).await?;
+        Ok(sooner)
     }
 }
 

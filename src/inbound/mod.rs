@@ -126,7 +126,9 @@ impl Inbound {
             return Ok(analysis);
         }
         let resolved = match self.store.begin_read().await {
-            Ok(mut tx) => self.resolve(&mut analysis, tx.as_mut()).await.map(|_| ()),
+            Ok(mut tx) => (self.resolve(&mut analysis, tx.as_mut(), &mut Default::default()))
+                .await
+                .map(|_| ()),
             Err(e) => Err(e),
         };
         if let Err(e) = resolved {

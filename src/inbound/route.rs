@@ -9,6 +9,7 @@ use crate::store::{Conversation, Tx};
 use crate::token::{Purpose, TokenKeys};
 use chrono::{DateTime, Utc};
 use mail_parser::Message;
+use std::collections::{HashMap, HashSet};
 
 /// The first reply token among `addresses` whose MAC verifies for a configured site: the
 /// address that carried it, the site and the conversation number. `Err` says why a token
@@ -110,12 +111,13 @@ impl Inbound {
         &self,
         analysis: &mut Analysis,
         tx: &mut dyn Tx,
-    ) -> anyhow::Result<Option<Conversation>> {
+        reads: &mut Reads,
+    ) -> anyhow::Result<Option<i64>> {
         let mut conv = None;
         if let Some(pk) = analysis.routing.conversation_pk {
             let site = analysis.routing.site.as_deref().unwrap_or_default();
-            match tx.conversation_by_pk(pk).await? {
-                Some(c) if c.site_id == site => conv = Some(c),
+            match reads.conversation(tx, pk).await? {
+                Some(c) if c.site_id == site => conv = Some(c.pk),
                 found => {
                     // A genuine MAC on a number that is no conversation of that site's.
                     let error = if found.is_some() {
@@ -142,32 +144,37 @@ impl Inbound {
                 let Some(email) = tx.email_by_message_id(id).await? else {
                     continue;
                 };
-                let Some(c) = tx.conversation_by_pk(email.conversation_pk).await? else {
+                let Some(c) = reads.conversation(tx, email.conversation_pk).await? else {
                     continue;
                 };
                 analysis.routing.via = Via::InReplyTo;
                 analysis.routing.site = Some(c.site_id.clone());
                 analysis.routing.conversation_pk = Some(c.pk);
-                conv = Some(c);
+                conv = Some(c.pk);
                 break;
             }
             if conv.is_none() {
                 analysis.routing.error = Some("no reply token and no Message-ID of ours".into());
             }
         }
-        let Some(conv) = conv else {
+        let Some(pk) = conv else {
             analysis.not_routed();
             return Ok(None);
         };
+        let site = reads.stored(pk)?.site_id.clone();
+        let last_email = match analysis.kind {
+            Kind::Reply => reads.last_email_at(tx, pk).await?,
+            _ => None,
+        };
+        let conv = reads.stored(pk)?;
         analysis.routing.conversation = Some(conv.id.clone());
         if analysis.kind == Kind::Reply {
-            let last_email = tx.last_email_at(conv.pk).await?;
-            self.verify(analysis, &conv, last_email);
+            self.verify(analysis, conv, last_email);
             if !analysis.sent_checked {
-                (self.trim_knowing_what_was_sent(analysis, &conv.site_id, conv.pk, tx)).await?;
+                (self.trim_knowing_what_was_sent(analysis, &site, pk, tx)).await?;
             }
         }
-        Ok(Some(conv))
+        Ok(Some(pk))
     }
 
     /// Trims the reply again, knowing the emails of ours it answers: their copies are cut
@@ -238,6 +245,81 @@ impl Inbound {
         );
         analysis.verification.decision = decision;
         analysis.verification.reason = reason;
+    }
+}
+
+/// What the replies of a group read, each once for all of them, and the conversations as the
+/// group's replies change them.
+#[derive(Default)]
+pub(super) struct Reads {
+    /// Conversations by pk, as read (locked) in the transaction, then changed by the replies
+    /// stored before: the next reply to the same conversation starts from there.
+    conversations: HashMap<i64, Conversation>,
+    /// Conversations looked for and not found: not asked for again.
+    missing: HashSet<i64>,
+    /// When each conversation's newest email was made (`None`: it has none), for the reach
+    /// window.
+    last_email_at: HashMap<i64, Option<DateTime<Utc>>>,
+}
+
+impl Reads {
+    /// Reads conversations `pks` (those the group's reply tokens name) and when each last had
+    /// an email, one statement each for all of them.
+    pub(super) async fn prefetch(tx: &mut dyn Tx, pks: &[i64]) -> anyhow::Result<Self> {
+        let mut pks = pks.to_vec();
+        pks.sort_unstable();
+        pks.dedup();
+        let conversations: HashMap<i64, Conversation> = (tx.conversations_by_pks(&pks).await?)
+            .into_iter()
+            .map(|c| (c.pk, c))
+            .collect();
+        let mut last = tx.last_emails_at(&pks).await?;
+        Ok(Reads {
+            missing: (pks.iter().copied())
+                .filter(|pk| !conversations.contains_key(pk))
+                .collect(),
+            last_email_at: pks.iter().map(|pk| (*pk, last.remove(pk))).collect(),
+            conversations,
+        })
+    }
+
+    /// Conversation `pk`, read from `tx` unless read before.
+    async fn conversation(
+        &mut self,
+        tx: &mut dyn Tx,
+        pk: i64,
+    ) -> anyhow::Result<Option<&Conversation>> {
+        if !self.conversations.contains_key(&pk) && !self.missing.contains(&pk) {
+            match tx.conversation_by_pk(pk).await? {
+                Some(c) => _ = self.conversations.insert(pk, c),
+                None => _ = self.missing.insert(pk),
+            }
+        }
+        Ok(self.conversations.get(&pk))
+    }
+
+    /// When conversation `pk` last had an email, read from `tx` unless read before.
+    async fn last_email_at(
+        &mut self,
+        tx: &mut dyn Tx,
+        pk: i64,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        if let Some(at) = self.last_email_at.get(&pk) {
+            return Ok(*at);
+        }
+        let at = tx.last_email_at(pk).await?;
+        self.last_email_at.insert(pk, at);
+        Ok(at)
+    }
+
+    /// Conversation `pk`, which an earlier step found.
+    pub(super) fn stored(&self, pk: i64) -> anyhow::Result<&Conversation> {
+        (self.conversations.get(&pk)).ok_or_else(|| anyhow::anyhow!("conversation {pk} not read"))
+    }
+
+    /// [`Reads::stored`], to change.
+    pub(super) fn stored_mut(&mut self, pk: i64) -> anyhow::Result<&mut Conversation> {
+        (self.conversations.get_mut(&pk)).ok_or_else(|| anyhow::anyhow!("conversation {pk} not read"))
     }
 }
 

@@ -16,7 +16,12 @@ pub trait ConversationsTx: Send {
     /// lock. Nothing is written: the transaction that claims them writes their new schedule
     /// before it commits, so a lease would never be seen by anyone.
     async fn claim_due(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Conversation>>;
-    async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>>;
+    async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>> {
+        Ok(self.conversations_by_pks(&[pk]).await?.pop())
+    }
+    /// The stored ones among conversations `pks`, in one query per few hundred, locked in
+    /// `pk` order as [`Self::conversations`] locks them.
+    async fn conversations_by_pks(&mut self, pks: &[i64]) -> Result<Vec<Conversation>>;
     /// Starts a site's conversations, each `(id, started at)`, in one statement per few
     /// hundred; one that another transaction started meanwhile is returned as stored. In no
     /// particular order.
@@ -43,7 +48,17 @@ pub trait ConversationsTx: Send {
 #[async_trait]
 pub trait MessagesTx: Send {
     /// Adds a message; `None` if the conversation already has one with this id.
-    async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>>;
+    async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>> {
+        let mut seqs = self.insert_new_messages(&[(pk, m)]).await?;
+        Ok(seqs.remove(&(pk, m.id.clone())))
+    }
+    /// Adds messages, each `(conversation pk, message)`, one statement per few hundred,
+    /// skipping those the conversation already has (stored meanwhile by another transaction
+    /// too). Returns the seq of each added one by `(conversation pk, message id)`.
+    async fn insert_new_messages(
+        &mut self,
+        rows: &[(i64, &NewMessage)],
+    ) -> Result<HashMap<(i64, String), i64>>;
     /// `n` message sequence numbers, ascending, for [`Self::insert_messages`]: each above every
     /// stored one, and taken by no other transaction.
     async fn reserve_seqs(&mut self, n: usize) -> Result<Vec<i64>>;
@@ -93,7 +108,12 @@ pub trait OutboxTx: Send {
     /// `Message-ID`s, else (a reply that names none) the conversation's newest email.
     async fn answered_emails(&mut self, pk: i64, message_ids: &[String]) -> Result<Vec<Vec<u8>>>;
     /// When the conversation's last email was made.
-    async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
+    async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.last_emails_at(&[pk]).await?.remove(&pk))
+    }
+    /// [`Self::last_email_at`] of many conversations, in one query per few hundred; those
+    /// without an email are absent.
+    async fn last_emails_at(&mut self, pks: &[i64]) -> Result<HashMap<i64, DateTime<Utc>>>;
     /// Marks an email failed (a bounce came back for it).
     async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()>;
     /// A site's emails, newest first: of `status` if given, of the conversation with the

@@ -48,15 +48,25 @@ macro_rules! sql_conversations {
                 Ok(claimed)
             }
 
-            async fn conversation_by_pk(&mut self, pk: i64) -> Result<Option<Conversation>> {
-                let row = $q::query(&format!(
-                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE pk = $1 {}",
-                    $row_lock
-                ))
-                .bind(pk)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-                row.as_ref().map(conversation).transpose()
+            async fn conversations_by_pks(&mut self, pks: &[i64]) -> Result<Vec<Conversation>> {
+                let mut found = Vec::with_capacity(pks.len());
+                for chunk in pks.chunks(ROWS_PER_STATEMENT) {
+                    let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT {CONVERSATION_COLUMNS} FROM conversations
+                         WHERE pk IN ({}) ORDER BY pk {}",
+                        list.join(", "),
+                        $row_lock
+                    );
+                    let mut query = $q::query(&sql);
+                    for pk in chunk {
+                        query = query.bind(*pk);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        found.push(conversation(&row)?);
+                    }
+                }
+                Ok(found)
             }
 
             async fn create_conversations(

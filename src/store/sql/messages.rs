@@ -1,30 +1,52 @@
 //! Chat messages: add, find, delete, list, what is unread, forwarding markers, and a reply's attachments.
 
+/// Binds a message's own columns after the caller's: id, author, author_name, text,
+/// attachments, source, at, trimmed (in that order in the statement).
+macro_rules! bind_message {
+    ($query:expr, $m:expr) => {
+        $query
+            .bind(&$m.id)
+            .bind($m.author.as_str())
+            .bind(&$m.author_name)
+            .bind(&$m.text)
+            .bind(serde_json::to_string(&$m.attachments)?)
+            .bind($m.source.as_str())
+            .bind(ms($m.at))
+            .bind($m.trimmed)
+    };
+}
+
+pub(crate) use bind_message;
+
 /// `impl MessagesTx` for a backend's transaction type (see `sql_backend!`).
 macro_rules! sql_messages {
     ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr, $reserve_seqs:expr) => {
         #[async_trait]
         impl MessagesTx for $tx {
-            async fn insert_message(&mut self, pk: i64, m: &NewMessage) -> Result<Option<i64>> {
-                let row = $q::query(
-                    "INSERT INTO messages (conversation_pk, id, author, author_name, text, attachments,
-                                           source, at, trimmed)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (conversation_pk, id) DO NOTHING
-                     RETURNING seq",
-                )
-                .bind(pk)
-                .bind(&m.id)
-                .bind(m.author.as_str())
-                .bind(&m.author_name)
-                .bind(&m.text)
-                .bind(serde_json::to_string(&m.attachments)?)
-                .bind(m.source.as_str())
-                .bind(ms(m.at))
-                .bind(m.trimmed)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-                Ok(row.map(|r| r.get(0)))
+            async fn insert_new_messages(
+                &mut self,
+                rows: &[(i64, &NewMessage)],
+            ) -> Result<std::collections::HashMap<(i64, String), i64>> {
+                let mut added = std::collections::HashMap::with_capacity(rows.len());
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    // The seq is the column's own: taken in row order, as the rows are listed.
+                    let sql = format!(
+                        "INSERT INTO messages (conversation_pk, id, author, author_name, text,
+                                               attachments, source, at, trimmed)
+                         VALUES {}
+                         ON CONFLICT (conversation_pk, id) DO NOTHING
+                         RETURNING conversation_pk, id, seq",
+                        placeholders(chunk.len(), 9)
+                    );
+                    let mut query = $q::query(&sql);
+                    for (pk, m) in chunk {
+                        query = $crate::store::sql::messages::bind_message!(query.bind(*pk), m);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        added.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+                    }
+                }
+                Ok(added)
             }
 
             async fn reserve_seqs(&mut self, n: usize) -> Result<Vec<i64>> {
@@ -49,17 +71,7 @@ macro_rules! sql_messages {
                     );
                     let mut query = $q::query(&sql);
                     for (pk, seq, m) in chunk {
-                        query = query
-                            .bind(*pk)
-                            .bind(*seq)
-                            .bind(&m.id)
-                            .bind(m.author.as_str())
-                            .bind(&m.author_name)
-                            .bind(&m.text)
-                            .bind(serde_json::to_string(&m.attachments)?)
-                            .bind(m.source.as_str())
-                            .bind(ms(m.at))
-                            .bind(m.trimmed);
+                        query = $crate::store::sql::messages::bind_message!(query.bind(*pk).bind(*seq), m);
                     }
                     query.execute(&mut *self.tx).await?;
                 }

@@ -264,11 +264,6 @@ impl Row {
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, self.type_of(i), e.into()))
     }
 
-    /// Like [`Row::try_get`], for columns the query itself guarantees.
-    pub fn get<T: FromSql, I: ColumnIndex>(&self, index: I) -> T {
-        self.try_get(index).expect("column of the expected type")
-    }
-
     fn type_of(&self, i: usize) -> rusqlite::types::Type {
         ValueRef::from(&self.values[i]).data_type()
     }

@@ -50,8 +50,8 @@ async fn a_dropped_transaction_keeps_nothing_and_a_committed_one_everything() {
     tx.commit().await.unwrap();
     let rows = query("SELECT k, b FROM t").fetch_all(&pool).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].get::<i64, _>("k"), 2);
-    assert_eq!(rows[0].get::<Vec<u8>, _>("b"), vec![0, 1, 2]);
+    assert_eq!(rows[0].try_get::<i64, _>("k").unwrap(), 2);
+    assert_eq!(rows[0].try_get::<Vec<u8>, _>("b").unwrap(), vec![0, 1, 2]);
     assert!(rows[0].try_get::<i64, _>("nope").is_err());
     assert!(rows[0].try_get::<i64, _>("b").is_err());
 }
