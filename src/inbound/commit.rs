@@ -191,7 +191,10 @@ impl Inbound {
                 continue;
             };
             let conv = reads.stored_mut(pk)?;
-            outcomes.push(self.store_one(tx, &site, analysis, conv, (seq, &new, ids)).await?);
+            outcomes.push(
+                self.store_one(tx, &site, analysis, conv, (seq, &new, ids))
+                    .await?,
+            );
             if matches!(outcomes.last(), Some(Outcome::Stored { .. })) {
                 // A stored reply queues its webhooks where the site has any.
                 hooks |= site.webhook_url.is_some() || site.chatwoot.is_some();

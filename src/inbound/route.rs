@@ -319,7 +319,8 @@ impl Reads {
 
     /// [`Reads::stored`], to change.
     pub(super) fn stored_mut(&mut self, pk: i64) -> anyhow::Result<&mut Conversation> {
-        (self.conversations.get_mut(&pk)).ok_or_else(|| anyhow::anyhow!("conversation {pk} not read"))
+        (self.conversations.get_mut(&pk))
+            .ok_or_else(|| anyhow::anyhow!("conversation {pk} not read"))
     }
 }
 
