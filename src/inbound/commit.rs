@@ -9,6 +9,7 @@ use crate::config::{Site, SiteRef};
 use crate::domain::{Attachment, AuthorKind, MessageSource};
 use crate::store::{Conversation, NewAttachment, NewMessage, Tx, WebhookEvent};
 use crate::webhooks;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -316,13 +317,19 @@ impl Inbound {
                 .is_some_and(|e| suppressed[site.id.as_str()].contains(&e.to_lowercase()));
             let facts = apply::facts(&conv, &states[&site.id], is_suppressed);
             apply::schedule(&mut conv, &facts, site);
-            sooner |= conv.due_at.is_some_and(|at| before.is_none_or(|b| at < b));
+            sooner |= due_sooner(before, conv.due_at);
             done.push(conv);
         }
         done.sort_unstable_by_key(|c| c.pk);
         tx.save_conversations(&done).await?;
         Ok(sooner)
     }
+}
+
+/// Whether a conversation whose due time went from `before` to `after` is now due sooner: a
+/// worker that waits for `before`, or for nothing, would wake too late for it.
+fn due_sooner(before: Option<DateTime<Utc>>, after: Option<DateTime<Utc>>) -> bool {
+    after.is_some_and(|at| before.is_none_or(|b| at < b))
 }
 
 /// What a resolved reply is refused or dropped for, if anything.
@@ -369,7 +376,7 @@ fn visitor_message(
     conv: &Conversation,
     public_url: &str,
     quarantined: bool,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
     attachment_limit: usize,
 ) -> (NewMessage, Vec<String>) {
     // The Message-ID is the message id: a second copy (SMTP and IMAP both) is a duplicate.
@@ -411,4 +418,27 @@ fn visitor_message(
         trimmed: analysis.trimmed,
     };
     (new, ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::due_sooner;
+    use chrono::{TimeDelta, Utc};
+
+    #[test]
+    fn only_a_due_time_earlier_than_before_wakes_the_workers() {
+        let t = Utc::now();
+        let minute = TimeDelta::minutes(1);
+        let cases = [
+            (None, None, false),
+            (None, Some(t), true),
+            (Some(t), None, false),
+            (Some(t), Some(t - minute), true),
+            (Some(t), Some(t), false),
+            (Some(t), Some(t + minute), false),
+        ];
+        for (before, after, sooner) in cases {
+            assert_eq!(due_sooner(before, after), sooner, "{before:?} -> {after:?}");
+        }
+    }
 }
