@@ -103,7 +103,8 @@ impl Inbound {
     /// (it must exist and be of the token's site), else the one whose email our Message-ID in
     /// `In-Reply-To`/`References` names; then, for a reply, the sender and reach-window checks.
     /// Run where the reply is stored, in the same transaction, so the conversation is read
-    /// once and what was checked is what is written. Returns the conversation, if routed.
+    /// once and what was checked is what is written. Returns the conversation's pk, if routed;
+    /// the conversation itself is in `reads` (read there once for a whole group).
     ///
     /// Running it again on the same analysis gives the same answer (a group commit that
     /// failed is retried reply by reply).
