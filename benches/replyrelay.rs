@@ -174,8 +174,12 @@ async fn database(backend: &str, dir: &Path) -> String {
         _ => {
             use sqlx::Connection;
             let server = std::env::var("REPLYRELAY_TEST_POSTGRES_URL").unwrap();
-            let name = format!("rr_bench_{}", uuid::Uuid::new_v4().simple());
             let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+            let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
+                .unwrap()
+                .as_secs();
+            drop_left_over(&mut admin, now).await;
+            let name = format!("rr_bench_{now}_{}", uuid::Uuid::new_v4().simple());
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut admin)
                 .await
@@ -185,6 +189,26 @@ async fn database(backend: &str, dir: &Path) -> String {
                 .find('/')
                 .map_or(base.len(), |i| i + base.find("://").unwrap() + 3);
             format!("{}/{name}", &base[..host_end])
+        }
+    }
+}
+
+/// Drops the databases of bench runs that ended: those made an hour or more before `now` (a
+/// run takes minutes), and those named before names held the time. A run cannot drop its own
+/// on the way out: its daemons hold connections to the end.
+async fn drop_left_over(admin: &mut sqlx::PgConnection, now: u64) {
+    let ours: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'rr\\_bench\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap();
+    for (old,) in ours {
+        let made = (old.strip_prefix("rr_bench_"))
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(secs, _)| secs.parse::<u64>().ok());
+        if made.is_none_or(|made| made + 3600 < now) {
+            let drop = format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)");
+            let _ = sqlx::query(&drop).execute(&mut *admin).await;
         }
     }
 }
