@@ -6,7 +6,9 @@
 //! worker at once instead of at its next timer.
 
 use super::backend::Backend;
-use super::sql::{ms, opt_ms, placeholders, sql_backend, CONVERSATION_COLUMNS, ROWS_PER_STATEMENT};
+use super::sql::{
+    ms, numbered, opt_ms, placeholders, sql_backend, CONVERSATION_COLUMNS, ROWS_PER_STATEMENT,
+};
 use super::*;
 use crate::domain::{from_millis, AuthorKind, MessageSource};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};

@@ -9,11 +9,11 @@ macro_rules! sql_conversations {
                 let mut found = Vec::with_capacity(ids.len());
                 // Bounded lists: SQLite and PostgreSQL both cap a statement's parameters.
                 for chunk in ids.chunks(500) {
-                    let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let list = numbered(2, chunk.len());
                     let sql = format!(
                         "SELECT {CONVERSATION_COLUMNS} FROM conversations
                          WHERE site_id = $1 AND id IN ({}) ORDER BY pk {}",
-                        list.join(", "),
+                        list,
                         $row_lock
                     );
                     let mut query = $q::query(&sql).bind(site);
@@ -51,11 +51,11 @@ macro_rules! sql_conversations {
             async fn conversations_by_pks(&mut self, pks: &[i64]) -> Result<Vec<Conversation>> {
                 let mut found = Vec::with_capacity(pks.len());
                 for chunk in pks.chunks(ROWS_PER_STATEMENT) {
-                    let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let list = numbered(1, chunk.len());
                     let sql = format!(
                         "SELECT {CONVERSATION_COLUMNS} FROM conversations
                          WHERE pk IN ({}) ORDER BY pk {}",
-                        list.join(", "),
+                        list,
                         $row_lock
                     );
                     let mut query = $q::query(&sql);

@@ -139,11 +139,11 @@ macro_rules! sql_messages {
                 let mut found: std::collections::HashMap<i64, Vec<Message>> =
                     pks.iter().map(|pk| (*pk, Vec::new())).collect();
                 for chunk in pks.chunks(ROWS_PER_STATEMENT) {
-                    let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let list = numbered(1, chunk.len());
                     let sql = format!(
                         "SELECT * FROM messages WHERE conversation_pk IN ({})
                          ORDER BY conversation_pk, seq",
-                        list.join(", ")
+                        list
                     );
                     let mut query = $q::query(&sql);
                     for pk in chunk {

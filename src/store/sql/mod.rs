@@ -52,6 +52,14 @@ pub fn placeholders(rows: usize, cols: usize) -> String {
         .join(", ")
 }
 
+/// `$first, $first+1, …`: `n` numbered placeholders, for an `IN (…)` list.
+pub fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Rows per multi-row statement: PostgreSQL takes at most 65,535 parameters in one, SQLite
 /// 32,766; 256 rows of up to 20 values stays far below both.
 pub const ROWS_PER_STATEMENT: usize = 256;
@@ -214,5 +222,11 @@ mod tests {
     fn placeholders_number_rows_in_order() {
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(super::placeholders(1, 1), "($1)");
+    }
+
+    #[test]
+    fn numbered_lists_count_from_the_first() {
+        assert_eq!(super::numbered(1, 3), "$1, $2, $3");
+        assert_eq!(super::numbered(2, 1), "$2");
     }
 }

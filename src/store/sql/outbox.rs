@@ -198,11 +198,11 @@ macro_rules! sql_outbox {
             ) -> Result<std::collections::HashMap<i64, DateTime<Utc>>> {
                 let mut found = std::collections::HashMap::with_capacity(pks.len());
                 for chunk in pks.chunks(ROWS_PER_STATEMENT) {
-                    let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let list = numbered(1, chunk.len());
                     let sql = format!(
                         "SELECT conversation_pk, MAX(created_at) FROM emails
                          WHERE conversation_pk IN ({}) GROUP BY conversation_pk",
-                        list.join(", ")
+                        list
                     );
                     let mut query = $q::query(&sql);
                     for pk in chunk {

@@ -46,10 +46,10 @@ macro_rules! sql_suppressions {
                 let stored: Vec<&String> = forms.keys().collect();
                 let mut found = std::collections::HashSet::new();
                 for chunk in stored.chunks(ROWS_PER_STATEMENT) {
-                    let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+                    let list = numbered(2, chunk.len());
                     let sql = format!(
                         "SELECT email FROM suppressions WHERE site_id = $1 AND email IN ({})",
-                        list.join(", ")
+                        list
                     );
                     let mut query = $q::query(&sql).bind(site);
                     for form in chunk {

@@ -37,7 +37,9 @@ pub(crate) mod lite {
 }
 
 use super::backend::Backend;
-use super::sql::{ms, opt_ms, placeholders, sql_backend, CONVERSATION_COLUMNS, ROWS_PER_STATEMENT};
+use super::sql::{
+    ms, numbered, opt_ms, placeholders, sql_backend, CONVERSATION_COLUMNS, ROWS_PER_STATEMENT,
+};
 use super::*;
 use crate::domain::{from_millis, AuthorKind, MessageSource};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
