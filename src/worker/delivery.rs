@@ -173,15 +173,7 @@ impl Worker {
             Err(SendError::Transient(reason)) => {
                 let error = format!("gave up after {} attempts: {reason}", email.attempts);
                 tracing::warn!(%error, "email failed");
-                metrics
-                    .emails_failed
-                    .get_or_create(&crate::metrics::label("reason", "gave_up"))
-                    .inc();
-                (
-                    Step::Failed,
-                    EmailOutcome::Failed { error },
-                    AddressFault::None,
-                )
+                failed("gave_up", error, AddressFault::None)
             }
             Err(SendError::Permanent {
                 reply,
@@ -189,20 +181,21 @@ impl Worker {
                 soft_bounce,
             }) => {
                 tracing::warn!(%reply, "email refused");
-                metrics
-                    .emails_failed
-                    .get_or_create(&crate::metrics::label("reason", "refused"))
-                    .inc();
-                (
-                    Step::Failed,
-                    EmailOutcome::Failed { error: reply },
-                    match (bad_address, soft_bounce) {
-                        (true, _) => AddressFault::Dead,
-                        (false, true) => AddressFault::Soft,
-                        (false, false) => AddressFault::None,
-                    },
-                )
+                let fault = match (bad_address, soft_bounce) {
+                    (true, _) => AddressFault::Dead,
+                    (false, true) => AddressFault::Soft,
+                    (false, false) => AddressFault::None,
+                };
+                failed("refused", reply, fault)
             }
         })
     }
+}
+
+/// An email failed for good: counted under `reason` in the metrics, recorded with `error`.
+fn failed(reason: &str, error: String, fault: AddressFault) -> (Step, EmailOutcome, AddressFault) {
+    (crate::metrics::get().emails_failed)
+        .get_or_create(&crate::metrics::label("reason", reason))
+        .inc();
+    (Step::Failed, EmailOutcome::Failed { error }, fault)
 }
