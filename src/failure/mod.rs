@@ -114,8 +114,8 @@ use said::said_reason;
 use stage::{
     after_data, at_rcpt, looked_up_in_own_directory, takes_no_mail, unknown_user_names_no_address,
 };
-pub use status::status_in;
 use status::{from_status, names_the_mailbox};
+pub use status::{recipient_status, status_in};
 
 /// The reason a failure's words and status give, and whether it means a dead address. A
 /// temporary status (4.x.x) is never a dead address, whatever the words. `context` is the rest
@@ -136,6 +136,11 @@ pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Rea
         .unwrap_or_default();
     if takes_no_mail(&text) {
         reason = Reason::NotAccept;
+    }
+    // "Inactive" and "disabled" are said of an account that may come back and of one that is
+    // gone; a status that names the mailbox as bad (5.1.1) says which.
+    if reason == Reason::Suspended && status.and_then(from_status) == Some(Reason::UserUnknown) {
+        reason = Reason::UserUnknown;
     }
     let context = context.to_lowercase();
     let refused_after_data = after_data(&text) || after_data(&context);

@@ -13,15 +13,26 @@ pub(super) fn after_data(text: &str) -> bool {
     .any(|p| text.contains(p))
         && !text.contains("rcpt to:")
         && !text.contains("in reply to rcpt")
+        && !no_valid_recipients(text)
+}
+
+/// Whether the server answered `DATA` that it had no valid recipient: a client that pipelines
+/// its commands (RFC 2920) sends `DATA` before it reads the answers to `RCPT TO`, and so
+/// reports a recipient refused there as refused at `DATA`. That answer proves the refusal came
+/// at `RCPT TO`.
+fn no_valid_recipients(text: &str) -> bool {
+    text.contains("no valid recipients")
 }
 
 /// Whether the server refused the recipient itself, at `RCPT TO`: the command named as a word
 /// (`in reply to RCPT TO command`, X3's `SMTP:RCPT host …`, `[RCPT_TO]`), Postfix's prefix for
 /// a recipient restriction, or Exchange relaying the remote server's refusal of the recipient
-/// (5.1.351 "Remote server returned unknown recipient").
+/// (5.1.351 "Remote server returned unknown recipient"), or a pipelined `DATA`'s "no valid
+/// recipients".
 pub(super) fn at_rcpt(text: &str) -> bool {
     text.contains("recipient address rejected")
         || text.contains("returned unknown recipient")
+        || no_valid_recipients(text)
         || text
             .split(|c: char| !c.is_ascii_alphanumeric())
             .any(|word| word == "rcpt")

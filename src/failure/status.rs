@@ -34,30 +34,68 @@ pub(super) fn from_status(status: &str) -> Option<Reason> {
     })
 }
 
+/// A recipient's status: its `Status:` field, unless that is the generic `x.0.0` and the
+/// server's own answer carries a code of the same class that says more (an MTA writes `5.0.0`
+/// over a `550 5.1.1` it was given).
+pub fn recipient_status(field: Option<&str>, diagnostic: Option<&str>) -> Option<String> {
+    let said = diagnostic.and_then(server_status_in);
+    match (field, said) {
+        (Some(field), Some(said))
+            if field.ends_with(".0.0")
+                && said.starts_with(&field[..1])
+                && !said.ends_with(".0.0") =>
+        {
+            Some(said)
+        }
+        (Some(field), _) => Some(field.to_string()),
+        (None, said) => said,
+    }
+}
+
 /// The first enhanced status code (`5.1.1`) in a text.
 pub fn status_in(text: &str) -> Option<String> {
+    statuses_in(text).next().map(|(_, code)| code.to_string())
+}
+
+/// The enhanced status code a server gave with its reply (`550 5.7.1`, `550-'5.2.2`), where a
+/// relay wrote its own in front of it (Amazon SES's "5.1.0 - Unknown address error 550-'5.7.1
+/// …'"); else the first code in the text.
+fn server_status_in(text: &str) -> Option<String> {
+    let with_reply = statuses_in(text).find(|&(at, _)| {
+        let before = text[..at].trim_end_matches([' ', '-', '\'', '"']);
+        let code = &before.as_bytes()[before.len().saturating_sub(4)..];
+        code.len() == 4
+            && !code[0].is_ascii_alphanumeric()
+            && matches!(code[1], b'2' | b'4' | b'5')
+            && code[2..].iter().all(u8::is_ascii_digit)
+    });
+    with_reply
+        .map(|(_, code)| code.to_string())
+        .or_else(|| status_in(text))
+}
+
+/// Every enhanced status code in a text, with where it starts.
+fn statuses_in(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
+    (0..bytes.len()).filter_map(move |i| {
+        let b = bytes[i];
         if !matches!(b, b'2' | b'4' | b'5') || (i > 0 && bytes[i - 1].is_ascii_alphanumeric()) {
-            continue;
+            return None;
         }
         if i > 0 && bytes[i - 1] == b'.' {
-            continue;
+            return None;
         }
         let rest = &text[i..];
-        let code: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let code = code.trim_end_matches('.');
+        let len = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.')
+            .count();
+        let code = rest[..len].trim_end_matches('.');
         let fields: Vec<&str> = code.split('.').collect();
         let ok = fields.len() == 3
             && fields[0].len() == 1
             && (1..=3).contains(&fields[1].len())
             && (1..=3).contains(&fields[2].len());
-        if ok {
-            return Some(code.to_string());
-        }
-    }
-    None
+        ok.then_some((i, code))
+    })
 }

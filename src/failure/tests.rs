@@ -128,6 +128,59 @@ fn the_stage_and_rfc_7504s_codes_are_read() {
 }
 
 #[test]
+fn a_status_that_names_the_mailbox_says_whether_inactive_means_gone() {
+    let table = [
+        // "Inactive" beside 5.1.1 (bad destination mailbox): the account is gone.
+        (
+            Some("5.1.1"),
+            "RCPT TO: 550 5.1.1 <a@b.test>: inactive email address",
+            Reason::UserUnknown,
+            true,
+        ),
+        // Beside 5.2.1 (mailbox disabled) it may come back, as with no status at all.
+        (
+            Some("5.2.1"),
+            "550 5.2.1 The email account that you tried to reach is inactive",
+            Reason::Suspended,
+            false,
+        ),
+        (None, "550 Account disabled", Reason::Suspended, false),
+    ];
+    for (status, said, reason, hard) in table {
+        assert_eq!(
+            severity(status, Some(said), ""),
+            (reason, hard),
+            "{status:?} {said}"
+        );
+    }
+}
+
+#[test]
+fn a_pipelined_data_refused_for_no_valid_recipients_proves_the_rcpt_refusal() {
+    // The client sent DATA before reading the answers to RCPT TO; the server's answer to DATA
+    // says every recipient had been refused, so "invalid recipient" was the answer to RCPT.
+    let transcript =
+        ">>> DATA\n<<< 550 5.5.0 Invalid recipient\n<<< 554 5.5.1 Error: no valid recipients";
+    assert_eq!(
+        severity(
+            Some("5.5.0"),
+            Some("550 5.5.0 Invalid recipient"),
+            transcript
+        ),
+        (Reason::UserUnknown, true)
+    );
+    // Without that answer, a "no such user" refused after DATA is a filter's.
+    assert_eq!(
+        severity(
+            Some("5.5.0"),
+            Some("550 5.5.0 Invalid recipient (in reply to end of DATA command)"),
+            ""
+        ),
+        (Reason::Filtered, false)
+    );
+}
+
+#[test]
 fn a_mail_stores_own_directory_is_proof_a_filters_words_are_not() {
     let table = [
         // The server holding the mailboxes looked the name up and it is not there.
@@ -244,6 +297,36 @@ fn soft_failures_suppress_only_when_many_over_long() {
     assert!(Reason::MailboxFull.counts_as_soft_bounce());
     assert!(!Reason::Blocked.counts_as_soft_bounce());
     assert!(!Reason::Undefined.counts_as_soft_bounce());
+}
+
+#[test]
+fn a_generic_status_gives_way_to_the_servers_own_code() {
+    let table = [
+        (
+            Some("5.0.0"),
+            Some("550 5.1.1 <a@b.test>: User unknown"),
+            Some("5.1.1"),
+        ),
+        (Some("5.0.0"), Some("550 Unknown user"), Some("5.0.0")),
+        // Only a code of the same class: a 4.x.x answer does not make a failure temporary.
+        (Some("5.0.0"), Some("451 4.3.0 try again"), Some("5.0.0")),
+        (Some("5.2.2"), Some("550 5.1.1 User unknown"), Some("5.2.2")),
+        (None, Some("552 5.2.2 Mailbox full"), Some("5.2.2")),
+        // A relay's own code in front of the server's: the server's says what happened.
+        (
+            Some("5.0.0"),
+            Some("5.1.0 - Unknown address error 550-'5.2.2 <a@b.test>... Mailbox Full'"),
+            Some("5.2.2"),
+        ),
+        (None, None, None),
+    ];
+    for (field, diagnostic, want) in table {
+        assert_eq!(
+            recipient_status(field, diagnostic).as_deref(),
+            want,
+            "{field:?} {diagnostic:?}"
+        );
+    }
 }
 
 #[test]

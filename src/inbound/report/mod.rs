@@ -171,9 +171,7 @@ fn read_parts(message: &Message<'_>, report: &mut Bounce) -> Option<String> {
 fn summarise(report: &mut Bounce, notification: &str) {
     let alone = report.recipients.len() == 1;
     for r in &mut report.recipients {
-        if r.status.is_none() {
-            r.status = r.diagnostic.as_deref().and_then(crate::failure::status_in);
-        }
+        r.status = crate::failure::recipient_status(r.status.as_deref(), r.diagnostic.as_deref());
         let (why, hard) = severity(r.status.as_deref(), r.diagnostic.as_deref(), notification);
         let (why, hard) = match r.category {
             Some(category) => crate::failure::weighed(why, category, r.status.as_deref()),
