@@ -59,19 +59,23 @@ pub fn status_in(text: &str) -> Option<String> {
 
 /// The enhanced status code a server gave with its reply (`550 5.7.1`, `550-'5.2.2`), where a
 /// relay wrote its own in front of it (Amazon SES's "5.1.0 - Unknown address error 550-'5.7.1
-/// …'"); else the first code in the text.
+/// …'"); else the first code in the text. A failure's code, where the text has one: the
+/// `250 2.0.0` of a session transcript are the steps that went well before it.
 fn server_status_in(text: &str) -> Option<String> {
-    let with_reply = statuses_in(text).find(|&(at, _)| {
+    let with_reply = |&(at, _): &(usize, &str)| {
         let before = text[..at].trim_end_matches([' ', '-', '\'', '"']);
         let code = &before.as_bytes()[before.len().saturating_sub(4)..];
         code.len() == 4
             && !code[0].is_ascii_alphanumeric()
             && matches!(code[1], b'2' | b'4' | b'5')
             && code[2..].iter().all(u8::is_ascii_digit)
-    });
-    with_reply
-        .map(|(_, code)| code.to_string())
-        .or_else(|| status_in(text))
+    };
+    let failures = || statuses_in(text).filter(|(_, code)| !code.starts_with('2'));
+    let best = failures()
+        .find(with_reply)
+        .or_else(|| failures().next())
+        .or_else(|| statuses_in(text).next());
+    best.map(|(_, code)| code.to_string())
 }
 
 /// Every enhanced status code in a text, with where it starts.

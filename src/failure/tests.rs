@@ -318,6 +318,12 @@ fn a_generic_status_gives_way_to_the_servers_own_code() {
             Some("5.1.0 - Unknown address error 550-'5.2.2 <a@b.test>... Mailbox Full'"),
             Some("5.2.2"),
         ),
+        // A transcript: the failure's code, not the successes before it.
+        (
+            None,
+            Some("Out: 250 2.1.5 Ok In: DATA Out: 451 4.3.0 Error: queue file write error"),
+            Some("4.3.0"),
+        ),
         (None, None, None),
     ];
     for (field, diagnostic, want) in table {

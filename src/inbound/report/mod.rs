@@ -33,6 +33,9 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         if let Some(inner) = wrapped_report(message).and_then(|m| read_report(m, envelope)) {
             return Some(inner);
         }
+        if let Some(inner) = pasted_report(message, envelope) {
+            return Some(inner);
+        }
     }
     let mut report = Bounce {
         kind: ReportKind::Failed,
@@ -279,6 +282,38 @@ fn wrapped_report<'a>(message: &'a Message<'a>) -> Option<&'a Message<'a>> {
             .map(|_| inner),
         _ => None,
     })
+}
+
+/// A report pasted whole into a text body (a mailbox's notice that quotes the report it got,
+/// after an mbox `From ` line or a blank line): read from its own header block, the one that
+/// says `multipart/report`.
+fn pasted_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce> {
+    let offset = message.root_part().raw_body_offset() as usize;
+    let body = message.raw_message.get(offset..)?;
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let at = lower
+        .match_indices("content-type: multipart/report")
+        .map(|(at, _)| at)
+        .find(|&at| at == 0 || lower.as_bytes()[at - 1] == b'\n')?;
+    // The header block starts after the blank line (or the mbox `From ` line) above it.
+    let start = lower[..at]
+        .rmatch_indices('\n')
+        .map(|(i, _)| i + 1)
+        .take_while(|&i| {
+            let line = &lower[i..];
+            !line.starts_with('\n') && !line.starts_with("\r\n")
+        })
+        .last()
+        .unwrap_or(at);
+    let start = match lower[start..].starts_with("from ") {
+        true => start + lower[start..].find('\n')? + 1,
+        false => start,
+    };
+    // Guarded as the outer parse is (`read`): mail-parser panics on some malformed MIME.
+    let parse = || mail_parser::MessageParser::default().parse(&body[start..]);
+    let inner = std::panic::catch_unwind(parse).ok().flatten()?;
+    read_report(&inner, envelope).filter(|r| !r.recipients.is_empty())
 }
 
 /// Microsoft's junk-mail reports (JMRP) are no ARF: the reported email comes back whole, its

@@ -243,6 +243,26 @@ fn a_report_passed_on_inside_another_message_is_read() {
 }
 
 #[test]
+fn a_report_pasted_into_a_text_notice_is_read() {
+    // A mailbox's notice in plain text, the report it got pasted below an mbox `From ` line:
+    // the notice's contact address is no recipient.
+    let inner = dsn(
+        "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 4.0.0\r\nDiagnostic-Code: X-Postfix; delivery temporarily suspended",
+    );
+    let outer = format!(
+        "From: MAILER-DAEMON@gw.example\r\nTo: support@acme.example\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: text/plain\r\n\r\nWe could not deliver the message below.\r\nFor help, write to <help@gw.example>.\r\n\r\n-----\r\nFrom MAILER-DAEMON  Thu Apr 29 23:34:45 2015\r\n{inner}"
+    );
+    let b = read(&outer).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert_eq!(b.status.as_deref(), Some("4.0.0"));
+    assert!(!b.hard);
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<abc@reply.acme.example>")
+    );
+}
+
+#[test]
 fn the_returned_message_id_is_found_in_broken_structures() {
     let fields = "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.1.1";
     let id = Some("<abc@reply.acme.example>");
