@@ -26,6 +26,8 @@ struct Row {
 
 #[path = "replyrelay/retention.rs"]
 mod retention;
+#[path = "replyrelay/scheduler.rs"]
+mod scheduler;
 #[path = "replyrelay/several.rs"]
 mod several;
 
@@ -73,7 +75,10 @@ fn main() {
         }
     }
     if wants("scheduler") {
-        rows.extend(rt.block_on(scheduler()));
+        rows.extend(rt.block_on(scheduler::scheduler("sqlite")));
+        if pg.is_some() {
+            rows.extend(rt.block_on(scheduler::scheduler("postgres")));
+        }
     }
     if wants("retention") {
         rows.extend(rt.block_on(retention::retention()));
@@ -842,126 +847,3 @@ async fn sent_one_email_each(db: &str) -> Vec<(i64, String)> {
 }
 
 // ----- 4. the scheduler at scale -----------------------------------------------------------------
-
-async fn scheduler() -> Vec<Row> {
-    use sqlx::Connection;
-    let stored: i64 = 1_000_000;
-    let due_now: i64 = 10_000;
-    let sink = smtp_sink();
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("rr.db").display());
-    // Migrate with a first start, then fill the database directly (as a year of chats would).
-    {
-        let d = start_daemon_on(
-            tempfile::tempdir().unwrap(),
-            &db,
-            Some(sink.port),
-            false,
-            "",
-        );
-        drop(d);
-    }
-    let due_at = Utc::now() + TimeDelta::seconds(40);
-    let t = |back: i64| due_at.timestamp_millis() - back;
-    let fill = Instant::now();
-    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-    sqlx::query("PRAGMA journal_mode = WAL")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(
-        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $1)
-         INSERT INTO conversations (pk, site_id, id, visitor_id, visitor_email, created_at,
-             last_activity_at, left_at, last_visitor_message_at, last_agent_message_at,
-             pending_since, due_at)
-         SELECT x, 'acme', 'c' || x, 'v' || x, 'visitor' || x || '@example.com', $2, $3, $3, $2,
-             CASE WHEN x <= $4 THEN $5 ELSE NULL END,
-             CASE WHEN x <= $4 THEN $5 ELSE NULL END,
-             CASE WHEN x <= $4 THEN $6 ELSE NULL END
-         FROM n",
-    )
-    .bind(stored)
-    .bind(t(8 * 60_000))
-    .bind(t(6 * 60_000))
-    .bind(due_now)
-    .bind(t(60_000))
-    .bind(t(0))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    sqlx::query(
-        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $1)
-         INSERT INTO messages (conversation_pk, id, author, author_name, text, at)
-         SELECT x, 'a', 'agent', 'Sam', 'Yes, in 3 days.', $2 FROM n",
-    )
-    .bind(due_now)
-    .bind(t(60_000))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    drop(conn);
-    let fill = fill.elapsed();
-    let daemon = start_daemon_on(dir, &db, Some(sink.port), false, "");
-    // CPU while nothing is due (the million conversations are stored, none due yet).
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (cpu0, wall0) = (cpu_seconds(daemon.pid()), Instant::now());
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let idle_cpu = (cpu_seconds(daemon.pid()) - cpu0) / wall0.elapsed().as_secs_f64() * 100.0;
-    let wait = (due_at - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(wait).await;
-    let start = Instant::now();
-    while metric(&daemon, "replyrelay_emails_sent_total").await < due_now as f64 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let drain = start.elapsed().as_secs_f64();
-    let rss = peak_rss_mb(daemon.pid());
-    // Lateness: when each email was composed, behind the due time.
-    let mut conn = sqlx::SqliteConnection::connect(&format!("{db}?mode=ro"))
-        .await
-        .unwrap();
-    let mut late: Vec<i64> = sqlx::query_scalar("SELECT created_at - $1 FROM emails ORDER BY 1")
-        .bind(due_at.timestamp_millis())
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    late.sort_unstable();
-    let pct = |p: f64| late[((late.len() as f64 * p) as usize).min(late.len() - 1)] as f64 / 1000.0;
-    eprintln!("(scheduler set-up: {stored} conversations written in {fill:?})");
-    vec![
-        Row {
-            what: format!("4. scheduler: drain {due_now} due of {stored} stored -> smtp-sink"),
-            figure: due_now as f64 / drain,
-            unit: "emails/s",
-            reference: None,
-            bound: "as outbound: composing, then sending, on the one writer",
-        },
-        Row {
-            what: "4. scheduler: lateness behind due time, p50".into(),
-            figure: pct(0.5),
-            unit: "s",
-            reference: None,
-            bound: "queue position x compose cost per email (256 per transaction: reads and writes on its task, MIME on blocking threads beside them)",
-        },
-        Row {
-            what: "4. scheduler: lateness behind due time, p99".into(),
-            figure: pct(0.99),
-            unit: "s",
-            reference: None,
-            bound: "queue position x compose cost per email (256 per transaction: reads and writes on its task, MIME on blocking threads beside them)",
-        },
-        Row {
-            what: format!("4. scheduler: CPU while nothing is due, {stored} stored"),
-            figure: idle_cpu,
-            unit: "% of a core",
-            reference: None,
-            bound: "two index look-ups per wake-up",
-        },
-        Row {
-            what: "4. scheduler: peak RSS of the daemon".into(),
-            figure: rss,
-            unit: "MB",
-            reference: None,
-            bound: "SQLite page cache, pools",
-        },
-    ]
-}
