@@ -1,5 +1,16 @@
 use super::*;
 
+/// Each row's words (with its status, and no notification around them) read as the row says.
+fn assert_severities(table: &[(Option<&str>, &str, Reason, bool)]) {
+    for &(status, said, reason, hard) in table {
+        assert_eq!(
+            severity(status, Some(said), ""),
+            (reason, hard),
+            "{status:?} {said}"
+        );
+    }
+}
+
 #[test]
 fn only_a_dead_address_is_hard() {
     let table = [
@@ -85,13 +96,7 @@ fn only_a_dead_address_is_hard() {
         (Some("5.0.0"), "", Reason::Undefined, false),
         (None, "", Reason::Undefined, false),
     ];
-    for (status, said, reason, hard) in table {
-        assert_eq!(
-            severity(status, Some(said), ""),
-            (reason, hard),
-            "{status:?} {said}"
-        );
-    }
+    assert_severities(&table);
 }
 
 #[test]
@@ -118,13 +123,7 @@ fn the_stage_and_rfc_7504s_codes_are_read() {
             false,
         ),
     ];
-    for (status, said, reason, hard) in table {
-        assert_eq!(
-            severity(status, Some(said), ""),
-            (reason, hard),
-            "{status:?} {said}"
-        );
-    }
+    assert_severities(&table);
 }
 
 #[test]
@@ -146,13 +145,7 @@ fn a_status_that_names_the_mailbox_says_whether_inactive_means_gone() {
         ),
         (None, "550 Account disabled", Reason::Suspended, false),
     ];
-    for (status, said, reason, hard) in table {
-        assert_eq!(
-            severity(status, Some(said), ""),
-            (reason, hard),
-            "{status:?} {said}"
-        );
-    }
+    assert_severities(&table);
 }
 
 #[test]
