@@ -290,24 +290,18 @@ fn wrapped_report<'a>(message: &'a Message<'a>) -> Option<&'a Message<'a>> {
 fn pasted_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce> {
     let offset = message.root_part().raw_body_offset() as usize;
     let body = message.raw_message.get(offset..)?;
-    let text = String::from_utf8_lossy(body);
-    let lower = text.to_ascii_lowercase();
-    let at = lower
-        .match_indices("content-type: multipart/report")
-        .map(|(at, _)| at)
-        .find(|&at| at == 0 || lower.as_bytes()[at - 1] == b'\n')?;
+    // Searched as bytes: a notice in a legacy charset is no UTF-8, and offsets must be the body's.
+    let lower = body.to_ascii_lowercase();
+    let at = memchr::memmem::find_iter(&lower, b"content-type: multipart/report")
+        .find(|&at| at == 0 || lower[at - 1] == b'\n')?;
     // The header block starts after the blank line (or the mbox `From ` line) above it.
-    let start = lower[..at]
-        .rmatch_indices('\n')
-        .map(|(i, _)| i + 1)
-        .take_while(|&i| {
-            let line = &lower[i..];
-            !line.starts_with('\n') && !line.starts_with("\r\n")
-        })
+    let start = memchr::memrchr_iter(b'\n', &lower[..at])
+        .map(|i| i + 1)
+        .take_while(|&i| !lower[i..].starts_with(b"\n") && !lower[i..].starts_with(b"\r\n"))
         .last()
         .unwrap_or(at);
-    let start = match lower[start..].starts_with("from ") {
-        true => start + lower[start..].find('\n')? + 1,
+    let start = match lower[start..].starts_with(b"from ") {
+        true => start + memchr::memchr(b'\n', &lower[start..])? + 1,
         false => start,
     };
     // Guarded as the outer parse is (`read`): mail-parser panics on some malformed MIME.

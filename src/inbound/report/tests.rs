@@ -255,6 +255,14 @@ fn a_report_pasted_into_a_text_notice_is_read() {
     let b = read(&outer).unwrap();
     assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
     assert_eq!(b.status.as_deref(), Some("4.0.0"));
+    // A notice in a legacy charset is no UTF-8: the report below it is found all the same.
+    let mut legacy = outer.replace("could not", "could \u{1}not").into_bytes();
+    for byte in legacy.iter_mut().filter(|b| **b == 1) {
+        *byte = 0xE9;
+    }
+    let message = MessageParser::default().parse(&legacy[..]).unwrap();
+    let b = read_report(&message, &Envelope::default()).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
     assert!(!b.hard);
     assert_eq!(
         b.original_message_id.as_deref(),
