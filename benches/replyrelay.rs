@@ -24,6 +24,8 @@ struct Row {
     bound: &'static str,
 }
 
+#[path = "../tests/support/pg_database.rs"]
+mod pg_database;
 #[path = "replyrelay/retention.rs"]
 mod retention;
 #[path = "replyrelay/scheduler.rs"]
@@ -177,43 +179,8 @@ async fn database(backend: &str, dir: &Path) -> String {
     match backend {
         "sqlite" => format!("sqlite://{}", dir.join("rr.db").display()),
         _ => {
-            use sqlx::Connection;
             let server = std::env::var("REPLYRELAY_TEST_POSTGRES_URL").unwrap();
-            let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-            let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
-                .unwrap()
-                .as_secs();
-            drop_left_over(&mut admin, now).await;
-            let name = format!("rr_bench_{now}_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let (base, _) = server.split_once('?').unwrap_or((&server, ""));
-            let host_end = base[base.find("://").unwrap() + 3..]
-                .find('/')
-                .map_or(base.len(), |i| i + base.find("://").unwrap() + 3);
-            format!("{}/{name}", &base[..host_end])
-        }
-    }
-}
-
-/// Drops the databases of bench runs that ended: those made an hour or more before `now` (a
-/// run takes minutes), and those named before names held the time. A run cannot drop its own
-/// on the way out: its daemons hold connections to the end.
-async fn drop_left_over(admin: &mut sqlx::PgConnection, now: u64) {
-    let ours: Vec<(String,)> =
-        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'rr\\_bench\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap();
-    for (old,) in ours {
-        let made = (old.strip_prefix("rr_bench_"))
-            .and_then(|rest| rest.split_once('_'))
-            .and_then(|(secs, _)| secs.parse::<u64>().ok());
-        if made.is_none_or(|made| made + 3600 < now) {
-            let drop = format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)");
-            let _ = sqlx::query(&drop).execute(&mut *admin).await;
+            pg_database::fresh(&server, "rr_bench").await
         }
     }
 }

@@ -30,54 +30,11 @@ pub fn postgres_server() -> Option<String> {
     }
 }
 
-/// How old a test database must be to be dropped as left over: no test runs this long.
-const LEFT_OVER_AFTER_SECS: u64 = 3600;
-
-/// A fresh database of its own on the test server, as a URL. Its name holds when it was made:
-/// a test cannot drop its database on the way out (the daemon it started may still hold
-/// connections), so each new one drops those a run an hour ago or more left behind.
+/// A fresh database of its own on the test server, as a URL (`rr_t_…`; each new one drops
+/// those a run an hour ago or more left behind).
 pub async fn fresh_postgres_database() -> Option<String> {
-    use sqlx::Connection;
     let server = postgres_server()?;
-    let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
-        .unwrap()
-        .as_secs();
-    let name = format!("rr_t_{now}_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&server)
-        .await
-        .expect("test PostgreSQL server");
-    let ours: Vec<(String,)> =
-        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'rr\\_t\\_%'")
-            .fetch_all(&mut admin)
-            .await
-            .unwrap();
-    for (old,) in ours {
-        // Names without a time are from before names had one: left over too.
-        let made = (old.strip_prefix("rr_t_"))
-            .and_then(|rest| rest.split_once('_'))
-            .and_then(|(secs, _)| secs.parse::<u64>().ok());
-        if made.is_none_or(|made| made + LEFT_OVER_AFTER_SECS < now) {
-            // Another test may be dropping it too: whichever comes second fails, harmlessly.
-            let drop = format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)");
-            let _ = sqlx::query(&drop).execute(&mut admin).await;
-        }
-    }
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server.as_str(), ""), |(b, q)| (b, q));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let mut url = format!("{}/{name}", &base[..host_end]);
-    if !query.is_empty() {
-        url = format!("{url}?{query}");
-    }
-    Some(url)
+    Some(super::pg_database::fresh(&server, "rr_t").await)
 }
 
 /// The database URL for a test on `backend` (a file in `dir` for SQLite), or `None` when the

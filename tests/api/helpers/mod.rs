@@ -10,6 +10,8 @@
 mod app;
 mod chatwoot_api;
 mod db;
+#[path = "../../support/pg_database.rs"]
+mod pg_database;
 #[path = "../../support/skip.rs"]
 pub mod skip;
 mod smtp_client;
