@@ -4,7 +4,8 @@
 //! fills the askama templates in `templates/`; [`build`] wraps the result in a MIME message with
 //! the threading, reply and unsubscribe headers. Chat text is escaped on the way into HTML and
 //! names are stripped of line breaks before they reach a header. `markdown` turns a chat
-//! message's light Markdown into the email's HTML, its text part and its preview line.
+//! message's light Markdown into the email's HTML, its text part and its preview line;
+//! `transfer` encodes the two bodies for the wire (7bit, quoted-printable or base64).
 
 use crate::config::Site;
 use crate::domain::{AuthorKind, MessageSource, Mode};
@@ -15,9 +16,10 @@ use crate::triggers::EmailKind;
 use askama::Template;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 mod markdown;
+mod transfer;
 mod when;
 
 pub use markdown::{markdown_to_html, markdown_to_plain, markdown_to_text};
@@ -634,10 +636,11 @@ pub fn build(env: &Envelope<'_>, r: &Rendered) -> anyhow::Result<Vec<u8>> {
             "List-Unsubscribe-Post",
             "List-Unsubscribe=One-Click".into(),
         ))
-        .multipart(MultiPart::alternative_plain_html(
-            r.text.clone(),
-            r.html.clone(),
-        ))?;
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(transfer::body(r.text.clone())))
+                .singlepart(SinglePart::html(transfer::body(r.html.clone()))),
+        )?;
     Ok(message.formatted())
 }
 
