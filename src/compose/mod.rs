@@ -400,10 +400,8 @@ pub fn make(
     let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
     // The link names this email, so it stops mail to the address this email went to, even
     // after the conversation's visitor has given another.
-    let unsubscribe_url = format!(
-        "{public_url}/v1/unsubscribe/{}",
-        keys.sign_email(Purpose::Unsubscribe, &site.id, id.as_bytes())
-    );
+    let unsubscribe = keys.sign_email(Purpose::Unsubscribe, &site.id, id.as_bytes());
+    let unsubscribe_url = format!("{public_url}/v1/unsubscribe/{unsubscribe}");
     let ctx = Context {
         site,
         kind,
@@ -424,7 +422,7 @@ pub fn make(
                 site.reply_domain
             ),
             unsubscribe_url: &unsubscribe_url,
-            unsubscribe_address: crate::list_unsubscribe::address(site, keys, &id),
+            unsubscribe_address: crate::list_unsubscribe::address_of(site, &unsubscribe),
             date: now,
         },
         &rendered,
