@@ -362,6 +362,9 @@ pub struct Made {
     pub id: uuid::Uuid,
     /// The `Message-ID`, with angle brackets.
     pub message_id: String,
+    /// The envelope sender: its own bounce address where the site has one in the reply domain
+    /// (see `crate::verp`), so the report that comes back is tied to this email by it alone.
+    pub mail_from: String,
     pub raw: Vec<u8>,
     pub selection: Selection,
     pub rendered: Rendered,
@@ -430,6 +433,8 @@ pub fn make(
     Ok(Made {
         id,
         message_id,
+        // Signed here, on the thread that makes the email, not on the task that writes it.
+        mail_from: crate::verp::mail_from(site, keys, crate::verp::number_of(&id)),
         raw,
         selection,
         rendered,

@@ -172,16 +172,21 @@ impl Worker {
                 return unmade(tx, config, writes, conv, &site_id, &to, e, now).await;
             }
         };
-        let (id, message_id, raw, selection) = (made.id, made.message_id, made.raw, made.selection);
+        let compose::Made {
+            id,
+            message_id,
+            mail_from,
+            raw,
+            selection,
+            ..
+        } = made;
         let email = OutboxEmail {
             id: id.to_string(),
             conversation_pk: pk,
             conversation_id: conv.id.clone(),
             site_id: site.id.clone(),
             message_id: message_id.clone(),
-            // Its own bounce address where the site has one in the reply domain: the report
-            // that comes back is tied to this email by its envelope alone.
-            mail_from: crate::verp::mail_from(site, &self.keys, crate::verp::number_of(&id)),
+            mail_from,
             rcpt_to: to,
             status: EmailStatus::Pending,
             attempts: 0,
