@@ -255,3 +255,23 @@ pub(super) fn more_clients_attributions_and_app_lines_are_known() {
         assert_eq!(trim(body), want, "{body:?}");
     }
 }
+
+#[test]
+pub(super) fn a_forward_below_the_reply_goes_in_any_client_and_language() {
+    let cases = [
+        // Apple Mail, its forward marker quoted or not, and Sparrow's shorter one.
+        "Can you check this one?\n\nBegin forwarded message:\n\n> From: Shop <orders@shop.example>\n> Subject: Order 42\n>\n> Your order shipped.\n",
+        "Can you check this one?\n\n> Begin forwarded message:\n>\n> From: Shop <orders@shop.example>\n> Subject: Order 42\n>\n> Your order shipped.\n",
+        "Can you check this one?\n\nForwarded message:\n\n> From: Shop <orders@shop.example>\n> Date: Monday, March 3, 2025 9:00:00 AM\n> Subject: Order 42\n>\n> Your order shipped.\n",
+        // Gmail in Swedish, Thunderbird in French, headers in bold marks.
+        "Can you check this one?\n\n---------- Vidarebefordrat meddelande ----------\nFrån: Shop <orders@shop.example>\nDatum: 3 mars 2025 09:00\nÄmne: Order 42\n\nYour order shipped.\n",
+        "Can you check this one?\n\n-------- Message transféré --------\nSujet :  Order 42\nDate :  Mon, 3 Mar 2025 09:00:00 +0100\nDe :  Shop <orders@shop.example>\n\nYour order shipped.\n",
+        "Can you check this one?\n\nForwarded message:\n\n*From:* Shop <orders@shop.example>\n*Date:* Monday, March 3, 2025 9:00 AM\n*Subject:* Order 42\n\nYour order shipped.",
+    ];
+    for body in cases {
+        assert_eq!(trim(body), "Can you check this one?", "{body:?}");
+    }
+    // Lines shaped like headers above the forward are the visitor's own: they stay.
+    let contact = "Phone: 555 0100\nSkype: ana.s\n\n---------- Forwarded message ----------\nFrom: Shop <orders@shop.example>\nSubject: Order 42\n\nYour order shipped.\n";
+    assert_eq!(trim(contact), "Phone: 555 0100\nSkype: ana.s");
+}
