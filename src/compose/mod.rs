@@ -403,7 +403,7 @@ pub fn make(
     let message_id = format!("<{}@{}>", id.simple(), site.reply_domain);
     // The link names this email, so it stops mail to the address this email went to, even
     // after the conversation's visitor has given another.
-    let unsubscribe = keys.sign_email(Purpose::Unsubscribe, &site.id, id.as_bytes());
+    let unsubscribe = crate::list_unsubscribe::token(site, keys, &id);
     let unsubscribe_url = format!("{public_url}/v1/unsubscribe/{unsubscribe}");
     let ctx = Context {
         site,
@@ -425,7 +425,7 @@ pub fn make(
                 site.reply_domain
             ),
             unsubscribe_url: &unsubscribe_url,
-            unsubscribe_address: crate::list_unsubscribe::address_of(site, &unsubscribe),
+            unsubscribe_address: crate::list_unsubscribe::address(site, &unsubscribe),
             date: now,
         },
         &rendered,
@@ -641,8 +641,8 @@ pub fn build(env: &Envelope<'_>, r: &Rendered) -> anyhow::Result<Vec<u8>> {
         ))
         .multipart(
             MultiPart::alternative()
-                .singlepart(SinglePart::plain(transfer::body(r.text.clone())))
-                .singlepart(SinglePart::html(transfer::body(r.html.clone()))),
+                .singlepart(SinglePart::plain(transfer::body(&r.text)))
+                .singlepart(SinglePart::html(transfer::body(&r.html))),
         )?;
     Ok(message.formatted())
 }

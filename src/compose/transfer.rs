@@ -16,7 +16,7 @@ use lettre::message::Body;
 const LINE: usize = 76;
 
 /// `text` as a MIME body, its line ends made CRLF, in the encoding that suits it.
-pub fn body(text: String) -> Body {
+pub fn body(text: &str) -> Body {
     let bytes = text.as_bytes();
     let scan = Scan::of(bytes);
     if scan.escapes == 0 && scan.longest < LINE {
@@ -26,7 +26,7 @@ pub fn body(text: String) -> Body {
     }
     // lettre's rule: quoted-printable while at most a third of the bytes need escaping.
     if scan.escapes > bytes.len() / 3 {
-        return Body::new_with_encoding(text, ContentTransferEncoding::Base64)
+        return Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::Base64)
             .expect("base64 carries any text");
     }
     let mut out = Vec::with_capacity(bytes.len() + 2 * scan.escapes + bytes.len() / 24 + 8);
@@ -105,7 +105,7 @@ fn quoted_printable_line(line: &[u8], out: &mut Vec<u8>) {
         // a blank that ends the line is left to the escape below.
         let room = (LINE - 1).saturating_sub(column);
         let mut run = (line[i..].iter().take(room))
-            .take_while(|&&b| matches!(b, b'\t' | b' '..=b'<' | b'>'..=b'~'))
+            .take_while(|&&b| plain(b))
             .count();
         if i + run == line.len() && matches!(line.last(), Some(b' ' | b'\t')) {
             run -= 1;
@@ -118,11 +118,7 @@ fn quoted_printable_line(line: &[u8], out: &mut Vec<u8>) {
         }
         let b = line[i];
         let last = i + 1 == line.len();
-        let literal = match b {
-            b'!'..=b'<' | b'>'..=b'~' => true,
-            b' ' | b'\t' => !last,
-            _ => false,
-        };
+        let literal = plain(b) && !(last && matches!(b, b' ' | b'\t'));
         let width = if literal { 1 } else { 3 };
         // The line's last character may reach column 76; any other leaves room for the `=`.
         if column + width > if last { LINE } else { LINE - 1 } {
@@ -137,6 +133,11 @@ fn quoted_printable_line(line: &[u8], out: &mut Vec<u8>) {
         column += width;
         i += 1;
     }
+}
+
+/// Whether quoted-printable writes `b` as it is (a blank only where it does not end a line).
+fn plain(b: u8) -> bool {
+    matches!(b, b'\t' | b' '..=b'<' | b'>'..=b'~')
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ fn texts() -> Vec<String> {
 #[test]
 fn every_text_reads_back_as_lettre_own_encoding_reads() {
     for text in texts() {
-        let ours = SinglePart::plain(body(text.clone()));
+        let ours = SinglePart::plain(body(&text));
         let lettres = SinglePart::plain(text.clone());
         assert_eq!(read_back(&ours), read_back(&lettres), "{text:?}");
         // lettre sends a bare CR or a NUL in ASCII text as 7bit, which RFC 5322 forbids in a
@@ -70,7 +70,7 @@ fn every_text_reads_back_as_lettre_own_encoding_reads() {
 #[test]
 fn encoded_lines_are_ascii_within_76_columns_and_quoted_ones_end_in_no_blank() {
     for text in texts() {
-        let body = body(text.clone());
+        let body = body(&text);
         let quoted = body.encoding() == Cte::QuotedPrintable;
         let encoded = body.into_vec();
         assert!(encoded.is_ascii(), "{text:?}");
@@ -97,13 +97,13 @@ fn the_encoding_suits_the_text() {
         ("Здравствуйте, мы доставляем", Cte::Base64),
     ];
     for (text, want) in table {
-        assert_eq!(body(text.to_string()).encoding(), want, "{text:?}");
+        assert_eq!(body(text).encoding(), want, "{text:?}");
     }
 }
 
 #[test]
 fn quoted_printable_is_written_as_rfc_2045_shows() {
-    let encoded = |t: &str| String::from_utf8(body(t.to_string()).into_vec()).unwrap();
+    let encoded = |t: &str| String::from_utf8(body(t).into_vec()).unwrap();
     assert_eq!(
         encoded("The café = 3 € a cup\n"),
         "The caf=C3=A9 =3D 3 =E2=82=AC a cup\r\n"
