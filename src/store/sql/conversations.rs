@@ -2,10 +2,14 @@
 
 /// `impl ConversationsTx` for a backend's transaction type (see `sql_backend!`).
 macro_rules! sql_conversations {
-    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
+    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr, $rows:ident) => {
         #[async_trait]
         impl ConversationsTx for $tx {
-            async fn conversations(&mut self, site: &str, ids: &[&str]) -> Result<Vec<Conversation>> {
+            async fn conversations(
+                &mut self,
+                site: &str,
+                ids: &[&str],
+            ) -> Result<Vec<Conversation>> {
                 let mut found = Vec::with_capacity(ids.len());
                 // Bounded lists: SQLite and PostgreSQL both cap a statement's parameters.
                 for chunk in ids.chunks(500) {
@@ -13,8 +17,7 @@ macro_rules! sql_conversations {
                     let sql = format!(
                         "SELECT {CONVERSATION_COLUMNS} FROM conversations
                          WHERE site_id = $1 AND id IN ({}) ORDER BY pk {}",
-                        list,
-                        $row_lock
+                        list, $row_lock
                     );
                     let mut query = $q::query(&sql).bind(site);
                     for id in chunk {
@@ -27,7 +30,11 @@ macro_rules! sql_conversations {
                 Ok(found)
             }
 
-            async fn claim_due(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Conversation>> {
+            async fn claim_due(
+                &mut self,
+                now: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<Conversation>> {
                 // `lease_until` is only checked: releases before this one leased conversations
                 // in a transaction of their own, and a lease left by one of them is honoured.
                 let rows = $q::query(&format!(
@@ -55,8 +62,7 @@ macro_rules! sql_conversations {
                     let sql = format!(
                         "SELECT {CONVERSATION_COLUMNS} FROM conversations
                          WHERE pk IN ({}) ORDER BY pk {}",
-                        list,
-                        $row_lock
+                        list, $row_lock
                     );
                     let mut query = $q::query(&sql);
                     for pk in chunk {
@@ -100,84 +106,11 @@ macro_rules! sql_conversations {
             }
 
             async fn save_conversations(&mut self, cs: &[Conversation]) -> Result<()> {
-                for chunk in cs.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "WITH v(pk, open, visitor_id, visitor_email, visitor_name, visitor_locale,
-                                visitor_timezone, last_activity_at, left_at,
-                                last_visitor_message_at, last_agent_message_at, read_seq,
-                                unanswered_emails, replied_by_email, closed_at,
-                                close_transcript_at, pending_since, thread, due_at, fell_due_at)
-                              AS (VALUES {})
-                         UPDATE conversations SET open = v.open, visitor_id = v.visitor_id,
-                             visitor_email = v.visitor_email, visitor_name = v.visitor_name,
-                             visitor_locale = v.visitor_locale,
-                             visitor_timezone = v.visitor_timezone,
-                             last_activity_at = v.last_activity_at, left_at = v.left_at,
-                             last_visitor_message_at = v.last_visitor_message_at,
-                             last_agent_message_at = v.last_agent_message_at,
-                             read_seq = v.read_seq, unanswered_emails = v.unanswered_emails,
-                             replied_by_email = v.replied_by_email, closed_at = v.closed_at,
-                             close_transcript_at = v.close_transcript_at,
-                             pending_since = v.pending_since, thread = v.thread,
-                             due_at = v.due_at, fell_due_at = v.fell_due_at, lease_until = NULL
-                         FROM v WHERE conversations.pk = v.pk",
-                        placeholders(chunk.len(), 20)
-                    );
-                    let mut query = $q::query(&sql);
-                    for c in chunk {
-                        query = query
-                            .bind(c.pk)
-                            .bind(c.open)
-                            .bind(&c.visitor.id)
-                            .bind(&c.visitor.email)
-                            .bind(&c.visitor.name)
-                            .bind(&c.visitor.locale)
-                            .bind(&c.visitor.timezone)
-                            .bind(opt_ms(c.last_activity_at))
-                            .bind(opt_ms(c.left_at))
-                            .bind(opt_ms(c.last_visitor_message_at))
-                            .bind(opt_ms(c.last_agent_message_at))
-                            .bind(c.read_seq)
-                            .bind(c.unanswered_emails as i64)
-                            .bind(c.replied_by_email)
-                            .bind(opt_ms(c.closed_at))
-                            .bind(opt_ms(c.close_transcript_at))
-                            .bind(opt_ms(c.pending_since))
-                            .bind(c.thread.join(" "))
-                            .bind(opt_ms(c.due_at))
-                            .bind(opt_ms(c.fell_due_at));
-                    }
-                    query.execute(&mut *self.tx).await?;
-                }
-                Ok(())
+                $rows::save_conversations(&mut self.tx, cs).await
             }
 
             async fn save_schedules(&mut self, cs: &[Conversation]) -> Result<()> {
-                for chunk in cs.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "WITH v(pk, unanswered_emails, close_transcript_at, pending_since, thread,
-                                due_at, fell_due_at) AS (VALUES {})
-                         UPDATE conversations SET unanswered_emails = v.unanswered_emails,
-                             close_transcript_at = v.close_transcript_at,
-                             pending_since = v.pending_since, thread = v.thread, due_at = v.due_at,
-                             fell_due_at = v.fell_due_at, lease_until = NULL
-                         FROM v WHERE conversations.pk = v.pk",
-                        placeholders(chunk.len(), 7)
-                    );
-                    let mut query = $q::query(&sql);
-                    for c in chunk {
-                        query = query
-                            .bind(c.pk)
-                            .bind(c.unanswered_emails as i64)
-                            .bind(opt_ms(c.close_transcript_at))
-                            .bind(opt_ms(c.pending_since))
-                            .bind(c.thread.join(" "))
-                            .bind(opt_ms(c.due_at))
-                            .bind(opt_ms(c.fell_due_at));
-                    }
-                    query.execute(&mut *self.tx).await?;
-                }
-                Ok(())
+                $rows::save_schedules(&mut self.tx, cs).await
             }
 
             async fn owing_conversations(&mut self, site: &str) -> Result<Vec<i64>> {

@@ -20,7 +20,7 @@ pub(crate) use bind_message;
 
 /// `impl MessagesTx` for a backend's transaction type (see `sql_backend!`).
 macro_rules! sql_messages {
-    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr, $reserve_seqs:expr) => {
+    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr, $reserve_seqs:expr, $rows:ident) => {
         #[async_trait]
         impl MessagesTx for $tx {
             async fn insert_new_messages(
@@ -62,20 +62,7 @@ macro_rules! sql_messages {
             }
 
             async fn insert_messages(&mut self, rows: &[(i64, i64, &NewMessage)]) -> Result<()> {
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "INSERT INTO messages (conversation_pk, seq, id, author, author_name, text,
-                                               attachments, source, at, trimmed)
-                         VALUES {}",
-                        placeholders(chunk.len(), 10)
-                    );
-                    let mut query = $q::query(&sql);
-                    for (pk, seq, m) in chunk {
-                        query = $crate::store::sql::messages::bind_message!(query.bind(*pk).bind(*seq), m);
-                    }
-                    query.execute(&mut *self.tx).await?;
-                }
-                Ok(())
+                $rows::insert_messages(&mut self.tx, rows).await
             }
 
             async fn stored_message_ids(
@@ -171,20 +158,7 @@ macro_rules! sql_messages {
             }
 
             async fn mark_forwarded_many(&mut self, rows: &[(i64, i64, String)]) -> Result<()> {
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "WITH v(conversation_pk, seq, email_id) AS (VALUES {})
-                         UPDATE messages SET email_id = v.email_id FROM v
-                         WHERE messages.conversation_pk = v.conversation_pk AND messages.seq = v.seq",
-                        placeholders(chunk.len(), 3)
-                    );
-                    let mut query = $q::query(&sql);
-                    for (pk, seq, email_id) in chunk {
-                        query = query.bind(*pk).bind(*seq).bind(email_id);
-                    }
-                    query.execute(&mut *self.tx).await?;
-                }
-                Ok(())
+                $rows::mark_forwarded(&mut self.tx, rows).await
             }
 
             async fn insert_attachment(&mut self, a: &NewAttachment) -> Result<()> {

@@ -88,7 +88,10 @@ macro_rules! sql_backend {
         // A statement that wakes other daemons when run in a committed transaction.
         notify: $notify:expr,
         // A query of `$1` new message sequence numbers, taken for this transaction.
-        reserve_seqs: $reserve_seqs:expr $(,)?
+        reserve_seqs: $reserve_seqs:expr,
+        // The module that writes a batch's rows (messages, conversations, emails): how many
+        // rows one statement carries is the backend's choice (see each one's `rows.rs`).
+        rows: $rows:ident $(,)?
     ) => {
         /// A transaction of this backend, with this process's write turn held until it ends
         /// (`None` for reads, and always on PostgreSQL, whose row locks order the writers).
@@ -189,10 +192,23 @@ macro_rules! sql_backend {
         }
 
         $crate::store::sql::store::sql_store!($store, $tx, $q, $claim_lock, $notify);
-        $crate::store::sql::conversations::sql_conversations!($tx, $q, $row_lock, $claim_lock);
+        $crate::store::sql::conversations::sql_conversations!(
+            $tx,
+            $q,
+            $row_lock,
+            $claim_lock,
+            $rows
+        );
         $crate::store::sql::lifecycle::sql_lifecycle!($tx, $q, $row_lock, $claim_lock);
-        $crate::store::sql::messages::sql_messages!($tx, $q, $row_lock, $claim_lock, $reserve_seqs);
-        $crate::store::sql::outbox::sql_outbox!($tx, $q, $row_lock, $claim_lock);
+        $crate::store::sql::messages::sql_messages!(
+            $tx,
+            $q,
+            $row_lock,
+            $claim_lock,
+            $reserve_seqs,
+            $rows
+        );
+        $crate::store::sql::outbox::sql_outbox!($tx, $q, $row_lock, $claim_lock, $rows);
         $crate::store::sql::sites::sql_sites!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::suppressions::sql_suppressions!($tx, $q, $row_lock, $claim_lock);
         $crate::store::sql::webhooks::sql_webhooks!($tx, $q, $row_lock, $claim_lock);

@@ -2,7 +2,7 @@
 
 /// `impl OutboxTx` for a backend's transaction type (see `sql_backend!`).
 macro_rules! sql_outbox {
-    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr) => {
+    ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr, $rows:ident) => {
         #[async_trait]
         impl OutboxTx for $tx {
             async fn list_emails(
@@ -68,41 +68,7 @@ macro_rules! sql_outbox {
             }
 
             async fn insert_emails(&mut self, emails: &[(OutboxEmail, Vec<u8>)]) -> Result<()> {
-                for chunk in emails.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id,
-                                             mail_from, rcpt_to, status, attempts, created_at,
-                                             next_attempt_at)
-                         VALUES {}",
-                        placeholders(chunk.len(), 11)
-                    );
-                    let mut query = $q::query(&sql);
-                    for (e, _) in chunk {
-                        query = query
-                            .bind(&e.id)
-                            .bind(e.conversation_pk)
-                            .bind(&e.conversation_id)
-                            .bind(&e.site_id)
-                            .bind(&e.message_id)
-                            .bind(&e.mail_from)
-                            .bind(&e.rcpt_to)
-                            .bind(e.status.as_str())
-                            .bind(e.attempts as i64)
-                            .bind(ms(e.created_at))
-                            .bind(ms(e.next_attempt_at));
-                    }
-                    query.execute(&mut *self.tx).await?;
-                    let sql = format!(
-                        "INSERT INTO email_bodies (email_id, raw, created_at) VALUES {}",
-                        placeholders(chunk.len(), 3)
-                    );
-                    let mut query = $q::query(&sql);
-                    for (e, raw) in chunk {
-                        query = query.bind(&e.id).bind(raw.as_slice()).bind(ms(e.created_at));
-                    }
-                    query.execute(&mut *self.tx).await?;
-                }
-                Ok(())
+                $rows::insert_emails(&mut self.tx, emails).await
             }
 
             async fn confirm_delivered(

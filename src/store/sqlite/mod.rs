@@ -25,6 +25,7 @@
 mod checkpoint;
 mod pool;
 mod query;
+mod rows;
 #[cfg(test)]
 mod tests;
 mod tx;
@@ -128,4 +129,5 @@ sql_backend! {
     // The numbers after the largest stored: the write lock (`BEGIN IMMEDIATE`) keeps them ours.
     reserve_seqs: "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < $1)
                    SELECT (SELECT COALESCE(MAX(seq), 0) FROM messages) + n FROM r",
+    rows: rows,
 }

@@ -5,6 +5,8 @@
 //! conversation row they change. `NOTIFY replyrelay_wake` after new events wakes every daemon's
 //! worker at once instead of at its next timer.
 
+mod rows;
+
 use super::backend::Backend;
 use super::sql::{
     ms, numbered, opt_ms, placeholders, sql_backend, CONVERSATION_COLUMNS, ROWS_PER_STATEMENT,
@@ -126,7 +128,13 @@ sql_backend! {
     row_lock: "FOR UPDATE",
     claim_lock: "FOR UPDATE SKIP LOCKED",
     notify: Some("SELECT pg_notify('replyrelay_wake', '')"),
-    // The identity's own sequence: what a default `seq` would take, without the insert.
-    reserve_seqs: "SELECT nextval(pg_get_serial_sequence('messages', 'seq'))
-                   FROM generate_series(1, $1)",
+    // The identity's own sequence, which counts in blocks of 1,000 (migration 0014): one
+    // `nextval` per thousand numbers, each block ours alone. Taking each number with its own
+    // `nextval` cost 2.9 ms for a batch of 1,000 message events (statement log, stop 36).
+    reserve_seqs: "SELECT b.first + k
+                   FROM (SELECT nextval(pg_get_serial_sequence('messages', 'seq')) AS first
+                         FROM generate_series(1, ($1::bigint + 999) / 1000)) b
+                   CROSS JOIN generate_series(0, 999) k
+                   ORDER BY 1 LIMIT $1",
+    rows: rows,
 }
