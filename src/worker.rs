@@ -72,6 +72,9 @@ pub struct Worker {
     heartbeat: Arc<std::sync::atomic::AtomicI64>,
     /// When the worker next looks for data past its retention (by the worker's clock).
     retention_next: Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+    /// Whether the last composing batch came back full: more is due than one batch takes, so
+    /// where the database lets writers work side by side, the next round composes two.
+    backlog: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Worker {
@@ -94,6 +97,7 @@ impl Worker {
                 chrono::Utc::now().timestamp_millis(),
             )),
             retention_next: Arc::new(std::sync::Mutex::new(chrono::DateTime::UNIX_EPOCH)),
+            backlog: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -101,7 +105,7 @@ impl Worker {
     /// ones, else posts one webhook, else drops a batch of what is past its retention. Returns
     /// what it did, one step per item; empty when idle.
     pub async fn try_execute_task(&self) -> anyhow::Result<Vec<Step>> {
-        let steps = self.compose_batch().await?;
+        let steps = self.compose().await?;
         if !steps.is_empty() {
             return Ok(steps);
         }

@@ -39,4 +39,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Wakes `wake` whenever another daemon has new work (nothing to do where there can be
     /// no other daemon).
     fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>);
+    /// Whether two write transactions make progress side by side (see
+    /// `Store::parallel_writes`).
+    const PARALLEL_WRITES: bool;
 }

@@ -43,6 +43,9 @@ pub trait Store: Send + Sync + 'static {
     /// Wakes `wake` whenever another daemon sharing the database has new work (a no-op where
     /// only one daemon can use the database).
     fn listen(&self, wake: Arc<tokio::sync::Notify>);
+    /// Whether two write transactions make progress side by side (PostgreSQL: row locks
+    /// order them) rather than one after the other (SQLite: one writer at a time).
+    fn parallel_writes(&self) -> bool;
     /// Takes the lease on up to `limit` emails ready to be sent, counting the attempt, and
     /// reads in the same transaction their bytes and whether each is still wanted.
     async fn claim_emails(

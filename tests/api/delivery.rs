@@ -386,3 +386,45 @@ async fn an_email_queued_before_the_upgrade_is_sent_as_composed(#[case] backend:
     let marker = app.conversation("c-old").await["messages"][0]["forwarded"].clone();
     assert_eq!(marker["status"], "sent", "{marker}");
 }
+
+/// More due than one composing batch takes: once a batch comes back full, the next round
+/// composes two side by side where the database lets two writers work at once (PostgreSQL),
+/// one after the other where it does not (SQLite). Either way each conversation gets one email.
+#[apply(backends)]
+#[tokio::test]
+async fn a_backlog_is_composed_two_batches_at_a_time_where_the_database_allows(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    app.at_minute(1.0).await;
+    let events: Vec<_> = (0..800)
+        .flat_map(|i| {
+            let c = format!("c{i}");
+            vec![
+                visitor(&c, Some(&format!("v{i}@visitor.example")), 0.0),
+                message(&c, "q1", "visitor", "Do you ship to Spain?", 0.0),
+                presence(&c, "left", 0.5),
+                message(&c, "a1", "agent", "Yes, in 3 days.", 1.0),
+            ]
+        })
+        .collect();
+    for chunk in events.chunks(1000) {
+        app.events(chunk.to_vec()).await;
+    }
+    app.clock.advance(chrono::TimeDelta::minutes(10));
+    let composed = |steps: &[Step]| steps.iter().filter(|s| **s == Step::Composed).count();
+    let first = app.worker.try_execute_task().await.unwrap();
+    assert_eq!(composed(&first), 256, "one batch first");
+    let second = app.worker.try_execute_task().await.unwrap();
+    let side_by_side = matches!(backend, Backend::Postgres);
+    assert_eq!(composed(&second), if side_by_side { 512 } else { 256 });
+    app.worker.run_until_idle().await.unwrap();
+    let per_conversation: Vec<(String, i64)> = app
+        .stored("SELECT conversation_id, COUNT(*) FROM emails GROUP BY conversation_id")
+        .await;
+    assert_eq!(per_conversation.len(), 800);
+    assert!(per_conversation.iter().all(|(_, n)| *n == 1));
+    assert_eq!(app.sent().len(), 800);
+}

@@ -82,6 +82,9 @@ impl Backend for PgStore {
         &self.pool
     }
 
+    /// Each transaction on a connection of its own; row locks order those that meet.
+    const PARALLEL_WRITES: bool = true;
+
     /// Listens on [`CHANNEL`] for as long as the process runs; `PgListener` reconnects by
     /// itself when the connection drops, and we wake the worker then too, in case a
     /// notification was lost meanwhile.

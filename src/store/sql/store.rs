@@ -31,6 +31,10 @@ macro_rules! sql_store {
                 self.listen_for_work(wake)
             }
 
+            fn parallel_writes(&self) -> bool {
+                <Self as Backend>::PARALLEL_WRITES
+            }
+
             async fn claim_emails(
                 &self,
                 now: DateTime<Utc>,

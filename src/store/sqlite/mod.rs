@@ -115,6 +115,9 @@ impl Backend for SqliteStore {
 
     /// One daemon per SQLite file: there is nobody else to hear from.
     fn listen_for_work(&self, _wake: Arc<tokio::sync::Notify>) {}
+
+    /// One writer at a time: a second write transaction waits for the write turn.
+    const PARALLEL_WRITES: bool = false;
 }
 
 sql_backend! {
