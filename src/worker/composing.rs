@@ -23,8 +23,11 @@ impl Worker {
         use std::sync::atomic::Ordering::Relaxed;
         let full = |steps: &[Step]| steps.len() >= COMPOSE_BATCH as usize;
         if self.store.parallel_writes() && self.backlog.load(Relaxed) {
-            let (a, b) = tokio::join!(self.compose_batch(), self.compose_batch());
-            let (mut a, b) = (a?, b?);
+            // A task of its own: its reading, binding and recording run on the other core.
+            let other = self.clone();
+            let b = tokio::spawn(async move { other.compose_batch().await });
+            let a = self.compose_batch().await;
+            let (mut a, b) = (a?, b.await??);
             self.backlog.store(full(&a) || full(&b), Relaxed);
             a.extend(b);
             return Ok(a);
