@@ -278,7 +278,7 @@ const PARALLEL_MAKE: usize = 8;
 
 /// Batches composed side by side when a backlog is due, where the database allows it. The
 /// scheduler row's p99 on PostgreSQL, stop 36: one 1.29–1.59 s, two 1.16–1.20 s, three
-/// 1.02–1.05 s, four 1.09–1.41 s (two rounds each, alternated with the build before).
+/// 1.02–1.05 s, four 1.09–1.41 s (two rounds each).
 const SIDE_BY_SIDE: usize = 3;
 
 /// How many emails are made in one piece of a batch.
