@@ -8,7 +8,8 @@
 //! both are built from the same SQL in `sql/` (one file per aggregate), PostgreSQL's through
 //! sqlx and SQLite's through `sqlite/query.rs`, a sqlx-shaped layer over rusqlite that runs a
 //! transaction's statements without a thread hand-off each. What a backend must provide is
-//! the `Backend` trait (`backend.rs`).
+//! the `Backend` trait (`backend.rs`), and each writes a batch's rows its own way (`rows.rs`
+//! in each: multi-row `VALUES` lists on SQLite, arrays through `UNNEST` on PostgreSQL).
 
 mod backend;
 pub mod postgres;
