@@ -11,6 +11,7 @@
 use crate::store::sql::{ms, opt_ms};
 use crate::store::{Conversation, NewMessage, OutboxEmail};
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 type Txn = Transaction<'static, Postgres>;
@@ -65,11 +66,7 @@ pub async fn save_conversations(tx: &mut Txn, cs: &[Conversation]) -> Result<()>
     if cs.is_empty() {
         return Ok(());
     }
-    let times = |f: fn(&Conversation) -> Option<chrono::DateTime<chrono::Utc>>| {
-        cs.iter()
-            .map(|c| opt_ms(f(c)))
-            .collect::<Vec<Option<i64>>>()
-    };
+    let times = |f| times(cs, f);
     let texts = |f: fn(&Conversation) -> Option<&str>| cs.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "UPDATE conversations SET open = v.open, visitor_id = v.visitor_id,
@@ -122,11 +119,7 @@ pub async fn save_schedules(tx: &mut Txn, cs: &[Conversation]) -> Result<()> {
     if cs.is_empty() {
         return Ok(());
     }
-    let times = |f: fn(&Conversation) -> Option<chrono::DateTime<chrono::Utc>>| {
-        cs.iter()
-            .map(|c| opt_ms(f(c)))
-            .collect::<Vec<Option<i64>>>()
-    };
+    let times = |f| times(cs, f);
     sqlx::query(
         "UPDATE conversations SET unanswered_emails = v.unanswered_emails,
              close_transcript_at = v.close_transcript_at, pending_since = v.pending_since,
@@ -227,6 +220,11 @@ pub async fn insert_emails(tx: &mut Txn, emails: &[(OutboxEmail, Vec<u8>)]) -> R
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// One instant of each conversation, as the column stores it.
+fn times(cs: &[Conversation], f: fn(&Conversation) -> Option<DateTime<Utc>>) -> Vec<Option<i64>> {
+    cs.iter().map(|c| opt_ms(f(c))).collect()
 }
 
 fn unanswered(cs: &[Conversation]) -> Vec<i64> {
