@@ -72,8 +72,9 @@ pub struct Worker {
     heartbeat: Arc<std::sync::atomic::AtomicI64>,
     /// When the worker next looks for data past its retention (by the worker's clock).
     retention_next: Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
-    /// Whether the last composing batch came back full: more is due than one batch takes, so
-    /// where the database lets writers work side by side, the next round composes two.
+    /// Whether a batch of the last composing round came back full: more is due than one batch
+    /// takes, so where the database lets writers work side by side, the next round composes
+    /// several (see `Worker::compose`).
     backlog: Arc<std::sync::atomic::AtomicBool>,
 }
 

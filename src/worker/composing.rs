@@ -21,33 +21,38 @@ impl Worker {
     /// 36). The batches claim different conversations (`SKIP LOCKED`), as two daemons' do.
     pub(super) async fn compose(&self) -> anyhow::Result<Vec<Step>> {
         use std::sync::atomic::Ordering::Relaxed;
-        let full = |steps: &[Step]| steps.len() >= COMPOSE_BATCH as usize;
-        if self.store.parallel_writes() && self.backlog.load(Relaxed) {
-            // Each on a task of its own: its reading, binding and recording run on any core.
-            let others: Vec<_> = (1..SIDE_BY_SIDE)
-                .map(|_| {
-                    let other = self.clone();
-                    tokio::spawn(async move { other.compose_batch().await })
-                })
-                .collect();
-            // Every batch is waited for, and the first error is the round's.
-            let mut steps = self.compose_batch().await;
-            let mut backlog = steps.as_ref().is_ok_and(|s| full(s));
-            for other in others {
-                let theirs = other.await?;
-                backlog |= theirs.as_ref().is_ok_and(|s| full(s));
-                match (&mut steps, theirs) {
-                    (Ok(steps), Ok(theirs)) => steps.extend(theirs),
-                    (Ok(_), Err(e)) => steps = Err(e),
-                    (Err(_), _) => {}
-                }
+        let full = |steps: &anyhow::Result<Vec<Step>>| {
+            steps
+                .as_ref()
+                .is_ok_and(|s| s.len() >= COMPOSE_BATCH as usize)
+        };
+        let batches = if self.store.parallel_writes() && self.backlog.load(Relaxed) {
+            SIDE_BY_SIDE
+        } else {
+            1
+        };
+        // The others each on a task of its own: their reading, binding and recording run on
+        // any core.
+        let others: Vec<_> = (1..batches)
+            .map(|_| {
+                let other = self.clone();
+                tokio::spawn(async move { other.compose_batch().await })
+            })
+            .collect();
+        // Every batch is waited for, and the first error is the round's.
+        let mut steps = self.compose_batch().await;
+        let mut backlog = full(&steps);
+        for other in others {
+            let theirs = other.await?;
+            backlog |= full(&theirs);
+            match (&mut steps, theirs) {
+                (Ok(steps), Ok(theirs)) => steps.extend(theirs),
+                (Ok(_), Err(e)) => steps = Err(e),
+                (Err(_), _) => {}
             }
-            self.backlog.store(backlog, Relaxed);
-            return steps;
         }
-        let steps = self.compose_batch().await?;
-        self.backlog.store(full(&steps), Relaxed);
-        Ok(steps)
+        self.backlog.store(backlog, Relaxed);
+        steps
     }
 
     /// Claims a batch of due conversations and, in one transaction, writes the emails they

@@ -1,9 +1,8 @@
 //! A batch's rows written as arrays: one statement of a few parameters (`UNNEST($1::bigint[],
 //! …)`) whatever the number of rows.
 //!
-//! Why not the multi-row `VALUES` SQLite uses: PostgreSQL plans such a statement anew each
-//! time it is bound (a plan per list length, 20 parameters a row), and binding cost more than
-//! running. A batch of 1,000 message events saving its 500 conversations as two 256-row
+//! Why not the multi-row `VALUES` SQLite uses: bound with 20 parameters a row, such a statement
+//! took PostgreSQL longer to bind than to run. A batch of 1,000 message events saving its 500 conversations as two 256-row
 //! `VALUES` lists spent 5.4 ms binding and 3.1 ms executing; as one array statement, 0.2 ms
 //! and 3.3 ms. Its 1,000 messages: 8.4 ms in four statements, 2.9 ms in one (PostgreSQL's
 //! statement log, `log_min_duration_statement = 0`, the events row of `bench/run.sh`).
@@ -11,7 +10,6 @@
 use crate::store::sql::{ms, opt_ms};
 use crate::store::{Conversation, NewMessage, OutboxEmail};
 use anyhow::Result;
-use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 type Txn = Transaction<'static, Postgres>;
@@ -30,32 +28,16 @@ pub async fn insert_messages(tx: &mut Txn, rows: &[(i64, i64, &NewMessage)]) -> 
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                               $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bool[])",
     )
-    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.2.id.as_str()).collect::<Vec<&str>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.2.author.as_str())
-            .collect::<Vec<&str>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.2.author_name.as_deref())
-            .collect::<Vec<Option<&str>>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.2.text.as_str())
-            .collect::<Vec<&str>>(),
-    )
+    .bind(column(rows, |r| r.0))
+    .bind(column(rows, |r| r.1))
+    .bind(column(rows, |r| r.2.id.as_str()))
+    .bind(column(rows, |r| r.2.author.as_str()))
+    .bind(column(rows, |r| r.2.author_name.as_deref()))
+    .bind(column(rows, |r| r.2.text.as_str()))
     .bind(attachments)
-    .bind(
-        rows.iter()
-            .map(|r| r.2.source.as_str())
-            .collect::<Vec<&str>>(),
-    )
-    .bind(rows.iter().map(|r| ms(r.2.at)).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.2.trimmed).collect::<Vec<bool>>())
+    .bind(column(rows, |r| r.2.source.as_str()))
+    .bind(column(rows, |r| ms(r.2.at)))
+    .bind(column(rows, |r| r.2.trimmed))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -66,8 +48,6 @@ pub async fn save_conversations(tx: &mut Txn, cs: &[Conversation]) -> Result<()>
     if cs.is_empty() {
         return Ok(());
     }
-    let times = |f| times(cs, f);
-    let texts = |f: fn(&Conversation) -> Option<&str>| cs.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "UPDATE conversations SET open = v.open, visitor_id = v.visitor_id,
              visitor_email = v.visitor_email, visitor_name = v.visitor_name,
@@ -89,26 +69,26 @@ pub async fn save_conversations(tx: &mut Txn, cs: &[Conversation]) -> Result<()>
                    closed_at, close_transcript_at, pending_since, thread, due_at, fell_due_at)
          WHERE conversations.pk = v.pk",
     )
-    .bind(cs.iter().map(|c| c.pk).collect::<Vec<i64>>())
-    .bind(cs.iter().map(|c| c.open).collect::<Vec<bool>>())
-    .bind(texts(|c| c.visitor.id.as_deref()))
-    .bind(texts(|c| c.visitor.email.as_deref()))
-    .bind(texts(|c| c.visitor.name.as_deref()))
-    .bind(texts(|c| c.visitor.locale.as_deref()))
-    .bind(texts(|c| c.visitor.timezone.as_deref()))
-    .bind(times(|c| c.last_activity_at))
-    .bind(times(|c| c.left_at))
-    .bind(times(|c| c.last_visitor_message_at))
-    .bind(times(|c| c.last_agent_message_at))
-    .bind(cs.iter().map(|c| c.read_seq).collect::<Vec<i64>>())
-    .bind(unanswered(cs))
-    .bind(cs.iter().map(|c| c.replied_by_email).collect::<Vec<bool>>())
-    .bind(times(|c| c.closed_at))
-    .bind(times(|c| c.close_transcript_at))
-    .bind(times(|c| c.pending_since))
-    .bind(threads(cs))
-    .bind(times(|c| c.due_at))
-    .bind(times(|c| c.fell_due_at))
+    .bind(column(cs, |c| c.pk))
+    .bind(column(cs, |c| c.open))
+    .bind(column(cs, |c| c.visitor.id.as_deref()))
+    .bind(column(cs, |c| c.visitor.email.as_deref()))
+    .bind(column(cs, |c| c.visitor.name.as_deref()))
+    .bind(column(cs, |c| c.visitor.locale.as_deref()))
+    .bind(column(cs, |c| c.visitor.timezone.as_deref()))
+    .bind(column(cs, |c| opt_ms(c.last_activity_at)))
+    .bind(column(cs, |c| opt_ms(c.left_at)))
+    .bind(column(cs, |c| opt_ms(c.last_visitor_message_at)))
+    .bind(column(cs, |c| opt_ms(c.last_agent_message_at)))
+    .bind(column(cs, |c| c.read_seq))
+    .bind(column(cs, |c| i64::from(c.unanswered_emails)))
+    .bind(column(cs, |c| c.replied_by_email))
+    .bind(column(cs, |c| opt_ms(c.closed_at)))
+    .bind(column(cs, |c| opt_ms(c.close_transcript_at)))
+    .bind(column(cs, |c| opt_ms(c.pending_since)))
+    .bind(column(cs, |c| c.thread.join(" ")))
+    .bind(column(cs, |c| opt_ms(c.due_at)))
+    .bind(column(cs, |c| opt_ms(c.fell_due_at)))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -119,7 +99,6 @@ pub async fn save_schedules(tx: &mut Txn, cs: &[Conversation]) -> Result<()> {
     if cs.is_empty() {
         return Ok(());
     }
-    let times = |f| times(cs, f);
     sqlx::query(
         "UPDATE conversations SET unanswered_emails = v.unanswered_emails,
              close_transcript_at = v.close_transcript_at, pending_since = v.pending_since,
@@ -131,13 +110,13 @@ pub async fn save_schedules(tx: &mut Txn, cs: &[Conversation]) -> Result<()> {
                    fell_due_at)
          WHERE conversations.pk = v.pk",
     )
-    .bind(cs.iter().map(|c| c.pk).collect::<Vec<i64>>())
-    .bind(unanswered(cs))
-    .bind(times(|c| c.close_transcript_at))
-    .bind(times(|c| c.pending_since))
-    .bind(threads(cs))
-    .bind(times(|c| c.due_at))
-    .bind(times(|c| c.fell_due_at))
+    .bind(column(cs, |c| c.pk))
+    .bind(column(cs, |c| i64::from(c.unanswered_emails)))
+    .bind(column(cs, |c| opt_ms(c.close_transcript_at)))
+    .bind(column(cs, |c| opt_ms(c.pending_since)))
+    .bind(column(cs, |c| c.thread.join(" ")))
+    .bind(column(cs, |c| opt_ms(c.due_at)))
+    .bind(column(cs, |c| opt_ms(c.fell_due_at)))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -153,9 +132,9 @@ pub async fn mark_forwarded(tx: &mut Txn, rows: &[(i64, i64, String)]) -> Result
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS v(conversation_pk, seq, email_id)
          WHERE messages.conversation_pk = v.conversation_pk AND messages.seq = v.seq",
     )
-    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<&str>>())
+    .bind(column(rows, |r| r.0))
+    .bind(column(rows, |r| r.1))
+    .bind(column(rows, |r| r.2.as_str()))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -166,10 +145,8 @@ pub async fn insert_emails(tx: &mut Txn, emails: &[(OutboxEmail, Vec<u8>)]) -> R
     if emails.is_empty() {
         return Ok(());
     }
-    let texts = |f: fn(&OutboxEmail) -> &str| emails.iter().map(|(e, _)| f(e)).collect::<Vec<_>>();
-    let created = (emails.iter())
-        .map(|(e, _)| ms(e.created_at))
-        .collect::<Vec<i64>>();
+    let ids = column(emails, |(e, _)| e.id.as_str());
+    let created = column(emails, |(e, _)| ms(e.created_at));
     sqlx::query(
         "INSERT INTO emails (id, conversation_pk, conversation_id, site_id, message_id, mail_from,
                              rcpt_to, status, attempts, created_at, next_attempt_at)
@@ -177,60 +154,32 @@ pub async fn insert_emails(tx: &mut Txn, emails: &[(OutboxEmail, Vec<u8>)]) -> R
                               $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
                               $11::bigint[])",
     )
-    .bind(texts(|e| &e.id))
-    .bind(
-        emails
-            .iter()
-            .map(|(e, _)| e.conversation_pk)
-            .collect::<Vec<i64>>(),
-    )
-    .bind(texts(|e| &e.conversation_id))
-    .bind(texts(|e| &e.site_id))
-    .bind(texts(|e| &e.message_id))
-    .bind(texts(|e| &e.mail_from))
-    .bind(texts(|e| &e.rcpt_to))
-    .bind(texts(|e| e.status.as_str()))
-    .bind(
-        emails
-            .iter()
-            .map(|(e, _)| e.attempts as i64)
-            .collect::<Vec<i64>>(),
-    )
+    .bind(&ids)
+    .bind(column(emails, |(e, _)| e.conversation_pk))
+    .bind(column(emails, |(e, _)| e.conversation_id.as_str()))
+    .bind(column(emails, |(e, _)| e.site_id.as_str()))
+    .bind(column(emails, |(e, _)| e.message_id.as_str()))
+    .bind(column(emails, |(e, _)| e.mail_from.as_str()))
+    .bind(column(emails, |(e, _)| e.rcpt_to.as_str()))
+    .bind(column(emails, |(e, _)| e.status.as_str()))
+    .bind(column(emails, |(e, _)| i64::from(e.attempts)))
     .bind(&created)
-    .bind(
-        emails
-            .iter()
-            .map(|(e, _)| ms(e.next_attempt_at))
-            .collect::<Vec<i64>>(),
-    )
+    .bind(column(emails, |(e, _)| ms(e.next_attempt_at)))
     .execute(&mut **tx)
     .await?;
     sqlx::query(
         "INSERT INTO email_bodies (email_id, raw, created_at)
          SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bigint[])",
     )
-    .bind(texts(|e| &e.id))
-    .bind(
-        emails
-            .iter()
-            .map(|(_, raw)| raw.as_slice())
-            .collect::<Vec<&[u8]>>(),
-    )
+    .bind(&ids)
+    .bind(column(emails, |(_, raw)| raw.as_slice()))
     .bind(&created)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// One instant of each conversation, as the column stores it.
-fn times(cs: &[Conversation], f: fn(&Conversation) -> Option<DateTime<Utc>>) -> Vec<Option<i64>> {
-    cs.iter().map(|c| opt_ms(f(c))).collect()
-}
-
-fn unanswered(cs: &[Conversation]) -> Vec<i64> {
-    cs.iter().map(|c| i64::from(c.unanswered_emails)).collect()
-}
-
-fn threads(cs: &[Conversation]) -> Vec<String> {
-    cs.iter().map(|c| c.thread.join(" ")).collect()
+/// One array parameter: a value of each row, in the rows' order.
+fn column<'r, R, T>(rows: &'r [R], value: impl Fn(&'r R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
 }
