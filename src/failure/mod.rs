@@ -30,7 +30,8 @@ pub enum Reason {
     /// Refused as spam, a virus or for the content's policy, or for the sender's address.
     Rejected,
     /// A "no such user" given to the message after `DATA`, when the server had taken the
-    /// recipient at `RCPT TO`: a content filter's answer, not a dead address.
+    /// recipient at `RCPT TO`, or a refusal the recipient's own filter or preferences made: a
+    /// filter's answer, not a dead address.
     Filtered,
     /// Sender authentication (SPF, DKIM, DMARC) failed.
     AuthFailure,
@@ -114,7 +115,7 @@ use said::said_reason;
 use stage::{
     after_data, at_rcpt, looked_up_in_own_directory, takes_no_mail, unknown_user_names_no_address,
 };
-use status::{from_status, names_the_mailbox};
+use status::{from_status, is_policy, names_the_mailbox};
 pub use status::{recipient_status, status_in};
 
 /// The reason a failure's words and status give, and whether it means a dead address. A
@@ -153,6 +154,16 @@ pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Rea
         && !looked_up_in_own_directory(&text);
     if reason == Reason::UserUnknown
         && (refused_after_data || unproven || unknown_user_names_no_address(&text))
+    {
+        reason = Reason::Filtered;
+    }
+    // "No such user" under a security or policy code (X.7.x) the server gave itself is a
+    // policy's refusal (a sender it filters, a guessed address), not its directory's: Postfix
+    // puts 5.1.1 on a missing mailbox. A report's `Status:` alone is the reporting MTA's own
+    // mapping of a bare reply. The access table's refusal keeps the reading `said` gives it.
+    if reason == Reason::UserUnknown
+        && status_in(&text).is_some_and(|s| is_policy(&s))
+        && !text.contains(said::ACCESS_TABLE_REFUSAL)
     {
         reason = Reason::Filtered;
     }

@@ -2,6 +2,10 @@
 
 use super::Reason;
 
+/// Postfix's refusal from its access table for a recipient: the server that holds the
+/// address refuses that address, under 5.7.1 by Postfix's defaults.
+pub(super) const ACCESS_TABLE_REFUSAL: &str = "recipient address rejected: access denied";
+
 /// What the server's words say, checked in this order: the soft reasons first, since a block or
 /// a full mailbox is often worded around "recipient" or "address" ("Recipient address rejected:
 /// Mailbox full").
@@ -23,9 +27,20 @@ pub(super) const SAID: &[(Reason, &[&str])] = &[
     // Postfix's recipient prefix with its access table's own verdict after it: the server that
     // holds the address refuses that address itself (Exchange Online's directory-based edge
     // blocking answers so too, with 5.4.1). Checked before "access denied" names a block.
+    (Reason::UserUnknown, &[ACCESS_TABLE_REFUSAL]),
+    // The recipient's own choice refused us (Facebook's "Refused due to recipient
+    // preferences", under 5.1.1): a person chose this, so the address is live, whatever the
+    // code says.
     (
-        Reason::UserUnknown,
-        &["recipient address rejected: access denied"],
+        Reason::Filtered,
+        &[
+            "recipient preferences",
+            "recipient's preferences",
+            "preferences of the recipient",
+            "recipient has chosen",
+            "recipient has blocked",
+            "blocked by the recipient",
+        ],
     ),
     // Our greeting refused (qmail's "Connected to … but my name was rejected"; an answer to
     // HELO or EHLO): about our host, whatever the server called it ("Invalid domain name").

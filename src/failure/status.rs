@@ -11,6 +11,11 @@ pub(super) fn names_the_mailbox(status: &str) -> bool {
     parts.next() == Some("1") && matches!(parts.next(), Some("1" | "2" | "3" | "6" | "10"))
 }
 
+/// Whether an enhanced status code is one of RFC 3463's security or policy codes (X.7.x).
+pub(super) fn is_policy(status: &str) -> bool {
+    status.split('.').nth(1) == Some("7")
+}
+
 /// What an enhanced status code (RFC 3463) alone says; the generic ones (`x.0.0`, `x.5.x`,
 /// `x.7.1`) say too little to name a reason.
 pub(super) fn from_status(status: &str) -> Option<Reason> {

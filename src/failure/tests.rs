@@ -32,6 +32,33 @@ fn only_a_dead_address_is_hard() {
             Reason::UserUnknown,
             true,
         ),
+        // The recipient's own preferences refused the mail: a live address, whatever the code.
+        (
+            Some("5.1.1"),
+            "550 5.1.1 RCP-P2 Refused due to recipient preferences",
+            Reason::Filtered,
+            false,
+        ),
+        (
+            Some("5.1.1"),
+            "550 5.1.1 The recipient has blocked messages from this sender",
+            Reason::Filtered,
+            false,
+        ),
+        // "User unknown" under a policy code the server gave itself: its policy refused.
+        (
+            Some("5.7.1"),
+            "550 5.7.1 <ana@x.test>: Recipient address rejected: User unknown",
+            Reason::Filtered,
+            false,
+        ),
+        // The same status written by the reporting MTA over a bare reply at RCPT TO.
+        (
+            Some("5.7.1"),
+            "RCPT TO:<ana@x.test> 553 Invalid recipient ana@x.test",
+            Reason::UserUnknown,
+            true,
+        ),
         (
             Some("5.1.2"),
             "Host or domain name not found",

@@ -264,8 +264,9 @@ fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
         .mail_from
         .as_deref()
         .is_none_or(|f| f.is_empty() || f == "<>");
-    (null_sender && text::from_a_mail_system(message) || text::from_a_list_manager(message))
-        .then_some(Shape::Text)
+    let from_a_mail_system =
+        text::from_a_mail_system(message) || text::returns_a_failed_message(message);
+    (null_sender && from_a_mail_system || text::from_a_list_manager(message)).then_some(Shape::Text)
 }
 
 /// A delivery report carried whole inside the message (`message/rfc822`).

@@ -300,3 +300,36 @@ fn the_returned_message_id_is_found_in_broken_structures() {
         .replace("Message-ID: <abc@reply.acme.example>\r\n", "");
     assert_eq!(read(&own).unwrap().original_message_id, None);
 }
+
+/// Sendmail's notice opens "The original message was received at …": the explanation and
+/// the refused address come after it, not a copy of the message.
+#[test]
+fn the_original_message_was_received_at_is_no_copy_marker() {
+    let raw = "From: \"MAILER-DAEMON\" <MAILER-DAEMON@mx.example>\r\nSubject: FAILURE NOTICE : hello\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe original message was received at Thu, 29 Apr 2021 23:34:45 +0900\r\nfrom acme.example\r\n\r\n   ----- The following addresses had permanent fatal errors -----\r\n\r\n>>> ana@visitor.example <ana@visitor.example>\r\n\r\n   ----- Transcript of session follows -----\r\n550 sorry, no mailbox here by that name (#5.1.1 - chkusr)\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <m2@reply.acme.example>\r\nSubject: hello\r\n\r\nHi\r\n--b--\r\n";
+    let b = read(raw).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert_eq!(b.status.as_deref(), Some("5.1.1"));
+    assert!(b.hard);
+}
+
+/// A notice from the null sender that returns the message and says it failed is a report,
+/// whatever address it comes from and however its subject is worded; the same words from a
+/// person who attached an email are a reply.
+#[test]
+fn a_returned_message_that_failed_is_a_report_from_the_null_sender_only() {
+    let raw = "From: no-reply@isp.example\r\nTo: support@acme.example\r\nSubject: =?UTF-8?B?44Oh44O844Or44Ko44Op44O86YCa55+l?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nYour mail sent on: Thu, 29 Apr 2021 23:45:22 +0900\r\n     Could not be delivered to: <ana@visitor.example>\r\n     As their mailbox is full.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <m3@reply.acme.example>\r\nSubject: hello\r\n\r\nHi\r\n--b--\r\n";
+    let b = read(raw).unwrap();
+    assert_eq!(b.kind, ReportKind::Failed);
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert_eq!(b.reason, Some(Reason::MailboxFull));
+    assert!(!b.hard);
+    let message = MessageParser::default().parse(raw.as_bytes()).unwrap();
+    let person = Envelope {
+        mail_from: Some("ana@visitor.example".into()),
+        ..Envelope::default()
+    };
+    assert!(read_report(&message, &person).is_none());
+    // Attached, without the words of a failure, from the null sender: no report.
+    let forwarded = raw.replace("Could not be delivered to", "Here is what I got from");
+    assert!(read(&forwarded).is_none());
+}

@@ -4,7 +4,7 @@
 //! address and what its server said, and then a copy of the message.
 
 use crate::inbound::RecipientStatus;
-use mail_parser::Message;
+use mail_parser::{Message, MimeHeaders};
 
 /// The local parts mail systems send reports from.
 const DAEMONS: &[&str] = &[
@@ -77,6 +77,39 @@ pub(super) fn from_a_mail_system(message: &Message<'_>) -> bool {
         || (SUBJECTS.iter().any(|s| subject.contains(s)) && !subject.starts_with("re:"))
 }
 
+/// What a notice says when it returns a message that failed.
+const FAILURE_WORDS: &[&str] = &[
+    "could not be delivered",
+    "couldn't be delivered",
+    "undeliverable",
+    "delivery failed",
+    "delivery has failed",
+    "failed to deliver",
+    "unable to deliver",
+    "was not delivered",
+    "not be delivered",
+    "permanent error",
+];
+
+/// Whether the message returns a copy of a message (a `message/rfc822` part or its headers)
+/// and says that delivery failed: what every report does, whoever it comes from and however
+/// its subject is worded (au's `no-reply@` under a Japanese subject). Only from the null
+/// sender (`shape`): a person forwarding an email attaches it too.
+pub(super) fn returns_a_failed_message(message: &Message<'_>) -> bool {
+    let returned = message.parts.iter().any(|p| {
+        p.content_type().is_some_and(|c| {
+            let (ty, sub) = (c.ctype(), c.subtype().unwrap_or_default());
+            (ty.eq_ignore_ascii_case("message") && sub.eq_ignore_ascii_case("rfc822"))
+                || sub.eq_ignore_ascii_case("rfc822-headers")
+        })
+    });
+    returned
+        && message.body_text(0).is_some_and(|body| {
+            let text = explanation(&body).to_lowercase();
+            FAILURE_WORDS.iter().any(|w| text.contains(w))
+        })
+}
+
 /// Headers only list managers write: fml, Mailman, Sympa, ezmlm, Majordomo, and RFC 2369's.
 const LIST_HEADERS: &[&str] = &[
     "x-mlserver",
@@ -108,6 +141,13 @@ pub(super) fn from_a_list_manager(message: &Message<'_>) -> bool {
             .any(|(name, _)| LIST_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
 }
 
+/// Whether a (trimmed, lowercased) line says the copy of the message begins. Sendmail opens
+/// its notice with "The original message was received at …": that sentence tells when the
+/// message came, and the explanation goes on below it.
+fn copy_begins(line: &str) -> bool {
+    COPY_MARKERS.iter().any(|m| line.starts_with(m)) && !line.contains(" was received")
+}
+
 /// The explanation: the body before the copy of the message. The functions below take it,
 /// worked out once per report (the body may carry a whole returned message).
 pub(super) fn explanation(body: &str) -> String {
@@ -121,7 +161,7 @@ pub(super) fn explanation(body: &str) -> String {
         let header = ["received:", "return-path:", "dkim-signature:"]
             .iter()
             .any(|h| lower.starts_with(h));
-        if header || COPY_MARKERS.iter().any(|m| lower.starts_with(m)) {
+        if header || copy_begins(&lower) {
             break;
         }
         out.push(line);
