@@ -56,12 +56,15 @@ pub fn html_to_text(html: &str) -> String {
         .dom_to_render_tree(&dom)
         .and_then(|tree| config.render_to_string(tree, 10_000))
         .unwrap_or_default();
-    let text = text
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_repeated_urls(&text)
+    // Spacers (`<p>&nbsp;</p>`, `<div><br></div>`, Outlook's empty `MsoNormal` paragraphs)
+    // render as blank lines: one blank line between paragraphs is all a chat message shows.
+    let mut lines: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim_end) {
+        if !(line.is_empty() && lines.last().is_some_and(|l| l.is_empty())) {
+            lines.push(line);
+        }
+    }
+    without_repeated_urls(&lines.join("\n"))
 }
 
 /// Removes the quote containers of `dom`, and everything after an Outlook header.
@@ -284,6 +287,14 @@ mod tests {
         for (html, want) in cases {
             assert_eq!(reply(html), want, "{html}");
         }
+    }
+
+    /// Yahoo and Outlook space paragraphs with empty ones (`<p>&nbsp;</p>`, `<div><br></div>`):
+    /// the text keeps one blank line between paragraphs, not one per spacer.
+    #[test]
+    fn spacer_paragraphs_leave_one_blank_line() {
+        let html = r#"<div>I did not know.&nbsp;</div><div><br></div><div><p>&nbsp;</p><p><b>Tom</b></p></div><div><br></div><div><br></div><div class="yahoo_quoted"><div>On Monday, Acme wrote:</div><p>&nbsp;</p><p>Old words</p></div>"#;
+        assert_eq!(reply(html), "I did not know.\n\nTom");
     }
 
     #[test]
