@@ -11,27 +11,11 @@ fn assert_severities(table: &[(Option<&str>, &str, Reason, bool)]) {
     }
 }
 
+/// Words that name a live person's choice or a policy win over a code that names the mailbox;
+/// the reporting MTA's own mapping of a bare reply does not.
 #[test]
-fn only_a_dead_address_is_hard() {
+fn a_policy_or_a_preference_under_a_mailbox_code_is_soft() {
     let table = [
-        (
-            Some("5.1.1"),
-            "550 5.1.1 <ana@x.test>... User Unknown",
-            Reason::UserUnknown,
-            true,
-        ),
-        (
-            Some("5.0.0"),
-            "550 No such user here",
-            Reason::Filtered,
-            false,
-        ),
-        (
-            Some("5.0.0"),
-            "RCPT TO: 550 No such user here",
-            Reason::UserUnknown,
-            true,
-        ),
         // The recipient's own preferences refused the mail: a live address, whatever the code.
         (
             Some("5.1.1"),
@@ -56,6 +40,31 @@ fn only_a_dead_address_is_hard() {
         (
             Some("5.7.1"),
             "RCPT TO:<ana@x.test> 553 Invalid recipient ana@x.test",
+            Reason::UserUnknown,
+            true,
+        ),
+    ];
+    assert_severities(&table);
+}
+
+#[test]
+fn only_a_dead_address_is_hard() {
+    let table = [
+        (
+            Some("5.1.1"),
+            "550 5.1.1 <ana@x.test>... User Unknown",
+            Reason::UserUnknown,
+            true,
+        ),
+        (
+            Some("5.0.0"),
+            "550 No such user here",
+            Reason::Filtered,
+            false,
+        ),
+        (
+            Some("5.0.0"),
+            "RCPT TO: 550 No such user here",
             Reason::UserUnknown,
             true,
         ),
