@@ -249,21 +249,32 @@ pub(super) fn is_delay(subject: &str, explanation: &str) -> bool {
         || text.contains("this is only a warning")
 }
 
-/// The notification's words about `address`: the line naming it and the one after.
+/// The notification's words about `address`: the line naming it, the one after, and the
+/// indented lines that go on from there (Exim and Postfix indent a recipient's details and
+/// fold the server's answer over several lines), up to a blank line or another recipient.
 pub(super) fn said_about(explanation: &str, address: &str) -> Option<String> {
     let lines: Vec<&str> = explanation.lines().collect();
     let at = lines
         .iter()
         .position(|l| l.to_ascii_lowercase().contains(address))?;
-    // The next line continues it unless it names another recipient of its own.
-    let next = lines.get(at + 1).filter(|l| {
+    // A line continues it unless it names another recipient of its own.
+    let own = |l: &&&str| {
         l.split_whitespace()
             .next()
             .and_then(address_in)
             .is_none_or(|a| a == address)
-    });
+    };
+    let next = lines.get(at + 1).filter(own);
+    let indented = match next {
+        Some(_) => &lines[at + 2..],
+        None => &[][..],
+    };
+    let indented = indented
+        .iter()
+        .take_while(|l| l.starts_with([' ', '\t']) && !l.trim().is_empty() && own(l));
     let said: Vec<&str> = std::iter::once(lines[at])
         .chain(next.copied())
+        .chain(indented.copied())
         .map(str::trim)
         .collect();
     Some(said.join(" "))
