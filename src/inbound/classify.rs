@@ -58,7 +58,10 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
             "auto-submitted" if value != "no" => return Some(format!("Auto-Submitted: {value}")),
-            "precedence" if ["bulk", "junk", "list", "auto_reply"].contains(&value.as_str()) => {
+            "precedence"
+                if ["bulk", "junk", "list", "auto_reply", "auto-reply"]
+                    .contains(&value.as_str()) =>
+            {
                 return Some(format!("Precedence: {value}"))
             }
             "x-autoreply"
@@ -72,7 +75,14 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
     let subject = message.subject()?.trim().to_lowercase();
     const SUBJECTS: &[&str] = &[
         "auto:",
+        // Outlook's older "Out of Facility" prefix and its common shorthand.
+        "oof:",
+        "ooo:",
         "automatic reply",
+        "automatic response",
+        "auto response",
+        "auto-response",
+        "autoresponse",
         "autoreply",
         "auto-reply",
         "auto reply",
@@ -206,6 +216,9 @@ mod tests {
             "Subject: Réponse automatique : absent",
             "Subject: Automatische Antwort: Urlaub",
             "Subject: Respuesta automática: vacaciones",
+            "Subject: OOF: your question",
+            "Subject: Automatic response: back on Monday",
+            "Precedence: auto-reply",
         ];
         for h in headers {
             let raw = format!("From: a@b.example\r\nTo: c@d.example\r\n{h}\r\n\r\nHi\r\n");
