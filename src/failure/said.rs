@@ -148,6 +148,7 @@ pub(super) const SAID: &[(Reason, &[&str])] = &[
             "message too big",
             "message size exceeds",
             "exceeds size limit",
+            "size limit exceeded",
             "message is too large",
         ],
     ),

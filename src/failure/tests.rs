@@ -80,6 +80,7 @@ fn only_a_dead_address_is_hard() {
             Reason::MailboxFull,
             false,
         ),
+        (None, "Mail size limit exceeded.", Reason::TooBig, false),
         (
             Some("5.7.1"),
             "550 5.7.1 Client host 10.5.1.3 blocked",
