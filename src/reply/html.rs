@@ -58,12 +58,8 @@ pub fn html_to_text(html: &str) -> String {
         .unwrap_or_default();
     // Spacers (`<p>&nbsp;</p>`, `<div><br></div>`, Outlook's empty `MsoNormal` paragraphs)
     // render as blank lines: one blank line between paragraphs is all a chat message shows.
-    let mut lines: Vec<&str> = Vec::new();
-    for line in text.lines().map(str::trim_end) {
-        if !(line.is_empty() && lines.last().is_some_and(|l| l.is_empty())) {
-            lines.push(line);
-        }
-    }
+    let mut lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    lines.dedup_by(|line, before| line.is_empty() && before.is_empty());
     without_repeated_urls(&lines.join("\n"))
 }
 

@@ -264,9 +264,10 @@ fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
         .mail_from
         .as_deref()
         .is_none_or(|f| f.is_empty() || f == "<>");
-    let from_a_mail_system =
-        text::from_a_mail_system(message) || text::returns_a_failed_message(message);
-    (null_sender && from_a_mail_system || text::from_a_list_manager(message)).then_some(Shape::Text)
+    // Only for the null sender: a person's reply never pays for reading its attachments.
+    let from_a_mail_system = null_sender
+        && (text::from_a_mail_system(message) || text::returns_a_failed_message(message));
+    (from_a_mail_system || text::from_a_list_manager(message)).then_some(Shape::Text)
 }
 
 /// A delivery report carried whole inside the message (`message/rfc822`).

@@ -258,18 +258,19 @@ pub(super) fn said_about(explanation: &str, address: &str) -> Option<String> {
         .iter()
         .position(|l| l.to_ascii_lowercase().contains(address))?;
     // A line continues it unless it names another recipient of its own.
-    let own = |l: &&&str| {
+    let own = |l: &str| {
         l.split_whitespace()
             .next()
             .and_then(address_in)
             .is_none_or(|a| a == address)
     };
-    let next = lines.get(at + 1).filter(own);
-    let indented = match next {
-        Some(_) => &lines[at + 2..],
-        None => &[][..],
+    let next = lines.get(at + 1).filter(|l| own(l));
+    let rest = if next.is_some() {
+        &lines[at + 2..]
+    } else {
+        &[]
     };
-    let indented = indented
+    let indented = rest
         .iter()
         .take_while(|l| l.starts_with([' ', '\t']) && !l.trim().is_empty() && own(l));
     let said: Vec<&str> = std::iter::once(lines[at])
