@@ -14,6 +14,7 @@ mod metrics;
 mod modes;
 mod openapi;
 mod outbox;
+mod relay_pipelining;
 mod replies;
 mod reports;
 mod retention;

@@ -89,8 +89,12 @@ pub async fn spawn_on(
     // "# relay_starttls CERT KEY" in `top`: the relay offers STARTTLS with that certificate,
     // and the daemon is told to require it.
     let starttls = marker(top, "relay_starttls").and_then(|rest| rest.split_once(' '));
+    // "# relay_without_pipelining" in `top`: the relay does not offer PIPELINING.
     let sink = match starttls {
         Some((cert, key)) => SmtpSink::start_tls(cert.as_ref(), key.as_ref()).await,
+        None if top.contains("# relay_without_pipelining") => {
+            SmtpSink::start_without_pipelining().await
+        }
         None => SmtpSink::start().await,
     };
     let hooks = WebhookSink::start().await;

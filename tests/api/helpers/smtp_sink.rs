@@ -103,6 +103,12 @@ pub struct SmtpSink {
     tls: Option<replyrelay::listener::TlsAcceptor>,
     /// Connections accepted so far.
     connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Offers PIPELINING (RFC 2920) in its EHLO answer.
+    pipelining: bool,
+    /// Commands that came before the answer to the one sent ahead of them (pipelined).
+    pipelined: Arc<std::sync::atomic::AtomicUsize>,
+    /// Answers for the next `RCPT TO` commands, in order (default `250 2.1.5 OK`).
+    rcpt_script: Arc<Mutex<VecDeque<String>>>,
 }
 
 /// What the sink does with one transaction.
@@ -116,15 +122,21 @@ enum Fault {
 
 impl SmtpSink {
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, true).await
+    }
+
+    /// A sink that does not offer PIPELINING (and counts commands pipelined all the same).
+    pub async fn start_without_pipelining() -> Self {
+        Self::start_with(None, false).await
     }
 
     /// A sink that offers STARTTLS with this certificate and key.
     pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
-        Self::start_with(Some(replyrelay::listener::tls_acceptor(cert, key).unwrap())).await
+        let tls = replyrelay::listener::tls_acceptor(cert, key).unwrap();
+        Self::start_with(Some(tls), true).await
     }
 
-    async fn start_with(tls: Option<replyrelay::listener::TlsAcceptor>) -> Self {
+    async fn start_with(tls: Option<replyrelay::listener::TlsAcceptor>, pipelining: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink = SmtpSink {
             port: listener.local_addr().unwrap().port(),
@@ -135,6 +147,9 @@ impl SmtpSink {
             attempts: Default::default(),
             tls,
             connections: Default::default(),
+            pipelining,
+            pipelined: Default::default(),
+            rcpt_script: Default::default(),
         };
         let s = sink.clone();
         tokio::spawn(async move {
@@ -159,6 +174,16 @@ impl SmtpSink {
             .lock()
             .unwrap()
             .extend(replies.iter().map(|r| r.to_string()));
+    }
+
+    /// The next `RCPT TO` commands are answered with these replies, in order.
+    pub fn answer_rcpt_next(&self, replies: &[&str]) {
+        (self.rcpt_script.lock().unwrap()).extend(replies.iter().map(|r| r.to_string()));
+    }
+
+    /// How many commands came pipelined: sent before the answer to the command ahead of them.
+    pub fn pipelined_commands(&self) -> usize {
+        self.pipelined.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Counts what has been received, from any thread, for as long as the caller keeps it.
@@ -334,10 +359,18 @@ impl SmtpSink {
                     continue;
                 }
                 let before = iter.clone();
-                match Request::parse(&mut iter) {
+                let request = Request::parse(&mut iter);
+                // A command read while an answer is still to be written came pipelined.
+                if request.is_ok() && !out.is_empty() {
+                    (self.pipelined).fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                match request {
                     Ok(Request::Ehlo { host }) => {
                         helo = host.to_string();
-                        out.push_str("250-sink\r\n250-PIPELINING\r\n250-AUTH PLAIN\r\n");
+                        out.push_str("250-sink\r\n250-AUTH PLAIN\r\n");
+                        if self.pipelining {
+                            out.push_str("250-PIPELINING\r\n");
+                        }
                         if self.tls.is_some() && !tls {
                             out.push_str("250-STARTTLS\r\n");
                         }
@@ -349,8 +382,17 @@ impl SmtpSink {
                         out.push_str("250 2.1.0 OK\r\n");
                     }
                     Ok(Request::Rcpt { to }) => {
-                        rcpts.push(to.address.to_string());
-                        out.push_str("250 2.1.5 OK\r\n");
+                        let reply = (self.rcpt_script.lock().unwrap().pop_front())
+                            .unwrap_or_else(|| "250 2.1.5 OK".into());
+                        if reply.starts_with('2') {
+                            rcpts.push(to.address.to_string());
+                        }
+                        out.push_str(&reply);
+                        out.push_str("\r\n");
+                    }
+                    // As Postfix answers a pipelined DATA whose recipients were all refused.
+                    Ok(Request::Data) if rcpts.is_empty() => {
+                        out.push_str("554 5.5.1 Error: no valid recipients\r\n");
                     }
                     Ok(Request::Data) => {
                         fault = self.draw_fault(&rcpts);

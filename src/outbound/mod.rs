@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+mod pipelined;
+
 /// Why a send did not go through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -110,16 +112,24 @@ fn permanent(reply: String) -> SendError {
 /// lettre's own pooled transport leaves Nagle's algorithm on, and against a relay that answers
 /// at once each transaction then stalls on delayed ACKs (~40 ms on Linux loopback). Here every
 /// socket is opened by us with `TCP_NODELAY` and handed to lettre, which still speaks the
-/// protocol (EHLO, STARTTLS, AUTH, pipelining-free MAIL/RCPT/DATA).
+/// protocol (EHLO, STARTTLS, AUTH, the message); MAIL, RCPT and DATA go pipelined where the
+/// relay offers it (see [`pipelined`]).
 pub struct SmtpPool {
     config: SmtpConfig,
     /// How the relay's certificate is checked (the daemon's one trust store), made once: the
     /// platform verifier reads the system's roots as it is built.
     tls: TlsParameters,
     /// Connections ready for another transaction, with when they were last used.
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Connection, Instant)>>,
     /// At most `pool_size` transactions (and so connections) at once.
     permits: Semaphore,
+}
+
+/// A connection to the relay, with what it offers that lettre does not keep.
+struct Connection {
+    smtp: AsyncSmtpConnection,
+    /// The relay offered PIPELINING: a transaction's commands go in one write.
+    pipelining: bool,
 }
 
 /// A connection idle longer than this is checked with NOOP before it is reused.
@@ -139,7 +149,13 @@ impl SmtpPool {
     async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<String, SendError> {
         let _permit = self.permits.acquire().await.expect("never closed");
         let mut conn = self.take().await?;
-        let sent = tokio::time::timeout(self.config.timeout, conn.send(envelope, raw)).await;
+        let transaction = async {
+            match conn.pipelining {
+                true => pipelined::send(&mut conn.smtp, envelope, raw).await,
+                false => conn.smtp.send(envelope, raw).await,
+            }
+        };
+        let sent = tokio::time::timeout(self.config.timeout, transaction).await;
         match sent {
             Ok(Ok(response)) => {
                 self.idle
@@ -175,15 +191,15 @@ impl SmtpPool {
     }
 
     /// An idle connection that still answers, else a new one.
-    async fn take(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn take(&self) -> Result<Connection, SendError> {
         loop {
             let Some((mut conn, last_used)) = self.idle.lock().expect("pool lock").pop() else {
                 break;
             };
-            if conn.has_broken() {
+            if conn.smtp.has_broken() {
                 continue;
             }
-            if last_used.elapsed() < IDLE_CHECK || conn.test_connected().await {
+            if last_used.elapsed() < IDLE_CHECK || conn.smtp.test_connected().await {
                 return Ok(conn);
             }
         }
@@ -192,7 +208,7 @@ impl SmtpPool {
             .map_err(|_| SendError::Transient("timed out connecting to the relay".into()))?
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn connect(&self) -> Result<Connection, SendError> {
         let c = &self.config;
         let transient =
             |e: &dyn std::fmt::Display| SendError::Transient(format!("{}:{}: {e}", c.host, c.port));
@@ -230,6 +246,9 @@ impl SmtpPool {
                 conn
             }
         };
+        let pipelining = pipelined::offers_pipelining(&mut conn, &hello)
+            .await
+            .map_err(|e| transient(&e))?;
         if let (Some(user), Some(pass)) = (&c.username, &c.password) {
             let credentials = Credentials::new(user.clone(), pass.clone());
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
@@ -237,7 +256,10 @@ impl SmtpPool {
                 // Even a refusal is the relay's configuration, not the email's: retry it.
                 .map_err(|e| transient(&format!("authentication failed: {e}")))?;
         }
-        Ok(conn)
+        Ok(Connection {
+            smtp: conn,
+            pipelining,
+        })
     }
 }
 
