@@ -50,10 +50,12 @@ fn smtp_sink(dir: &Path, pipelining: bool) -> Option<Sink> {
         .arg("16")
         .spawn()
         .unwrap();
+    // Killed and waited for when dropped, whatever happens next.
+    let sink = Sink { child, port };
     // Listening once a connection is taken.
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(Sink { child, port });
+            return Some(sink);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
