@@ -8,18 +8,23 @@ use replyrelay::worker::Step;
 use rstest::rstest;
 use rstest_reuse::apply;
 
+/// One email due, composed and taken by the relay.
+async fn sends_one_email(app: &TestApp) {
+    one_due_email(app, "c1").await;
+    assert_eq!(
+        app.at_minute(5.5).await,
+        vec![Step::Composed, Step::Sent, Step::WebhookPosted]
+    );
+    assert_eq!(app.sent().len(), 1);
+}
+
 #[apply(backends)]
 #[tokio::test]
 async fn commands_go_pipelined_where_the_relay_offers_it(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    one_due_email(&app, "c1").await;
-    assert_eq!(
-        app.at_minute(5.5).await,
-        vec![Step::Composed, Step::Sent, Step::WebhookPosted]
-    );
-    assert_eq!(app.sent().len(), 1);
+    sends_one_email(&app).await;
     // RCPT TO and DATA came behind MAIL FROM, before its answer.
     assert_eq!(app.sink.pipelined_commands(), 2);
 }
@@ -33,12 +38,7 @@ async fn commands_wait_for_their_answers_where_the_relay_does_not_offer_it(
     let Some(app) = spawn_custom(backend, top, "", Clock::manual(t0()), false).await else {
         return;
     };
-    one_due_email(&app, "c1").await;
-    assert_eq!(
-        app.at_minute(5.5).await,
-        vec![Step::Composed, Step::Sent, Step::WebhookPosted]
-    );
-    assert_eq!(app.sent().len(), 1);
+    sends_one_email(&app).await;
     assert_eq!(app.sink.pipelined_commands(), 0);
 }
 
