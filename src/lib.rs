@@ -20,7 +20,8 @@
 //!   and the widget's routes (`api::widget`).
 //! - [`listener`] — the SMTP/LMTP listener, one file per phase (`ehlo`, `mail`, `rcpt`, `data`).
 //! - [`imap`] — the IMAP poller, the other way answers come in.
-//! - [`outbound`] — our SMTP connection pool (lettre) or a maildir folder.
+//! - [`outbound`] — our SMTP connection pool (lettre, with commands pipelined where the relay
+//!   offers it) or a maildir folder.
 //! - [`webhooks`] — the events for the chat platform: their payloads, signing, posting.
 //! - [`trust`] — the one trust store of those three TLS clients (system roots + `ca_file`).
 //!
