@@ -4,7 +4,7 @@
 use crate::config::Site;
 use crate::domain::plain_text;
 use crate::reply;
-use mail_parser::{Message, MessageParser, PartType};
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 /// How many of a reply's referenced Message-IDs are looked up: a real thread's newest few
 /// carry ours, and a hostile `References` of thousands must not cost thousands of queries.
@@ -125,19 +125,33 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
         .map(|s| format!("subject starts with \"{s}\""))
 }
 
-/// The reply's body as text: the text part (or the HTML one as text, its quote containers
-/// removed), cut at our "reply above this line" marker. The trimming rules run over it
-/// (`reply::reply_text`) once it is known which of our emails it may quote.
+/// The reply's body as text: the text part (`format=flowed` joined back into paragraphs), or
+/// the HTML one as text with its quote containers removed; cut at our "reply above this line"
+/// marker. The trimming rules run over it (`reply::reply_text`) once it is known which of our
+/// emails it may quote.
 pub fn extract_body(message: &Message<'_>) -> String {
     let body = match message.text_bodies().next() {
         Some(part) => match &part.body {
-            PartType::Text(t) => t.to_string(),
+            PartType::Text(t) => match flowed(part) {
+                Some(delsp) => super::flowed::unflow(t, delsp),
+                None => t.to_string(),
+            },
             PartType::Html(h) => reply::html_to_text(h),
             _ => String::new(),
         },
         None => String::new(),
     };
     cut_at_marker(&body)
+}
+
+/// Whether a text part is `format=flowed` (RFC 3676), and if so whether `DelSp=yes`.
+fn flowed(part: &MessagePart<'_>) -> Option<bool> {
+    let ct = part.content_type()?;
+    let is = |name: &str, value: &str| {
+        ct.attribute(name)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+    };
+    is("format", "flowed").then(|| is("delsp", "yes"))
 }
 
 /// The visitor's words, trimmed as well as can be without knowing what we sent.

@@ -12,7 +12,7 @@
 //!
 //! The files: [`types`] (what is found out, what becomes of it), [`auth`] (pure: what the
 //! operator's MTA says of the sender's DMARC), [`classify`] (pure: auto-replies,
-//! loops, the reply's words, references), [`read`] (pure: one message read, classified and
+//! loops, the reply's words, references), `flowed` (pure: `format=flowed` text joined back), [`read`] (pure: one message read, classified and
 //! routed by token), [`report`] (pure: delivery reports and complaints read and classified, hard or soft),
 //! `route` (reply tokens and `In-Reply-To`, sender and window checks), `commit` (the group
 //! commit that stores replies), `bounce` (a report recorded against its email), `count`
@@ -23,6 +23,7 @@ mod bounce;
 pub mod classify;
 mod commit;
 mod count;
+mod flowed;
 pub mod read;
 pub mod report;
 mod route;

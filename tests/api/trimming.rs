@@ -1,6 +1,7 @@
 //! Replies as real clients write them, sent through the SMTP listener by a client nobody here
 //! wrote (Python's smtplib): HTML from every common client arrives as clean text, our own
-//! email quoted back is cut however it is quoted, and a reply the rules would empty is kept.
+//! email quoted back is cut however it is quoted, plain text sent `format=flowed` arrives as
+//! whole paragraphs, and a reply the rules would empty is kept.
 
 use crate::helpers::*;
 use rstest::rstest;
@@ -114,6 +115,37 @@ async fn our_email_quoted_in_a_way_no_rule_knows_is_cut(#[case] backend: Backend
         created[0]["data"]["message"]["text"],
         "Great, I'll take the Tuesday slot."
     );
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_flowed_plain_text_reply_arrives_as_whole_paragraphs(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // As Thunderbird sends plain text (RFC 3676): wrapped near 72 columns, a space at the end
+    // of each line that flows on, the quote wrapped and flowed the same way.
+    let quoted: Vec<String> = (email.text().lines()).map(|l| format!("> {l}")).collect();
+    let body = format!(
+        "Yes, the Tuesday slot works for me, and could you also send the invoice \n\
+         again? The first one went to my old address.\n\n\
+         Ana\n\n\
+         On 02/03/2026 10:06, Acme Support wrote:\n{}\n",
+        quoted.join("\n")
+    );
+    let mime = format!(
+        "Content-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n{}",
+        body.replace('\n', "\r\n")
+    );
+    send_through_listener(&app, &email, &[mime]).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(
+        stored[0]["text"],
+        "Yes, the Tuesday slot works for me, and could you also send the invoice again? \
+         The first one went to my old address.\n\nAna"
+    );
+    assert_eq!(stored[0]["trimmed"], true);
 }
 
 #[apply(backends)]
