@@ -125,23 +125,39 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
         .map(|s| format!("subject starts with \"{s}\""))
 }
 
-/// The reply's body as text: the text part (`format=flowed` joined back into paragraphs), or
-/// the HTML one as text with its quote containers removed; cut at our "reply above this line"
+/// The reply's body as text: its text parts (`format=flowed` joined back into paragraphs), or
+/// its HTML ones as text with their quote containers removed where the text parts have no
+/// words (some clients send an empty one beside the HTML); cut at our "reply above this line"
 /// marker. The trimming rules run over it (`reply::reply_text`) once it is known which of our
 /// emails it may quote.
 pub fn extract_body(message: &Message<'_>) -> String {
-    let body = match message.text_bodies().next() {
-        Some(part) => match &part.body {
+    let mut body = parts_text(message.text_bodies());
+    if !body.chars().any(char::is_alphanumeric) {
+        body = parts_text(message.html_bodies());
+    }
+    cut_at_marker(&body)
+}
+
+/// The parts' words in their order, a paragraph apart. Every one counts: Apple Mail sends a
+/// plain text reply with a picture in it as the text before the picture, the picture, and the
+/// text after it, side by side.
+fn parts_text<'a, 'x: 'a>(parts: impl Iterator<Item = &'a MessagePart<'x>>) -> String {
+    let texts: Vec<String> = parts
+        .map(|part| match &part.body {
             PartType::Text(t) => match flowed(part) {
                 Some(delsp) => super::flowed::unflow(t, delsp),
                 None => t.to_string(),
             },
             PartType::Html(h) => reply::html_to_text(h),
             _ => String::new(),
-        },
-        None => String::new(),
-    };
-    cut_at_marker(&body)
+        })
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    texts
+        .iter()
+        .map(|t| t.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Whether a text part is `format=flowed` (RFC 3676), and if so whether `DelSp=yes`.
@@ -273,5 +289,59 @@ mod tests {
         let bottom =
             "From: a@b.example\r\n\r\nThanks\r\n## Reply above this line to answer ##\r\nold";
         assert_eq!(extract_text(&parse(bottom)), "Thanks");
+    }
+
+    #[test]
+    fn every_text_part_is_read_and_an_empty_one_gives_way_to_the_html() {
+        let multipart = |kind: &str, parts: &[(&str, &str)]| {
+            let mut raw = format!(
+                "From: a@b.example\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/{kind}; boundary=\"B\"\r\n\r\n"
+            );
+            for (headers, body) in parts {
+                raw.push_str(&format!("--B\r\n{headers}\r\n\r\n{body}\r\n"));
+            }
+            raw + "--B--\r\n"
+        };
+        let plain = "Content-Type: text/plain; charset=utf-8";
+        let table = [
+            // Apple Mail, a picture pasted into a plain text reply: the words after it count.
+            (
+                multipart(
+                    "mixed",
+                    &[
+                        (plain, "Here it is:"),
+                        ("Content-Type: image/jpeg\r\nContent-Disposition: inline", "xx"),
+                        (plain, "The crack is on the left side."),
+                    ],
+                ),
+                "Here it is:\n\nThe crack is on the left side.",
+            ),
+            // An empty text alternative beside the HTML that holds the reply.
+            (
+                multipart(
+                    "alternative",
+                    &[
+                        (plain, "\r\n"),
+                        ("Content-Type: text/html; charset=utf-8", "<div>Tuesday is fine.</div>"),
+                    ],
+                ),
+                "Tuesday is fine.",
+            ),
+            // A text file attached is an attachment, not the reply's words.
+            (
+                multipart(
+                    "mixed",
+                    &[
+                        (plain, "See the log."),
+                        ("Content-Type: text/plain\r\nContent-Disposition: attachment; filename=a.log", "ERROR"),
+                    ],
+                ),
+                "See the log.",
+            ),
+        ];
+        for (raw, want) in table {
+            assert_eq!(extract_text(&parse(&raw)), want, "{raw}");
+        }
     }
 }
