@@ -151,6 +151,12 @@ fn parts_text<'a, 'x: 'a>(parts: impl Iterator<Item = &'a MessagePart<'x>>) -> S
             PartType::Html(h) => reply::html_to_text(h),
             _ => String::new(),
         })
+        // A byte order mark some clients begin a part with, or paste in with copied text:
+        // invisible, and in the way of the rules that read a line's start.
+        .map(|t| match t.contains('\u{feff}') {
+            true => t.replace('\u{feff}', ""),
+            false => t,
+        })
         .filter(|t| !t.trim().is_empty())
         .collect();
     texts
@@ -327,6 +333,11 @@ mod tests {
                     ],
                 ),
                 "Tuesday is fine.",
+            ),
+            // A byte order mark at the start is no part of the words.
+            (
+                multipart("mixed", &[(plain, "\u{feff}Yes, the blue one.")]),
+                "Yes, the blue one.",
             ),
             // A text file attached is an attachment, not the reply's words.
             (
