@@ -153,9 +153,12 @@ fn parts_text<'a, 'x: 'a>(parts: impl Iterator<Item = &'a MessagePart<'x>>) -> S
         })
         // A byte order mark some clients begin a part with, or paste in with copied text:
         // invisible, and in the way of the rules that read a line's start.
-        .map(|t| match t.contains('\u{feff}') {
-            true => t.replace('\u{feff}', ""),
-            false => t,
+        .map(|t| {
+            if t.contains('\u{feff}') {
+                t.replace('\u{feff}', "")
+            } else {
+                t
+            }
         })
         .filter(|t| !t.trim().is_empty())
         .collect();
