@@ -11,12 +11,12 @@
 //! extraction steps are plain functions of the message.
 //!
 //! The files: [`types`] (what is found out, what becomes of it), [`auth`] (pure: what the
-//! operator's MTA says of the sender's DMARC), [`classify`] (pure: auto-replies,
-//! loops, the reply's words, references), `flowed` (pure: `format=flowed` text joined back), [`read`] (pure: one message read, classified and
-//! routed by token), [`report`] (pure: delivery reports and complaints read and classified, hard or soft),
-//! `route` (reply tokens and `In-Reply-To`, sender and window checks), `commit` (the group
-//! commit that stores replies), `bounce` (a report recorded against its email), `count`
-//! (metrics).
+//! operator's MTA says of the sender's DMARC), [`classify`] (pure: auto-replies, loops, the
+//! reply's words, references), `flowed` (pure: `format=flowed` text joined back), [`read`]
+//! (pure: one message read, classified and routed by token), [`report`] (pure: delivery
+//! reports and complaints read and classified, hard or soft), `route` (reply tokens and
+//! `In-Reply-To`, sender and window checks), `commit` (the group commit that stores replies),
+//! `bounce` (a report recorded against its email), `count` (metrics).
 
 pub mod auth;
 mod bounce;

@@ -113,7 +113,7 @@ fn permanent(reply: String) -> SendError {
 /// at once each transaction then stalls on delayed ACKs (~40 ms on Linux loopback). Here every
 /// socket is opened by us with `TCP_NODELAY` and handed to lettre, which still speaks the
 /// protocol (EHLO, STARTTLS, AUTH, the message); MAIL, RCPT and DATA go pipelined where the
-/// relay offers it (see [`pipelined`]).
+/// relay offers it (see `pipelined.rs`).
 pub struct SmtpPool {
     config: SmtpConfig,
     /// How the relay's certificate is checked (the daemon's one trust store), made once: the
