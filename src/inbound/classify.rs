@@ -131,25 +131,40 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
 /// marker. The trimming rules run over it (`reply::reply_text`) once it is known which of our
 /// emails it may quote.
 pub fn extract_body(message: &Message<'_>) -> String {
-    let mut body = parts_text(message.text_bodies());
+    let mut body = parts_text(message, message.text_bodies());
     if !body.chars().any(char::is_alphanumeric) {
-        body = parts_text(message.html_bodies());
+        body = parts_text(message, message.html_bodies());
     }
     cut_at_marker(&body)
 }
 
 /// The parts' words in their order, a paragraph apart. Every one counts: Apple Mail sends a
 /// plain text reply with a picture in it as the text before the picture, the picture, and the
-/// text after it, side by side.
-fn parts_text<'a, 'x: 'a>(parts: impl Iterator<Item = &'a MessagePart<'x>>) -> String {
+/// text after it, side by side. A part read with U+FFFD for bytes that were no UTF-8 is read
+/// again from its bytes (`eight_bit`).
+fn parts_text<'a, 'x: 'a>(
+    message: &Message<'_>,
+    parts: impl Iterator<Item = &'a MessagePart<'x>>,
+) -> String {
     let texts: Vec<String> = parts
-        .map(|part| match &part.body {
-            PartType::Text(t) => match flowed(part) {
-                Some(delsp) => super::flowed::unflow(t, delsp),
-                None => t.to_string(),
-            },
-            PartType::Html(h) => reply::html_to_text(h),
-            _ => String::new(),
+        .map(|part| {
+            let reread = match &part.body {
+                PartType::Text(t) | PartType::Html(t) if t.contains('\u{fffd}') => {
+                    super::eight_bit::reread(message, part)
+                }
+                _ => None,
+            };
+            match &part.body {
+                PartType::Text(t) => {
+                    let t = reread.as_deref().unwrap_or(t);
+                    match flowed(part) {
+                        Some(delsp) => super::flowed::unflow(t, delsp),
+                        None => t.to_string(),
+                    }
+                }
+                PartType::Html(h) => reply::html_to_text(reread.as_deref().unwrap_or(h)),
+                _ => String::new(),
+            }
         })
         // A byte order mark some clients begin a part with, or paste in with copied text:
         // invisible, and in the way of the rules that read a line's start.

@@ -12,7 +12,8 @@
 //!
 //! The files: [`types`] (what is found out, what becomes of it), [`auth`] (pure: what the
 //! operator's MTA says of the sender's DMARC), [`classify`] (pure: auto-replies, loops, the
-//! reply's words, references), `flowed` (pure: `format=flowed` text joined back), [`read`]
+//! reply's words, references), `flowed` (pure: `format=flowed` text joined back), `eight_bit`
+//! (a text part's bytes read again where they were no UTF-8: old clients' Latin-1), [`read`]
 //! (pure: one message read, classified and routed by token), [`report`] (pure: delivery
 //! reports and complaints read and classified, hard or soft), `route` (reply tokens and
 //! `In-Reply-To`, sender and window checks), `commit` (the group commit that stores replies),
@@ -23,6 +24,7 @@ mod bounce;
 pub mod classify;
 mod commit;
 mod count;
+mod eight_bit;
 mod flowed;
 pub mod read;
 pub mod report;

@@ -1,7 +1,8 @@
 //! Replies as real clients write them, sent through the SMTP listener by a client nobody here
 //! wrote (Python's smtplib): HTML from every common client arrives as clean text, our own
 //! email quoted back is cut however it is quoted, plain text sent `format=flowed` arrives as
-//! whole paragraphs, and a reply the rules would empty is kept.
+//! whole paragraphs, 8-bit Latin-1 with no charset keeps its accents, and a reply the rules
+//! would empty is kept.
 
 use crate::helpers::*;
 use rstest::rstest;
@@ -10,14 +11,18 @@ use serde_json::Value;
 
 /// Sends each reply through the listener, from the visitor; every one must be taken.
 async fn send_through_listener(app: &TestApp, email: &Received, mimes: &[String]) {
+    let raws = (mimes.iter())
+        .map(|m| reply_with(email, "ana@visitor.example", m))
+        .collect();
+    send_raw_through_listener(app, email, raws).await;
+}
+
+/// Sends replies as the bytes given, 8-bit ones too.
+async fn send_raw_through_listener(app: &TestApp, email: &Received, raws: Vec<Vec<u8>>) {
     let to = email.header("Reply-To").unwrap();
-    let messages: Vec<(Vec<String>, Vec<u8>)> = (mimes.iter())
-        .map(|m| {
-            (
-                vec![to.clone()],
-                reply_with(email, "ana@visitor.example", m),
-            )
-        })
+    let messages: Vec<(Vec<String>, Vec<u8>)> = raws
+        .into_iter()
+        .map(|raw| (vec![to.clone()], raw))
         .collect();
     let addr = app.smtp;
     let answers = tokio::task::spawn_blocking(move || {
@@ -146,6 +151,26 @@ async fn a_flowed_plain_text_reply_arrives_as_whole_paragraphs(#[case] backend: 
          The first one went to my old address.\n\nAna"
     );
     assert_eq!(stored[0]["trimmed"], true);
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_latin_1_reply_with_no_charset_arrives_with_its_accents(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // As old clients send it: 8-bit ISO-8859-1 bytes, and no charset to say so.
+    let mime = "Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+                Très bien, merci ! Le reçu est arrivé.\r\n";
+    let utf8 = String::from_utf8(reply_with(&email, "ana@visitor.example", mime)).unwrap();
+    // Every character here is in Latin-1, whose code points are its bytes.
+    let latin_1 = (utf8.chars())
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect();
+    send_raw_through_listener(&app, &email, vec![latin_1]).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored[0]["text"], "Très bien, merci ! Le reçu est arrivé.");
 }
 
 #[apply(backends)]

@@ -1,0 +1,132 @@
+//! Text parts whose bytes are not the charset they were read as. Old clients send 8-bit
+//! Latin-1 with no charset, or label it `us-ascii`; `mail-parser` then reads the bytes as UTF-8
+//! and puts U+FFFD in place of every accented letter, which loses the visitor's words. Here the
+//! part's own bytes are read again, each byte that is not valid UTF-8 as Windows-1252 (what
+//! WHATWG's encoding standard decodes both `iso-8859-1` and `us-ascii` as).
+
+use encoding_rs::WINDOWS_1252;
+use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+use mail_parser::{Encoding, Message, MessagePart, MimeHeaders};
+
+/// The part's text read again from its bytes, where it was read with U+FFFD for bytes that were
+/// no UTF-8 under no charset or one that only says ASCII or UTF-8. `None` where the text as
+/// read stands: it holds no U+FFFD, a charset of its own decoded it, or the bytes hold U+FFFD
+/// themselves.
+pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let charset = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .map(|c| c.trim().to_ascii_lowercase());
+    let says_ascii_or_utf8 = match charset.as_deref() {
+        None => true,
+        Some(c) => {
+            ["us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit"].contains(&c)
+                || mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()).is_none()
+        }
+    };
+    if !says_ascii_or_utf8 {
+        return None;
+    }
+    let raw = message
+        .raw_message
+        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+    let bytes = match part.encoding {
+        Encoding::None => raw.to_vec(),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw)?,
+        Encoding::Base64 => base64_decode(raw)?,
+    };
+    // Bytes that are valid UTF-8 were read right, U+FFFD and all.
+    std::str::from_utf8(&bytes)
+        .is_err()
+        .then(|| utf8_else_windows_1252(&bytes))
+}
+
+/// The bytes as UTF-8 where they are valid UTF-8, and each byte of a run that is not as
+/// Windows-1252: a reply in Latin-1 and one in UTF-8 with a pasted Latin-1 word both read
+/// whole, and valid UTF-8 never changes.
+pub(super) fn utf8_else_windows_1252(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        let invalid = chunk.invalid();
+        if !invalid.is_empty() {
+            let (decoded, _) = WINDOWS_1252.decode_without_bom_handling(invalid);
+            text.push_str(&decoded);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_parser::MessageParser;
+
+    #[test]
+    fn bytes_that_are_no_utf8_read_as_windows_1252() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"plain ascii", "plain ascii"),
+            ("déjà vu ✓".as_bytes(), "déjà vu ✓"),
+            // Latin-1 / Windows-1252: é, à, and the curly quotes only Windows-1252 has.
+            (b"d\xe9j\xe0 vu", "déjà vu"),
+            (b"\x93quoted\x94 \x80 5", "\u{201c}quoted\u{201d} € 5"),
+            // UTF-8 with one Latin-1 word pasted in: both read.
+            (b"caf\xc3\xa9 and na\xefve", "café and naïve"),
+            // A UTF-8 sequence cut short is one byte at a time.
+            (b"end \xe2\x82", "end â\u{201a}"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(utf8_else_windows_1252(bytes), *want, "{bytes:?}");
+        }
+    }
+
+    fn text_of(raw: &[u8]) -> String {
+        let message = MessageParser::default().parse(raw).unwrap();
+        let part = message.text_part(0).unwrap();
+        reread(&message, part).unwrap_or_else(|| message.body_text(0).unwrap().into_owned())
+    }
+
+    #[test]
+    fn a_latin_1_reply_with_no_charset_or_ascii_reads_whole() {
+        let head = "From: a@example.org\r\nSubject: Re: x\r\nMIME-Version: 1.0\r\n";
+        let cases: &[(&str, &[u8], &str)] = &[
+            // No charset, 8-bit.
+            (
+                "Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"Merci, \xe7a marche tr\xe8s bien.\r\n",
+                "Merci, ça marche très bien.",
+            ),
+            // Labelled us-ascii, quoted-printable.
+            (
+                "Content-Type: text/plain; charset=us-ascii\r\n\
+                 Content-Transfer-Encoding: quoted-printable\r\n",
+                b"Gr=FC=DFe aus M=FCnchen\r\n",
+                "Grüße aus München",
+            ),
+            // No charset, base64 of Latin-1.
+            (
+                "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n",
+                b"U2Xxb3IgUGXxYQ==\r\n",
+                "Señor Peña",
+            ),
+            // A charset of its own decodes it: nothing is read again.
+            (
+                "Content-Type: text/plain; charset=iso-8859-1\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n",
+                b"d\xe9j\xe0\r\n",
+                "déjà",
+            ),
+            // Valid UTF-8 under no charset: as read.
+            (
+                "Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n",
+                "Grüße \u{fffd} ok\r\n".as_bytes(),
+                "Grüße \u{fffd} ok",
+            ),
+        ];
+        for (headers, body, want) in cases {
+            let mut raw = format!("{head}{headers}\r\n").into_bytes();
+            raw.extend_from_slice(body);
+            assert_eq!(text_of(&raw).trim_end(), *want, "{headers}");
+        }
+    }
+}
