@@ -150,6 +150,16 @@ pub fn due(facts: &Facts, settings: &TriggerSettings) -> Result<Due, NotDue> {
     Ok(due)
 }
 
+impl Facts {
+    /// Whether [`due`] gives no email for these facts whatever the site's presence
+    /// (`agents_offline_since`) and the address's suppression say: nothing unread and no
+    /// closing transcript is owed. Those two need not be read for such a conversation (a reply
+    /// just stored leaves its conversation so).
+    pub fn owes_nothing(&self) -> bool {
+        self.pending_since.is_none() && self.close_transcript_since.is_none()
+    }
+}
+
 /// The instant an email had fallen due by `at`, when an event that happened at `at` is about to
 /// be applied to a conversation with these `facts`: what [`Facts::fell_due_at`] keeps.
 pub fn fell_due_before(
@@ -177,6 +187,54 @@ mod tests {
             batch_quiet: TimeDelta::seconds(60),
             reach_window: TimeDelta::days(30),
             max_unanswered: 5,
+        }
+    }
+
+    #[test]
+    fn what_owes_nothing_is_due_never_whatever_presence_and_suppression_say() {
+        let owing = [
+            waiting(),
+            Facts {
+                pending_since: None,
+                close_transcript_since: Some(t(2)),
+                ..waiting()
+            },
+        ];
+        for facts in owing {
+            assert!(!facts.owes_nothing());
+        }
+        let read = Facts {
+            pending_since: None,
+            ..waiting()
+        };
+        let variants = [
+            read.clone(),
+            Facts {
+                fell_due_at: Some(t(3)),
+                left_at: Some(t(1)),
+                ..read.clone()
+            },
+            Facts {
+                unanswered_emails: 9,
+                identified: false,
+                ..read.clone()
+            },
+        ];
+        for facts in variants {
+            assert!(facts.owes_nothing());
+            for suppressed in [false, true] {
+                for agents_offline_since in [None, Some(t(0)), Some(t(100))] {
+                    for mode in [Mode::Unread, Mode::Off] {
+                        let facts = Facts {
+                            suppressed,
+                            agents_offline_since,
+                            ..facts.clone()
+                        };
+                        let settings = TriggerSettings { mode, ..settings() };
+                        assert!(due(&facts, &settings).is_err(), "{facts:?}");
+                    }
+                }
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use super::{Analysis, Decision, Inbound, Kind, Outcome, Rejection};
 use crate::apply;
 use crate::config::{Site, SiteRef};
 use crate::domain::{Attachment, AuthorKind, MessageSource};
-use crate::store::{Conversation, NewAttachment, NewMessage, Tx, WebhookEvent};
+use crate::store::{Conversation, NewAttachment, NewMessage, SiteState, Tx, WebhookEvent};
 use crate::webhooks;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -288,18 +288,25 @@ impl Inbound {
 
     /// Computes the due time of each conversation a reply was stored in (`touched`, with its
     /// site) and writes them back: once each, however many of the group's replies it took,
-    /// with presence and suppressions read once per site. Whether any is now due sooner than
-    /// it was.
+    /// with presence and suppressions read once per site, and only for a conversation that
+    /// still owes something. Whether any is now due sooner than it was.
     async fn reschedule(
         &self,
         tx: &mut dyn Tx,
         reads: &mut Reads,
         touched: HashMap<i64, SiteRef>,
     ) -> anyhow::Result<bool> {
+        // A reply leaves its conversation owing nothing (all read) unless a transcript is
+        // owed: its due time is then none, whatever presence and suppression say, and they
+        // are read only for the others (on PostgreSQL, three round trips a group fewer).
+        let unread = SiteState::default();
         let mut by_site: HashMap<&str, Vec<&str>> = HashMap::new();
         for (pk, site) in &touched {
-            let emails = by_site.entry(&site.id).or_default();
-            emails.extend(reads.stored(*pk)?.visitor.email.as_deref());
+            let conv = reads.stored(*pk)?;
+            if !apply::facts(conv, &unread, false).owes_nothing() {
+                let emails = by_site.entry(&site.id).or_default();
+                emails.extend(conv.visitor.email.as_deref());
+            }
         }
         let mut states = HashMap::new();
         let mut suppressed = HashMap::new();
@@ -313,9 +320,11 @@ impl Inbound {
             // Still the due time as read: the replies changed what it follows from, not it.
             let mut conv = reads.stored(*pk)?.clone();
             let before = conv.due_at;
-            let is_suppressed = (conv.visitor.email.as_deref())
-                .is_some_and(|e| suppressed[site.id.as_str()].contains(&e.to_lowercase()));
-            let facts = apply::facts(&conv, &states[&site.id], is_suppressed);
+            let is_suppressed = (conv.visitor.email.as_deref()).is_some_and(|e| {
+                (suppressed.get(site.id.as_str())).is_some_and(|s| s.contains(&e.to_lowercase()))
+            });
+            let state = states.get(&site.id).unwrap_or(&unread);
+            let facts = apply::facts(&conv, state, is_suppressed);
             apply::schedule(&mut conv, &facts, site);
             sooner |= due_sooner(before, conv.due_at);
             done.push(conv);

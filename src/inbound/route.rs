@@ -265,21 +265,24 @@ pub(super) struct Reads {
 
 impl Reads {
     /// Reads conversations `pks` (those the group's reply tokens name) and when each last had
-    /// an email, one statement each for all of them.
+    /// an email, in one statement for all of them.
     pub(super) async fn prefetch(tx: &mut dyn Tx, pks: &[i64]) -> anyhow::Result<Self> {
         let mut pks = pks.to_vec();
         pks.sort_unstable();
         pks.dedup();
-        let conversations: HashMap<i64, Conversation> = (tx.conversations_by_pks(&pks).await?)
-            .into_iter()
-            .map(|c| (c.pk, c))
-            .collect();
-        let mut last = tx.last_emails_at(&pks).await?;
+        let mut conversations = HashMap::with_capacity(pks.len());
+        // A conversation not stored has no email either.
+        let mut last_email_at: HashMap<i64, Option<DateTime<Utc>>> =
+            pks.iter().map(|pk| (*pk, None)).collect();
+        for (c, last) in tx.conversations_with_last_email(&pks).await? {
+            last_email_at.insert(c.pk, last);
+            conversations.insert(c.pk, c);
+        }
         Ok(Reads {
             missing: (pks.iter().copied())
                 .filter(|pk| !conversations.contains_key(pk))
                 .collect(),
-            last_email_at: pks.iter().map(|pk| (*pk, last.remove(pk))).collect(),
+            last_email_at,
             conversations,
         })
     }

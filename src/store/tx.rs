@@ -22,6 +22,13 @@ pub trait ConversationsTx: Send {
     /// The stored ones among conversations `pks`, in one query per few hundred, locked in
     /// `pk` order as [`Self::conversations`] locks them.
     async fn conversations_by_pks(&mut self, pks: &[i64]) -> Result<Vec<Conversation>>;
+    /// [`Self::conversations_by_pks`], each with when its last email was made
+    /// ([`OutboxTx::last_email_at`]): one statement where those would be two, for the inbound
+    /// group commit, which reads both before anything else.
+    async fn conversations_with_last_email(
+        &mut self,
+        pks: &[i64],
+    ) -> Result<Vec<(Conversation, Option<DateTime<Utc>>)>>;
     /// Starts a site's conversations, each `(id, started at)`, in one statement per few
     /// hundred; one that another transaction started meanwhile is returned as stored. In no
     /// particular order.

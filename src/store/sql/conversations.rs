@@ -75,6 +75,32 @@ macro_rules! sql_conversations {
                 Ok(found)
             }
 
+            async fn conversations_with_last_email(
+                &mut self,
+                pks: &[i64],
+            ) -> Result<Vec<(Conversation, Option<DateTime<Utc>>)>> {
+                let mut found = Vec::with_capacity(pks.len());
+                for chunk in pks.chunks(ROWS_PER_STATEMENT) {
+                    let list = numbered(1, chunk.len());
+                    // The emails' index on (conversation_pk, created_at) answers the maximum.
+                    let sql = format!(
+                        "SELECT {CONVERSATION_COLUMNS},
+                                (SELECT MAX(e.created_at) FROM emails e
+                                 WHERE e.conversation_pk = conversations.pk) AS last_email_at
+                         FROM conversations WHERE pk IN ({}) ORDER BY pk {}",
+                        list, $row_lock
+                    );
+                    let mut query = $q::query(&sql);
+                    for pk in chunk {
+                        query = query.bind(*pk);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        found.push((conversation(&row)?, time(&row, "last_email_at")?));
+                    }
+                }
+                Ok(found)
+            }
+
             async fn create_conversations(
                 &mut self,
                 site: &str,
