@@ -118,6 +118,28 @@ pub(super) fn separators_and_header_blocks_in_other_forms() {
             "Oui.\n\nDe : A <a@acme.example>\nDate : 23/06/24 10:46\nÀ : b@acme.example Objet : Salut\n",
             "Oui.",
         ),
+        // Outlook's and phone clients' labels in more languages: Samsung's Korean, Greek,
+        // Romanian, Ukrainian, Hebrew.
+        (
+            "네.\n\n발신: Acme <support@acme.example>\n날짜: 2026년 3월 2일 10:06\n수신: Ana <ana@example.org>\n제목: Re: 질문\n\n안녕하세요\n",
+            "네.",
+        ),
+        (
+            "Ναι.\n\nΑπό: Acme <support@acme.example>\nΣτάλθηκε: Δευτέρα, 2 Μαρτίου 2026 10:06 πμ\nΠρος: Ana <ana@example.org>\nΘέμα: Re: Ερώτηση\n\nΓεια σας\n",
+            "Ναι.",
+        ),
+        (
+            "Da.\n\nDe la: Acme <support@acme.example>\nTrimis: luni, 2 martie 2026 10:06\nCătre: Ana <ana@example.org>\nSubiect: Re: Întrebare\n\nBună ziua\n",
+            "Da.",
+        ),
+        (
+            "Так.\n\nВід: Acme <support@acme.example>\nНадіслано: 2 березня 2026 р. 10:06\nКому: Ana <ana@example.org>\nТема: Re: Питання\n\nДобрий день\n",
+            "Так.",
+        ),
+        (
+            "כן.\n\nמאת: Acme <support@acme.example>\nנשלח: יום שני 2 מרץ 2026 10:06\nאל: Ana <ana@example.org>\nנושא: Re: שאלה\n\nשלום\n",
+            "כן.",
+        ),
         // Words that merely look like a header, with no From among them, stay.
         (
             "Date: Monday works.\nTo: the office, please.\nSubject: the blue one\n",
