@@ -59,10 +59,29 @@ pub(super) const WROTE: &[&str] = &[
     "έγραψε",
     "כתב",
     "كتب",
+    "نوشت",
+    "لکھا",
+    "เขียนว่า",
 ];
 
 /// An attribution starting at line `i`, and how many lines it spans.
 pub(super) fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
+    attribution_from(lines, i, DateFirst::Checked)
+}
+
+/// Whether a line that opens with a date and holds a time or a year may run on over several
+/// lines: Gmail writes "mån 2 mars 2026 kl 10:06 skrev Ana <ana@x.org>:" in many languages,
+/// with no opening word, and wraps it where it is long.
+#[derive(Clone, Copy, PartialEq)]
+enum DateFirst {
+    /// It may, unless a later line of its run starts an attribution with a date of its own.
+    Checked,
+    /// It may (that later line's own reading, one level deep).
+    Unchecked,
+}
+
+/// [`attribution_at`], with date-first openings run on as `date_first` says.
+fn attribution_from(lines: &[&str], i: usize, date_first: DateFirst) -> Option<usize> {
     let first = lines[i].trim();
     if first.len() > 1200 {
         return None;
@@ -95,10 +114,47 @@ pub(super) fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
         }
         // Only an opening that looks like one may run on over several lines.
         if n == 0 && !looks_like_attribution_start(t) {
-            return None;
+            if !opens_with_date(t) {
+                return None;
+            }
+            // A line of the visitor's that happens to open with a date ("Monday 3 at 10:30
+            // works.") must not run on into the attribution below it: a run whose later line is
+            // an attribution with a date of its own starts there, not here. (The name, address
+            // and verb a long one wraps onto its second line are one by themselves too, with no
+            // date.)
+            let later = date_first == DateFirst::Checked
+                && (i + 1..lines.len().min(i + 6)).any(|j| {
+                    let l = lines[j].trim();
+                    (has_time(l) || has_year(l))
+                        && attribution_from(lines, j, DateFirst::Unchecked).is_some()
+                });
+            if later {
+                return None;
+            }
         }
     }
     None
+}
+
+/// Whether a line opens as Gmail's date-first attributions do: a day's number, or a date,
+/// among its first three words ("mån 2 mars", "po 2. 3. 2026", "Στις Δευ 2", "2026年3月2日"),
+/// and a time of day or a year in it.
+fn opens_with_date(t: &str) -> bool {
+    let day = |w: &str| {
+        let w = w.trim_end_matches(['.', ',', '،']);
+        let digits = w.chars().take_while(|c| c.is_numeric()).count();
+        (1..=2).contains(&digits) && w.chars().count() == digits
+            || has_numeric_date(w)
+            || w.starts_with(|c: char| c.is_ascii_digit()) && w.chars().any(is_cjk)
+            || w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit())
+    };
+    t.split_whitespace().take(3).any(day) && (has_time(t) || has_year(t))
+}
+
+/// A year of this era as a word of its own: `2026`, `2026.`, `2026,`.
+fn has_year(t: &str) -> bool {
+    t.split(|c: char| !c.is_ascii_digit())
+        .any(|w| w.len() == 4 && (w.starts_with("19") || w.starts_with("20")))
 }
 
 /// The visitor's words before an attribution that a client ran onto the same line ("Thanks!
@@ -237,15 +293,22 @@ pub(super) fn stands_alone(text: &str, start: usize, end: usize) -> bool {
             && !text[end..].chars().next().is_some_and(word_char))
 }
 
+/// Unicode's invisible marks of writing direction (LRM, RLM, the embeddings and isolates).
+fn is_bidi_mark(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 pub(super) fn is_cjk(c: char) -> bool {
     matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF)
 }
 
 /// Whether some text (one or more joined lines) is an attribution.
 pub(super) fn is_attribution_block(joined: &str) -> bool {
+    // Bidirectional marks (Gmail in Hebrew ends its attribution "…>\u{202c}:\u{202c}") are
+    // invisible, and no part of its form.
     let t = joined
         .trim()
-        .trim_matches(|c: char| c == '-' || c == '*' || c.is_whitespace());
+        .trim_matches(|c: char| c == '-' || c == '*' || c.is_whitespace() || is_bidi_mark(c));
     let ends_with_colon = t.ends_with(':') || t.ends_with('：');
     let dashed = joined.trim_start().starts_with('-');
     // Every form below ends with a colon, is wrapped in dashes, starts with an ISO date, or

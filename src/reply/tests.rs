@@ -279,6 +279,40 @@ pub(super) fn more_clients_attributions_and_app_lines_are_known() {
 }
 
 #[test]
+pub(super) fn gmails_date_first_attributions_are_cut_wrapped_too() {
+    let quote = "\n\n> Hello Ana,\n> the answer is yes.\n";
+    let cases = [
+        // Gmail in Swedish, Russian, Korean, Japanese and Danish (its time with a dot): no
+        // opening word, the date first, wrapped where the line grew long.
+        "mån 2 mars 2026 kl 10:06 skrev Acme\nSupport <support@acme.example>:",
+        "пн, 2 мар. 2026 г. в 10:06,\nAcme Support <support@acme.example>:",
+        "2026년 3월 2일 (월) 오전 10:06, Acme\nSupport <support@acme.example>님이 작성:",
+        "2026年3月2日(月) 10:06 Acme\nSupport <support@acme.example>:",
+        "man. 2. mar. 2026 kl. 10.06 skrev\nAcme Support <support@acme.example>:",
+        "Στις Δευ 2 Μαρ 2026 στις 10:06, ο/η\nAcme Support <support@acme.example> έγραψε:",
+        // Hebrew, closed with invisible direction marks; Persian, its digits its own.
+        "\u{202b}בתאריך יום ב׳, 2 במרץ 2026 ב-10:06 מאת \u{202a}Acme <support@acme.example>\u{202c}:\u{202c}",
+        "در تاریخ دوشنبه ۲ مارس ۲۰۲۶، ساعت ۱۰:۰۶ Acme <support@acme.example> نوشت:",
+    ];
+    for attribution in cases {
+        let body = format!("Thanks, that works for me.\n\n{attribution}{quote}");
+        assert_eq!(trim(&body), "Thanks, that works for me.", "{body:?}");
+    }
+    // The visitor's own line that opens with a date stays, right above an attribution too.
+    let kept = [
+        "Monday 3 at 10:30 works for me.\nOn Mon, 2 Mar 2026 at 10:06, Acme <support@acme.example> wrote:",
+        "mån 2 mars kl 10:30 passar bra.\nmån 2 mars 2026 kl 10:06 skrev Acme <support@acme.example>:",
+        "mån 2 mars kl 10:30 passar bra.\nmån 2 mars 2026 kl 10:06 skrev Acme\nSupport <support@acme.example>:",
+    ];
+    for body in kept {
+        let visitor = body.lines().next().unwrap();
+        assert_eq!(trim(&format!("{body}{quote}")), visitor, "{body:?}");
+    }
+    let words = "2 of them came on 3 March 2026 at 10:06.\nThe third is missing:\nwhere is it?";
+    assert_eq!(trim(words), words);
+}
+
+#[test]
 pub(super) fn a_forward_below_the_reply_goes_in_any_client_and_language() {
     let cases = [
         // Apple Mail, its forward marker quoted or not, and Sparrow's shorter one.
