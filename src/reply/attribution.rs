@@ -97,6 +97,8 @@ fn attribution_from(lines: &[&str], i: usize, date_first: DateFirst) -> Option<u
     }
     // Up to five lines, allowing empty ones in between (some clients wrap the address alone).
     let mut joined = String::new();
+    // Whether the run was let on by its opening date alone (see below).
+    let mut date_first_run = false;
     for (n, line) in lines[i..].iter().take(6).enumerate() {
         let t = line.trim();
         if n > 0 && !t.is_empty() && (is_delimiter(t) || t.chars().count() > 200) {
@@ -110,27 +112,26 @@ fn attribution_from(lines: &[&str], i: usize, date_first: DateFirst) -> Option<u
             joined.push_str(if n > 0 { unquote(t) } else { t });
         }
         if is_attribution_block(&joined) {
-            return Some(n + 1);
+            // A line of the visitor's that happens to open with a date ("Monday 3 at 10:30
+            // works.") must not run on into the attribution below it: a run whose later line is
+            // an attribution with a date of its own starts there, not here. (The name, address
+            // and verb a long one wraps onto its second line are one by themselves too, with no
+            // date.) Asked only of a run found, since most never are.
+            let later = date_first_run
+                && date_first == DateFirst::Checked
+                && (i + 1..=i + n).any(|j| {
+                    let l = lines[j].trim();
+                    (has_time(l) || has_year(l))
+                        && attribution_from(lines, j, DateFirst::Unchecked).is_some()
+                });
+            return (!later).then_some(n + 1);
         }
         // Only an opening that looks like one may run on over several lines.
         if n == 0 && !looks_like_attribution_start(t) {
             if !opens_with_date(t) {
                 return None;
             }
-            // A line of the visitor's that happens to open with a date ("Monday 3 at 10:30
-            // works.") must not run on into the attribution below it: a run whose later line is
-            // an attribution with a date of its own starts there, not here. (The name, address
-            // and verb a long one wraps onto its second line are one by themselves too, with no
-            // date.)
-            let later = date_first == DateFirst::Checked
-                && (i + 1..lines.len().min(i + 6)).any(|j| {
-                    let l = lines[j].trim();
-                    (has_time(l) || has_year(l))
-                        && attribution_from(lines, j, DateFirst::Unchecked).is_some()
-                });
-            if later {
-                return None;
-            }
+            date_first_run = true;
         }
     }
     None
