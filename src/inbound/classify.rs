@@ -148,22 +148,17 @@ fn parts_text<'a, 'x: 'a>(
 ) -> String {
     let texts: Vec<String> = parts
         .map(|part| {
-            let reread = match &part.body {
-                PartType::Text(t) | PartType::Html(t) if t.contains('\u{fffd}') => {
-                    super::eight_bit::reread(message, part)
-                }
-                _ => None,
+            let (PartType::Text(read) | PartType::Html(read)) = &part.body else {
+                return String::new();
             };
-            match &part.body {
-                PartType::Text(t) => {
-                    let t = reread.as_deref().unwrap_or(t);
-                    match flowed(part) {
-                        Some(delsp) => super::flowed::unflow(t, delsp),
-                        None => t.to_string(),
-                    }
-                }
-                PartType::Html(h) => reply::html_to_text(reread.as_deref().unwrap_or(h)),
-                _ => String::new(),
+            let reread = (read.contains('\u{fffd}'))
+                .then(|| super::eight_bit::reread(message, part))
+                .flatten();
+            let text = reread.as_deref().unwrap_or(read);
+            match (&part.body, flowed(part)) {
+                (PartType::Html(_), _) => reply::html_to_text(text),
+                (_, Some(delsp)) => super::flowed::unflow(text, delsp),
+                (_, None) => text.to_string(),
             }
         })
         // A byte order mark some clients begin a part with, or paste in with copied text:

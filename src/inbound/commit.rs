@@ -299,11 +299,11 @@ impl Inbound {
         // A reply leaves its conversation owing nothing (all read) unless a transcript is
         // owed: its due time is then none, whatever presence and suppression say, and they
         // are read only for the others (on PostgreSQL, three round trips a group fewer).
-        let unread = SiteState::default();
+        let presence_unread = SiteState::default();
         let mut by_site: HashMap<&str, Vec<&str>> = HashMap::new();
         for (pk, site) in &touched {
             let conv = reads.stored(*pk)?;
-            if !apply::facts(conv, &unread, false).owes_nothing() {
+            if !apply::facts(conv, &presence_unread, false).owes_nothing() {
                 let emails = by_site.entry(&site.id).or_default();
                 emails.extend(conv.visitor.email.as_deref());
             }
@@ -323,7 +323,7 @@ impl Inbound {
             let is_suppressed = (conv.visitor.email.as_deref()).is_some_and(|e| {
                 (suppressed.get(site.id.as_str())).is_some_and(|s| s.contains(&e.to_lowercase()))
             });
-            let state = states.get(&site.id).unwrap_or(&unread);
+            let state = states.get(&site.id).unwrap_or(&presence_unread);
             let facts = apply::facts(&conv, state, is_suppressed);
             apply::schedule(&mut conv, &facts, site);
             sooner |= due_sooner(before, conv.due_at);

@@ -44,7 +44,7 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>) -> Option<St
 /// The bytes as UTF-8 where they are valid UTF-8, and each byte of a run that is not as
 /// Windows-1252: a reply in Latin-1 and one in UTF-8 with a pasted Latin-1 word both read
 /// whole, and valid UTF-8 never changes.
-pub(super) fn utf8_else_windows_1252(bytes: &[u8]) -> String {
+fn utf8_else_windows_1252(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         text.push_str(chunk.valid());

@@ -114,13 +114,9 @@ pub trait OutboxTx: Send {
     /// The bytes of the emails of conversation `pk` a reply answers: those with these
     /// `Message-ID`s, else (a reply that names none) the conversation's newest email.
     async fn answered_emails(&mut self, pk: i64, message_ids: &[String]) -> Result<Vec<Vec<u8>>>;
-    /// When the conversation's last email was made.
-    async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.last_emails_at(&[pk]).await?.remove(&pk))
-    }
-    /// [`Self::last_email_at`] of many conversations, in one query per few hundred; those
-    /// without an email are absent.
-    async fn last_emails_at(&mut self, pks: &[i64]) -> Result<HashMap<i64, DateTime<Utc>>>;
+    /// When the conversation's last email was made (of many at once:
+    /// [`ConversationsTx::conversations_with_last_email`]).
+    async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>>;
     /// Marks an email failed (a bounce came back for it).
     async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()>;
     /// A site's emails, newest first: of `status` if given, of the conversation with the

@@ -3,6 +3,47 @@
 /// `impl ConversationsTx` for a backend's transaction type (see `sql_backend!`).
 macro_rules! sql_conversations {
     ($tx:ident, $q:ident, $row_lock:expr, $claim_lock:expr, $rows:ident) => {
+        impl $tx {
+            /// Conversations `pks` that are stored, locked in `pk` order, one statement per few
+            /// hundred; each with when its last email was made where `with_last_email` (else
+            /// `None`).
+            async fn conversations_in(
+                &mut self,
+                pks: &[i64],
+                with_last_email: bool,
+            ) -> Result<Vec<(Conversation, Option<DateTime<Utc>>)>> {
+                // The emails' index on (conversation_pk, created_at) answers the maximum.
+                let last = if with_last_email {
+                    ", (SELECT MAX(e.created_at) FROM emails e
+                        WHERE e.conversation_pk = conversations.pk) AS last_email_at"
+                } else {
+                    ""
+                };
+                let mut found = Vec::with_capacity(pks.len());
+                for chunk in pks.chunks(ROWS_PER_STATEMENT) {
+                    let list = numbered(1, chunk.len());
+                    let sql = format!(
+                        "SELECT {CONVERSATION_COLUMNS}{last} FROM conversations
+                         WHERE pk IN ({}) ORDER BY pk {}",
+                        list, $row_lock
+                    );
+                    let mut query = $q::query(&sql);
+                    for pk in chunk {
+                        query = query.bind(*pk);
+                    }
+                    for row in query.fetch_all(&mut *self.tx).await? {
+                        let at = if with_last_email {
+                            time(&row, "last_email_at")?
+                        } else {
+                            None
+                        };
+                        found.push((conversation(&row)?, at));
+                    }
+                }
+                Ok(found)
+            }
+        }
+
         #[async_trait]
         impl ConversationsTx for $tx {
             async fn conversations(
@@ -56,49 +97,15 @@ macro_rules! sql_conversations {
             }
 
             async fn conversations_by_pks(&mut self, pks: &[i64]) -> Result<Vec<Conversation>> {
-                let mut found = Vec::with_capacity(pks.len());
-                for chunk in pks.chunks(ROWS_PER_STATEMENT) {
-                    let list = numbered(1, chunk.len());
-                    let sql = format!(
-                        "SELECT {CONVERSATION_COLUMNS} FROM conversations
-                         WHERE pk IN ({}) ORDER BY pk {}",
-                        list, $row_lock
-                    );
-                    let mut query = $q::query(&sql);
-                    for pk in chunk {
-                        query = query.bind(*pk);
-                    }
-                    for row in query.fetch_all(&mut *self.tx).await? {
-                        found.push(conversation(&row)?);
-                    }
-                }
-                Ok(found)
+                let found = self.conversations_in(pks, false).await?;
+                Ok(found.into_iter().map(|(c, _)| c).collect())
             }
 
             async fn conversations_with_last_email(
                 &mut self,
                 pks: &[i64],
             ) -> Result<Vec<(Conversation, Option<DateTime<Utc>>)>> {
-                let mut found = Vec::with_capacity(pks.len());
-                for chunk in pks.chunks(ROWS_PER_STATEMENT) {
-                    let list = numbered(1, chunk.len());
-                    // The emails' index on (conversation_pk, created_at) answers the maximum.
-                    let sql = format!(
-                        "SELECT {CONVERSATION_COLUMNS},
-                                (SELECT MAX(e.created_at) FROM emails e
-                                 WHERE e.conversation_pk = conversations.pk) AS last_email_at
-                         FROM conversations WHERE pk IN ({}) ORDER BY pk {}",
-                        list, $row_lock
-                    );
-                    let mut query = $q::query(&sql);
-                    for pk in chunk {
-                        query = query.bind(*pk);
-                    }
-                    for row in query.fetch_all(&mut *self.tx).await? {
-                        found.push((conversation(&row)?, time(&row, "last_email_at")?));
-                    }
-                }
-                Ok(found)
+                self.conversations_in(pks, true).await
             }
 
             async fn create_conversations(

@@ -158,27 +158,13 @@ macro_rules! sql_outbox {
                 Ok(found)
             }
 
-            async fn last_emails_at(
-                &mut self,
-                pks: &[i64],
-            ) -> Result<std::collections::HashMap<i64, DateTime<Utc>>> {
-                let mut found = std::collections::HashMap::with_capacity(pks.len());
-                for chunk in pks.chunks(ROWS_PER_STATEMENT) {
-                    let list = numbered(1, chunk.len());
-                    let sql = format!(
-                        "SELECT conversation_pk, MAX(created_at) FROM emails
-                         WHERE conversation_pk IN ({}) GROUP BY conversation_pk",
-                        list
-                    );
-                    let mut query = $q::query(&sql);
-                    for pk in chunk {
-                        query = query.bind(*pk);
-                    }
-                    for row in query.fetch_all(&mut *self.tx).await? {
-                        found.insert(row.try_get(0)?, from_millis(row.try_get(1)?));
-                    }
-                }
-                Ok(found)
+            async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
+                let at: Option<i64> =
+                    $q::query_scalar("SELECT MAX(created_at) FROM emails WHERE conversation_pk = $1")
+                        .bind(pk)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                Ok(at.map(from_millis))
             }
 
             async fn set_email_failed(&mut self, id: &str, error: &str) -> Result<()> {
