@@ -5,8 +5,36 @@ use super::unquote;
 
 /// Words that start an attribution: "On", "Le", "Am", "Op", "El", "Em", "Il", "Den", …
 pub(super) const ON_WORDS: &[&str] = &[
-    "on", "le", "am", "op", "el", "em", "il", "den", "dnia", "dne", "w dniu", "в", "во", "у", "на",
-    "el día", "el dia", "in", "den", "på", "pe", "vào", "pada", "tanggal", "在", "于", "於",
+    "on",
+    "le",
+    "am",
+    "op",
+    "el",
+    "em",
+    "il",
+    "den",
+    "dnia",
+    "dne",
+    "w dniu",
+    "в",
+    "во",
+    "у",
+    "на",
+    "el día",
+    "el dia",
+    "in",
+    "den",
+    "på",
+    "pe",
+    "vào",
+    "pada",
+    "tanggal",
+    "在",
+    "于",
+    "於",
+    // Hebrew's and Persian's "on the date" (Gmail's openings in both).
+    "בתאריך",
+    "در تاریخ",
 ];
 
 /// Verbs of "wrote" in the languages we know.
@@ -82,14 +110,15 @@ enum DateFirst {
 
 /// [`attribution_at`], with date-first openings run on as `date_first` says.
 fn attribution_from(lines: &[&str], i: usize, date_first: DateFirst) -> Option<usize> {
-    let first = lines[i].trim();
+    let first = trim_marks(lines[i]);
     if first.len() > 1200 {
         return None;
     }
     // Every attribution we know has a date or an address in its first line, ends it with the
     // `<` of an address wrapped to the next, or is wrapped in dashes: most lines are ruled out
-    // without more work.
+    // without more work (a date in other digits than ASCII's only in a line that has others).
     if !first.bytes().any(|b| b.is_ascii_digit() || b == b'@')
+        && !(!first.is_ascii() && first.chars().any(char::is_numeric))
         && !first.ends_with('<')
         && !first.starts_with("--")
     {
@@ -100,7 +129,7 @@ fn attribution_from(lines: &[&str], i: usize, date_first: DateFirst) -> Option<u
     // Whether the run was let on by its opening date alone (see below).
     let mut date_first_run = false;
     for (n, line) in lines[i..].iter().take(6).enumerate() {
-        let t = line.trim();
+        let t = trim_marks(line);
         if n > 0 && !t.is_empty() && (is_delimiter(t) || t.chars().count() > 200) {
             return None;
         }
@@ -238,7 +267,8 @@ pub(super) fn opening_lowercased(t: &str) -> String {
 }
 
 pub(super) fn looks_like_attribution_start(t: &str) -> bool {
-    let has_digit = t.chars().any(|c| c.is_ascii_digit());
+    // Persian and Arabic clients write dates in their own digits.
+    let has_digit = t.chars().any(char::is_numeric);
     let starts_with_on = starts_with_on_word(&opening_lowercased(t));
     (starts_with_on && has_digit) || has_email(t) || t.ends_with('<') || starts_with_date(t)
 }
@@ -292,6 +322,12 @@ pub(super) fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     !spaced
         || (!text[..start].chars().next_back().is_some_and(word_char)
             && !text[end..].chars().next().is_some_and(word_char))
+}
+
+/// A line without the spaces and the invisible marks of writing direction around it (Gmail
+/// opens a Hebrew attribution with one).
+fn trim_marks(line: &str) -> &str {
+    line.trim_matches(|c: char| c.is_whitespace() || is_bidi_mark(c))
 }
 
 /// Unicode's invisible marks of writing direction (LRM, RLM, the embeddings and isolates).

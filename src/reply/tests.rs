@@ -293,6 +293,10 @@ pub(super) fn gmails_date_first_attributions_are_cut_wrapped_too() {
         // Hebrew, closed with invisible direction marks; Persian, its digits its own.
         "\u{202b}בתאריך יום ב׳, 2 במרץ 2026 ב-10:06 מאת \u{202a}Acme <support@acme.example>\u{202c}:\u{202c}",
         "در تاریخ دوشنبه ۲ مارس ۲۰۲۶، ساعت ۱۰:۰۶ Acme <support@acme.example> نوشت:",
+        // The same two wrapped: Hebrew's day is its fourth word, after "on the date"; Persian's
+        // date and time are in its own digits.
+        "\u{202b}בתאריך יום ב׳, 2 במרץ 2026 ב-10:06 מאת\n\u{202a}Acme <support@acme.example>\u{202c}:\u{202c}",
+        "در تاریخ دوشنبه ۲ مارس ۲۰۲۶، ساعت ۱۰:۰۶ Acme\nSupport <support@acme.example> نوشت:",
     ];
     for attribution in cases {
         let body = format!("Thanks, that works for me.\n\n{attribution}{quote}");
