@@ -179,7 +179,7 @@ impl Inbound {
     }
 
     /// Trims the reply again, knowing the emails of ours it answers: their copies are cut
-    /// however the client quoted them.
+    /// however the client quoted them. Read in `tx`.
     pub(super) async fn trim_knowing_what_was_sent(
         &self,
         analysis: &mut Analysis,
@@ -187,22 +187,25 @@ impl Inbound {
         pk: i64,
         tx: &mut dyn Tx,
     ) -> anyhow::Result<()> {
-        let config = self.config.current();
-        let Some(site) = config.sites.iter().find(|s| s.id == site_id) else {
-            return Ok(());
-        };
-        let answered: Vec<String> = (analysis.references.iter())
-            .filter(|id| ours(id, &site.reply_domain))
-            .take(MAX_ANSWERED)
-            .cloned()
-            .collect();
-        let raws = tx.answered_emails(pk, &answered).await?;
-        let sent: Vec<_> = raws.iter().filter_map(|r| sent_email(r)).collect();
-        if !sent.is_empty() {
-            analysis.set_text(&sent);
+        if let Some(answered) = self.answered_ids(analysis, site_id) {
+            let raws = tx.answered_emails(pk, &answered).await?;
+            trim_sent(analysis, &raws);
         }
-        analysis.sent_checked = true;
         Ok(())
+    }
+
+    /// The `Message-ID`s of ours a reply to a site names (at most [`MAX_ANSWERED`]); `None`
+    /// where the site is no longer configured.
+    pub(super) fn answered_ids(&self, analysis: &Analysis, site_id: &str) -> Option<Vec<String>> {
+        let config = self.config.current();
+        let site = config.sites.iter().find(|s| s.id == site_id)?;
+        Some(
+            (analysis.references.iter())
+                .filter(|id| ours(id, &site.reply_domain))
+                .take(MAX_ANSWERED)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Sender and reach-window checks, under the site's policy: `last_email` is when the
@@ -379,6 +382,16 @@ pub(super) fn decide(
         SenderPolicy::Accept => Decision::Accept,
     };
     (decision, Some(why))
+}
+
+/// Trims a reply again with the emails of ours it answers (their bytes, `raws`): their
+/// copies are cut however the client quoted them.
+pub(super) fn trim_sent(analysis: &mut Analysis, raws: &[Vec<u8>]) {
+    let sent: Vec<_> = raws.iter().filter_map(|r| sent_email(r)).collect();
+    if !sent.is_empty() {
+        analysis.set_text(&sent);
+    }
+    analysis.sent_checked = true;
 }
 
 #[cfg(test)]

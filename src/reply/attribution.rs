@@ -116,12 +116,11 @@ fn attribution_from(lines: &[&str], i: usize, date_first: DateFirst) -> Option<u
     }
     // Every attribution we know has a date or an address in its first line, ends it with the
     // `<` of an address wrapped to the next, or is wrapped in dashes: most lines are ruled out
-    // without more work (a date in other digits than ASCII's only in a line that has others).
-    if !first.bytes().any(|b| b.is_ascii_digit() || b == b'@')
-        && !(!first.is_ascii() && first.chars().any(char::is_numeric))
-        && !first.ends_with('<')
-        && !first.starts_with("--")
-    {
+    // without more work. (Digits of other scripts, Persian's, are looked for only in a line
+    // that has characters outside ASCII.)
+    let digit_or_at = first.bytes().any(|b| b.is_ascii_digit() || b == b'@')
+        || !first.is_ascii() && first.chars().any(char::is_numeric);
+    if !digit_or_at && !first.ends_with('<') && !first.starts_with("--") {
         return None;
     }
     // Up to five lines, allowing empty ones in between (some clients wrap the address alone).

@@ -86,6 +86,9 @@ pub trait Store: Send + Sync + 'static {
         site: &str,
         id: &str,
     ) -> Result<Option<(Conversation, Vec<MarkedMessage>)>>;
+    /// [`OutboxTx::answered_emails`] outside a transaction: a statement on any pooled
+    /// connection, where a read transaction would add its `BEGIN` and its end.
+    async fn answered_emails(&self, pk: i64, message_ids: &[String]) -> Result<Vec<Vec<u8>>>;
     /// A value kept across restarts (the generated token key).
     async fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Stores `value` unless the key exists; returns what is stored.

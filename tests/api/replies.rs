@@ -497,6 +497,53 @@ async fn replies_arriving_together_are_each_stored_once(#[case] backend: Backend
     assert_eq!(count[0].0, 30, "the duplicate's attachment was not kept");
 }
 
+/// Replies to several conversations, arriving together and interleaved, are each stored in
+/// their own conversation: a group commit reads, locks and writes the conversations of all its
+/// replies at once, and must keep each reply with its own.
+#[apply(backends)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_to_many_conversations_arriving_together_are_each_stored(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let convs = ["c1", "c2", "c3", "c4", "c5", "c6"];
+    app.at_minute(1.0).await;
+    app.events(convs.iter().flat_map(|c| answered_and_gone(c)).collect())
+        .await;
+    app.at_minute(5.5).await;
+    let sent = app.sent();
+    let emails: Vec<_> = (convs.iter())
+        .map(|c| {
+            let link = format!("/chat/{c}");
+            sent.iter()
+                .find(|e| e.text().contains(&link))
+                .expect("emailed")
+        })
+        .collect();
+    // Four answers to each, the conversations interleaved.
+    let raws: Vec<Vec<u8>> = (0..4)
+        .flat_map(|i| {
+            (convs.iter().zip(&emails)).map(move |(c, email)| {
+                reply_to(email, "ana@visitor.example", &format!("Answer {i} in {c}"))
+            })
+        })
+        .collect();
+    let outcomes = futures_util::future::join_all(raws.iter().map(|raw| deliver(&app, raw))).await;
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Outcome::Stored { .. })),
+        "{outcomes:?}"
+    );
+    for c in convs {
+        let texts: Vec<String> = (visitor_messages(&app.conversation(c).await).iter())
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect();
+        let want: Vec<String> = (0..4).map(|i| format!("Answer {i} in {c}")).collect();
+        let mut got = texts.clone();
+        got.sort();
+        assert_eq!(got, want, "{c}: {texts:?}");
+    }
+}
+
 #[apply(backends)]
 #[tokio::test]
 async fn reply_attachments_are_kept_and_downloadable(#[case] backend: Backend) {

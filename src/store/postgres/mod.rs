@@ -57,9 +57,9 @@ impl Backend for PgStore {
     /// A write whose commit does not wait for the WAL flush; the next synchronous commit
     /// flushes the WAL past it (see `Store::begin_deferred`).
     async fn begin_write_deferred(&self) -> Result<(Transaction<'static, Postgres>, WriteTurn)> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
+        // One simple query, one round trip, for both.
+        let tx = (self.pool)
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await?;
         Ok((tx, None))
     }

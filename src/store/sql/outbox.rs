@@ -133,29 +133,7 @@ macro_rules! sql_outbox {
             }
 
             async fn answered_emails(&mut self, pk: i64, message_ids: &[String]) -> Result<Vec<Vec<u8>>> {
-                let mut found = Vec::new();
-                for id in message_ids {
-                    let raw: Option<Vec<u8>> = $q::query_scalar(
-                        "SELECT b.raw FROM emails e JOIN email_bodies b ON b.email_id = e.id
-                         WHERE e.message_id = $1 AND e.conversation_pk = $2",
-                    )
-                    .bind(id)
-                    .bind(pk)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-                    found.extend(raw);
-                }
-                if found.is_empty() {
-                    let newest: Option<Vec<u8>> = $q::query_scalar(
-                        "SELECT b.raw FROM emails e JOIN email_bodies b ON b.email_id = e.id
-                         WHERE e.conversation_pk = $1 ORDER BY e.created_at DESC LIMIT 1",
-                    )
-                    .bind(pk)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-                    found.extend(newest);
-                }
-                Ok(found)
+                Ok($crate::store::sql::outbox::answered_emails_on!($q, &mut *self.tx, pk, message_ids))
             }
 
             async fn last_email_at(&mut self, pk: i64) -> Result<Option<DateTime<Utc>>> {
@@ -182,3 +160,35 @@ macro_rules! sql_outbox {
 }
 
 pub(crate) use sql_outbox;
+
+/// The bytes of the emails of conversation `pk` a reply answers (see
+/// [`OutboxTx::answered_emails`](crate::store::OutboxTx::answered_emails)), read on `$exec`: a
+/// transaction's connection, or the pool for a read outside one.
+macro_rules! answered_emails_on {
+    ($q:ident, $exec:expr, $pk:expr, $message_ids:expr) => {{
+        let mut found: Vec<Vec<u8>> = Vec::new();
+        for id in $message_ids {
+            let raw: Option<Vec<u8>> = $q::query_scalar(
+                "SELECT b.raw FROM emails e JOIN email_bodies b ON b.email_id = e.id
+                 WHERE e.message_id = $1 AND e.conversation_pk = $2",
+            )
+            .bind(id)
+            .bind($pk)
+            .fetch_optional($exec)
+            .await?;
+            found.extend(raw);
+        }
+        if found.is_empty() {
+            let newest: Option<Vec<u8>> = $q::query_scalar(
+                "SELECT b.raw FROM emails e JOIN email_bodies b ON b.email_id = e.id
+                 WHERE e.conversation_pk = $1 ORDER BY e.created_at DESC LIMIT 1",
+            )
+            .bind($pk)
+            .fetch_optional($exec)
+            .await?;
+            found.extend(newest);
+        }
+        found
+    }};
+}
+pub(crate) use answered_emails_on;

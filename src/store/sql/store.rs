@@ -310,6 +310,10 @@ macro_rules! sql_store {
                 Ok(Some((conv, out)))
             }
 
+            async fn answered_emails(&self, pk: i64, message_ids: &[String]) -> Result<Vec<Vec<u8>>> {
+                Ok($crate::store::sql::outbox::answered_emails_on!($q, self.reads(), pk, message_ids))
+            }
+
             async fn meta(&self, key: &str) -> Result<Option<String>> {
                 Ok($q::query_scalar("SELECT value FROM meta WHERE key = $1")
                     .bind(key)
