@@ -51,7 +51,36 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
     kinds.truncate(lines.len());
     rejoin_wrapped_quote_lines(lines, &mut kinds);
     keep_the_writers_own_rules(lines, &mut kinds);
+    take_titled_rules_into_blocks(lines, &mut kinds);
     kinds
+}
+
+/// A rule with a title in it ("---------- Původní e-mail ----------", QQ's
+/// "------------------&nbsp;原始邮件&nbsp;------------------") right above a block of quoted
+/// headers opens that block, in whatever language its title is: the headers prove it a
+/// separator, where a list of titles knows only the languages in it.
+fn take_titled_rules_into_blocks(lines: &[&str], kinds: &mut [Kind]) {
+    for i in 1..lines.len() {
+        if kinds[i] != Kind::Header(1, HeaderKind::Forward) || !is_header_block(lines, i) {
+            continue;
+        }
+        let Some(above) = (0..i).rev().find(|&j| kinds[j] != Kind::Empty) else {
+            continue;
+        };
+        if kinds[above] == Kind::Text && is_titled_rule(lines[above].trim()) {
+            kinds[above] = Kind::Header(1, HeaderKind::Forward);
+        }
+    }
+}
+
+/// A line of three or more dashes (or underscores, equals signs, asterisks) on each side of a
+/// short title: `----- Title -----`.
+fn is_titled_rule(t: &str) -> bool {
+    let rule = |c: &char| matches!(c, '-' | '_' | '=' | '*');
+    let lead = t.chars().take_while(rule).count();
+    let trail = t.chars().rev().take_while(rule).count();
+    let len = t.chars().count();
+    lead >= 3 && trail >= 3 && len <= 100 && len > lead + trail
 }
 
 /// Lines of dashes or equals signs that are the visitor's own formatting, not the start of a

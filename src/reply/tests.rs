@@ -335,3 +335,24 @@ pub(super) fn a_forward_below_the_reply_goes_in_any_client_and_language() {
     let contact = "Phone: 555 0100\nSkype: ana.s\n\n---------- Forwarded message ----------\nFrom: Shop <orders@shop.example>\nSubject: Order 42\n\nYour order shipped.\n";
     assert_eq!(trim(contact), "Phone: 555 0100\nSkype: ana.s");
 }
+
+#[test]
+pub(super) fn a_titled_rule_above_quoted_headers_goes_with_them_in_any_language() {
+    let reply = "Danke, das passt so.";
+    let headers = "Od: Acme Support <support@acme.example>\nKomu: ana@seznam.cz\nDatum: 2. 3. 2026 10:06:00\nPředmět: Re: Objednávka\n\nHallo Ana,\nja.\n";
+    let qq = "发件人: \"Acme\" <support@acme.example>;\n发送时间: 2026年3月2日(星期一) 上午10:06\n收件人: \"Ana\" <ana@x.org>;\n主题: Re: 订单\n\nHallo Ana,\nja.\n";
+    let cases = [
+        // Seznam's Czech title, which no list of ours has.
+        format!("{reply}\n\n---------- Původní e-mail ----------\n{headers}"),
+        // QQ Mail writes its spaces as HTML's in the plain text too.
+        format!("{reply}\n\n------------------&nbsp;原始邮件&nbsp;------------------\n{qq}"),
+        // A blank line between the title and the headers.
+        format!("{reply}\n\n===== Původní zpráva =====\n\n{headers}"),
+    ];
+    for body in &cases {
+        assert_eq!(trim(body), reply, "{body:?}");
+    }
+    // A titled rule of the visitor's own, with no headers under it, stays.
+    let own = "Here is my list:\n\n---- Key points ----\nFaster delivery\nLower price";
+    assert_eq!(trim(own), own);
+}
