@@ -92,6 +92,18 @@ pub(super) const WROTE: &[&str] = &[
     "เขียนว่า",
 ];
 
+/// Openings of the attributions that name the writer after the verb, with no date: Horde's
+/// "Quoting Ana <ana@x.org>:" in English, German, Spanish and Portuguese, French, Italian and
+/// Dutch.
+const QUOTING: &[&str] = &[
+    "quoting ",
+    "zitat von ",
+    "citando ",
+    "citation de ",
+    "citazione di ",
+    "citaat van ",
+];
+
 /// An attribution starting at line `i`, and how many lines it spans.
 pub(super) fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     attribution_from(lines, i, DateFirst::Checked)
@@ -326,7 +338,13 @@ pub(super) fn stands_alone(text: &str, start: usize, end: usize) -> bool {
 /// A line without the spaces and the invisible marks of writing direction around it (Gmail
 /// opens a Hebrew attribution with one).
 fn trim_marks(line: &str) -> &str {
-    line.trim_matches(|c: char| c.is_whitespace() || is_bidi_mark(c))
+    let t = line.trim();
+    // The marks are outside ASCII: a line whose ends are ASCII has none there.
+    if t.as_bytes().first().is_none_or(u8::is_ascii) && t.as_bytes().last().is_none_or(u8::is_ascii)
+    {
+        return t;
+    }
+    t.trim_matches(|c: char| c.is_whitespace() || is_bidi_mark(c))
 }
 
 /// Unicode's invisible marks of writing direction (LRM, RLM, the embeddings and isolates).
@@ -384,7 +402,10 @@ pub(super) fn is_attribution_block(joined: &str) -> bool {
     // ("пн, 3 мар. 2025 г. в 10:15, Ana <ana@x.org>:"), or an ISO date
     // ("2016-10-24 15:36 GMT+02:00 Ana <ana@x.org>:", even with no address).
     let bracketed_address = lower.contains('<') && has_address;
-    (bracketed_address && ends_with_colon && (has_time(t) || has_numeric_date(t)))
+    // Or webmail's form with neither date nor verb at the end: Horde's "Quoting Ana
+    // <ana@x.org>:", its translations opening with the verb instead.
+    let quoting = QUOTING.iter().any(|w| lower.starts_with(w));
+    (bracketed_address && ends_with_colon && (quoting || has_time(t) || has_numeric_date(t)))
         || starts_with_date(t)
             && (lower.contains("gmt") || (has_address && (ends_with_colon || t.ends_with('>'))))
 }

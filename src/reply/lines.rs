@@ -61,13 +61,14 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
 /// separator, where a list of titles knows only the languages in it.
 fn take_titled_rules_into_blocks(lines: &[&str], kinds: &mut [Kind]) {
     for i in 1..lines.len() {
-        if kinds[i] != Kind::Header(1, HeaderKind::Forward) || !is_header_block(lines, i) {
+        if kinds[i] != Kind::Header(1, HeaderKind::Forward) {
             continue;
         }
         let Some(above) = (0..i).rev().find(|&j| kinds[j] != Kind::Empty) else {
             continue;
         };
-        if kinds[above] == Kind::Text && is_titled_rule(lines[above].trim()) {
+        let titled = kinds[above] == Kind::Text && is_titled_rule(lines[above].trim());
+        if titled && is_header_block(lines, i) {
             kinds[above] = Kind::Header(1, HeaderKind::Forward);
         }
     }

@@ -356,3 +356,19 @@ pub(super) fn a_titled_rule_above_quoted_headers_goes_with_them_in_any_language(
     let own = "Here is my list:\n\n---- Key points ----\nFaster delivery\nLower price";
     assert_eq!(trim(own), own);
 }
+
+#[test]
+pub(super) fn webmails_quoting_attribution_is_cut_and_a_sentence_like_it_stays() {
+    let quote = "\n\n> Hello Ana,\n> the answer is yes.\n";
+    for attribution in [
+        "Quoting Acme Support <support@acme.example>:",
+        "Zitat von Acme Support <support@acme.example>:",
+        "Citando Acme Support <support@acme.example>:",
+    ] {
+        let body = format!("Thanks, that works for me.\n\n{attribution}{quote}");
+        assert_eq!(trim(&body), "Thanks, that works for me.", "{body:?}");
+    }
+    // Words that open the same way, with no address after them, are the visitor's.
+    let own = "Quoting your price list:\n10 boxes for 40 euros\n\nIs that still right?";
+    assert_eq!(trim(own), own);
+}
