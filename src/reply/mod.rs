@@ -150,8 +150,17 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         if kind == HeaderKind::Forward {
             i = end_of_header_block(lines, i);
         }
-        i = skip_quote(&kinds, skip_empty(&kinds, i));
-        return trim_lines(&lines[i.min(lines.len())..]);
+        let start = skip_empty(&kinds, i);
+        let after_quote = skip_quote(&kinds, start);
+        // Answers written between the parts of the quote (an inline reply) keep the quote
+        // they answer, as one lower down does: only the attribution goes. One quote with
+        // text below it only is a reply written under the history, which goes.
+        let quoted = after_quote > start && lines[start].trim_start().starts_with('>');
+        if kind == HeaderKind::Attribution && quoted && answers_between_quotes(&kinds, after_quote)
+        {
+            return trim_lines(&lines[start..]);
+        }
+        return trim_lines(&lines[after_quote.min(lines.len())..]);
     }
 
     // Rule 3: cut at the first delimiter, signature or embedded email.
@@ -206,6 +215,22 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         out.truncate(end);
     }
     out
+}
+
+/// Whether, from `i` (just past a quote) on, text and quotes take turns: text, then a quote,
+/// then text again, before anything that ends the reply (a delimiter, a signature, another
+/// embedded email).
+fn answers_between_quotes(kinds: &[Kind], i: usize) -> bool {
+    let mut turns = Vec::new();
+    for kind in &kinds[i..] {
+        match kind {
+            Kind::Empty => {}
+            Kind::Text | Kind::Quote if turns.last() != Some(kind) => turns.push(*kind),
+            Kind::Text | Kind::Quote => {}
+            _ => break,
+        }
+    }
+    turns.starts_with(&[Kind::Text, Kind::Quote, Kind::Text])
 }
 
 /// Whether what follows a quote from `i` on is nothing but a sign-off ("Thanks,\nAna") to the

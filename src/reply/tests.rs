@@ -56,6 +56,15 @@ pub(super) fn keeps_what_the_visitor_wrote() {
 pub(super) fn inline_reply_keeps_the_quote_it_answers() {
     let body = "See below.\nOn 3 Mar 2025, at 10:15, Acme <support@acme.example> wrote:\n> Which size?\n\nMedium, please.\n\n> And the colour?\n";
     assert_eq!(trim(body), "See below.\n> Which size?\n\nMedium, please.");
+    // The same answers with nothing above the attribution: the quotes they answer stay too.
+    let first = "On 3 Mar 2025, at 10:15, Acme <support@acme.example> wrote:\n> Which size?\n\nMedium, please.\n\n> And the colour?\n\nBlue.\n";
+    assert_eq!(
+        trim(first),
+        "> Which size?\n\nMedium, please.\n\n> And the colour?\n\nBlue."
+    );
+    // A reply written under one whole quote (bottom-posted) is the text below it alone.
+    let under = "On 3 Mar 2025, at 10:15, Acme <support@acme.example> wrote:\n> Which size?\n> And the colour?\n\nMedium and blue, please.\n";
+    assert_eq!(trim(under), "Medium and blue, please.");
 }
 
 #[test]
