@@ -23,7 +23,6 @@ pub(super) const ON_WORDS: &[&str] = &[
     "el día",
     "el dia",
     "in",
-    "den",
     "på",
     "pe",
     "vào",

@@ -150,17 +150,17 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         if kind == HeaderKind::Forward {
             i = end_of_header_block(lines, i);
         }
-        let start = skip_empty(&kinds, i);
-        let after_quote = skip_quote(&kinds, start);
+        let quote = quote_from(lines, &kinds, i);
         // Answers written between the parts of the quote (an inline reply) keep the quote
         // they answer, as one lower down does: only the attribution goes. One quote with
         // text below it only is a reply written under the history, which goes.
-        let quoted = after_quote > start && lines[start].trim_start().starts_with('>');
-        if kind == HeaderKind::Attribution && quoted && answers_between_quotes(&kinds, after_quote)
+        if kind == HeaderKind::Attribution
+            && quote.marked
+            && answers_between_quotes(&kinds, quote.end)
         {
-            return trim_lines(&lines[start..]);
+            return trim_lines(&lines[quote.start..]);
         }
-        return trim_lines(&lines[after_quote.min(lines.len())..]);
+        return trim_lines(&lines[quote.end.min(lines.len())..]);
     }
 
     // Rule 3: cut at the first delimiter, signature or embedded email.
@@ -174,13 +174,9 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
                 if let Some(end) = attribution::words_before(lines, i, n) {
                     out.push(&lines[i][..end]);
                 }
-                let start = skip_empty(&kinds, i + n);
-                let after_quote = skip_quote(&kinds, start);
-                let next = skip_empty(&kinds, after_quote);
-                // `>` quotes only: a Supercite `Name>` block after an attribution is the
-                // quoted email itself far more often than a conversation.
-                let quoted = after_quote > start && lines[start].trim_start().starts_with('>');
-                let answered = quoted
+                let quote = quote_from(lines, &kinds, i + n);
+                let next = skip_empty(&kinds, quote.end);
+                let answered = quote.marked
                     && next < lines.len()
                     && kinds[next] == Kind::Text
                     && !leads_to_history(&kinds, next);
@@ -215,6 +211,25 @@ fn trim_lines<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         out.truncate(end);
     }
     out
+}
+
+/// The quote under an attribution or a header block, the lines from `start` to `end`.
+struct QuoteBelow {
+    /// Its first line, past the empty ones above it.
+    start: usize,
+    /// Just past its last quoted line (`start` where there is none).
+    end: usize,
+    /// Whether it is quoted with `>`: a Supercite `Name>` block after an attribution is the
+    /// quoted email itself far more often than a conversation, and never one answered inline.
+    marked: bool,
+}
+
+/// The quote that starts at line `i` or after the empty lines there.
+fn quote_from(lines: &[&str], kinds: &[Kind], i: usize) -> QuoteBelow {
+    let start = skip_empty(kinds, i);
+    let end = skip_quote(kinds, start);
+    let marked = end > start && lines[start].trim_start().starts_with('>');
+    QuoteBelow { start, end, marked }
 }
 
 /// Whether, from `i` (just past a quote) on, text and quotes take turns: text, then a quote,
