@@ -150,4 +150,4 @@ const SEVERITY_FLOOR: usize = 332;
 const TIED_FLOOR: usize = 317;
 /// Failures whose status is the one sisimai gives. Most of the others are sisimai's own
 /// pseudo-codes (`5.0.911`, `5.0.947`) for reports that carry none, which no report says.
-const STATUS_FLOOR: usize = 256;
+const STATUS_FLOOR: usize = 258;

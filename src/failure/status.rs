@@ -39,21 +39,24 @@ pub(super) fn from_status(status: &str) -> Option<Reason> {
     })
 }
 
-/// A recipient's status: its `Status:` field, unless that is the generic `x.0.0` and the
-/// server's own answer carries a code of the same class that says more (an MTA writes `5.0.0`
-/// over a `550 5.1.1` it was given).
+/// A recipient's status: its `Status:` field, unless the server's own answer carries a code of
+/// the same class that says more. The field is the reporting MTA's mapping: it writes `5.0.0`
+/// over a `550 5.1.1` it was given, or a `5.1.1` of its own over a `552 5.2.2` (over quota).
+/// Only a code the server gave with its reply counts against a specific field; a generic field
+/// gives way to any code in the answer. The class stays the field's: a failure is not made
+/// temporary, nor a delay final, by a code quoted in its text.
 pub fn recipient_status(field: Option<&str>, diagnostic: Option<&str>) -> Option<String> {
     let said = diagnostic.and_then(server_status_in);
     match (field, said) {
-        (Some(field), Some(said))
-            if field.ends_with(".0.0")
-                && said.starts_with(&field[..1])
-                && !said.ends_with(".0.0") =>
+        (Some(field), Some((said, with_reply)))
+            if said.starts_with(&field[..1])
+                && !said.ends_with(".0.0")
+                && (with_reply || field.ends_with(".0.0")) =>
         {
             Some(said)
         }
         (Some(field), _) => Some(field.to_string()),
-        (None, said) => said,
+        (None, said) => said.map(|(code, _)| code),
     }
 }
 
@@ -62,25 +65,33 @@ pub fn status_in(text: &str) -> Option<String> {
     statuses_in(text).next().map(|(_, code)| code.to_string())
 }
 
-/// The enhanced status code a server gave with its reply (`550 5.7.1`, `550-'5.2.2`), where a
-/// relay wrote its own in front of it (Amazon SES's "5.1.0 - Unknown address error 550-'5.7.1
-/// …'"); else the first code in the text. A failure's code, where the text has one: the
-/// `250 2.0.0` of a session transcript are the steps that went well before it.
-fn server_status_in(text: &str) -> Option<String> {
+/// The enhanced status code the server that refused gave with its reply (`550 5.7.1`,
+/// `550-'5.2.2`), and `true`; else the first code in the text, and `false`. Where relays nest
+/// the answers they were given, the last is the refusing server's: Amazon SES writes "5.1.0 -
+/// Unknown address error 550-'5.7.1 …'", a relay "554 4.4.7 Message expired … <421 4.4.2
+/// Connection timed out>". A failure's code, where the text has one: the `250 2.0.0` of a
+/// session transcript are the steps that went well before it.
+fn server_status_in(text: &str) -> Option<(String, bool)> {
     let with_reply = |&(at, _): &(usize, &str)| {
-        let before = text[..at].trim_end_matches([' ', '-', '\'', '"']);
-        let code = &before.as_bytes()[before.len().saturating_sub(4)..];
-        code.len() == 4
-            && !code[0].is_ascii_alphanumeric()
-            && matches!(code[1], b'2' | b'4' | b'5')
-            && code[2..].iter().all(u8::is_ascii_digit)
+        let before = text[..at]
+            .trim_end_matches([' ', '-', '\'', '"'])
+            .as_bytes();
+        let Some(reply) = before.len().checked_sub(3).map(|start| &before[start..]) else {
+            return false;
+        };
+        // The reply code stands alone: at the start of the text or after a non-alphanumeric.
+        let alone = before.len() == 3 || !before[before.len() - 4].is_ascii_alphanumeric();
+        alone && matches!(reply[0], b'2' | b'4' | b'5') && reply[1..].iter().all(u8::is_ascii_digit)
     };
     let failures = || statuses_in(text).filter(|(_, code)| !code.starts_with('2'));
-    let best = failures()
-        .find(with_reply)
-        .or_else(|| failures().next())
-        .or_else(|| statuses_in(text).next());
-    best.map(|(_, code)| code.to_string())
+    let (best, with_reply) = match failures().filter(with_reply).last() {
+        Some(best) => (Some(best), true),
+        None => (
+            failures().next().or_else(|| statuses_in(text).next()),
+            false,
+        ),
+    };
+    best.map(|(_, code)| (code.to_string(), with_reply))
 }
 
 /// Every enhanced status code in a text, with where it starts.

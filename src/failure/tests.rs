@@ -330,7 +330,7 @@ fn soft_failures_suppress_only_when_many_over_long() {
 }
 
 #[test]
-fn a_generic_status_gives_way_to_the_servers_own_code() {
+fn the_status_field_gives_way_to_the_code_the_server_answered_with() {
     let table = [
         (
             Some("5.0.0"),
@@ -340,13 +340,26 @@ fn a_generic_status_gives_way_to_the_servers_own_code() {
         (Some("5.0.0"), Some("550 Unknown user"), Some("5.0.0")),
         // Only a code of the same class: a 4.x.x answer does not make a failure temporary.
         (Some("5.0.0"), Some("451 4.3.0 try again"), Some("5.0.0")),
-        (Some("5.2.2"), Some("550 5.1.1 User unknown"), Some("5.2.2")),
+        // The reporting MTA's own mapping over what the server answered: the server's wins.
+        (Some("5.1.1"), Some("552 5.2.2 Over quota"), Some("5.2.2")),
+        // A code merely quoted in the text, with no reply code: the specific field stands.
+        (
+            Some("5.2.2"),
+            Some("mailbox full (was 5.1.1)"),
+            Some("5.2.2"),
+        ),
         (None, Some("552 5.2.2 Mailbox full"), Some("5.2.2")),
         // A relay's own code in front of the server's: the server's says what happened.
         (
             Some("5.0.0"),
             Some("5.1.0 - Unknown address error 550-'5.2.2 <a@b.test>... Mailbox Full'"),
             Some("5.2.2"),
+        ),
+        // Relays nest what they were told: the last answer is the refusing server's.
+        (
+            Some("4.4.7"),
+            Some("554 4.4.7 Message expired: unable to deliver <421 4.4.2 Connection timed out>"),
+            Some("4.4.2"),
         ),
         // A transcript: the failure's code, not the successes before it.
         (
