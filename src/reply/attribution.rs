@@ -241,7 +241,12 @@ pub(super) fn words_before(lines: &[&str], i: usize, n: usize) -> Option<usize> 
                 .trim_end()
                 .trim_end_matches(['-', '–', '—'])
                 .trim_end();
-            return (!words.is_empty()).then_some(words.len());
+            // A quote marker of a client that quotes with another ("| On … wrote:") is no
+            // words: anything but punctuation is (an emoji answers too).
+            let said = words
+                .chars()
+                .any(|c| !c.is_ascii_punctuation() && !c.is_whitespace());
+            return said.then_some(words.len());
         }
     }
     None

@@ -91,6 +91,15 @@ pub(super) fn words_on_the_attributions_line_are_the_visitors() {
             "Parfait. Le mer. 5 juin 2024 à 10:00, Acme <\nsupport@acme.example> a écrit :\n> Bonjour\n",
             "Parfait.",
         ),
+        // A quote marker of another kind than '>' before it is no words; an emoji is.
+        (
+            "Yes, Tuesday works.\n\n| On Wed, 5 Jun 2024 at 10:00, Ana <ana@x.org> wrote:\n| Tuesday?\n",
+            "Yes, Tuesday works.",
+        ),
+        (
+            "\u{1F44D} On Wed, 5 Jun 2024 at 10:00, Ana <ana@x.org> wrote:\n> Tuesday?\n",
+            "\u{1F44D}",
+        ),
         // A sentence that only mentions a day is not an attribution.
         (
             "I met him on Monday at 10, then he said:\nhi\n",
