@@ -52,7 +52,24 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
     rejoin_wrapped_quote_lines(lines, &mut kinds);
     keep_the_writers_own_rules(lines, &mut kinds);
     take_titled_rules_into_blocks(lines, &mut kinds);
+    keep_device_lines_with_text_below(&mut kinds);
     kinds
+}
+
+/// A mail app writes its device line ("Sent from my iPhone") under everything the writer typed:
+/// below it come only the quote, the history and the end. A line like it with the writer's own
+/// text under it is theirs ("Sent from the warehouse yesterday.", then the next sentence), and
+/// cutting there would lose that text.
+fn keep_device_lines_with_text_below(kinds: &mut [Kind]) {
+    for i in 0..kinds.len() {
+        if kinds[i] != Kind::Signature {
+            continue;
+        }
+        let below = (i + 1..kinds.len()).find(|&j| kinds[j] != Kind::Empty);
+        if below.is_some_and(|j| kinds[j] == Kind::Text) {
+            kinds[i] = Kind::Text;
+        }
+    }
 }
 
 /// A rule with a title in it ("---------- Původní e-mail ----------", QQ's

@@ -20,6 +20,9 @@ pub(super) fn is_signature(t: &str) -> bool {
     } else {
         core.to_lowercase()
     };
+    // The openings of the apps' lines in the languages we know. Those without a possessive
+    // ("sent from", "inviato da") open the writer's sentences too, so the line must also name
+    // a device or an app (`names_a_device_or_app`).
     const STARTS: &[&str] = &[
         "sent from my",
         "sent from ",
@@ -64,14 +67,36 @@ pub(super) fn is_signature(t: &str) -> bool {
         "從我的",
         "iphoneから送信",
         "나의 iphone에서",
+        "εστάλη από",
+        "trimis de pe",
+        "أُرسلت من",
+        "أرسلت من",
+        "נשלח מ",
+        "ส่งจาก",
+        "dihantar daripada",
+        "enviat des d",
+        "enviado de ",
+        "poslano s",
+        "poslano iz",
+        "odoslané z",
+        "изпратено от",
+        "saadetud ",
+        "išsiųsta iš",
+        "nosūtīts no",
+        "verzonden vanuit",
+        "envoyé à partir d",
     ];
     // The first byte first: most lines share none with any opening, and pay no comparison.
     let first = lower.as_bytes().first();
-    if STARTS
+    if let Some(start) = STARTS
         .iter()
-        .any(|s| s.as_bytes().first() == first && lower.starts_with(s))
+        .find(|s| s.as_bytes().first() == first && lower.starts_with(*s))
     {
-        return names_only_a_device(&lower);
+        return names_only_a_device(&lower) && names_a_device_or_app(core, &lower, start);
+    }
+    // Where the language puts the verb last: "Android から送信".
+    if lower.ends_with("から送信") && lower.split_whitespace().count() <= 3 {
+        return true;
     }
     if promotes_a_mail_app(&lower) {
         return true;
@@ -87,6 +112,94 @@ pub(super) fn is_signature(t: &str) -> bool {
         || (lower.contains("iphone") || lower.contains("android") || lower.contains("mobile"))
             && lower.split_whitespace().count() <= 5
             && (lower.contains("from") || lower.contains("sent") || lower.contains("发送"))
+}
+
+/// Whether a device line that opens with `start` names a device or an app: the opening's
+/// own possessive ("sent from my"), a product's capitalised name after it ("Sent with
+/// Spark"), or a word for one ("Inviato da iPhone", "Sent from the all new AOL app for iOS").
+/// "Sent from the warehouse yesterday." names none: the writer's sentence.
+fn names_a_device_or_app(core: &str, lower: &str, start: &str) -> bool {
+    const POSSESSIVES: &[&str] = &[
+        "my", "mon", "meinem", "mi", "meu", "mio", "min", "mijn", "我的", "나의",
+    ];
+    if POSSESSIVES.iter().any(|p| start.trim_end().ends_with(p)) {
+        return true;
+    }
+    // The writer's case, where lowercasing kept every byte offset.
+    let named = lower.len() == core.len()
+        && core.get(start.len()..).is_some_and(|rest| {
+            rest.trim_start()
+                .starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit())
+        });
+    named || has_a_device_word(lower)
+}
+
+/// Whether lowercased text has a word for a device or a mail app in it: a short one whole
+/// ("app", not "apparently"), a longer one as the word's stem ("iPhonu", "iPhone-ul").
+fn has_a_device_word(lower: &str) -> bool {
+    const DEVICES: &[&str] = &[
+        "iphon",
+        "ipad",
+        "ipod",
+        "android",
+        "galax",
+        "samsung",
+        "huawei",
+        "xiaomi",
+        "pixel",
+        "blackberry",
+        "nokia",
+        "motorola",
+        "oneplus",
+        "xperia",
+        "phone",
+        "smartphon",
+        "mobil",
+        "tablet",
+        "devic",
+        "handy",
+        "télépho",
+        "teléfono",
+        "telef",
+        "móvil",
+        "celular",
+        "portable",
+        "puhelin",
+        "телефон",
+        "смартфон",
+        "windows",
+        "outlook",
+        "mail",
+        "gmail",
+        "yahoo",
+        "proton",
+        "tutanota",
+        "spark",
+        "bluemail",
+        "airmail",
+        "typeapp",
+        "thunderbird",
+        "icloud",
+        "appareil",
+        "gerät",
+        "dispositiv",
+        "apparaat",
+        "enhet",
+        "laite",
+        "ios",
+        "app",
+        "aol",
+        "mac",
+    ];
+    lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .any(|word| {
+            DEVICES.iter().any(|d| match d.len() <= 3 {
+                true => word == *d,
+                false => word.starts_with(d),
+            })
+        })
 }
 
 /// The line a mail app adds under the text to advertise itself, in its languages: "Get
@@ -148,7 +261,10 @@ fn names_only_a_device(lower: &str) -> bool {
         "désolé",
         "scusate",
     ];
+    // A carrier's clause names the device again: "…, an AT&T 5G smartphone".
+    let names_it_again = after.split_whitespace().count() <= 6 && has_a_device_word(after);
     after.is_empty()
+        || names_it_again
         || APOLOGIES
             .iter()
             .any(|a| after.starts_with(a) || after.contains(a))

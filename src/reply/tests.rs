@@ -201,11 +201,19 @@ pub(super) fn html_blockquotes_become_quotes() {
 pub(super) fn a_body_the_rules_would_empty_is_kept_whole() {
     use super::{reply_text, Reply};
     let cases = [
-        // Words below a device line: the rules cut at the line, and would keep nothing.
+        // Words below a quote under a device line: the rules cut at the line, and would keep
+        // nothing.
+        (
+            "Sent from my iPhone\n\n> Where to?\n\nYes please, send it to the office.",
+            "Sent from my iPhone\n\n> Where to?\n\nYes please, send it to the office.",
+            false,
+        ),
+        // Words right below it: no app writes its line above the writer's text, so it is
+        // theirs, and kept by the rules.
         (
             "Sent from my iPhone\n\nYes please, send it to the office.",
             "Sent from my iPhone\n\nYes please, send it to the office.",
-            false,
+            true,
         ),
         // Only history: nothing of the visitor's to keep.
         ("On Mon, 3 Mar 2025, Acme wrote:\n> Hello\n", "", true),
@@ -389,4 +397,34 @@ pub(super) fn webmails_quoting_attribution_is_cut_and_a_sentence_like_it_stays()
     // Words that open the same way, with no address after them, are the visitor's.
     let own = "Quoting your price list:\n10 boxes for 40 euros\n\nIs that still right?";
     assert_eq!(trim(own), own);
+}
+
+#[test]
+pub(super) fn a_device_line_names_a_device_and_ends_the_writers_text() {
+    let cases = [
+        ("Yes.\n\nInviato da iPhone", "Yes."),
+        ("Yes.\n\nΕστάλη από το iPhone μου", "Yes."),
+        ("Yes.\n\nOdesláno z iPhonu", "Yes."),
+        ("Yes.\n\nAndroid から送信", "Yes."),
+        ("Yes.\n\nSent with Spark", "Yes."),
+        ("Yes.\n\nEnvoyé à partir de Outlook pour Android", "Yes."),
+        // A carrier's clause after the comma names the device again.
+        (
+            "Yes.\n\nSent via the Samsung Galaxy S21 5G, an AT&T 5G smartphone\n\n> Ok?",
+            "Yes.",
+        ),
+        // Opening as a device line does, but naming no device: the writer's sentence.
+        (
+            "Where is it?\n\nSent from the warehouse yesterday.",
+            "Where is it?\n\nSent from the warehouse yesterday.",
+        ),
+        // A device line with the writer's text under it is theirs: no app writes it there.
+        (
+            "Where is it?\nSent from my phone.\nIt should arrive Monday.",
+            "Where is it?\nSent from my phone.\nIt should arrive Monday.",
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(trim(body), want, "{body:?}");
+    }
 }

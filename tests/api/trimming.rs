@@ -182,15 +182,15 @@ async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backe
     let untrimmed = "replyrelay_replies_untrimmed_total";
     let before = app.metric(untrimmed).await;
     let email = emailed(&app, "c1").await;
-    // The visitor wrote under their device line: the rules stop at the line.
-    let body = "Sent from my iPhone\r\n\r\nThe blue one, and please ship it to my office.\r\n";
+    // The visitor wrote under a quote under their device line: the rules stop at the line.
+    let body = "Sent from my iPhone\r\n\r\n> Which one?\r\n\r\nThe blue one, and please ship it to my office.\r\n";
     let mime = format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{body}");
     send_through_listener(&app, &email, &[mime]).await;
 
     let stored = email_replies(&app, "c1").await;
     assert_eq!(
         stored[0]["text"],
-        "Sent from my iPhone\n\nThe blue one, and please ship it to my office."
+        "Sent from my iPhone\n\n> Which one?\n\nThe blue one, and please ship it to my office."
     );
     assert_eq!(stored[0]["trimmed"], false);
     app.worker.run_until_idle().await.unwrap();
