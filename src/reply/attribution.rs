@@ -192,7 +192,7 @@ fn opens_with_date(t: &str) -> bool {
 }
 
 /// A year of this era as a word of its own: `2026`, `2026.`, `2026,`.
-fn has_year(t: &str) -> bool {
+pub(super) fn has_year(t: &str) -> bool {
     t.split(|c: char| !c.is_ascii_digit())
         .any(|w| w.len() == 4 && (w.starts_with("19") || w.starts_with("20")))
 }

@@ -1,6 +1,6 @@
 //! A line's kind: quote, delimiter, forward marker, signature, or where an embedded email starts.
 
-use super::attribution::attribution_at;
+use super::attribution::{attribution_at, has_time, has_year, words_before};
 use super::headers::is_header_block;
 use super::signature::is_signature;
 use super::{HeaderKind, Kind};
@@ -53,7 +53,30 @@ pub(super) fn classify(lines: &[&str]) -> Vec<Kind> {
     keep_the_writers_own_rules(lines, &mut kinds);
     take_titled_rules_into_blocks(lines, &mut kinds);
     keep_device_lines_with_text_below(&mut kinds);
+    take_run_on_openings(lines, &mut kinds);
     kinds
+}
+
+/// An attribution whose opening a client ran onto the end of the line above, after the
+/// writer's words ("Thanks! On Wed, Jun 5, 2024 at 10:00 AM", then "Ana <ana@x.org> wrote:"),
+/// starts on that line: its opening goes with it, and the words before it stay. The opening
+/// must carry the year or the time every client writes there: "I'll call you on Monday" above
+/// an attribution is the writer's.
+fn take_run_on_openings(lines: &[&str], kinds: &mut [Kind]) {
+    for i in 1..lines.len() {
+        let Kind::Header(n, HeaderKind::Attribution) = kinds[i] else {
+            continue;
+        };
+        if kinds[i - 1] != Kind::Text {
+            continue;
+        }
+        let line = lines[i - 1];
+        let opening = words_before(lines, i - 1, n + 1).map(|end| &line[end..]);
+        if opening.is_some_and(|o| has_year(o) || has_time(o)) {
+            kinds[i - 1] = Kind::Header(n + 1, HeaderKind::Attribution);
+            kinds[i] = Kind::Empty;
+        }
+    }
 }
 
 /// A mail app writes its device line ("Sent from my iPhone") under everything the writer typed:

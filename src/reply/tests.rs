@@ -91,6 +91,20 @@ pub(super) fn words_on_the_attributions_line_are_the_visitors() {
             "Parfait. Le mer. 5 juin 2024 à 10:00, Acme <\nsupport@acme.example> a écrit :\n> Bonjour\n",
             "Parfait.",
         ),
+        // The opening run on after the words, the rest of the attribution on the next line.
+        (
+            "Thanks! On Wed, Jun 5, 2024 at 10:00 AM\nSupport <support@shop.test> wrote:\n\n> Hi\n",
+            "Thanks!",
+        ),
+        (
+            "Hello\nHow are you? On Nov 30, 2011, at 12:47 PM,\n Example <\n416ffd32@example.org>wrote:\n\n> Hi",
+            "Hello\nHow are you?",
+        ),
+        // "on Monday" above one, with no year or time, is the writer's.
+        (
+            "I'll call you on Monday\nSupport <support@shop.test> wrote:\n> Hi\n",
+            "I'll call you on Monday",
+        ),
         // A quote marker of another kind than '>' before it is no words; an emoji is.
         (
             "Yes, Tuesday works.\n\n| On Wed, 5 Jun 2024 at 10:00, Ana <ana@x.org> wrote:\n| Tuesday?\n",
