@@ -11,8 +11,7 @@ pub(super) fn header_key(line: &str) -> Option<String> {
     let t = line.trim().trim_start_matches('*');
     // The first character a key cannot hold (nor lose to trimming) must be its colon: found
     // without scanning a line of prose to its end.
-    let colon =
-        t.find(|c: char| !(c.is_alphabetic() || c == '-' || c == '*' || c.is_whitespace()))?;
+    let colon = t.find(|c: char| !(is_letter(c) || c == '-' || c == '*' || c.is_whitespace()))?;
     let rest = t[colon..].strip_prefix([':', '：'])?;
     let key = &t[..colon];
     let key = key.trim().trim_end_matches('*').trim();
@@ -20,16 +19,22 @@ pub(super) fn header_key(line: &str) -> Option<String> {
     (!key.is_empty()
         && key.chars().count() <= 20
         && key.split_whitespace().count() <= 3
-        && key
-            .chars()
-            .all(|c| c.is_alphabetic() || c == '-' || c == ' ')
+        && key.chars().all(|c| is_letter(c) || c == '-' || c == ' ')
         && !rest.trim().is_empty())
     .then(|| key.to_lowercase())
+}
+
+/// A letter of a label, with the marks some scripts write on their letters (Thai's tone marks,
+/// Hindi's vowel signs and virama: "ส่ง", "प्रेषक"), which are not letters themselves.
+fn is_letter(c: char) -> bool {
+    c.is_alphabetic() || !c.is_ascii() && unicode_normalization::char::is_combining_mark(c)
 }
 
 /// Header names that open a quoted email: "From" in many languages.
 pub(super) const FROM_KEYS: &[&str] = &[
     "from",
+    "จาก",
+    "प्रेषक",
     "von",
     "de",
     "van",
@@ -189,6 +194,13 @@ pub(super) const OTHER_KEYS: &[&str] = &[
     "الموضوع",
     "dihantar",
     "efni",
+    // Thai's and Hindi's (Outlook's labels).
+    "ส่ง",
+    "ถึง",
+    "เรื่อง",
+    "भेजा गया",
+    "प्रति",
+    "विषय",
 ];
 
 /// "From: … / Sent: … / To: …", in any order ("Date: … / From: …"): a block of known header

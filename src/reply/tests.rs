@@ -442,3 +442,15 @@ pub(super) fn a_device_line_names_a_device_and_ends_the_writers_text() {
         assert_eq!(trim(body), want, "{body:?}");
     }
 }
+
+#[test]
+pub(super) fn header_labels_with_combining_marks_are_read() {
+    // Thai's tone marks and Hindi's vowel signs are marks, not letters, in a label.
+    let cases = [
+        "ขอบคุณครับ\n\nจาก: Support <support@shop.test>\nส่ง: 5 มิถุนายน 2567 10:00\nถึง: Ana <ana@x.org>\nเรื่อง: RE: order\n\nPlease restart.",
+        "ขอบคุณครับ\n\nप्रेषक: Support <support@shop.test>\nभेजा गया: बुधवार, 5 जून 2024 10:00\nप्रति: Ana <ana@x.org>\nविषय: RE: order\n\nPlease restart.",
+    ];
+    for body in cases {
+        assert_eq!(trim(body), "ขอบคุณครับ", "{body:?}");
+    }
+}
