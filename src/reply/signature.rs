@@ -108,7 +108,11 @@ pub(super) fn is_signature(t: &str) -> bool {
             && core[tail..].eq_ignore_ascii_case("gesendet")
             && lower.starts_with("von ");
     }
-    (lower.contains("sent from") && lower.len() < 40)
+    // "Sent from" further into a short line ("-- Sent from my phone") needs the same proof as
+    // at its start: "Parcel sent from the warehouse." is the writer's.
+    (lower.contains("sent from")
+        && lower.len() < 40
+        && (lower.contains("sent from my") || has_a_device_word(&lower)))
         || lower.ends_with("gesendet") && lower.starts_with("von ")
         || (lower.contains("iphone") || lower.contains("android") || lower.contains("mobile"))
             && lower.split_whitespace().count() <= 5

@@ -432,6 +432,12 @@ pub(super) fn a_device_line_names_a_device_and_ends_the_writers_text() {
             "Where is it?\n\nSent from the warehouse yesterday.",
             "Where is it?\n\nSent from the warehouse yesterday.",
         ),
+        // The same further into the line.
+        (
+            "Where is it?\n\nParcel sent from the warehouse.",
+            "Where is it?\n\nParcel sent from the warehouse.",
+        ),
+        ("Thanks.\n\n-- Sent from my phone", "Thanks."),
         // A device line with the writer's text under it is theirs: no app writes it there.
         (
             "Where is it?\nSent from my phone.\nIt should arrive Monday.",
