@@ -8,9 +8,11 @@ use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verifi
 use crate::config::{Config, InboundLimits};
 use crate::domain::{clean_name, plain_text};
 use crate::list_unsubscribe;
+use crate::reply;
 use crate::token::TokenKeys;
 use crate::verp::{self, BounceAddress};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
+use std::collections::BTreeSet;
 
 /// Parses, classifies, extracts and routes by reply token: all that needs no database.
 /// A reply routed by token still has its conversation looked up, and one without a token
@@ -115,15 +117,20 @@ pub fn read(
 }
 
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over
-/// the limit. Returned messages (`message/rfc822` parts) are no attachment of the visitor's.
+/// the limit. Returned messages (`message/rfc822` parts) and the pictures of the quoted
+/// history (`reply::quoted_content_ids`) are no attachments of the visitor's.
 fn read_attachments(
     message: &mail_parser::Message<'_>,
     limits: &InboundLimits,
     analysis: &mut Analysis,
 ) {
+    let quoted = quoted_pictures(message);
     for part in message.attachments() {
         let data = part.contents();
         if matches!(part.body, PartType::Message(_)) {
+            continue;
+        }
+        if (part.content_id()).is_some_and(|id| quoted.contains(&reply::content_id(id))) {
             continue;
         }
         let content_type = part
@@ -150,6 +157,20 @@ fn read_attachments(
         analysis.attachments.push(info);
         analysis.attachment_data.push(data.to_vec());
     }
+}
+
+/// The content ids of the parts that only the quoted history of the message's HTML shows.
+fn quoted_pictures(message: &mail_parser::Message<'_>) -> BTreeSet<String> {
+    if !message.attachments().any(|p| p.content_id().is_some()) {
+        return BTreeSet::new();
+    }
+    (message.html_bodies())
+        .filter_map(|part| match &part.body {
+            PartType::Html(html) => Some(reply::quoted_content_ids(html)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// The email whose unsubscribe address the message came to: an envelope recipient, else (a

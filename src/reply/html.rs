@@ -9,6 +9,7 @@
 
 use html2text::render::{TaggedLine, TextDecorator};
 use html2text::{Element, Handle, RcDom};
+use std::collections::BTreeSet;
 
 /// Classes whose element is the quoted history (or its attribution line), and nothing else:
 /// a visitor may write after it.
@@ -61,6 +62,50 @@ pub fn html_to_text(html: &str) -> String {
     let mut lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     lines.dedup_by(|line, before| line.is_empty() && before.is_empty());
     without_repeated_urls(&lines.join("\n"))
+}
+
+/// The content ids of the pictures only the quoted history shows (`cid:` addresses, as
+/// `Content-ID` names its part, lowercase). Outlook, Apple Mail and Thunderbird embed a quoted
+/// HTML email's pictures (our logo, an agent's signature) in the reply as parts of their own;
+/// they are the quote's, not attachments of the visitor's. A picture the reply itself shows (a
+/// pasted screenshot, the visitor's own signature) is not among them, even if the quote shows
+/// it too.
+pub fn quoted_content_ids(html: &str) -> BTreeSet<String> {
+    let Ok(dom) = html2text::config::plain().parse_html(html.as_bytes()) else {
+        return BTreeSet::new();
+    };
+    let mut everywhere = BTreeSet::new();
+    content_ids(&dom.document, &mut everywhere);
+    remove_history(&dom);
+    let mut kept = BTreeSet::new();
+    content_ids(&dom.document, &mut kept);
+    everywhere.retain(|id| !kept.contains(id));
+    everywhere
+}
+
+/// The `cid:` addresses any attribute under `node` holds (`<img src>`, `background`, …),
+/// URL-decoded as RFC 2392 writes them.
+fn content_ids(node: &Handle, into: &mut BTreeSet<String>) {
+    if let Element { attrs, .. } = &node.data {
+        for attr in attrs.borrow().iter() {
+            let value = attr.value.trim();
+            if value.len() > 4 && value[..4].eq_ignore_ascii_case("cid:") {
+                let id = percent_encoding::percent_decode_str(&value[4..]).decode_utf8_lossy();
+                into.insert(content_id(&id));
+            }
+        }
+    }
+    for child in node.children.borrow().iter() {
+        content_ids(child, into);
+    }
+}
+
+/// A content id as compared: without its angle brackets, lowercase.
+pub fn content_id(id: &str) -> String {
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_lowercase()
 }
 
 /// Removes the quote containers of `dom`, and everything after an Outlook header.
@@ -238,7 +283,7 @@ impl TextDecorator for Plain {
 
 #[cfg(test)]
 mod tests {
-    use super::html_to_text;
+    use super::{html_to_text, quoted_content_ids};
     use crate::reply::trim;
 
     /// The reply as the pipeline keeps it: HTML to text, then the text rules.
@@ -312,5 +357,49 @@ mod tests {
         );
         assert!(!text.contains('*') && !text.contains("[1]"), "{text}");
         assert_eq!(text.lines().count(), 3, "no hard wrapping: {text}");
+    }
+
+    /// Clients embed a quoted email's pictures as parts of the reply: those only the quote
+    /// shows are the quote's. What the reply shows stays, even if the quote shows it too.
+    #[test]
+    fn the_pictures_only_the_quote_shows_are_known() {
+        let cases: [(&str, &[&str]); 6] = [
+            // Outlook for Windows: its signature above the header block, our logo below it.
+            (
+                r#"<div class="WordSection1"><p class="MsoNormal">Thanks!</p><p class="MsoNormal"><img width="96" height="32" id="Picture_x0020_1" src="cid:image001.png@01DC6F1A.2B3C4D50" alt="Ana's Bakery"></p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class="MsoNormal"><b>From:</b> Acme</p></div><p class="MsoNormal"><img border="0" width="120" height="40" id="Picture_x0020_2" src="cid:image002.png@01DC6F1A.2B3C4D50" alt="Acme"></p></div>"#,
+                &["image002.png@01dc6f1a.2b3c4d50"],
+            ),
+            // Apple Mail: a pasted screenshot in the reply, our logo in the cited quote.
+            (
+                r#"<html><body dir="auto">Here it is:<br><img apple-inline="yes" id="A1" src="cid:7B1E2F3A-0C4D-4E5F-8A9B-1C2D3E4F5A6B"><br><div><br><blockquote type="cite"><div><img src="cid:4C5D6E7F-1A2B-4C3D-9E8F-0A1B2C3D4E5F" alt="Acme"> Which colour?</div></blockquote></div></body></html>"#,
+                &["4c5d6e7f-1a2b-4c3d-9e8f-0a1b2c3d4e5f"],
+            ),
+            // Thunderbird: the cid URL-encoded, as RFC 2392 writes it.
+            (
+                r#"<p>Friday is fine.</p><div class="moz-cite-prefix">On 02/03/2026 10:06, Acme wrote:</div><blockquote type="cite"><img moz-do-not-send="false" src="cid:part1.Xy7Zp2Qa%40acme.example" alt="Acme">When can we call?</blockquote>"#,
+                &["part1.xy7zp2qa@acme.example"],
+            ),
+            // Gmail: a picture pasted into the reply is the visitor's.
+            (
+                r#"<div dir="ltr">The crack:<div><img src="cid:ii_m3x9k2a10" alt="image.png" width="562" height="316"></div></div><br><div class="gmail_quote"><div class="gmail_attr">On Mon, Acme wrote:</div><blockquote class="gmail_quote">Could you send a photo?</blockquote></div>"#,
+                &[],
+            ),
+            // The visitor's own signature picture, in the reply and again in the quote of
+            // their earlier message: theirs.
+            (
+                r#"<p>Yes.</p><p><img src="cid:sig@ana"></p><blockquote type="cite"><p>Hello</p><p><img src="cid:sig@ana"></p></blockquote>"#,
+                &[],
+            ),
+            // No quote: nothing is the quote's.
+            (r#"<p>See <img src="cid:a@b"></p>"#, &[]),
+        ];
+        for (html, want) in cases {
+            let got = quoted_content_ids(html);
+            assert_eq!(
+                got.iter().map(String::as_str).collect::<Vec<_>>(),
+                want,
+                "{html}"
+            );
+        }
     }
 }

@@ -39,7 +39,7 @@ mod tests;
 
 use attribution::is_attribution_block;
 use headers::header_key;
-pub use html::html_to_text;
+pub use html::{content_id, html_to_text, quoted_content_ids};
 use lines::{classify, is_quote};
 pub use own::{cut_own_copy, Sent};
 

@@ -2,7 +2,8 @@
 //! wrote (Python's smtplib): HTML from every common client arrives as clean text, our own
 //! email quoted back is cut however it is quoted, plain text sent `format=flowed` arrives as
 //! whole paragraphs, 8-bit Latin-1 with no charset keeps its accents, and a reply the rules
-//! would empty is kept.
+//! would empty is kept; the pictures of the quote are not
+//! attachments of the visitor's.
 
 use crate::helpers::*;
 use rstest::rstest;
@@ -226,4 +227,34 @@ async fn an_attachment_too_large_to_keep_is_named_in_the_message(#[case] backend
     assert_eq!(kept, ["note.txt"]);
     // At least this one: the counters are the process's, shared with tests running beside.
     assert!(app.metric(too_large).await >= before + 1.0);
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn the_pictures_of_the_quoted_email_are_not_the_visitors_attachments(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // Outlook for Windows answering an email with a logo: the visitor's signature picture
+    // above its header block, the logo it downloaded embedded again below it, both as parts
+    // of the reply.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let picture = |name: &str| {
+        format!("--r\r\nContent-Type: image/png; name=\"{name}\"\r\nContent-Disposition: inline; filename=\"{name}\"\r\nContent-ID: <{name}@01DC6F1A.2B3C4D50>\r\nContent-Transfer-Encoding: base64\r\n\r\n{png}\r\n")
+    };
+    let html = r#"<html><body><div class="WordSection1"><p class="MsoNormal">Thanks, the blue one.</p><p class="MsoNormal"><img width="96" height="32" id="Picture_x0020_1" src="cid:image001.png@01DC6F1A.2B3C4D50" alt="Ana's Bakery"></p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class="MsoNormal"><b>From:</b> Acme &lt;support@acme.example&gt;<br><b>Sent:</b> Monday, March 2, 2026 10:06 AM</p></div><p class="MsoNormal"><img border="0" width="120" height="40" id="Picture_x0020_2" src="cid:image002.png@01DC6F1A.2B3C4D50" alt="Acme"></p><p class="MsoNormal">Which colour?</p></div></body></html>"#;
+    let mime = format!(
+        "Content-Type: multipart/related; boundary=\"r\"; type=\"multipart/alternative\"\r\n\r\n--r\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks, the blue one.\r\n\r\n[Ana's Bakery]\r\n\r\nFrom: Acme <support@acme.example>\r\nSent: Monday, March 2, 2026 10:06 AM\r\n\r\n[Acme]\r\nWhich colour?\r\n--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--a--\r\n{}{}--r--\r\n",
+        picture("image001.png"),
+        picture("image002.png"),
+    );
+    send_through_listener(&app, &email, &[mime]).await;
+    let stored = email_replies(&app, "c1").await;
+    let kept: Vec<&str> = (stored[0]["attachments"].as_array().unwrap().iter())
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(kept, ["image001.png"]);
 }
