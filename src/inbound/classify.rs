@@ -127,15 +127,15 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
 
 /// The reply's body as text: its text parts (`format=flowed` joined back into paragraphs), or
 /// its HTML ones as text with their quote containers removed where the text parts have no
-/// words (some clients send an empty one beside the HTML); cut at our "reply above this line"
-/// marker. The trimming rules run over it (`reply::reply_text`) once it is known which of our
-/// emails it may quote.
+/// words (some clients send an empty one beside the HTML), without an inline OpenPGP
+/// signature's armor; cut at our "reply above this line" marker. The trimming rules run over
+/// it (`reply::reply_text`) once it is known which of our emails it may quote.
 pub fn extract_body(message: &Message<'_>) -> String {
     let mut body = parts_text(message, message.text_bodies());
     if !body.chars().any(char::is_alphanumeric) {
         body = parts_text(message, message.html_bodies());
     }
-    cut_at_marker(&body)
+    cut_at_marker(&reply::without_armor(&body))
 }
 
 /// The parts' words in their order, a paragraph apart. Every one counts: Apple Mail sends a

@@ -117,8 +117,9 @@ pub fn read(
 }
 
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over
-/// the limit. Returned messages (`message/rfc822` parts) and the pictures of the quoted
-/// history (`reply::quoted_content_ids`) are no attachments of the visitor's.
+/// the limit. Returned messages (`message/rfc822` parts), the pictures of the quoted history
+/// (`reply::quoted_content_ids`) and a signed message's signature are no attachments of the
+/// visitor's.
 fn read_attachments(
     message: &mail_parser::Message<'_>,
     limits: &InboundLimits,
@@ -133,8 +134,16 @@ fn read_attachments(
         if (part.content_id()).is_some_and(|id| quoted.contains(&reply::content_id(id))) {
             continue;
         }
-        let content_type = part
-            .content_type()
+        let content_type = part.content_type();
+        if content_type.is_some_and(|c| {
+            c.subtype().is_some_and(|sub| {
+                c.ctype().eq_ignore_ascii_case("application")
+                    && SIGNATURES.iter().any(|s| sub.eq_ignore_ascii_case(s))
+            })
+        }) {
+            continue;
+        }
+        let content_type = content_type
             .map(|c| match c.subtype() {
                 Some(sub) => format!("{}/{}", c.ctype(), sub),
                 None => c.ctype().to_string(),
@@ -158,6 +167,10 @@ fn read_attachments(
         analysis.attachment_data.push(data.to_vec());
     }
 }
+
+/// The types of a signed message's signature (S/MIME's and OpenPGP's, RFC 8551 and 3156): the
+/// proof of who sent it, which the mail client checks, not a file the visitor attached.
+const SIGNATURES: &[&str] = &["pkcs7-signature", "x-pkcs7-signature", "pgp-signature"];
 
 /// The content ids of the parts that only the quoted history of the message's HTML shows.
 fn quoted_pictures(message: &mail_parser::Message<'_>) -> BTreeSet<String> {

@@ -26,8 +26,9 @@
 //! The files: this one (the kinds of line and the rules over them), `lines` (a line's kind),
 //! `attribution` ("On … wrote:" in its many forms), `headers` (forwarded header blocks),
 //! `signature` (mobile sign-offs), `html` (an HTML reply as text), `own` (our own email
-//! quoted back).
+//! quoted back), `armor` (an inline OpenPGP signature's armor around the words).
 
+mod armor;
 mod attribution;
 mod headers;
 mod html;
@@ -37,6 +38,7 @@ mod signature;
 #[cfg(test)]
 mod tests;
 
+pub use armor::without_armor;
 use attribution::is_attribution_block;
 use headers::header_key;
 pub use html::{content_id, html_to_text, quoted_content_ids};

@@ -2,8 +2,8 @@
 //! wrote (Python's smtplib): HTML from every common client arrives as clean text, our own
 //! email quoted back is cut however it is quoted, plain text sent `format=flowed` arrives as
 //! whole paragraphs, 8-bit Latin-1 with no charset keeps its accents, and a reply the rules
-//! would empty is kept; the pictures of the quote are not
-//! attachments of the visitor's.
+//! would empty is kept. Neither the pictures of the quote nor a signature (S/MIME, OpenPGP)
+//! become attachments of the visitor's.
 
 use crate::helpers::*;
 use rstest::rstest;
@@ -257,4 +257,39 @@ async fn the_pictures_of_the_quoted_email_are_not_the_visitors_attachments(
         .filter_map(|a| a["name"].as_str())
         .collect();
     assert_eq!(kept, ["image001.png"]);
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_signed_reply_arrives_as_its_words_without_the_signature(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let words = "Yes, Tuesday works.";
+    let quote = "On Mon, 2 Mar 2026 at 10:06, Acme <support@acme.example> wrote:\r\n> Which day?";
+    // Outlook with an S/MIME certificate, Thunderbird with OpenPGP (RFC 3156), and a
+    // cleartext signature in the text itself (Mailvelope, `gpg --clearsign`).
+    let signed = |protocol: &str, part: &str| {
+        format!("Content-Type: multipart/signed; protocol=\"application/{protocol}\"; micalg=sha-256; boundary=\"s\"\r\n\r\n--s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{words}\r\n\r\n{quote}\r\n--s\r\n{part}\r\n--s--\r\n")
+    };
+    let smime = signed(
+        "pkcs7-signature",
+        "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwEAAKCC",
+    );
+    let pgp_mime = signed(
+        "pgp-signature",
+        "Content-Type: application/pgp-signature; name=\"OpenPGP_signature.asc\"\r\nContent-Disposition: attachment; filename=\"OpenPGP_signature.asc\"\r\n\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\nwsF5BAABCAAjFiEE\r\n=abcd\r\n-----END PGP SIGNATURE-----",
+    );
+    let inline = format!("Content-Type: text/plain; charset=utf-8\r\n\r\n-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\n{words}\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\niQEzBAEBCAAdFiEE\r\n=x1Yz\r\n-----END PGP SIGNATURE-----\r\n\r\n{quote}\r\n");
+    send_through_listener(&app, &email, &[smime, pgp_mime, inline]).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored.len(), 3);
+    for (i, message) in stored.iter().enumerate() {
+        assert_eq!(message["text"], words, "reply {i}");
+        assert!(
+            (message["attachments"].as_array()).is_none_or(|a| a.is_empty()),
+            "reply {i}: {message}"
+        );
+    }
 }
