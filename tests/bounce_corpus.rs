@@ -141,7 +141,7 @@ fn bounce_corpus() {
     assert!(endings_differ.is_empty(), "{endings_differ:?}");
 }
 
-// Measured on 2026-12-06 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule
+// Measured on 2026-12-07 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule
 // had to choose, it chose to judge fewer live addresses dead.
 const KIND_FLOOR: usize = 358;
 const SEVERITY_FLOOR: usize = 332;
@@ -150,4 +150,4 @@ const SEVERITY_FLOOR: usize = 332;
 const TIED_FLOOR: usize = 317;
 /// Failures whose status is the one sisimai gives. Most of the others are sisimai's own
 /// pseudo-codes (`5.0.911`, `5.0.947`) for reports that carry none, which no report says.
-const STATUS_FLOOR: usize = 258;
+const STATUS_FLOOR: usize = 259;

@@ -44,14 +44,25 @@ pub(super) fn from_status(status: &str) -> Option<Reason> {
 /// over a `550 5.1.1` it was given, or a `5.1.1` of its own over a `552 5.2.2` (over quota).
 /// Only a code the server gave with its reply counts against a specific field; a generic field
 /// gives way to any code in the answer. The class stays the field's: a failure is not made
-/// temporary, nor a delay final, by a code quoted in its text.
-pub fn recipient_status(field: Option<&str>, diagnostic: Option<&str>) -> Option<String> {
+/// temporary, nor a delay final, by a code quoted in its text. The one exception is a recipient
+/// that `failed` for good under a temporary field, where the server refused it for good in so
+/// many words (`550 5.5.0`): the MTA gave up on a permanent answer, and its field only says
+/// what it had hoped.
+pub fn recipient_status(
+    field: Option<&str>,
+    diagnostic: Option<&str>,
+    failed: bool,
+) -> Option<String> {
     let said = diagnostic.and_then(server_status_in);
     match (field, said) {
         (Some(field), Some((said, with_reply)))
-            if said.starts_with(&field[..1])
-                && !said.ends_with(".0.0")
-                && (with_reply || field.ends_with(".0.0")) =>
+            if !said.ends_with(".0.0")
+                && (with_reply || field.ends_with(".0.0"))
+                && (said.starts_with(&field[..1])
+                    || (failed
+                        && with_reply
+                        && field.starts_with('4')
+                        && said.starts_with('5'))) =>
         {
             Some(said)
         }
@@ -72,7 +83,7 @@ pub fn status_in(text: &str) -> Option<String> {
 /// Connection timed out>". A failure's code, where the text has one: the `250 2.0.0` of a
 /// session transcript are the steps that went well before it.
 fn server_status_in(text: &str) -> Option<(String, bool)> {
-    let with_reply = |&(at, _): &(usize, &str)| {
+    let with_reply = |&(at, code): &(usize, &str)| {
         let before = text[..at]
             .trim_end_matches([' ', '-', '\'', '"'])
             .as_bytes();
@@ -81,7 +92,8 @@ fn server_status_in(text: &str) -> Option<(String, bool)> {
         };
         // The reply code stands alone: at the start of the text or after a non-alphanumeric.
         let alone = before.len() == 3 || !before[before.len() - 4].is_ascii_alphanumeric();
-        alone && matches!(reply[0], b'2' | b'4' | b'5') && reply[1..].iter().all(u8::is_ascii_digit)
+        // Of the code's class, as RFC 3463 has it: a `554 4.4.7` is no one reply.
+        alone && reply[0] == code.as_bytes()[0] && reply[1..].iter().all(u8::is_ascii_digit)
     };
     let failures = || statuses_in(text).filter(|(_, code)| !code.starts_with('2'));
     let (best, with_reply) = match failures().filter(with_reply).last() {

@@ -371,9 +371,42 @@ fn the_status_field_gives_way_to_the_code_the_server_answered_with() {
     ];
     for (field, diagnostic, want) in table {
         assert_eq!(
-            recipient_status(field, diagnostic).as_deref(),
+            recipient_status(field, diagnostic, true).as_deref(),
             want,
             "{field:?} {diagnostic:?}"
+        );
+    }
+}
+
+/// A recipient the reporting MTA gave up on (`Action: failed`) under a temporary field, after
+/// the server refused it for good: the server's permanent code is its status. Still delayed,
+/// or with no reply code of that class, the field stands.
+#[test]
+fn a_recipient_given_up_on_after_a_permanent_answer_has_the_servers_code() {
+    let table = [
+        (Some("4.5.0"), "550 5.5.0 Service refuse", true, "5.5.0"),
+        (Some("4.5.0"), "550 5.5.0 Service refuse", false, "4.5.0"),
+        // A code quoted without the server's reply code is no answer of the server's.
+        (
+            Some("4.4.7"),
+            "expired; last said: 5.1.1 user unknown",
+            true,
+            "4.4.7",
+        ),
+        // A reply code of another class than the code after it is no one reply.
+        (Some("4.4.7"), "554 4.4.7 Message expired", true, "4.4.7"),
+        (
+            Some("4.4.7"),
+            "Message expired <550 5.1.1 <a@b.test>: user unknown>",
+            true,
+            "5.1.1",
+        ),
+    ];
+    for (field, diagnostic, failed, want) in table {
+        assert_eq!(
+            recipient_status(field, Some(diagnostic), failed).as_deref(),
+            Some(want),
+            "{field:?} {diagnostic:?} {failed}"
         );
     }
 }

@@ -174,7 +174,10 @@ fn read_parts(message: &Message<'_>, report: &mut Bounce) -> Option<String> {
 fn summarise(report: &mut Bounce, notification: &str) {
     let alone = report.recipients.len() == 1;
     for r in &mut report.recipients {
-        r.status = crate::failure::recipient_status(r.status.as_deref(), r.diagnostic.as_deref());
+        // Said in so many words: a report without an `Action:` is not read as giving up.
+        let failed = (r.action.as_deref()).is_some_and(|a| a.eq_ignore_ascii_case("failed"));
+        r.status =
+            crate::failure::recipient_status(r.status.as_deref(), r.diagnostic.as_deref(), failed);
         let (why, hard) = severity(r.status.as_deref(), r.diagnostic.as_deref(), notification);
         let (why, hard) = match r.category {
             Some(category) => crate::failure::weighed(why, category, r.status.as_deref()),
