@@ -45,6 +45,13 @@ async fn email_replies(app: &TestApp, conv: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The names of a stored message's attachments.
+fn attachment_names(message: &Value) -> Vec<&str> {
+    (message["attachments"].as_array().into_iter().flatten())
+        .filter_map(|a| a["name"].as_str())
+        .collect()
+}
+
 fn html(body: &str) -> String {
     format!("Content-Type: text/html; charset=utf-8\r\n\r\n{body}\r\n")
 }
@@ -221,9 +228,7 @@ async fn an_attachment_too_large_to_keep_is_named_in_the_message(#[case] backend
         stored[0]["text"],
         "Both photos attached.\n\n[Attachment \"photo.jpg\" (3 KB) not kept: larger than the 2 KB limit]"
     );
-    let kept: Vec<&str> = (stored[0]["attachments"].as_array().unwrap().iter())
-        .filter_map(|a| a["name"].as_str())
-        .collect();
+    let kept = attachment_names(&stored[0]);
     assert_eq!(kept, ["note.txt"]);
     // At least this one: the counters are the process's, shared with tests running beside.
     assert!(app.metric(too_large).await >= before + 1.0);
@@ -253,9 +258,7 @@ async fn the_pictures_of_the_quoted_email_are_not_the_visitors_attachments(
     );
     send_through_listener(&app, &email, &[mime]).await;
     let stored = email_replies(&app, "c1").await;
-    let kept: Vec<&str> = (stored[0]["attachments"].as_array().unwrap().iter())
-        .filter_map(|a| a["name"].as_str())
-        .collect();
+    let kept = attachment_names(&stored[0]);
     assert_eq!(kept, ["image001.png"]);
 }
 
@@ -287,9 +290,6 @@ async fn a_signed_reply_arrives_as_its_words_without_the_signature(#[case] backe
     assert_eq!(stored.len(), 3);
     for (i, message) in stored.iter().enumerate() {
         assert_eq!(message["text"], words, "reply {i}");
-        assert!(
-            (message["attachments"].as_array()).is_none_or(|a| a.is_empty()),
-            "reply {i}: {message}"
-        );
+        assert!(attachment_names(message).is_empty(), "reply {i}: {message}");
     }
 }
