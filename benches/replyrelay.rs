@@ -434,6 +434,7 @@ fn trimming_knowing_what_was_sent() -> Row {
         text: "You have new replies in your conversation with Acme.\n\nYou · 2026-03-02 10:00 UTC\nHello, do you ship to Spain? And how long does it take?\n\n--- New ---\n\nSam · 2026-03-02 10:01 UTC\nYes! Standard delivery takes 3-5 working days; express is next day.\n\nAnswer by replying to this email: your reply goes straight into the conversation.\nContinue in the chat: https://acme.example/chat/c1\n\n--\nYou are receiving this because you chatted with Acme and left before the reply arrived.\nStop these emails: https://relay.example.net/v1/unsubscribe/aaaaaaaaaaaaccr25aqmupil25cmqbjzyqw7u2i\n".repeat(2),
         from_address: "support@acme.example".into(),
         from_name: Some("Acme".into()),
+        html: None,
     }];
     let rounds = 1000;
     let start = Instant::now();

@@ -128,14 +128,14 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
 /// The reply's body as text: its text parts (`format=flowed` joined back into paragraphs), or
 /// its HTML ones as text with their quote containers removed where the text parts have no
 /// words (some clients send an empty one beside the HTML), without an inline OpenPGP
-/// signature's armor; cut at our "reply above this line" marker. The trimming rules run over
-/// it (`reply::reply_text`) once it is known which of our emails it may quote.
+/// signature's armor. The trimming rules run over it (`reply::reply_to_ours`, which knows our
+/// "reply above this line" marker) once it is known which of our emails it may quote.
 pub fn extract_body(message: &Message<'_>) -> String {
     let mut body = parts_text(message, message.text_bodies());
     if !body.chars().any(char::is_alphanumeric) {
         body = parts_text(message, message.html_bodies());
     }
-    cut_at_marker(&reply::without_armor(&body))
+    reply::without_armor(&body)
 }
 
 /// The parts' words in their order, a paragraph apart. Every one counts: Apple Mail sends a
@@ -191,39 +191,26 @@ fn flowed(part: &MessagePart<'_>) -> Option<bool> {
 
 /// The visitor's words, trimmed as well as can be without knowing what we sent.
 pub fn extract_text(message: &Message<'_>) -> String {
-    plain_text(&reply::reply_text(&extract_body(message), &[]).text)
+    let markers = crate::i18n::reply_markers();
+    plain_text(&reply::reply_to_ours(&extract_body(message), &[], &markers).text)
 }
 
-/// An email we sent, read back from its bytes: its text part and From, to find its copy in a
-/// reply. `None` for bytes that are no email with a text part.
+/// An email we sent, read back from its bytes: its text and HTML parts and From, to find its
+/// copy in a reply. `None` for bytes that are no email with a text part.
 pub(super) fn sent_email(raw: &[u8]) -> Option<reply::Sent> {
     let message = MessageParser::default().parse(raw)?;
     let text = message.body_text(0)?.into_owned();
     let from = message.from().and_then(|a| a.first());
+    let html = (message.html_bodies()).find_map(|part| match &part.body {
+        PartType::Html(html) => Some(html.to_string()),
+        _ => None,
+    });
     Some(reply::Sent {
         text,
         from_address: from.and_then(|a| a.address()).unwrap_or_default().into(),
         from_name: from.and_then(|a| a.name()).map(str::to_string),
+        html,
     })
-}
-
-/// Everything from the line holding our "reply above this line" marker on is our own email.
-pub(super) fn cut_at_marker(body: &str) -> String {
-    let markers = crate::i18n::reply_markers();
-    let mut out = Vec::new();
-    for line in body.lines() {
-        let core = line
-            .trim()
-            .trim_start_matches('>')
-            .trim()
-            .trim_matches('#')
-            .trim();
-        if !core.is_empty() && markers.contains(&core) {
-            break;
-        }
-        out.push(line);
-    }
-    out.join("\n")
 }
 
 #[cfg(test)]

@@ -257,8 +257,8 @@ pub struct Analysis {
     pub trimmed: bool,
     /// A copy of the email it answers was found in it, by the text we sent, and cut.
     pub own_copy: bool,
-    /// The body before trimming (the text part, or the HTML one as text, cut at our marker):
-    /// trimmed again once the emails it may quote are known.
+    /// The body before trimming (the text part, or the HTML one as text): trimmed again once
+    /// the emails it may quote are known.
     #[serde(skip)]
     pub(super) body: String,
     /// The emails it may quote were looked up (and `text` trimmed knowing them).
@@ -308,7 +308,8 @@ impl Analysis {
 
     /// The reply's text from its body, knowing that it may quote the emails `sent`.
     pub(super) fn set_text(&mut self, sent: &[crate::reply::Sent]) {
-        let reply = crate::reply::reply_text(&self.body, sent);
+        let markers = crate::i18n::reply_markers();
+        let reply = crate::reply::reply_to_ours(&self.body, sent, &markers);
         self.text = crate::domain::plain_text(&reply.text);
         self.trimmed = reply.trimmed;
         self.own_copy = reply.own_copy;

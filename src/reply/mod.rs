@@ -22,17 +22,20 @@
 //! runs: first the copies of our own emails are cut by their words ([`cut_own_copy`], whatever
 //! the client's quoting), then [`trim`]; and where the rules would leave nothing of a body
 //! that has words of the visitor's, the body is kept whole and marked untrimmed.
+//! [`reply_to_ours`] does that around our "reply above this line" marker.
 //!
 //! The files: this one (the kinds of line and the rules over them), `lines` (a line's kind),
 //! `attribution` ("On … wrote:" in its many forms), `headers` (forwarded header blocks),
 //! `signature` (mobile sign-offs), `html` (an HTML reply as text), `own` (our own email
-//! quoted back), `armor` (an inline OpenPGP signature's armor around the words).
+//! quoted back), `armor` (an inline OpenPGP signature's armor around the words), `marker` (our
+//! "reply above this line" marker, and the visitor's words above, between and below our email).
 
 mod armor;
 mod attribution;
 mod headers;
 mod html;
 mod lines;
+mod marker;
 mod own;
 mod signature;
 #[cfg(test)]
@@ -43,6 +46,7 @@ use attribution::is_attribution_block;
 use headers::header_key;
 pub use html::{content_id, html_to_text, quoted_content_ids};
 use lines::{classify, is_quote};
+pub use marker::reply_to_ours;
 pub use own::{cut_own_copy, Sent};
 
 /// What a line is.
@@ -103,7 +107,7 @@ pub fn reply_text(body: &str, sent: &[Sent]) -> Reply {
 
 /// Whether a body has a line of plain text above its first signature delimiter (`-- `): the
 /// lines below one are a signature by convention, the rest may be the visitor's.
-fn has_words_of_its_own(body: &str) -> bool {
+pub(super) fn has_words_of_its_own(body: &str) -> bool {
     let lines: Vec<&str> = body.lines().collect();
     (classify(&lines).iter())
         .take_while(|k| **k != Kind::Delimiter)

@@ -8,6 +8,8 @@
 //! well repeat ("thank you for your help"). The lines just above a copy that name our sender
 //! (the address, or the name beside a date) are its attribution and go with it.
 
+use super::lines::classify;
+use super::Kind;
 use std::collections::HashSet;
 
 /// An email we sent, as the reply may quote it.
@@ -19,6 +21,9 @@ pub struct Sent {
     pub from_address: String,
     /// The From display name ("Acme Support"), which some clients write instead.
     pub from_name: Option<String>,
+    /// Its HTML part, which a client may have quoted instead of the text: read only to confirm
+    /// that a line inside a copy is the visitor's, not a word of our HTML's.
+    pub html: Option<String>,
 }
 
 /// Words in a row, in our order, that prove a copy.
@@ -32,11 +37,31 @@ const ATTRIBUTION_LINES: usize = 4;
 
 /// `body` without the copies of `sent` it quotes, or `None` when it quotes none of them.
 pub fn cut_own_copy(body: &str, sent: &[Sent]) -> Option<String> {
+    let lines: Vec<&str> = body.lines().collect();
+    let cut = copy_lines(&lines, sent)?;
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    // Where lines were cut, the blank lines on either side of them are one gap, not two.
+    let mut gap = false;
+    for (line, cut) in lines.iter().zip(&cut) {
+        if *cut {
+            gap = true;
+            continue;
+        }
+        let blank = line.trim().is_empty();
+        if !(blank && gap && kept.last().is_some_and(|l| l.trim().is_empty())) {
+            kept.push(line);
+        }
+        gap &= blank;
+    }
+    Some(kept.join("\n"))
+}
+
+/// Which of `lines` are a copy of one of `sent` or its attribution; `None` when none are.
+fn copy_lines(lines: &[&str], sent: &[Sent]) -> Option<Vec<bool>> {
     let shingles = shingles(sent);
     if shingles.is_empty() {
         return None;
     }
-    let lines: Vec<&str> = body.lines().collect();
     let words: Vec<(usize, u64)> = (lines.iter().enumerate())
         .flat_map(|(i, l)| word_hashes(strip_marks(l)).map(move |w| (i, w)))
         .collect();
@@ -62,17 +87,96 @@ pub fn cut_own_copy(body: &str, sent: &[Sent]) -> Option<String> {
     for (i, o) in ours.iter().enumerate() {
         cut[i] = *o == Some(true);
     }
-    fill_wordless(&ours, &mut cut);
+    fill_wordless(lines, &ours, &mut cut);
     for i in 0..lines.len() {
         if cut[i] && (i == 0 || !cut[i - 1]) {
-            cut_attribution(&lines, &mut cut, i, sent);
+            cut_attribution(lines, &mut cut, i, sent);
         }
     }
-    let kept: Vec<&str> = (lines.iter().zip(&cut))
-        .filter(|(_, c)| !**c)
-        .map(|(l, _)| *l)
-        .collect();
-    Some(kept.join("\n"))
+    Some(cut)
+}
+
+/// What the visitor wrote between the lines of a copy of ours (answers typed into the email
+/// they answer, as Outlook's inline comments are): the lines of text inside the copy that are
+/// not ours, nor another quote, nor a client's placeholder for a picture or a link. Our HTML
+/// part is looked at too before a line is taken for the visitor's: a client that quotes it shows
+/// words (a heading, a picture's name) that the text part has not. `None` where there are none.
+pub(super) fn answers_within_copy(lines: &[&str], sent: &[Sent]) -> Option<String> {
+    let answers = |sent: &[Sent]| -> Vec<bool> {
+        let Some(cut) = copy_lines(lines, sent) else {
+            return vec![false; lines.len()];
+        };
+        let (Some(first), Some(last)) = (cut.iter().position(|c| *c), cut.iter().rposition(|c| *c))
+        else {
+            return vec![false; lines.len()];
+        };
+        let mut found: Vec<bool> = (0..lines.len())
+            .map(|i| first < i && i < last && !cut[i] && says_something(lines[i]))
+            .collect();
+        // Read for their kind only where there is something: most copies hold no answers.
+        if found.contains(&true) {
+            for (f, kind) in found.iter_mut().zip(classify(lines)) {
+                *f &= kind == Kind::Text;
+            }
+        }
+        found
+    };
+    let mut found = answers(sent);
+    if !found.contains(&true) {
+        return None;
+    }
+    for (f, again) in found.iter_mut().zip(answers(&with_html(sent))) {
+        *f &= again;
+    }
+    // Each run of answering lines as written; runs a blank line apart.
+    let mut runs: Vec<Vec<&str>> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if !found[i] {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(run) if i > 0 && found[i - 1] => run.push(line),
+            _ => runs.push(vec![line]),
+        }
+    }
+    (!runs.is_empty()).then(|| {
+        (runs.iter().map(|run| run.join("\n")))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    })
+}
+
+/// `sent` with the words of each one's HTML part added to its text, for the copies a client
+/// made of our HTML (its heading, its labels) to be known too. Rendered only where needed.
+pub(super) fn with_html(sent: &[Sent]) -> Vec<Sent> {
+    (sent.iter())
+        .map(|s| Sent {
+            text: match &s.html {
+                Some(html) => format!("{}\n\n{}", s.text, super::html_to_text(html)),
+                None => s.text.clone(),
+            },
+            ..s.clone()
+        })
+        .collect()
+}
+
+/// Whether a line has words outside brackets and addresses: `[cid:image001.png@01DC…]`,
+/// `[Acme]` (a picture's name) and `<https://…>` are what a client writes for a picture or a
+/// link it could not show; "[Ana] Medium." (Outlook's mark on an inline comment) says something.
+fn says_something(line: &str) -> bool {
+    let mut depth = 0usize;
+    let mut outside = String::new();
+    for c in line.chars() {
+        match c {
+            '[' | '<' => depth += 1,
+            ']' | '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => outside.push(c),
+            _ => {}
+        }
+    }
+    (outside.split_whitespace())
+        .filter(|w| !w.contains("://"))
+        .any(|w| w.chars().any(char::is_alphabetic))
 }
 
 /// Keeps only the covered runs of at least [`MIN_RUN`] words.
@@ -93,17 +197,18 @@ fn keep_long_runs(covered: &mut [bool]) {
     }
 }
 
-/// Lines without words (blank, `>`, `--`) inside a copy, or after the last one, go with it.
-fn fill_wordless(ours: &[Option<bool>], cut: &mut [bool]) {
+/// Lines without words (blank, `>`, `--`) inside a copy, or after the last one, go with it; so
+/// does a bare quote mark just above a copy (a quoted blank line under an inline answer).
+fn fill_wordless(lines: &[&str], ours: &[Option<bool>], cut: &mut [bool]) {
     let mut previous = false;
     for i in 0..ours.len() {
         match ours[i] {
             Some(o) => previous = o,
-            None if previous => {
+            None => {
                 let next = ours[i + 1..].iter().flatten().next();
-                cut[i] = next.is_none_or(|o| *o);
+                let marked = lines[i].trim_start().starts_with(['>', '|']);
+                cut[i] = (previous || marked) && next.is_none_or(|o| *o);
             }
-            None => {}
         }
     }
 }
@@ -234,6 +339,7 @@ mod tests {
             text: OURS.into(),
             from_address: "support@acme.example".into(),
             from_name: Some("Acme Support".into()),
+            html: None,
         }]
     }
 

@@ -293,3 +293,58 @@ async fn a_signed_reply_arrives_as_its_words_without_the_signature(#[case] backe
         assert!(attachment_names(message).is_empty(), "reply {i}: {message}");
     }
 }
+
+#[apply(backends)]
+#[tokio::test]
+async fn words_written_between_or_below_the_lines_of_our_email_are_kept(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // Our email as clients quote it, with `answer` typed under the agent's answer.
+    let answered = |copy: &str, mark: &str, answer: &str| -> String {
+        let mut out = Vec::new();
+        for line in copy.lines() {
+            out.push(format!("{mark}{line}"));
+            if line.contains("Yes, in 3 days") {
+                out.push(answer.to_string());
+            }
+        }
+        out.join("\r\n")
+    };
+    let gmail = "On Mon, 2 Mar 2026 at 10:06, Acme <support@acme.example> wrote:\r\n";
+    let outlook = "From: Acme <support@acme.example>\r\nSent: Monday, March 2, 2026 10:06 AM\r\nTo: Ana <ana@visitor.example>\r\nCc: Bob <bob@visitor.example>\r\nSubject: Your conversation with Acme\r\n\r\n";
+    let text = |body: String| format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n");
+    let bodies = [
+        // Between the quoted lines, nothing above: our marker is the quote's first line.
+        format!(
+            "{gmail}{}",
+            answered(&email.text(), "> ", "\r\nAnd to Portugal?\r\n")
+        ),
+        // Under the whole quoted email.
+        format!(
+            "{gmail}{}\r\n\r\nThanks, I'll order today.",
+            answered(&email.text(), "> ", "")
+        ),
+        // Outlook's inline comment in its unmarked copy of our HTML, under a line above.
+        format!(
+            "See my question below.\r\n\r\n{outlook}{}",
+            answered(
+                &replyrelay::reply::html_to_text(&email.html()),
+                "",
+                "[Ana] And to Portugal?"
+            )
+        ),
+    ];
+    send_through_listener(&app, &email, &bodies.map(text)).await;
+    let stored: Vec<Value> = email_replies(&app, "c1").await;
+    let texts: Vec<&str> = stored.iter().filter_map(|m| m["text"].as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "And to Portugal?",
+            "Thanks, I'll order today.",
+            "See my question below.\n\n[Ana] And to Portugal?"
+        ]
+    );
+}
