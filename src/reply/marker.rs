@@ -7,27 +7,30 @@
 //! whole body is read, our copy cut by its words.
 
 use super::own::{answers_within_copy, with_html, Sent};
-use super::{has_words_of_its_own, reply_text, Reply};
+use super::{reply_text, Reply};
 
 /// The visitor's words in a reply that may quote one of our emails: `sent` are the emails it
 /// may quote, `markers` our marker's words in every language.
 pub fn reply_to_ours(body: &str, sent: &[Sent], markers: &[&str]) -> Reply {
     let lines: Vec<&str> = body.lines().collect();
     let Some(at) = lines.iter().position(|l| is_marker(l, markers)) else {
-        return reply_text(body, sent);
+        return without_ours(body, sent);
     };
     let above = lines[..at].join("\n");
-    if !has_words_of_its_own(&above) {
-        // Our email is known by its words (the HTML's too: a client may quote that), or, not
-        // knowing them, by its quote marks, whose end the rules find.
-        let whole = reply_text(body, &with_html(sent));
-        let found = whole.own_copy || lines[at].trim_start().starts_with('>');
+    let mut reply = without_ours(&above, sent);
+    if !reply.trimmed || reply.text.is_empty() {
+        // Nothing the rules find of the visitor's above it. Our email below is known by its
+        // words, or, not knowing them, by its quote marks, when the rules leave none of the
+        // quote.
+        let whole = without_ours(body, sent);
+        let found = whole.own_copy
+            || (lines[at].trim_start().starts_with('>')
+                && !whole.text.lines().any(|l| l.trim_start().starts_with('>')));
         // A body kept as it came (`trimmed: false`) would be our own email, unrecognised.
         if found && whole.trimmed && !whole.text.is_empty() {
             return whole;
         }
     }
-    let mut reply = reply_text(&above, sent);
     if let Some(answers) = answers_within_copy(&lines[at..], sent) {
         if !reply.text.is_empty() {
             reply.text.push_str("\n\n");
@@ -38,7 +41,20 @@ pub fn reply_to_ours(body: &str, sent: &[Sent], markers: &[&str]) -> Reply {
     reply
 }
 
-/// Whether a line holds our marker, quoted or not (`> ## Reply above this line ##`).
+/// [`reply_text`], with the words of our HTML parts too where a copy of ours is found: a
+/// client may quote our HTML rather than our text, and the two say the same in other orders
+/// (an attachment's name before its link, a heading the text has not). Rendered only then.
+fn without_ours(body: &str, sent: &[Sent]) -> Reply {
+    let reply = reply_text(body, sent);
+    if reply.own_copy && sent.iter().any(|s| s.html.is_some()) {
+        return reply_text(body, &with_html(sent));
+    }
+    reply
+}
+
+/// Whether a line holds our marker, quoted with `>` or not (`> ## Reply above this line ##`).
+/// Elsewhere (in a table cell a client drew, behind another quote mark) it is part of a copy
+/// of ours, which its words find.
 fn is_marker(line: &str, markers: &[&str]) -> bool {
     let core = (line.trim().trim_start_matches('>').trim())
         .trim_matches('#')
@@ -138,6 +154,15 @@ mod tests {
                     )
                 ),
                 "Blue.",
+            ),
+            // Under our HTML as a client wrote it as text: the marker in a table cell, the
+            // heading and the label only the HTML has, rules drawn for its borders.
+            (
+                format!(
+                    "| ## Reply above this line to answer ## |\n{rule}\nAcme\nYou have new replies in your conversation with Acme.\nNew\nSam · today, 3:19 PM\nWhich colour would you like, the blue one or the green one?\nSam · today, 3:20 PM\nAnd which size should we send you, medium or large?\nAnswer by replying to this email: your reply goes straight into the conversation.\nYou are receiving this because you chatted with Acme and left before the reply arrived. Unsubscribe (https://relay.example/v1/unsubscribe/abc)\n{rule}\n\nBlue, medium.",
+                    rule = "─".repeat(40)
+                ),
+                "Blue, medium.",
             ),
         ];
         for (body, want) in cases {

@@ -107,7 +107,7 @@ pub fn reply_text(body: &str, sent: &[Sent]) -> Reply {
 
 /// Whether a body has a line of plain text above its first signature delimiter (`-- `): the
 /// lines below one are a signature by convention, the rest may be the visitor's.
-pub(super) fn has_words_of_its_own(body: &str) -> bool {
+fn has_words_of_its_own(body: &str) -> bool {
     let lines: Vec<&str> = body.lines().collect();
     (classify(&lines).iter())
         .take_while(|k| **k != Kind::Delimiter)

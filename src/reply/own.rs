@@ -197,8 +197,9 @@ fn keep_long_runs(covered: &mut [bool]) {
     }
 }
 
-/// Lines without words (blank, `>`, `--`) inside a copy, or after the last one, go with it; so
-/// does a bare quote mark just above a copy (a quoted blank line under an inline answer).
+/// Lines without words inside a copy, or after the last one, go with it. One that is not blank
+/// (`>`, `--`, a rule a client drew) goes on either edge of a copy too, between it and an
+/// answer above or below it: a quote mark or a rule is no word of the visitor's.
 fn fill_wordless(lines: &[&str], ours: &[Option<bool>], cut: &mut [bool]) {
     let mut previous = false;
     for i in 0..ours.len() {
@@ -206,8 +207,10 @@ fn fill_wordless(lines: &[&str], ours: &[Option<bool>], cut: &mut [bool]) {
             Some(o) => previous = o,
             None => {
                 let next = ours[i + 1..].iter().flatten().next();
-                let marked = lines[i].trim_start().starts_with(['>', '|']);
-                cut[i] = (previous || marked) && next.is_none_or(|o| *o);
+                cut[i] = match lines[i].trim().is_empty() {
+                    true => previous && next.is_none_or(|o| *o),
+                    false => previous || next.is_some_and(|o| *o),
+                };
             }
         }
     }
