@@ -118,6 +118,29 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
         "poza biurem",
         "automatiskt svar",
         "frånvaro",
+        // Outlook's "Automatic reply:" in the other languages it is written in.
+        "automatisk svar",
+        "automaattinen vastaus",
+        "automatická odpověď",
+        "automatická odpoveď",
+        "automatikus válasz",
+        "otomatik yanıt",
+        "αυτόματη απάντηση",
+        "răspuns automat",
+        "автоматична відповідь",
+        "автоматичен отговор",
+        "automatski odgovor",
+        "samodejni odgovor",
+        "automatinis atsakymas",
+        "automātiskā atbilde",
+        "automaatvastus",
+        "resposta automàtica",
+        "balasan automatik",
+        "자동 회신",
+        "תשובה אוטומטית",
+        "رد تلقائي",
+        "ตอบกลับอัตโนมัติ",
+        "自動返信",
     ];
     SUBJECTS
         .iter()
@@ -254,6 +277,11 @@ mod tests {
             "Subject: Respuesta automática: vacaciones",
             "Subject: OOF: your question",
             "Subject: Automatic response: back on Monday",
+            "Subject: Automatisk svar: Ferie",
+            "Subject: Automaattinen vastaus: Lomalla",
+            "Subject: Otomatik yanıt: İzindeyim",
+            "Subject: =?UTF-8?B?zpHPhc+Ez4zOvM6xz4TOtyDOsc+AzqzOvc+EzrfPg863OiDOkc+Az4zOvQ==?=",
+            "Subject: =?UTF-8?B?7J6Q64+ZIO2ajOyLoDog7Zy06rCA?=",
             "Precedence: auto-reply",
         ];
         for h in headers {
