@@ -8,21 +8,25 @@
 
 use super::own::{answers_within_copy, with_html, Sent};
 use super::{reply_text, Reply};
+use std::cell::OnceCell;
 
 /// The visitor's words in a reply that may quote one of our emails: `sent` are the emails it
 /// may quote, `markers` our marker's words in every language.
 pub fn reply_to_ours(body: &str, sent: &[Sent], markers: &[&str]) -> Reply {
+    // Our HTML parts as text, rendered once at most, and only where they are needed.
+    let rendered = OnceCell::new();
+    let rich = || rendered.get_or_init(|| with_html(sent)).as_slice();
     let lines: Vec<&str> = body.lines().collect();
     let Some(at) = lines.iter().position(|l| is_marker(l, markers)) else {
-        return without_ours(body, sent);
+        return without_ours(body, sent, rich);
     };
     let above = lines[..at].join("\n");
-    let mut reply = without_ours(&above, sent);
+    let mut reply = without_ours(&above, sent, rich);
     if !reply.trimmed || reply.text.is_empty() {
         // Nothing the rules find of the visitor's above it. Our email below is known by its
         // words, or, not knowing them, by its quote marks, when the rules leave none of the
         // quote.
-        let whole = without_ours(body, sent);
+        let whole = without_ours(body, sent, rich);
         let found = whole.own_copy
             || (lines[at].trim_start().starts_with('>')
                 && !whole.text.lines().any(|l| l.trim_start().starts_with('>')));
@@ -31,7 +35,7 @@ pub fn reply_to_ours(body: &str, sent: &[Sent], markers: &[&str]) -> Reply {
             return whole;
         }
     }
-    if let Some(answers) = answers_within_copy(&lines[at..], sent) {
+    if let Some(answers) = answers_within_copy(&lines[at..], sent, rich) {
         if !reply.text.is_empty() {
             reply.text.push_str("\n\n");
         }
@@ -41,13 +45,13 @@ pub fn reply_to_ours(body: &str, sent: &[Sent], markers: &[&str]) -> Reply {
     reply
 }
 
-/// [`reply_text`], with the words of our HTML parts too where a copy of ours is found: a
-/// client may quote our HTML rather than our text, and the two say the same in other orders
-/// (an attachment's name before its link, a heading the text has not). Rendered only then.
-fn without_ours(body: &str, sent: &[Sent]) -> Reply {
+/// [`reply_text`], with the words of our HTML parts too (`rich`: `sent` with them) where a copy
+/// of ours is found: a client may quote our HTML rather than our text, and the two say the same
+/// in other orders (an attachment's name before its link, a heading the text has not).
+fn without_ours<'a>(body: &str, sent: &[Sent], rich: impl FnOnce() -> &'a [Sent]) -> Reply {
     let reply = reply_text(body, sent);
     if reply.own_copy && sent.iter().any(|s| s.html.is_some()) {
-        return reply_text(body, &with_html(sent));
+        return reply_text(body, rich());
     }
     reply
 }

@@ -100,8 +100,14 @@ fn copy_lines(lines: &[&str], sent: &[Sent]) -> Option<Vec<bool>> {
 /// they answer, as Outlook's inline comments are): the lines of text inside the copy that are
 /// not ours, nor another quote, nor a client's placeholder for a picture or a link. Our HTML
 /// part is looked at too before a line is taken for the visitor's: a client that quotes it shows
-/// words (a heading, a picture's name) that the text part has not. `None` where there are none.
-pub(super) fn answers_within_copy(lines: &[&str], sent: &[Sent]) -> Option<String> {
+/// words (a heading, a picture's name) that the text part has not (`rich`: `sent` with the
+/// words of their HTML, asked for only when a line may be an answer). `None` where there are
+/// none.
+pub(super) fn answers_within_copy<'a>(
+    lines: &[&str],
+    sent: &[Sent],
+    rich: impl FnOnce() -> &'a [Sent],
+) -> Option<String> {
     let answers = |sent: &[Sent]| -> Vec<bool> {
         let Some(cut) = copy_lines(lines, sent) else {
             return vec![false; lines.len()];
@@ -125,7 +131,7 @@ pub(super) fn answers_within_copy(lines: &[&str], sent: &[Sent]) -> Option<Strin
     if !found.contains(&true) {
         return None;
     }
-    for (f, again) in found.iter_mut().zip(answers(&with_html(sent))) {
+    for (f, again) in found.iter_mut().zip(answers(rich())) {
         *f &= again;
     }
     // Each run of answering lines as written; runs a blank line apart.
@@ -147,7 +153,7 @@ pub(super) fn answers_within_copy(lines: &[&str], sent: &[Sent]) -> Option<Strin
 }
 
 /// `sent` with the words of each one's HTML part added to its text, for the copies a client
-/// made of our HTML (its heading, its labels) to be known too. Rendered only where needed.
+/// made of our HTML (its heading, its labels) to be known too.
 pub(super) fn with_html(sent: &[Sent]) -> Vec<Sent> {
     (sent.iter())
         .map(|s| Sent {
