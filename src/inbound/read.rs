@@ -134,22 +134,20 @@ fn read_attachments(
         if (part.content_id()).is_some_and(|id| quoted.contains(&reply::content_id(id))) {
             continue;
         }
-        let content_type = part.content_type();
-        if content_type.is_some_and(|c| {
-            c.subtype().is_some_and(|sub| {
-                c.ctype().eq_ignore_ascii_case("application")
-                    && SIGNATURES.iter().any(|s| sub.eq_ignore_ascii_case(s))
-            })
-        }) {
-            continue;
-        }
-        let content_type = content_type
+        let content_type = part
+            .content_type()
             .map(|c| match c.subtype() {
                 Some(sub) => format!("{}/{}", c.ctype(), sub),
                 None => c.ctype().to_string(),
             })
             .map(|t| plain_text(&t))
             .unwrap_or_else(|| "application/octet-stream".into());
+        if SIGNATURES
+            .iter()
+            .any(|s| content_type.eq_ignore_ascii_case(s))
+        {
+            continue;
+        }
         let info = AttachmentInfo {
             name: part
                 .attachment_name()
@@ -170,7 +168,11 @@ fn read_attachments(
 
 /// The types of a signed message's signature (S/MIME's and OpenPGP's, RFC 8551 and 3156): the
 /// proof of who sent it, which the mail client checks, not a file the visitor attached.
-const SIGNATURES: &[&str] = &["pkcs7-signature", "x-pkcs7-signature", "pgp-signature"];
+const SIGNATURES: &[&str] = &[
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+    "application/pgp-signature",
+];
 
 /// The content ids of the parts that only the quoted history of the message's HTML shows.
 fn quoted_pictures(message: &mail_parser::Message<'_>) -> BTreeSet<String> {
