@@ -115,12 +115,15 @@ pub fn strings<'a>(
 }
 
 /// The "reply above this line" marker of every language, without its `#` decoration: where a
-/// visitor's answer ends and our own email begins.
-pub fn reply_markers() -> Vec<&'static str> {
-    table()
-        .values()
-        .map(|s| s.reply_marker.trim().trim_matches('#').trim())
-        .collect()
+/// visitor's answer ends and our own email begins. Gathered once: every reply reads them.
+pub fn reply_markers() -> &'static [&'static str] {
+    static MARKERS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    MARKERS.get_or_init(|| {
+        table()
+            .values()
+            .map(|s| s.reply_marker.trim().trim_matches('#').trim())
+            .collect()
+    })
 }
 
 /// Fills `{name}` placeholders.

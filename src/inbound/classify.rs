@@ -215,7 +215,7 @@ fn flowed(part: &MessagePart<'_>) -> Option<bool> {
 /// The visitor's words, trimmed as well as can be without knowing what we sent.
 pub fn extract_text(message: &Message<'_>) -> String {
     let markers = crate::i18n::reply_markers();
-    plain_text(&reply::reply_to_ours(&extract_body(message), &[], &markers).text)
+    plain_text(&reply::reply_to_ours(&extract_body(message), &[], markers).text)
 }
 
 /// An email we sent, read back from its bytes: its text and HTML parts and From, to find its

@@ -309,7 +309,7 @@ impl Analysis {
     /// The reply's text from its body, knowing that it may quote the emails `sent`.
     pub(super) fn set_text(&mut self, sent: &[crate::reply::Sent]) {
         let markers = crate::i18n::reply_markers();
-        let reply = crate::reply::reply_to_ours(&self.body, sent, &markers);
+        let reply = crate::reply::reply_to_ours(&self.body, sent, markers);
         self.text = crate::domain::plain_text(&reply.text);
         self.trimmed = reply.trimmed;
         self.own_copy = reply.own_copy;
