@@ -15,7 +15,8 @@
 //! reply's words, references), `flowed` (pure: `format=flowed` text joined back), `eight_bit`
 //! (a text part's bytes read again where they were no UTF-8: old clients' Latin-1), [`read`]
 //! (pure: one message read, classified and routed by token), [`report`] (pure: delivery
-//! reports and complaints read and classified, hard or soft), `route` (reply tokens and
+//! reports and complaints read and classified, hard or soft), `smime` (pure: a reply signed
+//! opaquely with S/MIME read out of its signature), `route` (reply tokens and
 //! `In-Reply-To`, sender and window checks), `commit` (the group commit that stores replies),
 //! `bounce` (a report recorded against its email), `count` (metrics).
 
@@ -29,6 +30,7 @@ mod flowed;
 pub mod read;
 pub mod report;
 mod route;
+mod smime;
 pub mod types;
 
 pub use classify::{auto_reply_reason, extract_text, MAX_REFERENCES};

@@ -36,12 +36,16 @@ pub fn read(
         }
         false => raw,
     };
-    // mail-parser panics on some malformed MIME (found by fuzzing): a message that breaks
-    // the parser is refused like any other unreadable one, and the session goes on.
-    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
-    let message = parsed
-        .map_err(|_| Rejection::BadMessage("MIME structure the parser cannot read".into()))?
-        .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))?;
+    let message = parse(raw)?;
+    // An opaquely signed reply is read as the message it signs (see `smime`).
+    let unwrapped;
+    let message = match super::smime::unwrapped(&message) {
+        Some(inner) => {
+            unwrapped = inner;
+            parse(&unwrapped)?
+        }
+        None => message,
+    };
     if message.parts.len() > limits.max_parts {
         return Err(Rejection::BadMessage(format!(
             "more than {} MIME parts",
@@ -114,6 +118,16 @@ pub fn read(
         analysis.not_routed();
     }
     Ok(analysis)
+}
+
+/// The message as mail-parser reads it. It panics on some malformed MIME (found by fuzzing): a
+/// message that breaks the parser is refused like any other unreadable one, and the session
+/// goes on.
+fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, Rejection> {
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    parsed
+        .map_err(|_| Rejection::BadMessage("MIME structure the parser cannot read".into()))?
+        .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))
 }
 
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over

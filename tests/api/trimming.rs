@@ -296,6 +296,37 @@ async fn a_signed_reply_arrives_as_its_words_without_the_signature(#[case] backe
 
 #[apply(backends)]
 #[tokio::test]
+async fn an_opaquely_signed_reply_arrives_as_its_words_and_files(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // The whole reply inside an S/MIME signature (`tests/data/smime`): Outlook with "send clear
+    // text signed message" off, old Outlooks without `smime-type`, OpenSSL's streamed BER.
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/smime");
+    let signed = |file: &str, content_type: &str| {
+        let b64 = std::fs::read_to_string(data.join(file)).unwrap();
+        format!("Content-Type: {content_type}; name=\"smime.p7m\"\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}", b64.replace('\n', "\r\n"))
+    };
+    let replies = [
+        signed(
+            "streamed.p7m",
+            "application/pkcs7-mime; smime-type=signed-data",
+        ),
+        signed("definite.p7m", "application/x-pkcs7-mime"),
+    ];
+    send_through_listener(&app, &email, &replies).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored.len(), 2);
+    for message in &stored {
+        assert_eq!(message["text"], "Yes, Tuesday works. — Ana", "{message}");
+    }
+    assert!(attachment_names(&stored[0]).is_empty(), "{}", stored[0]);
+    assert_eq!(attachment_names(&stored[1]), ["order.txt"]);
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn words_written_between_or_below_the_lines_of_our_email_are_kept(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
