@@ -386,6 +386,38 @@ async fn duplicates_auto_replies_and_loops_are_not_posted(#[case] backend: Backe
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_reply_that_asks_for_no_automatic_answer_is_a_persons(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // Exchange and Microsoft 365 ask that nothing answer a person's mail automatically; the
+    // same header on an out-of-office is beside the rule's mark (Exchange's own pair).
+    let with = |body: &str, headers: &str| {
+        String::from_utf8(reply_to(&email, "ana@visitor.example", body))
+            .unwrap()
+            .replacen("Subject: Re:", &format!("{headers}\r\nSubject: Re:"), 1)
+    };
+    let person = with("Tuesday, please.", "X-Auto-Response-Suppress: All");
+    assert!(matches!(
+        deliver(&app, person.as_bytes()).await,
+        Outcome::Stored { .. }
+    ));
+    let rule = with(
+        "I am away until Monday.",
+        "X-Auto-Response-Suppress: All\r\nX-MS-Exchange-Inbox-Rules-Loop: ana@visitor.example",
+    );
+    assert!(matches!(
+        deliver(&app, rule.as_bytes()).await,
+        Outcome::Dropped(_)
+    ));
+    let stored = visitor_messages(&app.conversation("c1").await);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["text"], "Tuesday, please.");
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn a_bounce_fails_the_email_and_suppresses_the_address(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
