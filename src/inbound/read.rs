@@ -132,8 +132,8 @@ fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, Rejection> {
 
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over
 /// the limit. Returned messages (`message/rfc822` parts), the pictures of the quoted history
-/// (`reply::quoted_content_ids`) and a signed message's signature are no attachments of the
-/// visitor's.
+/// (`reply::quoted_content_ids`) and the parts of the signing and encryption protocols (a
+/// signature, headers repeated for display) are no attachments of the visitor's.
 fn read_attachments(
     message: &mail_parser::Message<'_>,
     limits: &InboundLimits,
@@ -156,7 +156,7 @@ fn read_attachments(
             })
             .map(|t| plain_text(&t))
             .unwrap_or_else(|| "application/octet-stream".into());
-        if SIGNATURES
+        if PROTOCOL_PARTS
             .iter()
             .any(|s| content_type.eq_ignore_ascii_case(s))
         {
@@ -180,12 +180,17 @@ fn read_attachments(
     }
 }
 
-/// The types of a signed message's signature (S/MIME's and OpenPGP's, RFC 8551 and 3156): the
-/// proof of who sent it, which the mail client checks, not a file the visitor attached.
-const SIGNATURES: &[&str] = &[
+/// The types of the parts a mail client adds for the protocol, never a file the visitor
+/// attached: a signed message's signature (S/MIME's and OpenPGP's, RFC 8551 and 3156), the proof
+/// of who sent it, which the mail client checks; PGP/MIME's `Version: 1` part beside an encrypted
+/// body (RFC 3156 §4); and the headers Thunderbird and other OpenPGP clients repeat in the body
+/// for display where they protect them (`text/rfc822-headers; protected-headers="v1"`).
+const PROTOCOL_PARTS: &[&str] = &[
     "application/pkcs7-signature",
     "application/x-pkcs7-signature",
     "application/pgp-signature",
+    "application/pgp-encrypted",
+    "text/rfc822-headers",
 ];
 
 /// The content ids of the parts that only the quoted history of the message's HTML shows.

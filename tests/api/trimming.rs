@@ -285,9 +285,21 @@ async fn a_signed_reply_arrives_as_its_words_without_the_signature(#[case] backe
         "Content-Type: application/pgp-signature; name=\"OpenPGP_signature.asc\"\r\nContent-Disposition: attachment; filename=\"OpenPGP_signature.asc\"\r\n\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\nwsF5BAABCAAjFiEE\r\n=abcd\r\n-----END PGP SIGNATURE-----",
     );
     let inline = format!("Content-Type: text/plain; charset=utf-8\r\n\r\n-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\n{words}\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\niQEzBAEBCAAdFiEE\r\n=x1Yz\r\n-----END PGP SIGNATURE-----\r\n\r\n{quote}\r\n");
-    send_through_listener(&app, &email, &[smime, pgp_mime, inline]).await;
+    // Thunderbird protecting the headers: the signed part repeats them, and shows them to
+    // clients that do not know the scheme in a part of their own ("legacy display").
+    let protected = signed(
+        "pgp-signature",
+        "Content-Type: application/pgp-signature; name=\"OpenPGP_signature.asc\"\r\n\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\nwsB5\r\n=x\r\n-----END PGP SIGNATURE-----",
+    )
+    .replacen(
+        "--s\r\nContent-Type: text/plain; charset=utf-8\r\n",
+        "--s\r\nContent-Type: multipart/mixed; boundary=\"m\"; protected-headers=\"v1\"\r\nSubject: Re: Your conversation\r\n\r\n--m\r\nContent-Type: text/rfc822-headers; protected-headers=\"v1\"\r\nContent-Disposition: inline\r\n\r\nSubject: Re: Your conversation\r\n\r\n--m\r\nContent-Type: text/plain; charset=utf-8\r\n",
+        1,
+    )
+    .replacen("\r\n--s\r\nContent-Type: application/pgp-signature", "\r\n--m--\r\n--s\r\nContent-Type: application/pgp-signature", 1);
+    send_through_listener(&app, &email, &[smime, pgp_mime, inline, protected]).await;
     let stored = email_replies(&app, "c1").await;
-    assert_eq!(stored.len(), 3);
+    assert_eq!(stored.len(), 4);
     for (i, message) in stored.iter().enumerate() {
         assert_eq!(message["text"], words, "reply {i}");
         assert!(attachment_names(message).is_empty(), "reply {i}: {message}");
