@@ -77,80 +77,98 @@ pub fn auto_reply_reason(message: &Message<'_>) -> Option<String> {
             _ => {}
         }
     }
+    if is_read_receipt(message) {
+        return Some("a read receipt (report-type=disposition-notification)".into());
+    }
     let subject = message.subject()?.trim().to_lowercase();
-    const SUBJECTS: &[&str] = &[
-        "auto:",
-        // Outlook's older "Out of Facility" prefix and its common shorthand.
-        "oof:",
-        "ooo:",
-        "automatic reply",
-        "automatic response",
-        "auto response",
-        "auto-response",
-        "autoresponse",
-        "autoreply",
-        "auto-reply",
-        "auto reply",
-        "out of office",
-        "out of the office",
-        "away from the office",
-        "réponse automatique",
-        "absence",
-        "automatische antwort",
-        "abwesenheitsnotiz",
-        "abwesend",
-        "respuesta automática",
-        "fuera de la oficina",
-        "resposta automática",
-        "ausente",
-        "fora do escritório",
-        "risposta automatica",
-        "fuori sede",
-        "automatisch antwoord",
-        "afwezig",
-        "автоматический ответ",
-        "автоответ",
-        "нет на месте",
-        "trả lời tự động",
-        "vắng mặt",
-        "balasan otomatis",
-        "di luar kantor",
-        "自动回复",
-        "自動回覆",
-        "自動応答",
-        "不在",
-        "automatyczna odpowiedź",
-        "poza biurem",
-        "automatiskt svar",
-        "frånvaro",
-        // Outlook's "Automatic reply:" in the other languages it is written in.
-        "automatisk svar",
-        "automaattinen vastaus",
-        "automatická odpověď",
-        "automatická odpoveď",
-        "automatikus válasz",
-        "otomatik yanıt",
-        "αυτόματη απάντηση",
-        "răspuns automat",
-        "автоматична відповідь",
-        "автоматичен отговор",
-        "automatski odgovor",
-        "samodejni odgovor",
-        "automatinis atsakymas",
-        "automātiskā atbilde",
-        "automaatvastus",
-        "resposta automàtica",
-        "balasan automatik",
-        "자동 회신",
-        "תשובה אוטומטית",
-        "رد تلقائي",
-        "ตอบกลับอัตโนมัติ",
-        "自動返信",
-    ];
     SUBJECTS
         .iter()
         .find(|s| subject.starts_with(*s))
         .map(|s| format!("subject starts with \"{s}\""))
+}
+
+/// How automatic answers' subjects begin (lowercase), in the languages mail systems write them.
+const SUBJECTS: &[&str] = &[
+    "auto:",
+    // Outlook's older "Out of Facility" prefix and its common shorthand.
+    "oof:",
+    "ooo:",
+    "automatic reply",
+    "automatic response",
+    "auto response",
+    "auto-response",
+    "autoresponse",
+    "autoreply",
+    "auto-reply",
+    "auto reply",
+    "out of office",
+    "out of the office",
+    "away from the office",
+    "réponse automatique",
+    "absence",
+    "automatische antwort",
+    "abwesenheitsnotiz",
+    "abwesend",
+    "respuesta automática",
+    "fuera de la oficina",
+    "resposta automática",
+    "ausente",
+    "fora do escritório",
+    "risposta automatica",
+    "fuori sede",
+    "automatisch antwoord",
+    "afwezig",
+    "автоматический ответ",
+    "автоответ",
+    "нет на месте",
+    "trả lời tự động",
+    "vắng mặt",
+    "balasan otomatis",
+    "di luar kantor",
+    "自动回复",
+    "自動回覆",
+    "自動応答",
+    "不在",
+    "automatyczna odpowiedź",
+    "poza biurem",
+    "automatiskt svar",
+    "frånvaro",
+    // Outlook's "Automatic reply:" in the other languages it is written in.
+    "automatisk svar",
+    "automaattinen vastaus",
+    "automatická odpověď",
+    "automatická odpoveď",
+    "automatikus válasz",
+    "otomatik yanıt",
+    "αυτόματη απάντηση",
+    "răspuns automat",
+    "автоматична відповідь",
+    "автоматичен отговор",
+    "automatski odgovor",
+    "samodejni odgovor",
+    "automatinis atsakymas",
+    "automātiskā atbilde",
+    "automaatvastus",
+    "resposta automàtica",
+    "balasan automatik",
+    "자동 회신",
+    "תשובה אוטומטית",
+    "رد تلقائي",
+    "ตอบกลับอัตโนมัติ",
+    "自動返信",
+];
+
+/// A read receipt (RFC 8098): a mail client saying our email was shown or deleted, which
+/// Outlook sends without any of the headers that mark an automatic message.
+fn is_read_receipt(message: &Message<'_>) -> bool {
+    (message.content_type()).is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && (ct.attribute("report-type"))
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("disposition-notification"))
+    })
 }
 
 /// The reply's body as text: its text parts (`format=flowed` joined back into paragraphs), or
@@ -290,6 +308,8 @@ mod tests {
             "Precedence: auto-reply",
             // An Outlook rule's template answer, with the subject of the mail it answers.
             "Subject: Re: your question\r\nX-MS-Exchange-Inbox-Rules-Loop: ana@visitor.example",
+            // Outlook's read receipt: a report, and nothing else says it is automatic.
+            "Subject: Read: your question\r\nContent-Type: multipart/report; report-type=Disposition-Notification; boundary=r",
         ];
         for h in headers {
             let raw = format!("From: a@b.example\r\nTo: c@d.example\r\n{h}\r\n\r\nHi\r\n");

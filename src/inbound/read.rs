@@ -38,12 +38,9 @@ pub fn read(
     };
     let message = parse(raw)?;
     // An opaquely signed reply is read as the message it signs (see `smime`).
-    let unwrapped;
-    let message = match super::smime::unwrapped(&message) {
-        Some(inner) => {
-            unwrapped = inner;
-            parse(&unwrapped)?
-        }
+    let unwrapped = super::smime::unwrapped(&message);
+    let message = match &unwrapped {
+        Some(inner) => parse(inner)?,
         None => message,
     };
     if message.parts.len() > limits.max_parts {

@@ -386,7 +386,9 @@ async fn duplicates_auto_replies_and_loops_are_not_posted(#[case] backend: Backe
 
 #[apply(backends)]
 #[tokio::test]
-async fn a_reply_that_asks_for_no_automatic_answer_is_a_persons(#[case] backend: Backend) {
+async fn a_reply_asking_for_no_automatic_answer_is_a_persons_a_read_receipt_is_none(
+    #[case] backend: Backend,
+) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
@@ -411,6 +413,13 @@ async fn a_reply_that_asks_for_no_automatic_answer_is_a_persons(#[case] backend:
         deliver(&app, rule.as_bytes()).await,
         Outcome::Dropped(_)
     ));
+    // Outlook's read receipt says nothing of being automatic but its type.
+    let receipt = reply_with(
+        &email,
+        "ana@visitor.example",
+        "Content-Type: multipart/report; report-type=disposition-notification; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nYour message was read on Monday, March 2, 2026 10:20 AM.\r\n--r\r\nContent-Type: message/disposition-notification\r\n\r\nFinal-Recipient: rfc822;ana@visitor.example\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n--r--\r\n",
+    );
+    assert!(matches!(deliver(&app, &receipt).await, Outcome::Dropped(_)));
     let stored = visitor_messages(&app.conversation("c1").await);
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["text"], "Tuesday, please.");
