@@ -43,11 +43,13 @@ const CUT_CLASSES: &[&str] = &[
 
 /// HTML to readable text, the quoted history removed by its markup: paragraphs and line breaks
 /// kept, any other `<blockquote>` as `>` lines (so the quote rules apply), links as `text
-/// (url)`, images, scripts and styles dropped.
+/// (url)`, images, scripts and styles dropped, a table's cells one after another (most tables
+/// in mail are layout: a signature, a template).
 pub fn html_to_text(html: &str) -> String {
     let config = html2text::config::with_decorator(Plain::default())
         .link_footnotes(false)
-        .no_link_wrapping();
+        .no_link_wrapping()
+        .raw_mode(true);
     let Ok(dom) = config.parse_html(html.as_bytes()) else {
         return String::new();
     };
@@ -357,6 +359,27 @@ mod tests {
         );
         assert!(!text.contains('*') && !text.contains("[1]"), "{text}");
         assert_eq!(text.lines().count(), 3, "no hard wrapping: {text}");
+    }
+
+    /// Tables are mostly layout (a signature's logo beside the name, a generator's signature,
+    /// a template): their cells come out as lines of text, with no borders drawn in box
+    /// characters and no padding to columns that a chat's proportional font would not keep.
+    #[test]
+    fn tables_become_lines_without_drawn_borders() {
+        let html = r#"<p>Sizes:</p><table><tr><td>Shirt</td><td>2</td></tr></table><p>Best,</p><table cellpadding="0"><tr><td><img src="cid:logo" alt=""></td><td><b>Ana Souza</b><br>CEO, Visitor Inc.</td></tr></table>"#;
+        let text = html_to_text(html);
+        assert_eq!(
+            text.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(),
+            [
+                "Sizes:",
+                "Shirt",
+                "2",
+                "Best,",
+                "Ana Souza",
+                "CEO, Visitor Inc."
+            ],
+            "{text}"
+        );
     }
 
     /// Clients embed a quoted email's pictures as parts of the reply: those only the quote
