@@ -49,7 +49,8 @@ pub fn html_to_text(html: &str) -> String {
     let config = html2text::config::with_decorator(Plain::default())
         .link_footnotes(false)
         .no_link_wrapping()
-        .raw_mode(true);
+        .raw_mode(true)
+        .unicode_strikeout(false);
     let Ok(dom) = config.parse_html(html.as_bytes()) else {
         return String::new();
     };
@@ -205,6 +206,15 @@ fn without_repeated_urls(text: &str) -> String {
     out
 }
 
+/// The emoji a picture stands for: Gmail's web composer and others send the emoji the writer
+/// typed as an `<img>` whose alternative text is that emoji. Any other picture's alternative
+/// text (a file name, "logo") is not the writer's words.
+fn emoji(alt: &str) -> Option<&str> {
+    let alt = alt.trim();
+    let known = |s: &str| emojis::get(s).is_some();
+    (!alt.is_empty() && (known(alt) || known(&alt.replace('\u{fe0f}', "")))).then_some(alt)
+}
+
 /// Plain text as a person would type it: no emphasis marks, headings as their words, links as
 /// `text (url)` (mail addresses as themselves), images left out.
 #[derive(Clone, Default)]
@@ -254,8 +264,8 @@ impl TextDecorator for Plain {
     }
     fn decorate_preformat_first(&self) {}
     fn decorate_preformat_cont(&self) {}
-    fn decorate_image(&mut self, _src: &str, _title: &str) -> (String, ()) {
-        (String::new(), ())
+    fn decorate_image(&mut self, _src: &str, alt: &str) -> (String, ()) {
+        (emoji(alt).unwrap_or_default().to_string(), ())
     }
     fn header_prefix(&self, _level: usize) -> String {
         String::new()
@@ -380,6 +390,14 @@ mod tests {
             ],
             "{text}"
         );
+    }
+
+    /// An emoji sent as a picture is the emoji; other pictures are not words, and a struck-out
+    /// word is the word, without combining marks drawn through it.
+    #[test]
+    fn pictures_of_emoji_are_the_writers_words() {
+        let html = r#"<p>Thanks <img data-emoji="👍" class="an1" alt="👍" aria-label="👍" src="https://fonts.gstatic.com/s/e/notoemoji/15.0/1f44d/32.png"> <img alt="❤" src="h.png"> <img alt="👩🏽‍💻" src="w.png"> <img alt="🇵🇹" src="f.png"><img alt="Acme logo" src="cid:logo"><img alt="image.png" src="cid:ii_1"> <s>Monday</s> Tuesday</p>"#;
+        assert_eq!(html_to_text(html), "Thanks 👍 ❤ 👩🏽‍💻 🇵🇹 Monday Tuesday");
     }
 
     /// Clients embed a quoted email's pictures as parts of the reply: those only the quote

@@ -95,6 +95,21 @@ async fn html_replies_from_every_client_arrive_as_clean_text(#[case] backend: Ba
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_reply_that_is_one_emoji_picture_is_kept(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // Gmail's web composer sends a typed emoji as a picture: the whole answer is that picture.
+    let body = r#"<div dir="ltr"><img data-emoji="👍" class="an1" alt="👍" aria-label="👍" draggable="false" src="https://fonts.gstatic.com/s/e/notoemoji/15.1/1f44d/32.png" loading="lazy"></div><br><div class="gmail_quote gmail_quote_container"><div dir="ltr" class="gmail_attr">On Mon, 2 Mar 2026 at 10:06, Acme &lt;support@acme.example&gt; wrote:<br></div><blockquote class="gmail_quote">Shall we ship today?</blockquote></div>"#;
+    send_through_listener(&app, &email, &[html(body)]).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored.len(), 1, "not dropped as an empty reply");
+    assert_eq!(stored[0]["text"], "👍");
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn our_email_quoted_in_a_way_no_rule_knows_is_cut(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
