@@ -51,6 +51,7 @@ pub fn html_to_text(html: &str) -> String {
         .no_link_wrapping()
         .raw_mode(true)
         .unicode_strikeout(false);
+    let html = with_blocks_as_divs(html);
     let Ok(dom) = config.parse_html(html.as_bytes()) else {
         return String::new();
     };
@@ -206,6 +207,67 @@ fn without_repeated_urls(text: &str) -> String {
     out
 }
 
+/// Block elements html2text writes inline, as if their words ran on from the element before
+/// (`<center>Ana</center><center>Lisbon</center>` as "AnaLisbon"): an old editor's centred
+/// signature, a page's `<section>`s pasted into a reply.
+const BLOCKS_READ_INLINE: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "center",
+    "details",
+    "dialog",
+    "dir",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "header",
+    "hgroup",
+    "legend",
+    "main",
+    "menu",
+    "nav",
+    "section",
+    "summary",
+];
+
+/// `html` with the tags of `BLOCKS_READ_INLINE` renamed `div`, which html2text writes as a
+/// block. The rename is textual: a name in an attribute's value or a comment may change too,
+/// which changes no text.
+fn with_blocks_as_divs(html: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = html.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'<', bytes) {
+        let start = at + 1 + usize::from(bytes.get(at + 1) == Some(&b'/'));
+        let len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        let ends = bytes
+            .get(start + len)
+            .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
+        let name = &html[start..start + len];
+        if len > 0
+            && ends
+            && BLOCKS_READ_INLINE
+                .iter()
+                .any(|b| b.eq_ignore_ascii_case(name))
+        {
+            out.push_str(&html[copied..start]);
+            out.push_str("div");
+            copied = start + len;
+        }
+    }
+    if copied == 0 {
+        return html.into();
+    }
+    out.push_str(&html[copied..]);
+    out.into()
+}
+
 /// The emoji a picture stands for: Gmail's web composer and others send the emoji the writer
 /// typed as an `<img>` whose alternative text is that emoji. Any other picture's alternative
 /// text (a file name, "logo") is not the writer's words.
@@ -295,7 +357,7 @@ impl TextDecorator for Plain {
 
 #[cfg(test)]
 mod tests {
-    use super::{html_to_text, quoted_content_ids};
+    use super::{html_to_text, quoted_content_ids, with_blocks_as_divs};
     use crate::reply::trim;
 
     /// The reply as the pipeline keeps it: HTML to text, then the text rules.
@@ -389,6 +451,24 @@ mod tests {
                 "CEO, Visitor Inc."
             ],
             "{text}"
+        );
+    }
+
+    /// Block elements html2text would run together are blocks: each one's words on a line.
+    #[test]
+    fn blocks_of_every_kind_are_lines() {
+        let html = r#"<center>Ana Souza</center><CENTER>Lisbon</CENTER><section><p>See</p></section><address>Rua A, 1</address><menuitem>x</menuitem><formula>y</formula><span>in</span><b>line</b>"#;
+        assert_eq!(
+            html_to_text(html)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>(),
+            ["Ana Souza", "Lisbon", "See", "Rua A, 1", "xyinline"]
+        );
+        assert_eq!(with_blocks_as_divs("<p>no blocks</p>"), "<p>no blocks</p>");
+        assert_eq!(
+            with_blocks_as_divs("<center a=1/>x</center"),
+            "<div a=1/>x</div"
         );
     }
 
