@@ -161,14 +161,9 @@ const SUBJECTS: &[&str] = &[
 /// A read receipt (RFC 8098): a mail client saying our email was shown or deleted, which
 /// Outlook sends without any of the headers that mark an automatic message.
 fn is_read_receipt(message: &Message<'_>) -> bool {
-    (message.content_type()).is_some_and(|ct| {
-        ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct
-                .subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-            && (ct.attribute("report-type"))
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("disposition-notification"))
-    })
+    let multipart =
+        (message.content_type()).is_some_and(|c| c.ctype().eq_ignore_ascii_case("multipart"));
+    multipart && super::report::report_type(message).as_deref() == Some("disposition-notification")
 }
 
 /// The reply's body as text: its text parts (`format=flowed` joined back into paragraphs), or

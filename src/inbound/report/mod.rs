@@ -236,14 +236,7 @@ enum Shape {
 
 /// Whether the message is a report at all, and how it is written.
 fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
-    let report_type = message
-        .content_type()
-        .filter(|c| {
-            c.subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-        })
-        .and_then(|c| c.attribute("report-type"))
-        .map(str::to_ascii_lowercase);
+    let report_type = report_type(message);
     let part_sub = |want: &[&str]| {
         message.parts.iter().any(|p| {
             p.content_type().is_some_and(|c| {
@@ -273,18 +266,24 @@ fn shape(message: &Message<'_>, envelope: &Envelope) -> Option<Shape> {
     (from_a_mail_system || text::from_a_list_manager(message)).then_some(Shape::Text)
 }
 
+/// What kind of report (RFC 6522) a message says it is, lowercase: `delivery-status`,
+/// `feedback-report`, `disposition-notification`; `None` for a message that is no report.
+pub(super) fn report_type(message: &Message<'_>) -> Option<String> {
+    (message.content_type())
+        .filter(|c| {
+            c.subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        })
+        .and_then(|c| c.attribute("report-type"))
+        .map(str::to_ascii_lowercase)
+}
+
 /// A delivery report carried whole inside the message (`message/rfc822`).
 fn wrapped_report<'a>(message: &'a Message<'a>) -> Option<&'a Message<'a>> {
     message.parts.iter().find_map(|p| match &p.body {
-        PartType::Message(inner) => inner
-            .content_type()
-            .filter(|c| {
-                c.subtype()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-                    && c.attribute("report-type")
-                        .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
-            })
-            .map(|_| inner),
+        PartType::Message(inner) => {
+            (report_type(inner).as_deref() == Some("delivery-status")).then_some(inner)
+        }
         _ => None,
     })
 }
