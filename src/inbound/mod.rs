@@ -31,6 +31,7 @@ pub mod read;
 pub mod report;
 mod route;
 mod smime;
+mod tnef;
 pub mod types;
 
 pub use classify::{auto_reply_reason, extract_text, MAX_REFERENCES};

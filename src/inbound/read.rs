@@ -4,6 +4,7 @@
 use super::classify::{auto_reply_reason, extract_body, loop_reason, referenced_ids};
 use super::report::read_report;
 use super::route::route;
+use super::tnef;
 use super::{Analysis, AttachmentInfo, Envelope, Kind, Rejection, Routing, Verification};
 use crate::config::{Config, InboundLimits};
 use crate::domain::{clean_name, plain_text};
@@ -106,7 +107,7 @@ pub fn read(
         analysis.kind = Kind::AutoReply;
         analysis.reason = Some(why);
     }
-    analysis.body = extract_body(&message);
+    analysis.body = words(&message);
     analysis.set_text(&[]);
     read_attachments(&message, limits, &mut analysis);
 
@@ -159,21 +160,79 @@ fn read_attachments(
         {
             continue;
         }
-        let info = AttachmentInfo {
-            name: part
-                .attachment_name()
-                .map(clean_name)
-                .unwrap_or_else(|| "attachment".into()),
-            content_type,
-            size: data.len(),
-        };
-        // Not kept, but not dropped silently either: the message says so (see `notes`).
-        if data.len() > limits.max_attachment_size {
-            analysis.too_large.push(info);
-            continue;
+        if let Some(tnef) = is_tnef(part).then(|| tnef::read(data)).flatten() {
+            // The winmail.dat itself stays only where something in it could not be read.
+            let read_whole = !tnef.unread && (!tnef.files.is_empty() || tnef.body.is_some());
+            for file in tnef.files {
+                let content_type = (file.content_type.as_deref()).map(plain_text);
+                let name = file.name.as_deref().map(clean_name);
+                keep(analysis, limits, name, content_type, file.data);
+            }
+            if read_whole {
+                continue;
+            }
         }
-        analysis.attachments.push(info);
-        analysis.attachment_data.push(data.to_vec());
+        let name = part.attachment_name().map(clean_name);
+        keep(analysis, limits, name, Some(content_type), data.to_vec());
+    }
+}
+
+/// One file into `analysis`: kept, or named in `too_large` when over the limit.
+fn keep(
+    analysis: &mut Analysis,
+    limits: &InboundLimits,
+    name: Option<String>,
+    content_type: Option<String>,
+    data: Vec<u8>,
+) {
+    let info = AttachmentInfo {
+        name: name.unwrap_or_else(|| "attachment".into()),
+        content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+        size: data.len(),
+    };
+    // Not kept, but not dropped silently either: the message says so (see `notes`).
+    if data.len() > limits.max_attachment_size {
+        analysis.too_large.push(info);
+        return;
+    }
+    analysis.attachments.push(info);
+    analysis.attachment_data.push(data);
+}
+
+/// Whether a part is Outlook's TNEF (`winmail.dat`): by its type, or by its name where a
+/// gateway relabelled it. `tnef::read` checks the file's own signature.
+fn is_tnef(part: &mail_parser::MessagePart<'_>) -> bool {
+    let by_type = part.content_type().is_some_and(|c| {
+        c.ctype().eq_ignore_ascii_case("application")
+            && (c.subtype()).is_some_and(|s| {
+                s.eq_ignore_ascii_case("ms-tnef") || s.eq_ignore_ascii_case("vnd.ms-tnef")
+            })
+    });
+    by_type
+        || part
+            .attachment_name()
+            .is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"))
+}
+
+/// The reply's words: its text or HTML parts', or where it has none, its `winmail.dat`'s.
+fn words(message: &mail_parser::Message<'_>) -> String {
+    let body = extract_body(message);
+    match body.chars().any(char::is_alphanumeric) {
+        true => body,
+        false => tnef_words(message).unwrap_or(body),
+    }
+}
+
+/// The words of a reply that has none of its own but a `winmail.dat` (Outlook's rich text,
+/// sent with no plain or HTML part beside it).
+fn tnef_words(message: &mail_parser::Message<'_>) -> Option<String> {
+    let tnef = (message.attachments())
+        .filter(|part| is_tnef(part))
+        .find_map(|part| tnef::read(part.contents()))?;
+    match tnef.body? {
+        tnef::Body::Text(text) => Some(text),
+        tnef::Body::Html(html) => Some(reply::html_to_text(&html)),
+        tnef::Body::Rtf(rtf) => reply::rtf_to_text(&rtf),
     }
 }
 

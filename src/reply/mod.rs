@@ -37,6 +37,7 @@ mod html;
 mod lines;
 mod marker;
 mod own;
+mod rtf;
 mod signature;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,7 @@ pub use html::{content_id, html_to_text, quoted_content_ids};
 use lines::{classify, is_quote};
 pub use marker::reply_to_ours;
 pub use own::{cut_own_copy, Sent};
+pub use rtf::rtf_to_text;
 
 /// What a line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -354,6 +354,57 @@ async fn an_opaquely_signed_reply_arrives_as_its_words_and_files(#[case] backend
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_reply_from_outlook_in_rich_text_arrives_as_its_words_and_files(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // Outlook's TNEF (`tests/data/tnef`): the files, and where Outlook sent nothing else the
+    // words, are inside a winmail.dat.
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tnef");
+    let winmail = |file: &str| {
+        let b64 = data_encoding::BASE64_MIME.encode(&std::fs::read(data.join(file)).unwrap());
+        format!("Content-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}")
+    };
+    let with_text = |file: &str| {
+        format!("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere is the screenshot.\r\n--b\r\n{}\r\n--b--\r\n", winmail(file))
+    };
+    let replies = [
+        with_text("outlook-files.tnef"),
+        winmail("outlook-rich-text.tnef"),
+        with_text("outlook-embedded-item.tnef"),
+    ];
+    send_through_listener(&app, &email, &replies).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        stored[0]["text"], "Here is the screenshot.",
+        "{}",
+        stored[0]
+    );
+    assert_eq!(
+        attachment_names(&stored[0]),
+        [
+            "Screenshot 2026-03-02 101500.png",
+            "Order 4711 – invoice.pdf"
+        ]
+    );
+    assert_eq!(stored[0]["attachments"][0]["type"], "image/png");
+    // Outlook's quoted history, in the rich text, is cut as in any HTML reply.
+    assert_eq!(
+        stored[1]["text"], "Yes, Tuesday works — I'll bring the order to the café.\n\nAna",
+        "{}",
+        stored[1]
+    );
+    assert!(attachment_names(&stored[1]).is_empty(), "{}", stored[1]);
+    // An attached Outlook item is no file: the winmail.dat stays, so nothing is lost.
+    assert_eq!(attachment_names(&stored[2]), ["winmail.dat"]);
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn words_written_between_or_below_the_lines_of_our_email_are_kept(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
