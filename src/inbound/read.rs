@@ -129,7 +129,7 @@ fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, Rejection> {
 }
 
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over
-/// the limit. Returned messages (`message/rfc822` parts), the pictures of the quoted history
+/// the limit. The email the reply answers attached whole, the pictures of the quoted history
 /// (`reply::quoted_content_ids`) and the parts of the signing and encryption protocols (a
 /// signature, headers repeated for display) are no attachments of the visitor's.
 fn read_attachments(
@@ -140,7 +140,8 @@ fn read_attachments(
     let quoted = quoted_pictures(message);
     for part in message.attachments() {
         let data = part.contents();
-        if matches!(part.body, PartType::Message(_)) {
+        if let PartType::Message(inner) = &part.body {
+            attached_message(part, inner, limits, analysis);
             continue;
         }
         if (part.content_id()).is_some_and(|id| quoted.contains(&reply::content_id(id))) {
@@ -175,6 +176,34 @@ fn read_attachments(
         let name = part.attachment_name().map(clean_name);
         keep(analysis, limits, name, Some(content_type), data.to_vec());
     }
+}
+
+/// An email attached whole. The one the reply answers (Outlook's "attach original message") is
+/// its quoted history. Any other is the visitor's, forwarded as an attachment (the courier's
+/// notice, an order confirmation), and kept as a `.eml` file named by its subject.
+fn attached_message(
+    part: &mail_parser::MessagePart<'_>,
+    inner: &mail_parser::Message<'_>,
+    limits: &InboundLimits,
+    analysis: &mut Analysis,
+) {
+    let answered =
+        (inner.message_id()).is_some_and(|id| analysis.references.contains(&format!("<{id}>")));
+    if answered {
+        return;
+    }
+    let name = (part.attachment_name().map(clean_name))
+        .or_else(|| inner.subject().map(|s| format!("{}.eml", clean_name(s))))
+        .filter(|n| !n.is_empty());
+    let name = name.unwrap_or_else(|| "message.eml".into());
+    let content_type = "message/rfc822".to_string();
+    keep(
+        analysis,
+        limits,
+        Some(name),
+        Some(content_type),
+        part.contents().to_vec(),
+    );
 }
 
 /// One file into `analysis`: kept, or named in `too_large` when over the limit.

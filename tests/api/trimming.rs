@@ -405,6 +405,35 @@ async fn a_reply_from_outlook_in_rich_text_arrives_as_its_words_and_files(
 
 #[apply(backends)]
 #[tokio::test]
+async fn an_email_forwarded_as_an_attachment_is_kept_the_email_answered_is_the_quote(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let with = |text: &str, attached: &[u8]| {
+        format!("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n{}\r\n--b--\r\n", String::from_utf8_lossy(attached))
+    };
+    // Gmail's and Outlook's "forward as attachment": another sender's email, the visitor's.
+    let courier = b"From: Courier <notices@courier.example>\r\nTo: ana@visitor.example\r\nSubject: Your parcel is delayed\r\nMessage-ID: <parcel-1@courier.example>\r\nContent-Type: text/plain\r\n\r\nYour parcel 4711 is held at the depot.\r\n";
+    // Outlook's "attach original message": our own email, the one answered, is the quote.
+    let replies = [
+        with("Here is the courier's email.", courier),
+        with("Yes please.", &email.data),
+    ];
+    send_through_listener(&app, &email, &replies).await;
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0]["text"], "Here is the courier's email.");
+    assert_eq!(attachment_names(&stored[0]), ["Your parcel is delayed.eml"]);
+    assert_eq!(stored[0]["attachments"][0]["type"], "message/rfc822");
+    assert_eq!(stored[1]["text"], "Yes please.");
+    assert!(attachment_names(&stored[1]).is_empty(), "{}", stored[1]);
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn words_written_between_or_below_the_lines_of_our_email_are_kept(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
