@@ -180,6 +180,17 @@ fn without_config(command: &Command) -> Option<ExitCode> {
     }
 }
 
+/// A command's output piped into `head` or a pager that stops reading: the command ends there,
+/// as Unix tools do, instead of panicking on its next `println!` (Rust ignores `SIGPIPE`,
+/// so the write fails with `EPIPE`). Not for `serve`, which must outlive a client that hangs
+/// up.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default action of one signal; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     // Sockets handed over by systemd are taken before any thread starts: taking them unsets
     // LISTEN_FDS, which must not race another thread reading the environment.
@@ -195,6 +206,9 @@ async fn run(
     inherited: Result<replyrelay::app::Inherited, replyrelay::app::sockets::SocketError>,
 ) -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        end_quietly_on_a_closed_pipe();
+    }
     if let Some(code) = without_config(&cli.command) {
         return code;
     }

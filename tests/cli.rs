@@ -598,3 +598,24 @@ fn relative_paths_follow_the_config_file_not_the_working_directory() {
         "nothing is written where the command ran"
     );
 }
+
+/// A command whose output goes to a reader that has stopped (`| head -1`, a pager closed
+/// early) ends there, as Unix tools do, instead of panicking on the write.
+#[test]
+fn output_to_a_reader_that_has_stopped_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/inbound/plain.eml");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = replyrelay()
+        .current_dir(dir.path())
+        .args(["inspect", "--json", seed])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
