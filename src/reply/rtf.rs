@@ -206,6 +206,9 @@ impl Reader<'_> {
 
     fn control(&mut self, word: &str, param: Option<i32>) {
         match word {
+            // Raw bytes follow (a picture's, an object's), as many as it says: never text,
+            // and they may hold braces that are no groups.
+            "bin" => self.i += param.unwrap_or(0).max(0) as usize,
             "fromhtml" => self.kind = Wrapped::Html,
             "htmlrtf" => self.state.rtf_only = param != Some(0),
             "ansicpg" => self.out.codepage = param.and_then(encoding).unwrap_or(self.out.codepage),
@@ -345,6 +348,11 @@ mod tests {
             (
                 r"{\rtf1\ansi\ansicpg1252\fromhtml1 \deff0{\fonttbl{\f0 Arial;}}{\*\htmltag19 <html>}{\*\htmltag50 <body>}{\*\htmltag64 <p>}\htmlrtf {\htmlrtf0 Yes \htmlrtf \'95\htmlrtf0 Tuesday \{at 10\}{\*\htmltag72 </p>}\htmlrtf \par }\htmlrtf0 {\*\htmltag64 <p>}Ana{\*\htmltag72 </p>}{\*\htmltag58 </body>}{\*\htmltag27 </html>}}",
                 "Yes Tuesday {at 10}\n\nAna",
+            ),
+            // Binary data inside a picture, braces in it included.
+            (
+                r"{\rtf1\ansi\fromtext {\pict\wmetafile8\bin6 }{x}{}}See you\par}",
+                "See you",
             ),
             // Another code page.
             (
