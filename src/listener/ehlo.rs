@@ -22,6 +22,10 @@ impl Session {
                     self.config.hostname.clone(),
                     "PIPELINING".into(),
                     "8BITMIME".into(),
+                    // RFC 6531: a visitor's address, name or subject in UTF-8 as written
+                    // (RFC 6532). An MTA bounces such a reply to a server that does not offer
+                    // it; the parser and the reply reader take UTF-8 as it is.
+                    "SMTPUTF8".into(),
                     "ENHANCEDSTATUSCODES".into(),
                     format!("SIZE {}", self.inbound.limits().max_message_size),
                 ];

@@ -66,6 +66,47 @@ async fn smtplib_delivers_a_reply_that_is_stored_before_the_250(#[case] backend:
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_reply_in_utf8_headers_and_addresses_is_taken_as_smtputf8(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let rcpt = email.header("Reply-To").unwrap();
+    let id = email.header("Message-ID").unwrap();
+    // RFC 6532: the name and subject written in UTF-8, not encoded; an envelope sender with an
+    // address in UTF-8 (a visitor's provider forwarding from an internationalised address).
+    let raw = format!("From: Ána Souza <ana@visitor.example>\r\nTo: {rcpt}\r\nSubject: Re: Sí, el martes\r\nMessage-ID: <utf8-1@visitor.example>\r\nIn-Reply-To: {id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSí, el martes está bien.\r\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reply.eml");
+    std::fs::write(&file, raw).unwrap();
+    // smtplib, as an MTA does, will not send SMTPUTF8 mail to a server that does not offer it.
+    let script = format!(
+        "import smtplib\nwith smtplib.SMTP('127.0.0.1', {port}) as s:\n    s.ehlo('client.test')\n    print(s.has_extn('smtputf8'))\n    print(s.sendmail('ána@visitor.example', ['{rcpt}'], open('{file}', 'rb').read(), mail_options=['SMTPUTF8']))\n",
+        port = app.smtp.port(),
+        file = file.display(),
+    );
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["True", "{}"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conv = app.conversation("c1").await;
+    let reply = (conv["messages"].as_array().unwrap().iter())
+        .find(|m| m["source"] == "email")
+        .unwrap();
+    assert_eq!(reply["text"], "Sí, el martes está bien.");
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn a_bad_token_is_refused_at_rcpt_to(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
