@@ -16,7 +16,8 @@
 //! (a text part's bytes read again where they were no UTF-8: old clients' Latin-1), [`read`]
 //! (pure: one message read, classified and routed by token), [`report`] (pure: delivery
 //! reports and complaints read and classified, hard or soft), `smime` (pure: a reply signed
-//! opaquely with S/MIME read out of its signature), `route` (reply tokens and
+//! opaquely with S/MIME read out of its signature), `tnef` (pure: Outlook's `winmail.dat`, its
+//! files and body), `route` (reply tokens and
 //! `In-Reply-To`, sender and window checks), `commit` (the group commit that stores replies),
 //! `bounce` (a report recorded against its email), `count` (metrics).
 

@@ -42,6 +42,7 @@ pub(super) struct File {
     pub name: Option<String>,
     /// The MIME type Outlook recorded, where it did.
     pub content_type: Option<String>,
+    /// The file's bytes.
     pub data: Vec<u8>,
 }
 
@@ -153,9 +154,13 @@ pub(super) fn read(data: &[u8]) -> Option<Tnef> {
 /// An attachment as its attributes arrive.
 #[derive(Default)]
 struct Attachment {
+    /// `attAttachTitle`, or the MAPI file or display name: often the 8.3 name.
     title: Option<String>,
+    /// `PR_ATTACH_LONG_FILENAME`: the name the visitor's file has, preferred where given.
     long_name: Option<String>,
+    /// `PR_ATTACH_MIME_TAG`.
     content_type: Option<String>,
+    /// `attAttachData`, or `PR_ATTACH_DATA_BIN` where only the properties carry the bytes.
     data: Option<Vec<u8>>,
     /// `PR_ATTACH_METHOD`, where given.
     method: Option<u32>,
@@ -199,8 +204,11 @@ const MV_FLAG: u16 = 0x1000;
 
 /// One MAPI property from a TNEF property list.
 struct Property<'a> {
+    /// The property id (`PR_…`'s high half).
     id: u16,
+    /// Its type (`PT_…`), without the multi-value flag.
     kind: u16,
+    /// Its values as they are stored: one, unless it is a multi-value property.
     values: Vec<&'a [u8]>,
 }
 

@@ -27,7 +27,8 @@
 //! The files: this one (the kinds of line and the rules over them), `lines` (a line's kind),
 //! `attribution` ("On … wrote:" in its many forms), `headers` (forwarded header blocks),
 //! `signature` (mobile sign-offs), `html` (an HTML reply as text), `own` (our own email
-//! quoted back), `armor` (an inline OpenPGP signature's armor around the words), `marker` (our
+//! quoted back), `armor` (an inline OpenPGP signature's armor around the words), `rtf` (the
+//! words of Outlook's compressed RTF body, for a `winmail.dat` with no other), `marker` (our
 //! "reply above this line" marker, and the visitor's words above, between and below our email).
 
 mod armor;

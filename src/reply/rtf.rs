@@ -129,9 +129,11 @@ fn read(rtf: &[u8]) -> Option<(Wrapped, String)> {
 
 /// An RTF document being read, one token at a time.
 struct Reader<'a> {
+    /// The decompressed RTF.
     rtf: &'a [u8],
     /// The next byte to read.
     i: usize,
+    /// What the RTF wraps, once its header says (`\fromhtml1`); plain text until then.
     kind: Wrapped,
     out: Output,
     /// The enclosing groups' states, restored as each closes.
@@ -286,8 +288,11 @@ fn encoding(codepage: i32) -> Option<&'static encoding_rs::Encoding> {
 /// The text as it is written: bytes gathered until a character that is not one, then decoded
 /// in the document's code page.
 struct Output {
+    /// What is decoded so far.
     text: String,
+    /// Bytes not yet decoded: a multi-byte character comes as several `\'xx`.
     bytes: Vec<u8>,
+    /// The document's `\ansicpg`, in which its bytes are written.
     codepage: &'static encoding_rs::Encoding,
 }
 
