@@ -214,9 +214,17 @@ fn keep(
     content_type: Option<String>,
     data: Vec<u8>,
 ) {
+    let name = name.unwrap_or_else(|| "attachment".into());
+    // A type that says nothing (none, or `application/octet-stream`, what some phones' and
+    // webmails' uploads and old Outlooks' TNEF carry) is read from the name's extension, so
+    // that a photo shows as one.
+    let content_type = content_type
+        .filter(|t| !t.eq_ignore_ascii_case("application/octet-stream"))
+        .or_else(|| mime_guess::from_path(&name).first_raw().map(str::to_string))
+        .unwrap_or_else(|| "application/octet-stream".into());
     let info = AttachmentInfo {
-        name: name.unwrap_or_else(|| "attachment".into()),
-        content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+        name,
+        content_type,
         size: data.len(),
     };
     // Not kept, but not dropped silently either: the message says so (see `notes`).
@@ -368,6 +376,35 @@ mod tests {
         assert!(want.1);
         assert_eq!(read_as("\r\n"), want);
         assert_eq!(read_as("\r"), want);
+    }
+
+    #[test]
+    fn a_file_sent_with_a_type_that_says_nothing_is_typed_by_its_name() {
+        let part = |name: &str, content_type: &str| {
+            format!("--b\r\nContent-Type: {content_type}\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n")
+        };
+        let raw = format!(
+            "From: ana@visitor.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPhotos.\r\n{}{}{}{}--b--\r\n",
+            part("IMG_0042.JPG", "application/octet-stream"),
+            part("scan.pdf", "application/octet-stream"),
+            part("backup.rrdata", "application/octet-stream"),
+            // A type given is kept, whatever the name says.
+            part("notes.jpg", "text/plain"),
+        );
+        let config = crate::config::builtin();
+        let analysis = read(raw.as_bytes(), &Envelope::default(), &config, None).unwrap();
+        let types: Vec<&str> = (analysis.attachments.iter())
+            .map(|a| a.content_type.as_str())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "image/jpeg",
+                "application/pdf",
+                "application/octet-stream",
+                "text/plain"
+            ]
+        );
     }
 
     #[test]
