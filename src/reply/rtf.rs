@@ -24,11 +24,13 @@ pub fn rtf_to_text(compressed: &[u8]) -> Option<String> {
 /// LZFu ([MS-OXRTFCP]) undone, as the RTF's bytes. The crate's own checks come first: it
 /// indexes the header and sizes its output by what the header claims.
 fn decompress(data: &[u8]) -> Option<Vec<u8>> {
+    // The header is four words: sizes, kind, CRC. Without all of it the crate panics.
+    let body_len = data.len().checked_sub(16)?;
     let word = |i: usize| Some(u32::from_le_bytes(data.get(i..i + 4)?.try_into().ok()?));
     let (size, raw_size, kind) = (word(0)? as usize, word(4)? as usize, word(8)?);
     // Each LZFu control byte stands for at most eight references of 17 bytes each.
     let plausible = match &kind.to_le_bytes() {
-        b"MELA" => raw_size <= data.len() - 16,
+        b"MELA" => raw_size <= body_len,
         b"LZFu" => raw_size <= data.len().saturating_mul(136),
         _ => false,
     };
@@ -378,6 +380,11 @@ mod tests {
     fn what_is_no_compressed_rtf_is_none_never_a_panic() {
         assert_eq!(rtf_to_text(b""), None);
         assert_eq!(rtf_to_text(b"LZFu"), None);
+        // A header cut short after its kind: sizes that agree with the length, no CRC.
+        let mut short = 10u32.to_le_bytes().to_vec();
+        short.extend_from_slice(&0u32.to_le_bytes());
+        short.extend_from_slice(b"MELA\0\0");
+        assert_eq!(rtf_to_text(&short), None);
         // No RTF inside, or only formatting.
         assert_eq!(rtf_to_text(&compressed("plain words")), None);
         assert_eq!(
