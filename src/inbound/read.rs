@@ -107,9 +107,9 @@ pub fn read(
         analysis.kind = Kind::AutoReply;
         analysis.reason = Some(why);
     }
-    analysis.body = words(&message);
+    let tnef_body = read_attachments(&message, limits, &mut analysis);
+    analysis.body = words(&message, tnef_body);
     analysis.set_text(&[]);
-    read_attachments(&message, limits, &mut analysis);
 
     route(&message, envelope, config, keys, &mut analysis);
     if analysis.routing.error.is_some() {
@@ -131,13 +131,15 @@ fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, Rejection> {
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over
 /// the limit. The email the reply answers attached whole, the pictures of the quoted history
 /// (`reply::quoted_content_ids`) and the parts of the signing and encryption protocols (a
-/// signature, headers repeated for display) are no attachments of the visitor's.
+/// signature, headers repeated for display) are no attachments of the visitor's. Returns the
+/// body of the first `winmail.dat`, for a reply with no words of its own (see `words`).
 fn read_attachments(
     message: &mail_parser::Message<'_>,
     limits: &InboundLimits,
     analysis: &mut Analysis,
-) {
+) -> Option<tnef::Body> {
     let quoted = quoted_pictures(message);
+    let mut tnef_body = None;
     for part in message.attachments() {
         let data = part.contents();
         if let PartType::Message(inner) = &part.body {
@@ -161,9 +163,13 @@ fn read_attachments(
         {
             continue;
         }
-        if let Some(tnef) = is_tnef(part).then(|| tnef::read(data)).flatten() {
+        if let Some(mut tnef) = is_tnef(&content_type, part)
+            .then(|| tnef::read(data))
+            .flatten()
+        {
             // The winmail.dat itself stays only where something in it could not be read.
             let read_whole = !tnef.unread && (!tnef.files.is_empty() || tnef.body.is_some());
+            tnef_body = tnef_body.or(tnef.body.take());
             for file in tnef.files {
                 let content_type = (file.content_type.as_deref()).map(plain_text);
                 let name = file.name.as_deref().map(clean_name);
@@ -176,6 +182,7 @@ fn read_attachments(
         let name = part.attachment_name().map(clean_name);
         keep(analysis, limits, name, Some(content_type), data.to_vec());
     }
+    tnef_body
 }
 
 /// An email attached whole. The one the reply answers (Outlook's "attach original message") is
@@ -236,41 +243,29 @@ fn keep(
     analysis.attachment_data.push(data);
 }
 
-/// Whether a part is Outlook's TNEF (`winmail.dat`): by its type, or by its name where a
-/// gateway relabelled it. `tnef::read` checks the file's own signature.
-fn is_tnef(part: &mail_parser::MessagePart<'_>) -> bool {
-    let by_type = part.content_type().is_some_and(|c| {
-        c.ctype().eq_ignore_ascii_case("application")
-            && (c.subtype()).is_some_and(|s| {
-                s.eq_ignore_ascii_case("ms-tnef") || s.eq_ignore_ascii_case("vnd.ms-tnef")
-            })
-    });
-    by_type
-        || part
-            .attachment_name()
-            .is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"))
+/// Whether a part is Outlook's TNEF (`winmail.dat`): by its type (`content_type`, as
+/// `read_attachments` reads it), or by its name where a gateway relabelled it. `tnef::read`
+/// checks the file's own signature.
+fn is_tnef(content_type: &str, part: &mail_parser::MessagePart<'_>) -> bool {
+    ["application/ms-tnef", "application/vnd.ms-tnef"]
+        .iter()
+        .any(|t| content_type.eq_ignore_ascii_case(t))
+        || (part.attachment_name()).is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"))
 }
 
-/// The reply's words: its text or HTML parts', or where it has none, its `winmail.dat`'s.
-fn words(message: &mail_parser::Message<'_>) -> String {
+/// The reply's words: its text or HTML parts', or where it has none, those of the body of its
+/// `winmail.dat` (Outlook's rich text, sent with no plain or HTML part beside it).
+fn words(message: &mail_parser::Message<'_>, tnef_body: Option<tnef::Body>) -> String {
     let body = extract_body(message);
-    match body.chars().any(char::is_alphanumeric) {
-        true => body,
-        false => tnef_words(message).unwrap_or(body),
+    if body.chars().any(char::is_alphanumeric) {
+        return body;
     }
-}
-
-/// The words of a reply that has none of its own but a `winmail.dat` (Outlook's rich text,
-/// sent with no plain or HTML part beside it).
-fn tnef_words(message: &mail_parser::Message<'_>) -> Option<String> {
-    let tnef = (message.attachments())
-        .filter(|part| is_tnef(part))
-        .find_map(|part| tnef::read(part.contents()))?;
-    match tnef.body? {
+    let tnef_words = tnef_body.and_then(|tnef_body| match tnef_body {
         tnef::Body::Text(text) => Some(text),
         tnef::Body::Html(html) => Some(reply::html_to_text(&html)),
         tnef::Body::Rtf(rtf) => reply::rtf_to_text(&rtf),
-    }
+    });
+    tnef_words.unwrap_or(body)
 }
 
 /// The types of the parts a mail client adds for the protocol, never a file the visitor
