@@ -25,12 +25,14 @@ pub(super) enum Action {
 /// about one of them: where none is the email's, it is about another message or forged, and
 /// does nothing. A report that names none may fail the email but suppress its address only
 /// when it came to the email's own bounce address, which vouches for the recipient.
+///
+/// A recipient named only as the original one (the email's address forwarded, aliased or
+/// routed on to another final address) ties the report to the email, which failed, but the
+/// final address's death is no proof the email's address is dead: it is not suppressed.
 pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
-    let named: Vec<&str> = (report.recipients.iter())
-        .filter_map(|r| r.recipient.as_deref())
-        .collect();
-    let ours = named.iter().any(|r| r.eq_ignore_ascii_case(rcpt_to));
-    if !named.is_empty() && !ours {
+    let named = (report.recipients.iter()).any(|r| r.recipient.is_some());
+    let ours = report.recipients.iter().any(|r| r.names(rcpt_to));
+    if named && !ours {
         return Action::Ignore("report about another recipient");
     }
     let for_ours = (report.recipients.iter()).filter(|r| {
@@ -38,7 +40,7 @@ pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
             .as_deref()
             .is_some_and(|a| a.eq_ignore_ascii_case(rcpt_to))
     });
-    let vouched = named.is_empty() && report.bounce_address.is_some();
+    let vouched = !named && report.bounce_address.is_some();
     match report.kind {
         ReportKind::Complaint
             if report
@@ -61,10 +63,7 @@ pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
 /// recipient beside the email's `Message-ID`. A report naming a Message-ID alone could be
 /// made by anyone who saw the email's headers.
 pub(super) fn believed(report: &Bounce, rcpt_to: &str) -> bool {
-    report.bounce_address.is_some()
-        || (report.recipients.iter())
-            .filter_map(|r| r.recipient.as_deref())
-            .any(|r| r.eq_ignore_ascii_case(rcpt_to))
+    report.bounce_address.is_some() || report.recipients.iter().any(|r| r.names(rcpt_to))
 }
 
 impl Inbound {
@@ -225,6 +224,20 @@ mod tests {
                 Action::Ignore("report about another recipient"),
             ),
         ]);
+        // The email's address forwarded to another, which is dead: the email failed, the
+        // visitor's own address is not proven dead.
+        let forwarded = |mut r: Bounce| {
+            r.recipients[0].original_recipient = Some("ana@visitor.example".into());
+            r
+        };
+        let table = table.into_iter().chain([(
+            forwarded(report(
+                ReportKind::Failed,
+                Some("ana@forward.example"),
+                true,
+            )),
+            Action::Fail { suppress: false },
+        )]);
         for (r, want) in table {
             assert_eq!(
                 action(&r, ana),
@@ -254,7 +267,9 @@ mod tests {
                 false,
             ),
         ];
-        for (r, want) in table {
+        let mut forwarded = report(ReportKind::Failed, Some("ana@forward.example"), true);
+        forwarded.recipients[0].original_recipient = Some(ana.into());
+        for (r, want) in table.into_iter().chain([(forwarded, true)]) {
             assert_eq!(believed(&r, ana), want, "{r:?}");
         }
     }

@@ -200,8 +200,13 @@ impl FeedbackType {
 /// One recipient of a report: what happened to the email for that address.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RecipientStatus {
-    /// `Final-Recipient` (else `Original-Recipient`), lowercased.
+    /// `Final-Recipient` (else `Original-Recipient`), lowercased: the address the status is
+    /// about. An X.400 final recipient gives way to an internet original.
     pub recipient: Option<String>,
+    /// `Original-Recipient`, lowercased: the address as the email gave it, where a forward,
+    /// an alias or a mail store's own routing (`ana@sims-ms-daemon`) turned it into another
+    /// final one. It ties the report to the email; the final address's death is not its own.
+    pub original_recipient: Option<String>,
     /// `failed`, `delayed`, `delivered`, `relayed`, `expanded`; `None` for a prose bounce.
     pub action: Option<String>,
     /// The enhanced status code (`5.1.1`), from `Status:` or found in the server's words.
@@ -215,6 +220,17 @@ pub struct RecipientStatus {
     /// The address is dead (no such user or domain, moved, takes no mail): the one failure
     /// that may suppress it.
     pub hard: bool,
+}
+
+impl RecipientStatus {
+    /// Whether this is the report's word on `address`: it is the final recipient or the
+    /// original one.
+    pub fn names(&self, address: &str) -> bool {
+        [&self.recipient, &self.original_recipient]
+            .into_iter()
+            .flatten()
+            .any(|a| a.eq_ignore_ascii_case(address))
+    }
 }
 
 /// A delivery report, delivery notice or complaint, read.

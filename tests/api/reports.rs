@@ -113,6 +113,50 @@ async fn a_report_about_another_address_is_ignored(#[case] backend: Backend) {
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_report_about_the_address_the_visitors_forwards_to_fails_the_email_only(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    // The visitor's address forwards to another, which is dead. The report names the
+    // visitor's as the original recipient: the email failed, and the visitor may mend the
+    // forward, so is not suppressed.
+    let raw = dsn(
+        &id,
+        "Original-Recipient: rfc822;ana@visitor.example\r\nFinal-Recipient: rfc822;ana.old@elsewhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
+    );
+    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][1]["forwarded"]["status"], "failed");
+    assert!(still_reachable(&app).await);
+    assert_eq!(app.hooks.of_type("delivery.failed").len(), 1);
+    assert!(app.hooks.of_type("visitor.suppressed").is_empty());
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn a_prose_notice_that_delivery_goes_on_changes_nothing(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    // A warning written as prose, without delivery-status fields or "delayed" in its subject.
+    let raw = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: Warning: message has not yet been delivered\r\n\r\nThis is an automated message created by mail delivery software.\r\n\r\nYour message to:\r\n\tana@visitor.example\r\n\r\nhas not yet been delivered because the recipient server did not respond.\r\n\r\nThis is just a warning, you do not need to take any action. We will continue to\r\nattempt delivery of this message for 5 days.\r\n\r\n------ This is a copy of the message's headers.\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n"
+    );
+    let outcome = report(&app, &raw).await;
+    assert!(matches!(outcome, Outcome::Dropped(_)), "{outcome:?}");
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][1]["forwarded"]["status"], "sent");
+    assert!(app.hooks.of_type("delivery.failed").is_empty());
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn a_complaint_stops_the_emails(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;

@@ -41,11 +41,16 @@ pub(super) fn recipients(text: &str) -> Vec<RecipientStatus> {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.clone())
         };
-        let Some(recipient) = get("final-recipient").or_else(|| get("original-recipient")) else {
+        let internet = |name: &str| get(name).map(|v| address(&v)).filter(|a| is_internet(a));
+        let original = internet("original-recipient");
+        let Some(recipient) = (internet("final-recipient").or_else(|| original.clone()))
+            .or_else(|| get("final-recipient").map(|v| address(&v)))
+        else {
             continue;
         };
         out.push(RecipientStatus {
-            recipient: Some(address(&recipient)),
+            recipient: Some(recipient),
+            original_recipient: original,
             action: get("action").map(|a| first_word(&a)),
             status: get("status").and_then(|s| crate::failure::status_in(&s)),
             diagnostic: get("diagnostic-code").map(|d| without_type(&d)),
@@ -82,6 +87,12 @@ pub(super) fn address(value: &str) -> String {
     without_type(value)
         .trim_matches(['<', '>', ' '])
         .to_ascii_lowercase()
+}
+
+/// Whether an address is an internet one (`ana@example.com`), not X.400's
+/// `/S=ana/PRMD=…/C=GB/` that gateways put in `Final-Recipient`.
+fn is_internet(address: &str) -> bool {
+    address.contains('@') && !address.starts_with('/')
 }
 
 /// A typed value without its type: `smtp; 550 …` → `550 …`.

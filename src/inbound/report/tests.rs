@@ -343,3 +343,67 @@ fn a_recipients_indented_details_are_its_words() {
     assert_eq!(b.reason, Some(Reason::MailboxFull));
     assert!(!b.hard);
 }
+
+#[test]
+fn a_notice_that_delivery_goes_on_is_a_delay() {
+    // (subject, explanation, a delay?): the ways MTAs say they keep trying, and failure
+    // notices that must stay failures.
+    let cases = [
+        ("Warning: message has not yet been delivered", "Your message to:\n\tana@visitor.example\nhas not yet been delivered because the recipient server did not respond.\nWe will continue to attempt delivery of this message for 5 days.", true),
+        ("Delivery failure notification", "could not be delivered to the following recipients:\n\nana@visitor.example\n\nDelivery attempts will continue to be made for 5  day(s).", true),
+        ("Delivery Status Notification (Delay)", "THIS IS A WARNING MESSAGE ONLY.\nDelivery to the following recipient has been delayed:\n  ana@visitor.example\nMessage will be retried for 2 more day(s)", true),
+        ("Mail Delivery Warning", "Delivery to ana@visitor.example is taking longer than expected.", true),
+        ("Delivery incomplete", "There was a temporary problem delivering your message to ana@visitor.example. Gmail will retry for 46 more hours.", true),
+        ("failure notice", "This is a permanent error; I've given up. Sorry it didn't work out.\n<ana@visitor.example>:\n550 5.1.1 User unknown", false),
+        ("Undelivered Mail Returned to Sender", "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients.", false),
+        ("Warning: ana@visitor.example - User unknown!", "ana@visitor.example - no such user here.", false),
+        ("Undeliverable: hello", "Delivery has failed to these recipients. The message will not be retried.", false),
+    ];
+    for (subject, explanation, delay) in cases {
+        assert_eq!(text::is_delay(subject, explanation), delay, "{subject}");
+    }
+}
+
+#[test]
+fn a_prose_notice_names_the_recipient_not_the_sender_it_is_sent_to() {
+    // The notice names the failed message's sender (the address it is sent to) first, and
+    // the recipient in Exchange's and MailEnable's typed form.
+    let raw = "From: Mail Delivery System <mailer-daemon@mx.example>\r\nTo: <bounce+t@reply.acme.example>\r\nSubject: Email Delivery Failure\r\n\r\nAn email bounce+t@reply.acme.example addressed to email address :\r\n-- ana@visitor.example\r\ncould not be delivered.\r\n";
+    assert_eq!(
+        read(raw).unwrap().recipient.as_deref(),
+        Some("ana@visitor.example")
+    );
+    let raw = "From: Delivery Subsystem <POSTMASTER@mx.example>\r\nTo: <bounce+t@reply.acme.example>\r\nSubject: Message Delivery Failure\r\n\r\nMailEnable: Message could not be delivered to some recipients.\r\n\r\n\tRecipient: [SMTP:Ana@Visitor.example]\r\n\tReason: Remote SMTP Server Returned: 550 mailbox unavailable\r\n";
+    assert_eq!(
+        read(raw).unwrap().recipient.as_deref(),
+        Some("ana@visitor.example")
+    );
+}
+
+#[test]
+fn the_original_recipient_is_kept_beside_the_final_one() {
+    // (fields, recipient, original recipient): a forward or a mail store's routing, and an
+    // X.400 gateway's final recipient, which gives way to the internet original.
+    let cases = [
+        (
+            "Original-Recipient: rfc822;ana@visitor.example\r\nFinal-Recipient: rfc822;ana@sims-ms-daemon",
+            "ana@sims-ms-daemon",
+            Some("ana@visitor.example"),
+        ),
+        (
+            "Original-Recipient: rfc822; ana@visitor.example\r\nFinal-Recipient: x400; /S=ana/OU=example/PRMD=UK.AC/ADMD= /C=GB/",
+            "ana@visitor.example",
+            Some("ana@visitor.example"),
+        ),
+        ("Final-Recipient: rfc822; Ana@Visitor.example", "ana@visitor.example", None),
+    ];
+    for (fields, recipient, original) in cases {
+        let b = read(&dsn(&format!(
+            "{fields}\r\nAction: failed\r\nStatus: 5.1.1"
+        )))
+        .unwrap();
+        let r = &b.recipients[0];
+        assert_eq!(r.recipient.as_deref(), Some(recipient), "{fields}");
+        assert_eq!(r.original_recipient.as_deref(), original, "{fields}");
+    }
+}

@@ -178,6 +178,13 @@ pub(super) fn diagnostic(explanation: &str) -> Option<String> {
 /// The address a word is, if it is one (`<a@b.example>:` and the like).
 fn address_in(word: &str) -> Option<String> {
     let w = word.trim_matches(|c: char| "<>:;,.()[]\"'".contains(c));
+    // Exchange and MailEnable write an address with its type: `[SMTP:ana@example.com]`.
+    let w = match w.split_once(':') {
+        Some((kind, rest)) if !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphabetic()) => {
+            rest
+        }
+        _ => w,
+    };
     let (local, domain) = w.rsplit_once('@')?;
     // What RFC 5321 lets an address hold: a host name's letters, digits, hyphens and dots,
     // and a local part of printable ASCII (not the escapes of ISO-2022-JP text around it).
@@ -197,16 +204,19 @@ fn address_in(word: &str) -> Option<String> {
 /// blocks, OpenSMTPD's and Exchange's lists), each is a recipient and its diagnostic is the
 /// explanation's opening with its own block, up to the next address that leads a line: one
 /// recipient's "mailbox full" is not another's. Otherwise, the first address named, with the
-/// whole explanation.
-pub(super) fn recipients(explanation: &str) -> Vec<RecipientStatus> {
+/// whole explanation. The addresses in `senders` (those the notice is sent to: the sender of
+/// the failed message, whom notices name as "your message" or "an email from") are no
+/// recipient.
+pub(super) fn recipients(explanation: &str, senders: &[String]) -> Vec<RecipientStatus> {
+    let recipient = |word: &str| address_in(word).filter(|a| !senders.contains(a));
     let lines: Vec<&str> = explanation.lines().collect();
     let leads: Vec<(usize, String)> = lines
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| Some((i, address_in(l.split_whitespace().next()?)?)))
+        .filter_map(|(i, l)| Some((i, recipient(l.split_whitespace().next()?)?)))
         .collect();
     let Some(&(first, _)) = leads.first() else {
-        let address = explanation.split_whitespace().find_map(address_in);
+        let address = explanation.split_whitespace().find_map(recipient);
         return address
             .map(|a| RecipientStatus {
                 recipient: Some(a),
@@ -237,16 +247,49 @@ pub(super) fn recipients(explanation: &str) -> Vec<RecipientStatus> {
     out
 }
 
-/// A notice that delivery is delayed and still being tried, not that it failed.
+/// How delay notices say delivery goes on: the mail system will try again, the sender need
+/// do nothing, the notice is only a warning, the message is not delivered *yet*. A failure
+/// notice says none of these (a queue that gave up "will not retry").
+const STILL_TRYING: &[&str] = &[
+    "will continue to try",
+    "will continue to attempt",
+    "attempts will continue",
+    "will keep trying",
+    "will retry",
+    "will be retried",
+    "still being retried",
+    "will try again",
+    "kept in the queue",
+    "no action is required",
+    "do not need to take any action",
+    "do not need to resend",
+    "do not need to re-send",
+    "don't need to resend",
+    "only a warning",
+    "just a warning",
+    "warning message only",
+    "warning only",
+    "not yet been delivered",
+    "not been delivered yet",
+];
+
+/// A notice that delivery is delayed and still being tried, not that it failed: its subject
+/// says so, or its explanation says one of [`STILL_TRYING`] (looked for across line breaks).
 pub(super) fn is_delay(subject: &str, explanation: &str) -> bool {
     let subject = subject.to_lowercase();
-    let text = explanation.to_lowercase();
-    subject.contains("delayed")
-        || subject.contains("delay notification")
-        || text.contains("will continue to try")
-        || text.contains("will keep trying")
-        || text.contains("no action is required on your part")
-        || text.contains("this is only a warning")
+    let text = (explanation.split_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    [
+        "delayed",
+        "delay notification",
+        "(delay)",
+        "delivery warning",
+    ]
+    .iter()
+    .any(|s| subject.contains(s))
+        || STILL_TRYING.iter().any(|s| text.contains(s))
 }
 
 /// The notification's words about `address`: the line naming it, the one after, and the
