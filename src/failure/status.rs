@@ -67,7 +67,11 @@ pub fn recipient_status(
             Some(said)
         }
         (Some(field), _) => Some(field.to_string()),
-        (None, said) => said.map(|(code, _)| code),
+        // A failed recipient's status is no success code: a `2.0.12` in its words is a
+        // version number or a subject, not the server's answer.
+        (None, said) => said
+            .map(|(code, _)| code)
+            .filter(|code| !(failed && code.starts_with('2'))),
     }
 }
 

@@ -367,6 +367,12 @@ fn the_status_field_gives_way_to_the_code_the_server_answered_with() {
             Some("Out: 250 2.1.5 Ok In: DATA Out: 451 4.3.0 Error: queue file write error"),
             Some("4.3.0"),
         ),
+        // Nothing but a success code in a failure's words: a version in a quoted subject.
+        (
+            None,
+            Some("Undeliverable: RELEASED Mailman 2.0.12 did not reach the following recipient"),
+            None,
+        ),
         (None, None, None),
     ];
     for (field, diagnostic, want) in table {
