@@ -407,3 +407,12 @@ fn the_original_recipient_is_kept_beside_the_final_one() {
         assert_eq!(r.original_recipient.as_deref(), original, "{fields}");
     }
 }
+
+#[test]
+fn sendmails_expanded_from_is_the_original_recipient() {
+    let raw = "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example>\r\nTo: <bounce+t@reply.acme.example>\r\nSubject: Returned mail: see transcript for details\r\n\r\n   ----- The following addresses had permanent fatal errors -----\r\nana.old@elsewhere.example\r\n    (expanded from: <ana@visitor.example>)\r\n\r\n   ----- Transcript of session follows -----\r\n550 5.1.1 <ana.old@elsewhere.example>... User unknown\r\n";
+    let b = read(raw).unwrap();
+    let r = &b.recipients[0];
+    assert_eq!(r.recipient.as_deref(), Some("ana.old@elsewhere.example"));
+    assert_eq!(r.original_recipient.as_deref(), Some("ana@visitor.example"));
+}

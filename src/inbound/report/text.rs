@@ -237,14 +237,23 @@ pub(super) fn recipients(explanation: &str, senders: &[String]) -> Vec<Recipient
             .iter()
             .find(|(_, a)| a != address)
             .map_or(lines.len(), |(i, _)| *i);
-        let block = format!("{opening}\n{}", lines[*at..end].join("\n"));
+        let own = lines[*at..end].join("\n");
         out.push(RecipientStatus {
             recipient: Some(address.clone()),
-            diagnostic: diagnostic(&block),
+            original_recipient: expanded_from(&own),
+            diagnostic: diagnostic(&format!("{opening}\n{own}")),
             ..RecipientStatus::default()
         });
     }
     out
+}
+
+/// The address a recipient's block says it was an alias of: Sendmail writes
+/// `(expanded from: <ana@visitor.example>)` under the address the alias led to, the prose
+/// form of `Original-Recipient`.
+fn expanded_from(block: &str) -> Option<String> {
+    let at = block.to_ascii_lowercase().find("expanded from")?;
+    block[at..].split_whitespace().skip(2).find_map(address_in)
 }
 
 /// How delay notices say delivery goes on: the mail system will try again, the sender need
