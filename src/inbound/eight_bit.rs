@@ -8,10 +8,16 @@ use encoding_rs::WINDOWS_1252;
 use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
 use mail_parser::{Encoding, Message, MessagePart, MimeHeaders};
 
-/// The part's text read again from its bytes, where it was read with U+FFFD for bytes that were
-/// no UTF-8 under no charset or one that only says ASCII or UTF-8. `None` where the text as
-/// read stands: it holds no U+FFFD, a charset of its own decoded it, or the bytes hold U+FFFD
-/// themselves.
+/// The part's text read again from its bytes, where it was read with U+FFFD:
+/// - under no charset, or one that only says ASCII or UTF-8, bytes that are no UTF-8 are
+///   read as Windows-1252;
+/// - under a legacy charset that could not read them (U+FFFD where the bytes had none), bytes
+///   that are valid UTF-8 are read as UTF-8: the label is wrong, as some webmails and bulk
+///   senders write `GB2312` or `Shift_JIS` over UTF-8. Text in a double-byte charset is almost
+///   never valid UTF-8, so text the label fits is left as read.
+///
+/// `None` where the text as read stands: it holds no U+FFFD, a charset of its own decoded it,
+/// or the bytes hold U+FFFD themselves.
 pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
     let charset = part
         .content_type()
@@ -24,9 +30,6 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>) -> Option<St
                 || mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()).is_none()
         }
     };
-    if !says_ascii_or_utf8 {
-        return None;
-    }
     let raw = message
         .raw_message
         .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
@@ -35,10 +38,13 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>) -> Option<St
         Encoding::QuotedPrintable => quoted_printable_decode(raw)?,
         Encoding::Base64 => base64_decode(raw)?,
     };
-    // Bytes that are valid UTF-8 were read right, U+FFFD and all.
-    std::str::from_utf8(&bytes)
-        .is_err()
-        .then(|| utf8_else_windows_1252(&bytes))
+    match std::str::from_utf8(&bytes) {
+        // Valid UTF-8 was read right, U+FFFD and all, under a label that says UTF-8.
+        Ok(_) if says_ascii_or_utf8 => None,
+        Ok(utf8) => (!utf8.contains('\u{fffd}')).then(|| utf8.to_string()),
+        Err(_) if says_ascii_or_utf8 => Some(utf8_else_windows_1252(&bytes)),
+        Err(_) => None,
+    }
 }
 
 /// The bytes as UTF-8 where they are valid UTF-8, and each byte of a run that is not as
@@ -83,7 +89,12 @@ mod tests {
     fn text_of(raw: &[u8]) -> String {
         let message = MessageParser::default().parse(raw).unwrap();
         let part = message.text_part(0).unwrap();
-        reread(&message, part).unwrap_or_else(|| message.body_text(0).unwrap().into_owned())
+        let read = message.body_text(0).unwrap().into_owned();
+        // As `classify` calls it: only for text read with U+FFFD.
+        match read.contains('\u{fffd}') {
+            true => reread(&message, part).unwrap_or(read),
+            false => read,
+        }
     }
 
     #[test]
@@ -121,6 +132,23 @@ mod tests {
                 "Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n",
                 "Grüße \u{fffd} ok\r\n".as_bytes(),
                 "Grüße \u{fffd} ok",
+            ),
+            // UTF-8 labelled GB2312 or Shift_JIS, which cannot read it: UTF-8.
+            (
+                "Content-Type: text/plain; charset=\"GB2312\"\r\nContent-Transfer-Encoding: 8bit\r\n",
+                "你好！我们的价格是17%，电话：123\r\n".as_bytes(),
+                "你好！我们的价格是17%，电话：123",
+            ),
+            (
+                "Content-Type: text/plain; charset=shift_jis\r\nContent-Transfer-Encoding: base64\r\n",
+                b"44GC44KK44GM44Go44GG44CB5piO5pel6Zu76Kmx44GX44G+44GZ44CC\r\n",
+                "ありがとう、明日電話します。",
+            ),
+            // GB2312 that is GB2312, with one byte it cannot read: as read.
+            (
+                "Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"\xc4\xe3\xba\xc3 \xff\r\n",
+                "你好 \u{fffd}",
             ),
         ];
         for (headers, body, want) in cases {

@@ -123,9 +123,19 @@ pub fn read(
 /// goes on.
 fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, Rejection> {
     let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
-    parsed
+    let message = parsed
         .map_err(|_| Rejection::BadMessage("MIME structure the parser cannot read".into()))?
-        .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))
+        .ok_or_else(|| Rejection::BadMessage("not a MIME message".into()))?;
+    // The parser reads anything as a body: a file that is no email (an Outlook `.msg`, a
+    // zip) has no header field, only binary before its first line break, where every email
+    // has at least its `From` and `Date`. A field's name is printable ASCII (RFC 5322 §3.6.8).
+    let named = |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic());
+    match message.headers().iter().any(|h| named(h.name.as_str())) {
+        true => Ok(message),
+        false => Err(Rejection::BadMessage(
+            "no header fields: not an email".into(),
+        )),
+    }
 }
 
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over
@@ -400,6 +410,23 @@ mod tests {
                 "text/plain"
             ]
         );
+    }
+
+    #[test]
+    fn a_file_that_is_no_email_is_refused() {
+        let config = crate::config::builtin();
+        // An Outlook `.msg` (a compound file), and a line of text with no header.
+        for raw in [
+            &b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x3e\x00\x03\x00\xfe\xff"[..],
+            b"just some words\r\n",
+        ] {
+            let got = read(raw, &Envelope::default(), &config, None);
+            assert!(
+                matches!(&got, Err(Rejection::BadMessage(why)) if why.contains("not a")),
+                "{raw:?}: {:?}",
+                got.map(|a| a.kind)
+            );
+        }
     }
 
     #[test]

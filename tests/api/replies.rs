@@ -708,8 +708,8 @@ fn kind_of(outcome: &Outcome) -> String {
 
 const EXPECTED: [&str; 9] = [
     "empty: refused (malformed)",
-    // No headers: no recipient, so no reply token.
-    "not mail at all: refused (token)",
+    // No header field: no email, whatever its recipient.
+    "not mail at all: refused (malformed)",
     "NUL bytes: stored",
     "NUL bytes everywhere: stored",
     // Under max_message_size: what can be read of them is the visitor's reply.
