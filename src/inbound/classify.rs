@@ -135,6 +135,7 @@ const SUBJECTS: &[&str] = &[
     "frånvaro",
     // Outlook's "Automatic reply:" in the other languages it is written in.
     "automatisk svar",
+    "autosvar",
     "automaattinen vastaus",
     "automatická odpověď",
     "automatická odpoveď",
