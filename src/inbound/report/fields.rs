@@ -83,10 +83,35 @@ pub(super) fn value(text: &str, name: &str) -> Option<String> {
 }
 
 /// The address of `rfc822; ana@example.com` (or of a bare `<ana@example.com>`), lowercased.
+/// An internationalised one written as RFC 6533's `utf-8-addr-xtext` (`jos\x{E9}@…`, for a
+/// report that is no `message/global-delivery-status`) is decoded.
 pub(super) fn address(value: &str) -> String {
-    without_type(value)
-        .trim_matches(['<', '>', ' '])
-        .to_ascii_lowercase()
+    unescape_unicode(without_type(value).trim_matches(['<', '>', ' '])).to_ascii_lowercase()
+}
+
+/// RFC 6533's `\x{HEX}` escapes, each the character it names; text without one unchanged.
+fn unescape_unicode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\x{") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 3..];
+        let decoded = (after.find('}'))
+            .and_then(|end| Some((u32::from_str_radix(&after[..end], 16).ok()?, end)))
+            .and_then(|(code, end)| Some((char::from_u32(code)?, end)));
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[at..at + 3]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether an address is an internet one (`ana@example.com`), not X.400's
@@ -109,4 +134,25 @@ fn first_word(value: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_read_from_its_typed_forms() {
+        let table = [
+            ("rfc822; Ana@Visitor.example", "ana@visitor.example"),
+            ("<ana@visitor.example>", "ana@visitor.example"),
+            ("utf-8; josé@exámple.com", "josé@exámple.com"),
+            ("utf-8; jos\\x{E9}@ex\\x{e1}mple.com", "josé@exámple.com"),
+            // Not an escape: kept as written.
+            ("rfc822; a\\x{zz}b@example.com", "a\\x{zz}b@example.com"),
+            ("rfc822; a\\x{41", "a\\x{41"),
+        ];
+        for (value, want) in table {
+            assert_eq!(address(value), want, "{value}");
+        }
+    }
 }
