@@ -182,8 +182,8 @@ pub fn extract_body(message: &Message<'_>) -> String {
 
 /// The parts' words in their order, a paragraph apart. Every one counts: Apple Mail sends a
 /// plain text reply with a picture in it as the text before the picture, the picture, and the
-/// text after it, side by side. A part read with U+FFFD for bytes that were no UTF-8 is read
-/// again from its bytes (`eight_bit`).
+/// text after it, side by side. A part whose bytes are not what its label says (Latin-1 with
+/// no label, UTF-8 under a legacy one) is read again from its bytes (`eight_bit`).
 fn parts_text<'a, 'x: 'a>(
     message: &Message<'_>,
     parts: impl Iterator<Item = &'a MessagePart<'x>>,
@@ -193,9 +193,7 @@ fn parts_text<'a, 'x: 'a>(
             let (PartType::Text(read) | PartType::Html(read)) = &part.body else {
                 return String::new();
             };
-            let reread = (read.contains('\u{fffd}'))
-                .then(|| super::eight_bit::reread(message, part))
-                .flatten();
+            let reread = super::eight_bit::reread(message, part, read);
             let text = reread.as_deref().unwrap_or(read);
             match (&part.body, flowed(part)) {
                 (PartType::Html(_), _) => reply::html_to_text(text),

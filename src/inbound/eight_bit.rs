@@ -1,35 +1,63 @@
 //! Text parts whose bytes are not the charset they were read as. Old clients send 8-bit
 //! Latin-1 with no charset, or label it `us-ascii`; `mail-parser` then reads the bytes as UTF-8
-//! and puts U+FFFD in place of every accented letter, which loses the visitor's words. Here the
-//! part's own bytes are read again, each byte that is not valid UTF-8 as Windows-1252 (what
-//! WHATWG's encoding standard decodes both `iso-8859-1` and `us-ascii` as).
+//! and puts U+FFFD in place of every accented letter, which loses the visitor's words. Others
+//! send UTF-8 under a legacy label (`iso-8859-1`, `GB2312`), which turns "café" into "cafÃ©".
+//! Here the part's own bytes are read again, by what they are.
 
-use encoding_rs::WINDOWS_1252;
+use encoding_rs::{Encoding as Charset, WINDOWS_1252};
 use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
 use mail_parser::{Encoding, Message, MessagePart, MimeHeaders};
 
-/// The part's text read again from its bytes, where it was read with U+FFFD:
-/// - under no charset, or one that only says ASCII or UTF-8, bytes that are no UTF-8 are
-///   read as Windows-1252;
-/// - under a legacy charset that could not read them (U+FFFD where the bytes had none), bytes
-///   that are valid UTF-8 are read as UTF-8: the label is wrong, as some webmails and bulk
-///   senders write `GB2312` or `Shift_JIS` over UTF-8. Text in a double-byte charset is almost
-///   never valid UTF-8, so text the label fits is left as read.
-///
-/// `None` where the text as read stands: it holds no U+FFFD, a charset of its own decoded it,
-/// or the bytes hold U+FFFD themselves.
-pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+/// What a part's label says of its bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Label {
+    /// No charset, one that only says ASCII or UTF-8, or one no decoder knows.
+    Utf8OrNone,
+    /// A legacy charset of one byte a character (ISO-8859-x, Windows-125x, KOI8): it reads
+    /// any bytes without error, so only the bytes can show it is wrong.
+    SingleByte,
+    /// A legacy charset of several bytes a character (GB2312, Shift_JIS, EUC-KR).
+    MultiByte,
+}
+
+fn label(part: &MessagePart<'_>) -> Label {
     let charset = part
         .content_type()
         .and_then(|ct| ct.attribute("charset"))
         .map(|c| c.trim().to_ascii_lowercase());
-    let says_ascii_or_utf8 = match charset.as_deref() {
-        None => true,
-        Some(c) => {
-            ["us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit"].contains(&c)
-                || mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()).is_none()
-        }
+    let Some(c) = charset else {
+        return Label::Utf8OrNone;
     };
+    let known = mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()).is_some();
+    if ["us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit"].contains(&c.as_str()) || !known {
+        return Label::Utf8OrNone;
+    }
+    match Charset::for_label(c.as_bytes()).is_some_and(Charset::is_single_byte) {
+        true => Label::SingleByte,
+        false => Label::MultiByte,
+    }
+}
+
+/// The part's text read again from its bytes, where `read` (the text as the label decoded it)
+/// shows the label wrong:
+/// - under no charset, or one that only says ASCII or UTF-8, text read with U+FFFD: the bytes
+///   that are no UTF-8 are read as Windows-1252;
+/// - under a legacy charset, bytes that are valid UTF-8 with characters beyond ASCII are read as
+///   UTF-8. Text in a legacy charset is almost never valid UTF-8: a lowercase accent or a
+///   second letter of a double-byte charset breaks it. A double-byte label must also have
+///   failed to read them, as a word of one or two characters could be both.
+///
+/// `None` where the text as read stands.
+pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>, read: &str) -> Option<String> {
+    let label = label(part);
+    // A decoder that could not read the bytes leaves U+FFFD, or, for the user-defined codes
+    // of GBK and Big5, characters of the private use area, which no one's words hold.
+    let failed = read
+        .chars()
+        .any(|c| c == '\u{fffd}' || ('\u{e000}'..='\u{f8ff}').contains(&c));
+    if read.is_ascii() || (label != Label::SingleByte && !failed) {
+        return None;
+    }
     let raw = message
         .raw_message
         .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
@@ -38,12 +66,12 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>) -> Option<St
         Encoding::QuotedPrintable => quoted_printable_decode(raw)?,
         Encoding::Base64 => base64_decode(raw)?,
     };
-    match std::str::from_utf8(&bytes) {
+    match (std::str::from_utf8(&bytes), label) {
         // Valid UTF-8 was read right, U+FFFD and all, under a label that says UTF-8.
-        Ok(_) if says_ascii_or_utf8 => None,
-        Ok(utf8) => (!utf8.contains('\u{fffd}')).then(|| utf8.to_string()),
-        Err(_) if says_ascii_or_utf8 => Some(utf8_else_windows_1252(&bytes)),
-        Err(_) => None,
+        (Ok(_), Label::Utf8OrNone) => None,
+        (Ok(utf8), _) => (!utf8.is_ascii() && !utf8.contains('\u{fffd}')).then(|| utf8.into()),
+        (Err(_), Label::Utf8OrNone) => Some(utf8_else_windows_1252(&bytes)),
+        (Err(_), _) => None,
     }
 }
 
@@ -90,11 +118,7 @@ mod tests {
         let message = MessageParser::default().parse(raw).unwrap();
         let part = message.text_part(0).unwrap();
         let read = message.body_text(0).unwrap().into_owned();
-        // As `classify` calls it: only for text read with U+FFFD.
-        match read.contains('\u{fffd}') {
-            true => reread(&message, part).unwrap_or(read),
-            false => read,
-        }
+        reread(&message, part, &read).unwrap_or(read)
     }
 
     #[test]
@@ -143,6 +167,28 @@ mod tests {
                 "Content-Type: text/plain; charset=shift_jis\r\nContent-Transfer-Encoding: base64\r\n",
                 b"44GC44KK44GM44Go44GG44CB5piO5pel6Zu76Kmx44GX44G+44GZ44CC\r\n",
                 "ありがとう、明日電話します。",
+            ),
+            // UTF-8 labelled Latin-1 or Windows-1252: UTF-8, not "cafÃ©".
+            (
+                "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n",
+                b"Merci, le caf=C3=A9 est arriv=C3=A9 =E2=80=93 parfait.\r\n",
+                "Merci, le café est arrivé – parfait.",
+            ),
+            (
+                "Content-Type: text/plain; charset=windows-1252\r\nContent-Transfer-Encoding: 8bit\r\n",
+                "Grüße, Jürgen".as_bytes(),
+                "Grüße, Jürgen",
+            ),
+            // Latin-1 and KOI8-R that are what they say: as read.
+            (
+                "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"\xc0 bient\xf4t, \xc9lodie \xa9\r\n",
+                "À bientôt, Élodie ©",
+            ),
+            (
+                "Content-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"\xf3\xd0\xc1\xd3\xc9\xc2\xcf\r\n",
+                "Спасибо",
             ),
             // GB2312 that is GB2312, with one byte it cannot read: as read.
             (

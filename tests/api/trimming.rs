@@ -198,6 +198,30 @@ async fn a_latin_1_reply_with_no_charset_arrives_with_its_accents(#[case] backen
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_utf8_reply_under_a_legacy_label_arrives_as_written(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // UTF-8 bytes under labels that are not UTF-8, as some webmails and bulk senders write:
+    // read by the label, they are "cafÃ©" and "浣犲ソ".
+    let replies = [
+        ("iso-8859-1", "Merci, le café est arrivé."),
+        ("gb2312", "你好，收到了，谢谢！"),
+    ];
+    let mimes: Vec<String> = (replies.iter())
+        .map(|(charset, text)| {
+            format!("Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n")
+        })
+        .collect();
+    send_through_listener(&app, &email, &mimes).await;
+    let stored = email_replies(&app, "c1").await;
+    let texts: Vec<&str> = stored.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, replies.map(|(_, text)| text));
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
