@@ -70,9 +70,27 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>, read: &str) 
         // Valid UTF-8 was read right, U+FFFD and all, under a label that says UTF-8.
         (Ok(_), Label::Utf8OrNone) => None,
         (Ok(utf8), _) => (!utf8.is_ascii() && !utf8.contains('\u{fffd}')).then(|| utf8.into()),
-        (Err(_), Label::Utf8OrNone) => Some(utf8_else_windows_1252(&bytes)),
+        (Err(_), Label::Utf8OrNone) => Some(match meta_charset(part, &bytes) {
+            Some(charset) => charset.decode_without_bom_handling(&bytes).0.into_owned(),
+            None => utf8_else_windows_1252(&bytes),
+        }),
         (Err(_), _) => None,
     }
+}
+
+/// The charset an HTML part with no label of its own names in its `<meta charset>` or
+/// `<meta http-equiv="Content-Type" content="…; charset=…">`, as a browser reads it: within
+/// its first 1,024 bytes (the HTML standard's prescan).
+fn meta_charset(part: &MessagePart<'_>, bytes: &[u8]) -> Option<&'static Charset> {
+    if !matches!(part.body, mail_parser::PartType::Html(_)) {
+        return None;
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+    let at = head.find("charset=")? + "charset=".len();
+    let name: String = (head[at..].trim_start_matches(['"', '\'', ' ']).chars())
+        .take_while(|c| c.is_ascii_alphanumeric() || "-_:.".contains(*c))
+        .collect();
+    Charset::for_label(name.as_bytes()).filter(|c| *c != encoding_rs::UTF_8)
 }
 
 /// The bytes as UTF-8 where they are valid UTF-8, and each byte of a run that is not as
@@ -114,11 +132,37 @@ mod tests {
         }
     }
 
+    /// HTML with no charset in its part's header, naming one in its `<meta>`.
+    fn html_cases() -> &'static [(&'static str, &'static [u8], &'static str)] {
+        &[
+            (
+                "Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"<html><head><meta charset=\"shift_jis\"></head><body>\x82\xa0\x82\xe8\x82\xaa\x82\xc6\x82\xa4</body></html>\r\n",
+                "<html><head><meta charset=\"shift_jis\"></head><body>ありがとう</body></html>",
+            ),
+            (
+                "Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=koi8-r\"><p>\xf3\xd0\xc1\xd3\xc9\xc2\xcf</p>\r\n",
+                "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=koi8-r\"><p>Спасибо</p>",
+            ),
+            // No meta: Windows-1252, as for text.
+            (
+                "Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"<p>d\xe9j\xe0 vu</p>\r\n",
+                "<p>déjà vu</p>",
+            ),
+        ]
+    }
+
     fn text_of(raw: &[u8]) -> String {
         let message = MessageParser::default().parse(raw).unwrap();
-        let part = message.text_part(0).unwrap();
-        let read = message.body_text(0).unwrap().into_owned();
-        reread(&message, part, &read).unwrap_or(read)
+        // Single parts here: the message's own, as its label decoded it.
+        let part = message.root_part();
+        let (mail_parser::PartType::Text(read) | mail_parser::PartType::Html(read)) = &part.body
+        else {
+            panic!("no text: {:?}", part.body);
+        };
+        reread(&message, part, read).unwrap_or(read.to_string())
     }
 
     #[test]
@@ -197,7 +241,7 @@ mod tests {
                 "你好 \u{fffd}",
             ),
         ];
-        for (headers, body, want) in cases {
+        for (headers, body, want) in cases.iter().chain(html_cases()) {
             let mut raw = format!("{head}{headers}\r\n").into_bytes();
             raw.extend_from_slice(body);
             assert_eq!(text_of(&raw).trim_end(), *want, "{headers}");
