@@ -93,7 +93,9 @@ fn content_ids(node: &Handle, into: &mut BTreeSet<String>) {
     if let Element { attrs, .. } = &node.data {
         for attr in attrs.borrow().iter() {
             let value = attr.value.trim();
-            if value.len() > 4 && value[..4].eq_ignore_ascii_case("cid:") {
+            // `get`, not an index: the value's fourth byte may fall inside a character.
+            let cid = value.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("cid:"));
+            if cid && value.len() > 4 {
                 let id = percent_encoding::percent_decode_str(&value[4..]).decode_utf8_lossy();
                 into.insert(content_id(&id));
             }
@@ -513,6 +515,11 @@ mod tests {
             ),
             // No quote: nothing is the quote's.
             (r#"<p>See <img src="cid:a@b"></p>"#, &[]),
+            // An attribute whose fourth byte falls inside a character: no cid, no panic.
+            (
+                r#"<p title="m--é-col">Hi</p><blockquote type="cite"><img alt="日本語">x</blockquote>"#,
+                &[],
+            ),
         ];
         for (html, want) in cases {
             let got = quoted_content_ids(html);
