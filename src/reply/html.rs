@@ -94,7 +94,9 @@ fn content_ids(node: &Handle, into: &mut BTreeSet<String>) {
         for attr in attrs.borrow().iter() {
             let value = attr.value.trim();
             // `get`, not an index: the value's fourth byte may fall inside a character.
-            let cid = value.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("cid:"));
+            let cid = value
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("cid:"));
             if cid && value.len() > 4 {
                 let id = percent_encoding::percent_decode_str(&value[4..]).decode_utf8_lossy();
                 into.insert(content_id(&id));
@@ -486,7 +488,7 @@ mod tests {
     /// shows are the quote's. What the reply shows stays, even if the quote shows it too.
     #[test]
     fn the_pictures_only_the_quote_shows_are_known() {
-        let cases: [(&str, &[&str]); 6] = [
+        let cases: [(&str, &[&str]); 7] = [
             // Outlook for Windows: its signature above the header block, our logo below it.
             (
                 r#"<div class="WordSection1"><p class="MsoNormal">Thanks!</p><p class="MsoNormal"><img width="96" height="32" id="Picture_x0020_1" src="cid:image001.png@01DC6F1A.2B3C4D50" alt="Ana's Bakery"></p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class="MsoNormal"><b>From:</b> Acme</p></div><p class="MsoNormal"><img border="0" width="120" height="40" id="Picture_x0020_2" src="cid:image002.png@01DC6F1A.2B3C4D50" alt="Acme"></p></div>"#,

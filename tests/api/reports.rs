@@ -45,28 +45,35 @@ async fn still_reachable(app: &TestApp) -> bool {
     app.sent().len() > before
 }
 
+/// A report with these recipient fields about the visitor's first email fails it and keeps
+/// the visitor: one `delivery.failed`, no suppression, still emailed.
+async fn fails_the_email_but_keeps_the_visitor(app: &TestApp, fields: &str) {
+    let email = emailed(app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    assert_eq!(
+        report(app, &dsn(&id, fields)).await,
+        Outcome::BounceRecorded
+    );
+    let conv = app.conversation("c1").await;
+    assert_eq!(conv["messages"][1]["forwarded"]["status"], "failed");
+    assert!(still_reachable(app).await, "{fields}");
+    // Webhooks are posted by the worker, which the time moved on above has run.
+    assert_eq!(app.hooks.of_type("delivery.failed").len(), 1);
+    assert!(app.hooks.of_type("visitor.suppressed").is_empty());
+}
+
 #[apply(backends)]
 #[tokio::test]
 async fn a_full_mailbox_fails_the_email_but_keeps_the_visitor(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app, "c1").await;
-    let id = email.header("Message-ID").unwrap();
-    let raw = dsn(
-        &id,
+    // A full mailbox is no dead address.
+    fails_the_email_but_keeps_the_visitor(
+        &app,
         "Final-Recipient: rfc822; ana@visitor.example\r\nAction: failed\r\nStatus: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full",
-    );
-    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
-    let conv = app.conversation("c1").await;
-    assert_eq!(conv["messages"][1]["forwarded"]["status"], "failed");
-    assert!(
-        still_reachable(&app).await,
-        "a full mailbox is no dead address"
-    );
-    // Webhooks are posted by the worker, which the time moved on above has run.
-    assert_eq!(app.hooks.of_type("delivery.failed").len(), 1);
-    assert!(app.hooks.of_type("visitor.suppressed").is_empty());
+    )
+    .await;
 }
 
 #[apply(backends)]
@@ -119,21 +126,14 @@ async fn a_report_about_the_address_the_visitors_forwards_to_fails_the_email_onl
     let Some(app) = spawn_app(backend, "").await else {
         return;
     };
-    let email = emailed(&app, "c1").await;
-    let id = email.header("Message-ID").unwrap();
     // The visitor's address forwards to another, which is dead. The report names the
     // visitor's as the original recipient: the email failed, and the visitor may mend the
     // forward, so is not suppressed.
-    let raw = dsn(
-        &id,
+    fails_the_email_but_keeps_the_visitor(
+        &app,
         "Original-Recipient: rfc822;ana@visitor.example\r\nFinal-Recipient: rfc822;ana.old@elsewhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown",
-    );
-    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
-    let conv = app.conversation("c1").await;
-    assert_eq!(conv["messages"][1]["forwarded"]["status"], "failed");
-    assert!(still_reachable(&app).await);
-    assert_eq!(app.hooks.of_type("delivery.failed").len(), 1);
-    assert!(app.hooks.of_type("visitor.suppressed").is_empty());
+    )
+    .await;
 }
 
 #[apply(backends)]
