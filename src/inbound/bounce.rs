@@ -7,6 +7,7 @@
 
 use super::{Analysis, Bounce, Inbound, Outcome, ReportKind};
 use crate::apply;
+use crate::failure::Reason;
 use crate::store::EmailStatus;
 use crate::webhooks;
 
@@ -58,6 +59,32 @@ pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
     }
 }
 
+/// What a report says of one recipient: its status, address and reason.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Said<'a> {
+    pub status: Option<&'a str>,
+    pub recipient: Option<&'a str>,
+    pub reason: Option<Reason>,
+}
+
+/// What `report` says of the email's own recipient `rcpt_to`, where it names it among others
+/// (prose that names the reporting host's postmaster first); else its summary, the first
+/// failed recipient's.
+pub(super) fn said_of<'a>(report: &'a Bounce, rcpt_to: &str) -> Said<'a> {
+    match report.recipients.iter().find(|r| r.names(rcpt_to)) {
+        Some(r) => Said {
+            status: r.status.as_deref(),
+            recipient: r.recipient.as_deref(),
+            reason: Some(r.reason),
+        },
+        None => Said {
+            status: report.status.as_deref(),
+            recipient: report.recipient.as_deref(),
+            reason: report.reason,
+        },
+    }
+}
+
 /// Whether a report about the email that went to `rcpt_to` is to be believed: it came to the
 /// email's own bounce address, which only the email's mail systems know, or it names that
 /// recipient beside the email's `Message-ID`. A report naming a Message-ID alone could be
@@ -94,12 +121,11 @@ impl Inbound {
             Action::Ignore(why) => return Ok(Outcome::Dropped(why.into())),
             Action::Complaint => Some("complained"),
             Action::Fail { suppress } => {
+                let said = said_of(report, &email.rcpt_to);
                 let reason = format!(
                     "bounced{}{}",
-                    (report.status.as_deref())
-                        .map(|s| format!(": {s}"))
-                        .unwrap_or_default(),
-                    (report.recipient.as_deref())
+                    (said.status).map(|s| format!(": {s}")).unwrap_or_default(),
+                    (said.recipient)
                         .map(|r| format!(" for {r}"))
                         .unwrap_or_default(),
                 );
@@ -122,7 +148,9 @@ impl Inbound {
             apply::suppress(store, &site, &email.rcpt_to, why, &cause, now).await?;
         } else if first_failure
             && report.kind == ReportKind::Failed
-            && report.reason.is_some_and(|r| r.counts_as_soft_bounce())
+            && said_of(report, &email.rcpt_to)
+                .reason
+                .is_some_and(|r| r.counts_as_soft_bounce())
         {
             let delivery = &self.config.current().delivery;
             apply::soft_bounce(store, &site, &email.rcpt_to, &cause, delivery, now).await?;
@@ -247,6 +275,41 @@ mod tests {
                 r.recipients[0].recipient
             );
         }
+    }
+
+    #[test]
+    fn what_a_report_says_is_what_it_says_of_the_emails_recipient() {
+        let postmaster = RecipientStatus {
+            recipient: Some("postmaster@mx.example".into()),
+            status: Some("5.0.0".into()),
+            reason: Reason::Undefined,
+            ..RecipientStatus::default()
+        };
+        let ana = RecipientStatus {
+            recipient: Some("ana@visitor.example".into()),
+            status: Some("5.2.2".into()),
+            reason: Reason::MailboxFull,
+            ..RecipientStatus::default()
+        };
+        let mut r = report(ReportKind::Failed, None, false);
+        r.recipients = vec![postmaster, ana];
+        r.status = Some("5.0.0".into());
+        r.recipient = Some("postmaster@mx.example".into());
+        r.reason = Some(Reason::Undefined);
+        let want = |status, recipient, reason| Said {
+            status: Some(status),
+            recipient: Some(recipient),
+            reason: Some(reason),
+        };
+        assert_eq!(
+            said_of(&r, "Ana@Visitor.example"),
+            want("5.2.2", "ana@visitor.example", Reason::MailboxFull)
+        );
+        // Not named: the report's summary.
+        assert_eq!(
+            said_of(&r, "eve@x.example"),
+            want("5.0.0", "postmaster@mx.example", Reason::Undefined)
+        );
     }
 
     #[test]

@@ -416,3 +416,21 @@ fn sendmails_expanded_from_is_the_original_recipient() {
     assert_eq!(r.recipient.as_deref(), Some("ana.old@elsewhere.example"));
     assert_eq!(r.original_recipient.as_deref(), Some("ana@visitor.example"));
 }
+
+#[test]
+fn prose_naming_several_addresses_names_each() {
+    // The reporting host's postmaster first, the recipient after: both are named, each with
+    // its own lines, so the report is about the email's recipient too.
+    let raw = "From: Mail Delivery System <mailer-daemon@mx.example>\r\nTo: <bounce+t@reply.acme.example>\r\nSubject: Undeliverable\r\n\r\nThis notice comes from mx.example; for help, write to postmaster@mx.example.\r\n\r\nYour message to ana@visitor.example could not be delivered:\r\nthe mailbox is full.\r\n";
+    let b = read(raw).unwrap();
+    let got: Vec<_> = (b.recipients.iter())
+        .map(|r| (r.recipient.as_deref().unwrap(), r.reason))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("postmaster@mx.example", Reason::Undefined),
+            ("ana@visitor.example", Reason::MailboxFull),
+        ]
+    );
+}

@@ -216,14 +216,25 @@ pub(super) fn recipients(explanation: &str, senders: &[String]) -> Vec<Recipient
         .filter_map(|(i, l)| Some((i, recipient(l.split_whitespace().next()?)?)))
         .collect();
     let Some(&(first, _)) = leads.first() else {
-        let address = explanation.split_whitespace().find_map(recipient);
-        return address
+        // Every address the prose names: the recipient need not come first ("contact
+        // postmaster@… about your message to ana@…"). One alone has the whole explanation;
+        // each of several, the lines that name it.
+        let mut named: Vec<String> = Vec::new();
+        for a in explanation.split_whitespace().filter_map(recipient) {
+            if !named.contains(&a) {
+                named.push(a);
+            }
+        }
+        let alone = named.len() == 1;
+        return (named.into_iter())
             .map(|a| RecipientStatus {
+                diagnostic: match alone {
+                    true => diagnostic(explanation),
+                    false => said_about(explanation, &a),
+                },
                 recipient: Some(a),
-                diagnostic: diagnostic(explanation),
                 ..RecipientStatus::default()
             })
-            .into_iter()
             .collect();
     };
     let opening = lines[..first].join("\n");
