@@ -138,6 +138,25 @@ async fn a_report_about_the_address_the_visitors_forwards_to_fails_the_email_onl
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_prose_report_naming_its_postmaster_first_is_about_the_visitor(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    let id = email.header("Message-ID").unwrap();
+    let raw = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: Undeliverable\r\n\r\nThis notice comes from mx.visitor.example; for help, write to postmaster@mx.visitor.example.\r\n\r\nYour message to ana@visitor.example could not be delivered:\r\nthe mailbox is full.\r\n\r\n------ This is a copy of the message's headers.\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n"
+    );
+    assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
+    let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
+    assert_eq!(marker["status"], "failed", "{marker}");
+    let error = marker["error"].as_str().unwrap_or_default();
+    assert!(error.ends_with("for ana@visitor.example"), "{marker}");
+    assert!(still_reachable(&app).await);
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn a_prose_notice_that_delivery_goes_on_changes_nothing(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "").await else {
         return;
