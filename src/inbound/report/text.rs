@@ -203,8 +203,9 @@ fn address_in(word: &str) -> Option<String> {
 /// The recipients the explanation lists. Where addresses lead lines (qmail's `<a@b>:`
 /// blocks, OpenSMTPD's and Exchange's lists), each is a recipient and its diagnostic is the
 /// explanation's opening with its own block, up to the next address that leads a line: one
-/// recipient's "mailbox full" is not another's. Otherwise, the first address named, with the
-/// whole explanation. The addresses in `senders` (those the notice is sent to: the sender of
+/// recipient's "mailbox full" is not another's. Otherwise, every address named: one alone
+/// with the whole explanation, each of several with the lines that name it. The addresses in
+/// `senders` (those the notice is sent to: the sender of
 /// the failed message, whom notices name as "your message" or "an email from") are no
 /// recipient.
 pub(super) fn recipients(explanation: &str, senders: &[String]) -> Vec<RecipientStatus> {
