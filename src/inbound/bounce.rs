@@ -62,8 +62,11 @@ pub(super) fn action(report: &Bounce, rcpt_to: &str) -> Action {
 /// What a report says of one recipient: its status, address and reason.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Said<'a> {
+    /// The status code, for the email's failure reason.
     pub status: Option<&'a str>,
+    /// The address it names, for the same.
     pub recipient: Option<&'a str>,
+    /// Why, which decides whether the failure counts towards a run of soft bounces.
     pub reason: Option<Reason>,
 }
 
