@@ -358,6 +358,8 @@ fn a_notice_that_delivery_goes_on_is_a_delay() {
         ("Undelivered Mail Returned to Sender", "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients.", false),
         ("Warning: ana@visitor.example - User unknown!", "ana@visitor.example - no such user here.", false),
         ("Undeliverable: hello", "Delivery has failed to these recipients. The message will not be retried.", false),
+        ("Delivery Status Notification", "Please note that this is only a temporary failure report. The message is kept in the queue for up to 7 days.", true),
+        ("failure notice", "Your message was kept in the queue for 5 days and could not be delivered.", false),
     ];
     for (subject, explanation, delay) in cases {
         assert_eq!(text::is_delay(subject, explanation), delay, "{subject}");

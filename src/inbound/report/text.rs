@@ -280,7 +280,9 @@ const STILL_TRYING: &[&str] = &[
     "will be retried",
     "still being retried",
     "will try again",
-    "kept in the queue",
+    // In the present: a queue that gave up says the message "was kept in the queue" too long.
+    "is kept in the queue",
+    "remains in the queue",
     "no action is required",
     "do not need to take any action",
     "do not need to resend",
