@@ -120,11 +120,11 @@ impl Inbound {
         // A second report about an email that failed already (an MTA's repeat) is no second
         // failure of the address.
         let first_failure = email.status != EmailStatus::Failed;
+        let said = said_of(report, &email.rcpt_to);
         let suppress = match action(report, &email.rcpt_to) {
             Action::Ignore(why) => return Ok(Outcome::Dropped(why.into())),
             Action::Complaint => Some("complained"),
             Action::Fail { suppress } => {
-                let said = said_of(report, &email.rcpt_to);
                 let reason = format!(
                     "bounced{}{}",
                     (said.status).map(|s| format!(": {s}")).unwrap_or_default(),
@@ -151,9 +151,7 @@ impl Inbound {
             apply::suppress(store, &site, &email.rcpt_to, why, &cause, now).await?;
         } else if first_failure
             && report.kind == ReportKind::Failed
-            && said_of(report, &email.rcpt_to)
-                .reason
-                .is_some_and(|r| r.counts_as_soft_bounce())
+            && said.reason.is_some_and(|r| r.counts_as_soft_bounce())
         {
             let delivery = &self.config.current().delivery;
             apply::soft_bounce(store, &site, &email.rcpt_to, &cause, delivery, now).await?;

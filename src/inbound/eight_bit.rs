@@ -49,13 +49,18 @@ fn label(part: &MessagePart<'_>) -> Label {
 ///
 /// `None` where the text as read stands.
 pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>, read: &str) -> Option<String> {
+    // ASCII is what every label reads alike: most replies stop here.
+    if read.is_ascii() {
+        return None;
+    }
     let label = label(part);
     // A decoder that could not read the bytes leaves U+FFFD, or, for the user-defined codes
     // of GBK and Big5, characters of the private use area, which no one's words hold.
-    let failed = read
-        .chars()
-        .any(|c| c == '\u{fffd}' || ('\u{e000}'..='\u{f8ff}').contains(&c));
-    if read.is_ascii() || (label != Label::SingleByte && !failed) {
+    let failed = || {
+        read.chars()
+            .any(|c| c == '\u{fffd}' || ('\u{e000}'..='\u{f8ff}').contains(&c))
+    };
+    if label != Label::SingleByte && !failed() {
         return None;
     }
     let raw = message

@@ -313,17 +313,14 @@ fn unsubscribe_target(
     config: &Config,
     keys: &TokenKeys,
 ) -> Option<(String, String)> {
-    let to = (message.to().into_iter().flat_map(|a| a.iter()))
-        .filter_map(|a| a.address().map(str::to_string));
-    let addresses: Vec<String> = envelope.rcpt_to.iter().cloned().chain(to).collect();
-    addresses
-        .iter()
-        .find_map(|a| match list_unsubscribe::recognise(config, keys, a) {
+    (envelope.addressed(message)).iter().find_map(|a| {
+        match list_unsubscribe::recognise(config, keys, a) {
             Some(list_unsubscribe::Recognised::Email { site, email_id }) => {
                 Some((site, email_id.to_string()))
             }
             _ => None,
-        })
+        }
+    })
 }
 
 /// The envelope recipient that is one email's own bounce address, its MAC verified.

@@ -12,6 +12,18 @@ pub struct Envelope {
     pub rcpt_to: Vec<String>,
 }
 
+impl Envelope {
+    /// The addresses `message` was sent to: the envelope's recipients, then its `To:` (all a
+    /// file has, as `inspect` reads one).
+    pub fn addressed(&self, message: &mail_parser::Message<'_>) -> Vec<String> {
+        let to = (message.to().into_iter().flat_map(|a| a.iter())).filter_map(|a| a.address());
+        (self.rcpt_to.iter().map(String::as_str))
+            .chain(to)
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// What a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,6 +14,14 @@ fn dsn(id: &str, fields: &str) -> String {
     )
 }
 
+/// A report written as prose about the email with Message-ID `id`, as a mailer daemon sends
+/// one without delivery-status fields: its explanation, then the returned headers.
+fn prose(id: &str, subject: &str, explanation: &str) -> String {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: {subject}\r\n\r\n{explanation}\r\n\r\n------ This is a copy of the message's headers.\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n"
+    )
+}
+
 async fn report(app: &TestApp, raw: &str) -> Outcome {
     let null_sender = Envelope {
         mail_from: Some(String::new()),
@@ -144,8 +152,10 @@ async fn a_prose_report_naming_its_postmaster_first_is_about_the_visitor(#[case]
     };
     let email = emailed(&app, "c1").await;
     let id = email.header("Message-ID").unwrap();
-    let raw = format!(
-        "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: Undeliverable\r\n\r\nThis notice comes from mx.visitor.example; for help, write to postmaster@mx.visitor.example.\r\n\r\nYour message to ana@visitor.example could not be delivered:\r\nthe mailbox is full.\r\n\r\n------ This is a copy of the message's headers.\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n"
+    let raw = prose(
+        &id,
+        "Undeliverable",
+        "This notice comes from mx.visitor.example; for help, write to postmaster@mx.visitor.example.\r\n\r\nYour message to ana@visitor.example could not be delivered:\r\nthe mailbox is full.",
     );
     assert_eq!(report(&app, &raw).await, Outcome::BounceRecorded);
     let marker = app.conversation("c1").await["messages"][1]["forwarded"].clone();
@@ -164,8 +174,10 @@ async fn a_prose_notice_that_delivery_goes_on_changes_nothing(#[case] backend: B
     let email = emailed(&app, "c1").await;
     let id = email.header("Message-ID").unwrap();
     // A warning written as prose, without delivery-status fields or "delayed" in its subject.
-    let raw = format!(
-        "From: Mail Delivery System <MAILER-DAEMON@mx.visitor.example>\r\nTo: support@acme.example\r\nSubject: Warning: message has not yet been delivered\r\n\r\nThis is an automated message created by mail delivery software.\r\n\r\nYour message to:\r\n\tana@visitor.example\r\n\r\nhas not yet been delivered because the recipient server did not respond.\r\n\r\nThis is just a warning, you do not need to take any action. We will continue to\r\nattempt delivery of this message for 5 days.\r\n\r\n------ This is a copy of the message's headers.\r\n\r\nMessage-ID: {id}\r\nSubject: Your conversation with Acme\r\n"
+    let raw = prose(
+        &id,
+        "Warning: message has not yet been delivered",
+        "This is an automated message created by mail delivery software.\r\n\r\nYour message to:\r\n\tana@visitor.example\r\n\r\nhas not yet been delivered because the recipient server did not respond.\r\n\r\nThis is just a warning, you do not need to take any action. We will continue to\r\nattempt delivery of this message for 5 days.",
     );
     let outcome = report(&app, &raw).await;
     assert!(matches!(outcome, Outcome::Dropped(_)), "{outcome:?}");

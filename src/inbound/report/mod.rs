@@ -90,7 +90,11 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
     if report.recipients.is_empty() {
         // No machine-readable fields: what the prose says.
         let subject = message.subject().unwrap_or_default();
-        report.recipients = text::recipients(&notice, &notified(message, envelope));
+        // The addresses the notice is sent to are the failed message's sender's.
+        let senders: Vec<String> = (envelope.addressed(message).iter())
+            .map(|a| a.to_ascii_lowercase())
+            .collect();
+        report.recipients = text::recipients(&notice, &senders);
         if report.recipients.is_empty() {
             report.recipients.push(RecipientStatus {
                 diagnostic: text::diagnostic(&notice),
@@ -109,16 +113,6 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
     }
     summarise(&mut report, &body);
     Some(report)
-}
-
-/// The addresses a notice is sent to, lowercased: its `To:` and the envelope's recipients.
-fn notified(message: &Message<'_>, envelope: &Envelope) -> Vec<String> {
-    let to = (message.to().into_iter())
-        .flat_map(|a| a.iter())
-        .filter_map(|a| a.address());
-    (to.chain(envelope.rcpt_to.iter().map(String::as_str)))
-        .map(str::to_ascii_lowercase)
-        .collect()
 }
 
 /// The message's From address, lowercased; empty where it has none.
