@@ -123,10 +123,12 @@ pub use status::{recipient_status, status_in};
 /// of the report (its notification text), read for the stage the server refused at.
 pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Reason, bool) {
     // One space between words (servers and reports fold long answers anywhere), and one
-    // apostrophe (Gmail's "couldn’t" comes typographic from some of its senders).
+    // apostrophe (Gmail's "couldn’t" comes typographic from some of its senders). Sendmail's
+    // `relay=host` names the server that answered, as its log lines do: not a refusal to relay.
     let text = said
         .unwrap_or_default()
         .split_whitespace()
+        .filter(|w| !w.to_ascii_lowercase().starts_with("relay="))
         .collect::<Vec<_>>()
         .join(" ")
         .replace('\u{2019}', "'")

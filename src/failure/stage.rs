@@ -27,11 +27,13 @@ fn no_valid_recipients(text: &str) -> bool {
 /// Whether the server refused the recipient itself, at `RCPT TO`: the command named as a word
 /// (`in reply to RCPT TO command`, X3's `SMTP:RCPT host …`, `[RCPT_TO]`), Postfix's prefix for
 /// a recipient restriction, or Exchange relaying the remote server's refusal of the recipient
-/// (5.1.351 "Remote server returned unknown recipient"), or a pipelined `DATA`'s "no valid
-/// recipients".
+/// (5.1.351 "Remote server returned unknown recipient"), qmail's "does not like recipient"
+/// (what qmail-remote writes above the answer to `RCPT TO`, and only there), or a pipelined
+/// `DATA`'s "no valid recipients".
 pub(super) fn at_rcpt(text: &str) -> bool {
     text.contains("recipient address rejected")
         || text.contains("returned unknown recipient")
+        || text.contains("does not like recipient")
         || no_valid_recipients(text)
         || text
             .split(|c: char| !c.is_ascii_alphanumeric())

@@ -159,6 +159,26 @@ fn the_stage_and_rfc_7504s_codes_are_read() {
             Reason::Blocked,
             false,
         ),
+        // qmail-remote writes "does not like recipient" above the answer to RCPT TO.
+        (
+            None,
+            "<a@b.test>: 192.0.2.7 does not like recipient. Remote host said: 550 a@b.test... No such user",
+            Reason::UserUnknown,
+            true,
+        ),
+        // Sendmail's `relay=` names the host that answered; it is no refusal to relay.
+        (
+            Some("5.3.0"),
+            "RCPT TO generated following response: 553 5.3.0 <a@b.test>... Addressee unknown, relay=[192.0.2.7] Unknown user: a@b.test",
+            Reason::UserUnknown,
+            true,
+        ),
+        (
+            Some("5.7.1"),
+            "554 5.7.1 <a@b.test>: Relay access denied",
+            Reason::Blocked,
+            false,
+        ),
     ];
     assert_severities(&table);
 }

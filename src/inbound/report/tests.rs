@@ -436,3 +436,13 @@ fn prose_naming_several_addresses_names_each() {
         ]
     );
 }
+
+/// Exchange's notice echoes the failed message's subject: its author's words, which say
+/// nothing of why the server refused ("virus" there is no virus found).
+#[test]
+fn the_failed_messages_echoed_subject_is_not_the_servers_words() {
+    let raw = "From: System Administrator <postmaster@mx.example>\r\nTo: support@acme.example\r\nSubject: Undeliverable: Virus warnings on our site\r\n\r\nYour message\r\n\r\n  To:      ana@visitor.example\r\n  Subject: Virus warnings on our site\r\n  Sent:    Fri, 18 Oct 2002 09:25:07 -0600\r\n\r\ndid not reach the following recipient(s):\r\n\r\nana@visitor.example on Fri, 18 Oct 2002 09:13:24 -0600\r\n    The recipient name is not recognized\r\n    MSEXCH:IMS:ACME:SITE:MX 0 (000C05A6) Unknown Recipient\r\n";
+    let b = read(raw).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert_eq!((b.reason, b.hard), (Some(Reason::UserUnknown), true));
+}

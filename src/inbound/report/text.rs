@@ -164,6 +164,11 @@ pub(super) fn explanation(body: &str) -> String {
         if header || copy_begins(&lower) {
             break;
         }
+        // The failed message's subject, echoed ("Your message … Subject: …"): its author's
+        // words, not the server's ("virus" in it is no virus found).
+        if lower.starts_with("subject:") {
+            continue;
+        }
         out.push(line);
     }
     out.join("\n")
