@@ -3,7 +3,8 @@
 //! sisimai's verdicts. Each must be recognised as what it is; a failure must be judged hard
 //! (the address is dead) or soft exactly as sisimai judges it, since only a hard one may
 //! silence a visitor; and it should name the email it reports on. Stored with CRLF or with
-//! classic Mac CR line ends instead of LF, each must read the same.
+//! classic Mac CR line ends instead of LF, or with its notice's text base64-encoded, each must
+//! read the same.
 
 #[path = "support/skip.rs"]
 mod skip;
@@ -39,6 +40,7 @@ fn bounce_corpus() {
     let mut wrongly_hard = 0;
     let mut wrong = Vec::new();
     let mut endings_differ = Vec::new();
+    let mut encodings_differ = Vec::new();
     for (name, want) in &expected {
         let raw = std::fs::read(corpus.join("emails").join(format!("{name}.eml"))).unwrap();
         // As a file: no envelope, as `replyrelay inspect` reads one.
@@ -59,6 +61,11 @@ fn bounce_corpus() {
             let other = lf.replace('\n', ending);
             if reading(other.as_bytes()) != reading(&raw) {
                 endings_differ.push(format!("{name} with {ending:?}"));
+            }
+        }
+        if let Some(encoded) = base64_text_parts(&raw) {
+            if reading(&encoded) != reading(&raw) {
+                encodings_differ.push(name.clone());
             }
         }
         let (kind, report) = match &analysis {
@@ -139,6 +146,63 @@ fn bounce_corpus() {
         endings_differ.len()
     );
     assert!(endings_differ.is_empty(), "{endings_differ:?}");
+    println!(
+        "  read differently with their text parts base64-encoded: {}",
+        encodings_differ.len()
+    );
+    assert!(encodings_differ.is_empty(), "{encodings_differ:?}");
+}
+
+/// The report with each text part of its own (not those of the message it returns) sent
+/// base64-encoded, as MTAs send a notice in a legacy charset; `None` when it has none to
+/// encode. Built on the parser's offsets, the last part first so the earlier offsets hold.
+fn base64_text_parts(raw: &[u8]) -> Option<Vec<u8>> {
+    use mail_parser::{Encoding, MessageParser, MimeHeaders, PartType};
+    let message = MessageParser::default().parse(raw)?;
+    // A notice's text (`text/plain`, `text/html`): the parts MTAs encode.
+    let notice = |p: &&mail_parser::MessagePart| {
+        (p.content_type()).is_none_or(|c| {
+            c.ctype().eq_ignore_ascii_case("text")
+                && c.subtype()
+                    .is_some_and(|s| ["plain", "html"].contains(&s.to_ascii_lowercase().as_str()))
+        })
+    };
+    let mut parts: Vec<_> = (message.parts.iter())
+        .filter(|p| matches!(p.body, PartType::Text(_) | PartType::Html(_)))
+        .filter(notice)
+        .filter(|p| p.encoding == Encoding::None && p.offset_end > p.offset_body)
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    parts.sort_by_key(|p| std::cmp::Reverse(p.offset_header));
+    let mut out = raw.to_vec();
+    for part in parts {
+        let (head, body, end) = (
+            part.offset_header as usize,
+            part.offset_body as usize,
+            part.offset_end as usize,
+        );
+        let base64 = lettre::message::header::ContentTransferEncoding::Base64;
+        let encoded = lettre::message::Body::new_with_encoding(raw[body..end].to_vec(), base64)
+            .ok()?
+            .into_vec();
+        let encoded = String::from_utf8(encoded).ok()?.replace("\r\n", "\n");
+        // The part's own transfer encoding (7bit, 8bit) is renamed out of the way.
+        let headers = String::from_utf8_lossy(&raw[head..body])
+            .replace("Content-Transfer-Encoding:", "X-Was-Transfer-Encoding:")
+            .replace("Content-transfer-encoding:", "X-Was-Transfer-Encoding:")
+            .replace("content-transfer-encoding:", "X-Was-Transfer-Encoding:");
+        let replaced = [
+            b"Content-Transfer-Encoding: base64\n".as_slice(),
+            headers.as_bytes(),
+            encoded.trim_end().as_bytes(),
+            b"\n",
+        ]
+        .concat();
+        out.splice(head..end, replaced);
+    }
+    Some(out)
 }
 
 // Measured on 2026-12-07 (`cargo test --test bounce_corpus -- --nocapture`). Where a rule

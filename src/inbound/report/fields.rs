@@ -18,7 +18,10 @@ fn blocks(text: &str) -> Vec<Vec<(String, String)>> {
         let current = blocks.last_mut().expect("never empty");
         if line.starts_with([' ', '\t']) {
             if let Some((_, value)) = current.last_mut() {
-                value.push(' ');
+                // A value may start on the folded line (`Final-Recipient:` alone, then it).
+                if !value.is_empty() {
+                    value.push(' ');
+                }
                 value.push_str(line.trim());
             }
             continue;
@@ -122,7 +125,7 @@ fn is_internet(address: &str) -> bool {
 
 /// A typed value without its type: `smtp; 550 …` → `550 …`.
 fn without_type(value: &str) -> String {
-    match value.split_once(';') {
+    match value.trim().split_once(';') {
         Some((kind, rest)) if !kind.contains(' ') && kind.len() < 20 => rest.trim().to_string(),
         _ => value.trim().to_string(),
     }
@@ -154,5 +157,14 @@ mod tests {
         for (value, want) in table {
             assert_eq!(address(value), want, "{value}");
         }
+    }
+
+    /// A field's value may start on its folded line; the unfolded value is the same.
+    #[test]
+    fn a_value_folded_from_its_first_line_is_read() {
+        let block = "Final-Recipient:\n rfc822;ana@visitor.example\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp;\n 550 5.1.1 user unknown";
+        let r = &recipients(block)[0];
+        assert_eq!(r.recipient.as_deref(), Some("ana@visitor.example"));
+        assert_eq!(r.diagnostic.as_deref(), Some("550 5.1.1 user unknown"));
     }
 }

@@ -46,12 +46,7 @@ pub fn read_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce>
         // A boundary that matches nothing leaves the returned headers inside another part, or
         // in none; an MTA that wrote a blank line before them made them a body: they are still
         // lines below the report's own header.
-        report.original_message_id = {
-            let body = message
-                .raw_message
-                .get(message.root_part().raw_body_offset() as usize..);
-            quoted_message_id(&String::from_utf8_lossy(body.unwrap_or_default()))
-        };
+        report.original_message_id = quoted_message_id(&String::from_utf8_lossy(&body(message)));
     }
     if shape == Shape::Complaint {
         report.kind = ReportKind::Complaint;
@@ -296,8 +291,7 @@ fn wrapped_report<'a>(message: &'a Message<'a>) -> Option<&'a Message<'a>> {
 /// after an mbox `From ` line or a blank line): read from its own header block, the one that
 /// says `multipart/report`.
 fn pasted_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce> {
-    let offset = message.root_part().raw_body_offset() as usize;
-    let body = message.raw_message.get(offset..)?;
+    let body = body(message);
     // Searched as bytes: a notice in a legacy charset is no UTF-8, and offsets must be the body's.
     let lower = body.to_ascii_lowercase();
     let at = memchr::memmem::find_iter(&lower, b"content-type: multipart/report")
@@ -316,6 +310,20 @@ fn pasted_report(message: &Message<'_>, envelope: &Envelope) -> Option<Bounce> {
     let parse = || mail_parser::MessageParser::default().parse(&body[start..]);
     let inner = std::panic::catch_unwind(parse).ok().flatten()?;
     read_report(&inner, envelope).filter(|r| !r.recipients.is_empty())
+}
+
+/// The message's body as lines of text: as sent where it has no transfer encoding (its bytes,
+/// whatever their charset), decoded where it is base64 or quoted-printable, as a notice in a
+/// legacy charset often is.
+fn body<'a>(message: &'a Message<'a>) -> std::borrow::Cow<'a, [u8]> {
+    let root = message.root_part();
+    match root.encoding {
+        mail_parser::Encoding::None => {
+            let raw = message.raw_message.get(root.raw_body_offset() as usize..);
+            raw.unwrap_or_default().into()
+        }
+        _ => root.contents().into(),
+    }
 }
 
 /// Microsoft's junk-mail reports (JMRP) are no ARF: the reported email comes back whole, its

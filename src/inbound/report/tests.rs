@@ -268,6 +268,21 @@ fn a_report_pasted_into_a_text_notice_is_read() {
         b.original_message_id.as_deref(),
         Some("<abc@reply.acme.example>")
     );
+    // The same notice sent base64-encoded, as one in a legacy charset often is: the report is
+    // read from the decoded text.
+    let (head, text) = outer.split_once("\r\n\r\n").unwrap();
+    let base64 = lettre::message::header::ContentTransferEncoding::Base64;
+    let body = lettre::message::Body::new_with_encoding(text.to_string(), base64).unwrap();
+    let encoded = format!(
+        "{head}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        String::from_utf8(body.into_vec()).unwrap()
+    );
+    let b = read(&encoded).unwrap();
+    assert_eq!(b.recipient.as_deref(), Some("ana@visitor.example"));
+    assert_eq!(
+        b.original_message_id.as_deref(),
+        Some("<abc@reply.acme.example>")
+    );
 }
 
 #[test]
