@@ -11,8 +11,11 @@ use mail_parser::{Encoding, Message, MessagePart, MimeHeaders};
 /// What a part's label says of its bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Label {
-    /// No charset, one that only says ASCII or UTF-8, or one no decoder knows.
+    /// No charset, UTF-8, or one no decoder knows.
     Utf8OrNone,
+    /// US-ASCII: any byte beyond it shows the label wrong (`mail-parser` reads those bytes
+    /// as Latin-1, which turns UTF-8's "café" into "cafÃ©").
+    Ascii,
     /// A legacy charset of one byte a character (ISO-8859-x, Windows-125x, KOI8): it reads
     /// any bytes without error, so only the bytes can show it is wrong.
     SingleByte,
@@ -29,7 +32,10 @@ fn label(part: &MessagePart<'_>) -> Label {
         return Label::Utf8OrNone;
     };
     let known = mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()).is_some();
-    if ["us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit"].contains(&c.as_str()) || !known {
+    if ["us-ascii", "ascii", "us", "iso646-us", "ansi_x3.4-1968"].contains(&c.as_str()) {
+        return Label::Ascii;
+    }
+    if ["utf-8", "utf8", "unknown-8bit"].contains(&c.as_str()) || !known {
         return Label::Utf8OrNone;
     }
     match Charset::for_label(c.as_bytes()).is_some_and(Charset::is_single_byte) {
@@ -40,8 +46,10 @@ fn label(part: &MessagePart<'_>) -> Label {
 
 /// The part's text read again from its bytes, where `read` (the text as the label decoded it)
 /// shows the label wrong:
-/// - under no charset, or one that only says ASCII or UTF-8, text read with U+FFFD: the bytes
-///   that are no UTF-8 are read as Windows-1252;
+/// - under no charset, or UTF-8, text read with U+FFFD: the bytes that are no UTF-8 are read as
+///   Windows-1252;
+/// - under US-ASCII, any text beyond ASCII: the bytes are read as UTF-8 where they are valid
+///   UTF-8, and as Windows-1252 where not;
 /// - under a legacy charset, bytes that are valid UTF-8 with characters beyond ASCII are read as
 ///   UTF-8. Text in a legacy charset is almost never valid UTF-8: a lowercase accent or a
 ///   second letter of a double-byte charset breaks it. A double-byte label must also have
@@ -60,7 +68,8 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>, read: &str) 
         read.chars()
             .any(|c| c == '\u{fffd}' || ('\u{e000}'..='\u{f8ff}').contains(&c))
     };
-    if label != Label::SingleByte && !failed() {
+    let label_wrong = matches!(label, Label::SingleByte | Label::Ascii);
+    if !label_wrong && !failed() {
         return None;
     }
     let raw = message
@@ -74,11 +83,14 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>, read: &str) 
     match (std::str::from_utf8(&bytes), label) {
         // Valid UTF-8 was read right, U+FFFD and all, under a label that says UTF-8.
         (Ok(_), Label::Utf8OrNone) => None,
+        // No byte beyond ASCII fits US-ASCII: valid UTF-8 is the better reading, whatever it holds.
+        (Ok(utf8), Label::Ascii) => Some(utf8.into()),
         (Ok(utf8), _) => (!utf8.is_ascii() && !utf8.contains('\u{fffd}')).then(|| utf8.into()),
         (Err(_), Label::Utf8OrNone) => Some(match meta_charset(part, &bytes) {
             Some(charset) => charset.decode_without_bom_handling(&bytes).0.into_owned(),
             None => utf8_else_windows_1252(&bytes),
         }),
+        (Err(_), Label::Ascii) => Some(utf8_else_windows_1252(&bytes)),
         (Err(_), _) => None,
     }
 }
@@ -192,6 +204,24 @@ mod tests {
                 "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n",
                 b"U2Xxb3IgUGXxYQ==\r\n",
                 "Señor Peña",
+            ),
+            // UTF-8 labelled us-ascii, 8-bit or quoted-printable: UTF-8, not "cafÃ©".
+            (
+                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
+                "Merci, le café est arrivé.\r\n".as_bytes(),
+                "Merci, le café est arrivé.",
+            ),
+            (
+                "Content-Type: text/plain; charset=\"US-ASCII\"\r\n\
+                 Content-Transfer-Encoding: quoted-printable\r\n",
+                b"Gr=C3=BC=C3=9Fe =E2=80=93 J=C3=BCrgen\r\n",
+                "Grüße – Jürgen",
+            ),
+            // Windows-1252 labelled us-ascii, with the curly quotes Latin-1 lacks.
+            (
+                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"\x93Tr\xe8s bien\x94\r\n",
+                "\u{201c}Très bien\u{201d}",
             ),
             // A charset of its own decodes it: nothing is read again.
             (

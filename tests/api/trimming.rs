@@ -204,10 +204,11 @@ async fn a_utf8_reply_under_a_legacy_label_arrives_as_written(#[case] backend: B
     };
     let email = emailed(&app, "c1").await;
     // UTF-8 bytes under labels that are not UTF-8, as some webmails and bulk senders write:
-    // read by the label, they are "cafÃ©" and "浣犲ソ".
+    // read by the label, they are "cafÃ©", "浣犲ソ" and "GrÃ¼ÃŸe".
     let replies = [
         ("iso-8859-1", "Merci, le café est arrivé."),
         ("gb2312", "你好，收到了，谢谢！"),
+        ("us-ascii", "Grüße aus München – bis bald."),
     ];
     let mimes: Vec<String> = (replies.iter())
         .map(|(charset, text)| {
