@@ -200,6 +200,42 @@ mod tests {
         ]
     }
 
+    /// Text labelled us-ascii, or with no label, whose bytes are another charset.
+    fn us_ascii_cases() -> &'static [(&'static str, &'static [u8], &'static str)] {
+        &[
+            // UTF-8 labelled us-ascii, 8-bit or quoted-printable: UTF-8, not "cafÃ©".
+            (
+                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"Merci, le caf\xc3\xa9 est arriv\xc3\xa9.\r\n",
+                "Merci, le café est arrivé.",
+            ),
+            (
+                "Content-Type: text/plain; charset=\"US-ASCII\"\r\n\
+                 Content-Transfer-Encoding: quoted-printable\r\n",
+                b"Gr=C3=BC=C3=9Fe =E2=80=93 J=C3=BCrgen\r\n",
+                "Grüße – Jürgen",
+            ),
+            // Windows-1251, Shift_JIS and Big5 with no label, or labelled us-ascii: read by the
+            // charset their bytes are in.
+            (
+                "Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"\xd1\xef\xe0\xf1\xe8\xe1\xee, \xe2\xf1\xb8 \xef\xee\xeb\xf3\xf7\xe8\xeb.\r\n",
+                "Спасибо, всё получил.",
+            ),
+            (
+                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"\x82\xa0\x82\xe8\x82\xaa\x82\xc6\x82\xa4\x82\xb2\x82\xb4\x82\xa2\x82\xdc\x82\xb7\r\n",
+                "ありがとうございます",
+            ),
+            // Windows-1252 labelled us-ascii, with the curly quotes Latin-1 lacks.
+            (
+                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
+                b"\x93Tr\xe8s bien\x94\r\n",
+                "\u{201c}Très bien\u{201d}",
+            ),
+        ]
+    }
+
     fn text_of(raw: &[u8]) -> String {
         let message = MessageParser::default().parse(raw).unwrap();
         // Single parts here: the message's own, as its label decoded it.
@@ -233,36 +269,6 @@ mod tests {
                 "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n",
                 b"U2Xxb3IgUGXxYQ==\r\n",
                 "Señor Peña",
-            ),
-            // UTF-8 labelled us-ascii, 8-bit or quoted-printable: UTF-8, not "cafÃ©".
-            (
-                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
-                "Merci, le café est arrivé.\r\n".as_bytes(),
-                "Merci, le café est arrivé.",
-            ),
-            (
-                "Content-Type: text/plain; charset=\"US-ASCII\"\r\n\
-                 Content-Transfer-Encoding: quoted-printable\r\n",
-                b"Gr=C3=BC=C3=9Fe =E2=80=93 J=C3=BCrgen\r\n",
-                "Grüße – Jürgen",
-            ),
-            // Windows-1251, Shift_JIS and Big5 with no label, or labelled us-ascii: read by the
-            // charset their bytes are in.
-            (
-                "Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n",
-                b"\xd1\xef\xe0\xf1\xe8\xe1\xee, \xe2\xf1\xb8 \xef\xee\xeb\xf3\xf7\xe8\xeb.\r\n",
-                "Спасибо, всё получил.",
-            ),
-            (
-                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
-                b"\x82\xa0\x82\xe8\x82\xaa\x82\xc6\x82\xa4\x82\xb2\x82\xb4\x82\xa2\x82\xdc\x82\xb7\r\n",
-                "ありがとうございます",
-            ),
-            // Windows-1252 labelled us-ascii, with the curly quotes Latin-1 lacks.
-            (
-                "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit\r\n",
-                b"\x93Tr\xe8s bien\x94\r\n",
-                "\u{201c}Très bien\u{201d}",
             ),
             // A charset of its own decodes it: nothing is read again.
             (
@@ -317,7 +323,7 @@ mod tests {
                 "你好 \u{fffd}",
             ),
         ];
-        for (headers, body, want) in cases.iter().chain(html_cases()) {
+        for (headers, body, want) in cases.iter().chain(html_cases()).chain(us_ascii_cases()) {
             let mut raw = format!("{head}{headers}\r\n").into_bytes();
             raw.extend_from_slice(body);
             assert_eq!(text_of(&raw).trim_end(), *want, "{headers}");

@@ -230,78 +230,94 @@ pub(super) fn is_delimiter(t: &str) -> bool {
         && chars.all(|c| c == first)
 }
 
-/// "---------- Forwarded message ----------", "-----Original Message-----", "Begin forwarded
-/// message:" and their translations.
-pub(super) fn is_forward_marker(t: &str) -> bool {
+/// The titles of a forwarded message, and their translations: "---------- Forwarded message
+/// ----------", "Begin forwarded message:".
+const FORWARDED: &[&str] = &[
+    "forwarded message",
+    "begin forwarded message",
+    "weitergeleitete nachricht",
+    "anfang der weitergeleiteten nachricht",
+    "mensaje reenviado",
+    "message transféré",
+    "début du message réexpédié",
+    "début du message transféré",
+    "messaggio inoltrato",
+    "inizio messaggio inoltrato",
+    "doorgestuurd bericht",
+    "begin doorgestuurd bericht",
+    "mensagem encaminhada",
+    "início da mensagem reencaminhada",
+    "пересылаемое сообщение",
+    "пересланное сообщение",
+    "начало переадресованного сообщения",
+    "przekazana wiadomość",
+    "vidarebefordrat meddelande",
+    "videresendt melding",
+    "videresendt besked",
+    "přeposlaná zpráva",
+    "iletilen mesaj",
+    "thư chuyển tiếp",
+    "pesan yang diteruskan",
+    "转发的邮件",
+    "轉寄的郵件",
+    "転送されたメッセージ",
+    "전달된 메시지",
+];
+
+/// The titles of the message a reply answers, and their translations: "-----Original
+/// Message-----", "-----Reply Message-----".
+const ORIGINAL: &[&str] = &[
+    "original message",
+    "reply message",
+    "antwort nachricht",
+    "ursprüngliche nachricht",
+    "mensaje original",
+    "message d'origine",
+    "message d’origine",
+    "messaggio originale",
+    "oorspronkelijk bericht",
+    "mensagem original",
+    "исходное сообщение",
+    "wiadomość oryginalna",
+    "originalmeddelande",
+    "opprinnelig melding",
+    "oprindelig meddelelse",
+    "oprindelig besked",
+    "alkuperäinen viesti",
+    "původní zpráva",
+    "eredeti üzenet",
+    "mesajul original",
+    "orijinal mesaj",
+    "tin nhắn gốc",
+    "pesan asli",
+    "原始邮件",
+    "原始郵件",
+    "元のメッセージ",
+    "원본 메시지",
+];
+
+/// A title line's words, without the rules, marks and colon around them (lowercased), where the
+/// line is short enough to be one.
+fn title(t: &str) -> Option<String> {
     if t.len() > 200 {
-        return false;
+        return None;
     }
-    const MARKERS: &[&str] = &[
-        "forwarded message",
-        "original message",
-        "reply message",
-        "antwort nachricht",
-        "begin forwarded message",
-        "ursprüngliche nachricht",
-        "weitergeleitete nachricht",
-        "anfang der weitergeleiteten nachricht",
-        "mensaje original",
-        "mensaje reenviado",
-        "message d'origine",
-        "message d’origine",
-        "message transféré",
-        "début du message réexpédié",
-        "début du message transféré",
-        "messaggio originale",
-        "messaggio inoltrato",
-        "inizio messaggio inoltrato",
-        "oorspronkelijk bericht",
-        "doorgestuurd bericht",
-        "begin doorgestuurd bericht",
-        "mensagem original",
-        "mensagem encaminhada",
-        "início da mensagem reencaminhada",
-        "исходное сообщение",
-        "пересылаемое сообщение",
-        "пересланное сообщение",
-        "начало переадресованного сообщения",
-        "wiadomość oryginalna",
-        "przekazana wiadomość",
-        "originalmeddelande",
-        "vidarebefordrat meddelande",
-        "opprinnelig melding",
-        "videresendt melding",
-        "oprindelig meddelelse",
-        "oprindelig besked",
-        "videresendt besked",
-        "alkuperäinen viesti",
-        "původní zpráva",
-        "přeposlaná zpráva",
-        "eredeti üzenet",
-        "mesajul original",
-        "orijinal mesaj",
-        "iletilen mesaj",
-        "tin nhắn gốc",
-        "thư chuyển tiếp",
-        "pesan asli",
-        "pesan yang diteruskan",
-        "原始邮件",
-        "原始郵件",
-        "转发的邮件",
-        "轉寄的郵件",
-        "元のメッセージ",
-        "転送されたメッセージ",
-        "원본 메시지",
-        "전달된 메시지",
-    ];
     let core = t.trim_matches(|c: char| {
         matches!(c, '-' | '_' | '=' | '*' | '~' | ' ' | '<' | '>' | ':') || c.is_whitespace()
     });
+    (!core.is_empty() && core.len() <= 120).then(|| core.to_lowercase())
+}
+
+/// Whether a line titles a forwarded message or the message a reply answers (see
+/// [`FORWARDED`], [`ORIGINAL`]).
+pub(super) fn is_forward_marker(t: &str) -> bool {
     // Looked up once, not compared with each marker.
     static SET: std::sync::LazyLock<foldhash::HashSet<&str>> =
-        std::sync::LazyLock::new(|| MARKERS.iter().copied().collect());
-    if core.is_empty() || core.len() > 120 {
-        return false;
-    }
-    SET.contains(core.to_lowercase().as_str())
+        std::sync::LazyLock::new(|| FORWARDED.iter().chain(ORIGINAL).copied().collect());
+    title(t).is_some_and(|t| SET.contains(t.as_str()))
+}
+
+/// Whether a line titles a forwarded message (not the one a reply answers).
+pub(super) fn titles_a_forward(t: &str) -> bool {
+    title(t).is_some_and(|t| FORWARDED.contains(&t.as_str()))
 }

@@ -21,7 +21,8 @@
 //! `<blockquote>` as `>` lines, so the same rules apply. [`reply_text`] is what the pipeline
 //! runs: first the copies of our own emails are cut by their words ([`cut_own_copy`], whatever
 //! the client's quoting), then [`trim`]; and where the rules would leave nothing of a body
-//! that has words of the visitor's, the body is kept whole and marked untrimmed.
+//! that has words of the visitor's or forwards a message, the body is kept whole and marked
+//! untrimmed.
 //! [`reply_to_ours`] does that around our "reply above this line" marker.
 //!
 //! The files: this one (the kinds of line and the rules over them), `lines` (a line's kind),
@@ -85,14 +86,14 @@ pub struct Reply {
 }
 
 /// The visitor's words in `body`: the copies of `sent` it quotes cut, then [`trim`]. Where
-/// that leaves nothing though the body has text above any signature delimiter, the body is
-/// kept (without the copies) and `trimmed` is `false`.
+/// that leaves nothing though the body has text above any signature delimiter, or forwards a
+/// message, the body is kept (without the copies) and `trimmed` is `false`.
 pub fn reply_text(body: &str, sent: &[Sent]) -> Reply {
     let own = cut_own_copy(body, sent);
     let own_copy = own.is_some();
     let body = own.as_deref().unwrap_or(body);
     let text = trim(body);
-    if !text.is_empty() || !has_words_of_its_own(body) {
+    if !text.is_empty() || !(has_words_of_its_own(body) || forwards_a_message(body)) {
         return Reply {
             text,
             trimmed: true,
@@ -106,6 +107,14 @@ pub fn reply_text(body: &str, sent: &[Sent]) -> Reply {
         trimmed: false,
         own_copy,
     }
+}
+
+/// Whether a body forwards a message (a forward's title line, quoted or not): sent with no word
+/// of the visitor's, the forward is what they sent us, and cutting it would leave nothing.
+fn forwards_a_message(body: &str) -> bool {
+    body.lines().any(|l| {
+        lines::titles_a_forward(l.trim_start_matches(|c: char| c == '>' || c.is_whitespace()))
+    })
 }
 
 /// Whether a body has a line of plain text above its first signature delimiter (`-- `): the

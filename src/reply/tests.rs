@@ -234,6 +234,19 @@ pub(super) fn a_body_the_rules_would_empty_is_kept_whole() {
         // Only a signature under its delimiter.
         ("\n-- \nAna Silva\n", "", true),
         ("Thanks!\n\n> Hello", "Thanks!", true),
+        // A forward sent with no word of the visitor's: the forward is what they sent.
+        (
+            "\n\nBegin forwarded message:\n\n> From: Shop <orders@shop.example>\n> Subject: Order 42\n>\n> Your order shipped.\n",
+            "Begin forwarded message:\n\n> From: Shop <orders@shop.example>\n> Subject: Order 42\n>\n> Your order shipped.",
+            false,
+        ),
+        // One whose text is not quoted keeps it below its headers, as an opening header
+        // block does.
+        (
+            "---------- Weitergeleitete Nachricht ----------\nVon: Shop <orders@shop.example>\nBetreff: Order 42\n\nIhre Bestellung ist unterwegs.\n",
+            "Ihre Bestellung ist unterwegs.",
+            true,
+        ),
     ];
     for (body, text, trimmed) in cases {
         let want = Reply {

@@ -250,6 +250,27 @@ async fn a_reply_the_rules_would_empty_is_kept_and_marked(#[case] backend: Backe
 
 #[apply(backends)]
 #[tokio::test]
+async fn a_forward_sent_without_a_word_arrives_whole(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend, "").await else {
+        return;
+    };
+    let email = emailed(&app, "c1").await;
+    // Apple Mail's forward, the visitor's answer to "what did the shop write?": cutting the
+    // forward left an empty reply, which was dropped.
+    let body = "\r\nBegin forwarded message:\r\n\r\n> From: Shop <orders@shop.example>\r\n> Subject: Order 42\r\n>\r\n> Your order shipped.\r\n";
+    let mime = format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{body}");
+    send_through_listener(&app, &email, &[mime]).await;
+
+    let stored = email_replies(&app, "c1").await;
+    assert_eq!(
+        stored[0]["text"],
+        "Begin forwarded message:\n\n> From: Shop <orders@shop.example>\n> Subject: Order 42\n>\n> Your order shipped."
+    );
+    assert_eq!(stored[0]["trimmed"], false);
+}
+
+#[apply(backends)]
+#[tokio::test]
 async fn an_attachment_too_large_to_keep_is_named_in_the_message(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend, "\n[inbound]\nmax_attachment_size = 2000\n").await else {
         return;
