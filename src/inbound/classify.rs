@@ -177,7 +177,68 @@ pub fn extract_body(message: &Message<'_>) -> String {
     if !body.chars().any(char::is_alphanumeric) {
         body = parts_text(message, message.html_bodies());
     }
+    if !body.chars().any(char::is_alphanumeric) {
+        if let Some(words) = cut_short_body(message).and_then(|p| cut_short_text(message, p)) {
+            body = words;
+        }
+    }
     reply::without_armor(&body)
+}
+
+/// The body of a message cut short, where it has no other words: a text or HTML part (no file)
+/// whose closing boundary never came (a gateway's size limit, a client that crashed).
+/// `mail-parser` keeps such a part as an attachment of its raw bytes; it is the visitor's words,
+/// and `read_attachments` does not keep it as a file too.
+pub(super) fn cut_short_body<'a>(message: &'a Message<'a>) -> Option<&'a MessagePart<'a>> {
+    let words = |p: &MessagePart<'_>| {
+        (p.text_contents()).is_some_and(|t| t.chars().any(char::is_alphanumeric))
+    };
+    if message
+        .text_bodies()
+        .chain(message.html_bodies())
+        .any(words)
+    {
+        return None;
+    }
+    message.parts.iter().find(|p| {
+        let text = (p.content_type()).is_some_and(|c| {
+            c.ctype().eq_ignore_ascii_case("text")
+                && (c.subtype()).is_some_and(|s| {
+                    s.eq_ignore_ascii_case("plain") || s.eq_ignore_ascii_case("html")
+                })
+        });
+        p.is_encoding_problem && text && p.attachment_name().is_none()
+    })
+}
+
+/// A cut-short part's words: its bytes decoded as its headers say (transfer encoding, charset),
+/// HTML as text. `None` where its transfer encoding cannot be undone (base64 cut mid-group).
+fn cut_short_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    let raw = (message.raw_message)
+        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+    let encoding = part
+        .content_transfer_encoding()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let bytes = match encoding.trim() {
+        "quoted-printable" => quoted_printable_decode(raw)?,
+        "base64" => base64_decode(raw)?,
+        _ => raw.to_vec(),
+    };
+    let charset = (part.content_type()).and_then(|c| c.attribute("charset"));
+    let charset = charset.and_then(|c| encoding_rs::Encoding::for_label(c.trim().as_bytes()));
+    let text = charset
+        .unwrap_or(encoding_rs::UTF_8)
+        .decode_without_bom_handling(&bytes)
+        .0;
+    let html = (part.content_type())
+        .and_then(|c| c.subtype())
+        .is_some_and(|s| s.eq_ignore_ascii_case("html"));
+    Some(match html {
+        true => reply::html_to_text(&text),
+        false => text.into_owned(),
+    })
 }
 
 /// The parts' words in their order, a paragraph apart. Every one counts: Apple Mail sends a

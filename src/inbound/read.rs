@@ -140,8 +140,9 @@ fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, Rejection> {
 
 /// The message's attachments into `analysis`: each kept, or named in `too_large` when over
 /// the limit. The email the reply answers attached whole, the pictures of the quoted history
-/// (`reply::quoted_content_ids`) and the parts of the signing and encryption protocols (a
-/// signature, headers repeated for display) are no attachments of the visitor's. Returns the
+/// (`reply::quoted_content_ids`), the parts of the signing and encryption protocols (a
+/// signature, headers repeated for display) and the words of a message cut short (read as its
+/// body) are no attachments of the visitor's. Returns the
 /// body of the first `winmail.dat`, for a reply with no words of its own (see `words`).
 fn read_attachments(
     message: &mail_parser::Message<'_>,
@@ -149,8 +150,13 @@ fn read_attachments(
     analysis: &mut Analysis,
 ) -> Option<tnef::Body> {
     let quoted = quoted_pictures(message);
+    let body = super::classify::cut_short_body(message);
     let mut tnef_body = None;
     for part in message.attachments() {
+        // The words of a message cut short, read as its body (`extract_body`).
+        if body.is_some_and(|b| std::ptr::eq(b, part)) {
+            continue;
+        }
         let data = part.contents();
         if let PartType::Message(inner) = &part.body {
             attached_message(part, inner, limits, analysis);
@@ -378,6 +384,25 @@ mod tests {
         assert!(want.1);
         assert_eq!(read_as("\r\n"), want);
         assert_eq!(read_as("\r"), want);
+    }
+
+    /// A message cut short (its closing boundary never came): the part it was cut in is the
+    /// reply's words, read as its headers say, and no file.
+    #[test]
+    fn a_message_cut_short_keeps_its_words() {
+        let config = crate::config::builtin();
+        let cut = "From: ana@visitor.example\r\nSubject: Re: Your order\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>The blue one, pl=\r\nease. Danke sch=C3=B6n!</p>\r\n<br>\r\n";
+        let a = read(cut.as_bytes(), &Envelope::default(), &config, None).unwrap();
+        assert_eq!(a.text, "The blue one, please. Danke schön!");
+        assert!(a.attachments.is_empty(), "{:?}", a.attachments);
+        // With words in a whole part, the part cut short stays what it was.
+        let whole = cut.replace(
+            "--B\r\nContent-Type: text/html",
+            "--B\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n--B\r\nContent-Type: text/html",
+        );
+        let a = read(whole.as_bytes(), &Envelope::default(), &config, None).unwrap();
+        assert_eq!(a.text, "See below.");
+        assert_eq!(a.attachments.len(), 1);
     }
 
     #[test]
