@@ -59,8 +59,17 @@ async fn fill(db: &str) {
 /// Makes the `DUE` conversations of `db` due at `due` (answered a minute before, the visitor
 /// gone before that).
 async fn make_due(db: &str, due: chrono::DateTime<Utc>) {
-    use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(db).await.unwrap();
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    // The daemon is expiring bodies meanwhile, a synced commit at a time: this write waits its
+    // turn. sqlx's default wait (5 s) ran out on a slower machine (stop 47: "database is
+    // locked"), failing the bench.
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(db)
+        .unwrap()
+        .busy_timeout(Duration::from_secs(120))
+        .connect()
+        .await
+        .unwrap();
     let t = |back: i64| due.timestamp_millis() - back;
     // One transaction: the daemon sees the conversations due and their messages at once.
     let mut tx = conn.begin().await.unwrap();
