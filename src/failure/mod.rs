@@ -128,7 +128,7 @@ pub fn severity(status: Option<&str>, said: Option<&str>, context: &str) -> (Rea
     let text = said
         .unwrap_or_default()
         .split_whitespace()
-        .filter(|w| !w.to_ascii_lowercase().starts_with("relay="))
+        .filter(|w| !w.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("relay=")))
         .collect::<Vec<_>>()
         .join(" ")
         .replace('\u{2019}', "'")

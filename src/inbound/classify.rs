@@ -214,18 +214,14 @@ pub(super) fn cut_short_body<'a>(message: &'a Message<'a>) -> Option<&'a Message
 /// A cut-short part's words: its bytes decoded as its headers say (transfer encoding, charset),
 /// HTML as text. `None` where its transfer encoding cannot be undone (base64 cut mid-group).
 fn cut_short_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
-    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
-    let raw = (message.raw_message)
-        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
-    let encoding = part
-        .content_transfer_encoding()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let bytes = match encoding.trim() {
-        "quoted-printable" => quoted_printable_decode(raw)?,
-        "base64" => base64_decode(raw)?,
-        _ => raw.to_vec(),
+    // mail-parser set such a part's own encoding aside: its header still says it.
+    let encoding = part.content_transfer_encoding().unwrap_or_default();
+    let encoding = match encoding.trim().to_ascii_lowercase().as_str() {
+        "quoted-printable" => mail_parser::Encoding::QuotedPrintable,
+        "base64" => mail_parser::Encoding::Base64,
+        _ => mail_parser::Encoding::None,
     };
+    let bytes = super::eight_bit::body_bytes(message, part, encoding)?;
     let charset = (part.content_type()).and_then(|c| c.attribute("charset"));
     let charset = charset.and_then(|c| encoding_rs::Encoding::for_label(c.trim().as_bytes()));
     let text = charset

@@ -47,10 +47,10 @@ fn label(part: &MessagePart<'_>) -> Label {
 
 /// The part's text read again from its bytes, where `read` (the text as the label decoded it)
 /// shows the label wrong:
-/// - under no charset, or UTF-8, text read with U+FFFD: the bytes that are no UTF-8 are read as
-///   Windows-1252;
+/// - under no charset, or UTF-8, text read with U+FFFD: the bytes that are no UTF-8 are read in
+///   the charset they are in ([`unlabelled`]);
 /// - under US-ASCII, any text beyond ASCII: the bytes are read as UTF-8 where they are valid
-///   UTF-8, and as Windows-1252 where not;
+///   UTF-8, and in the charset they are in where not;
 /// - under a legacy charset, bytes that are valid UTF-8 with characters beyond ASCII are read as
 ///   UTF-8. Text in a legacy charset is almost never valid UTF-8: a lowercase accent or a
 ///   second letter of a double-byte charset breaks it. A double-byte label must also have
@@ -73,14 +73,7 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>, read: &str) 
     if !label_wrong && !failed() {
         return None;
     }
-    let raw = message
-        .raw_message
-        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
-    let bytes = match part.encoding {
-        Encoding::None => raw.to_vec(),
-        Encoding::QuotedPrintable => quoted_printable_decode(raw)?,
-        Encoding::Base64 => base64_decode(raw)?,
-    };
+    let bytes = body_bytes(message, part, part.encoding)?;
     match (std::str::from_utf8(&bytes), label) {
         // Valid UTF-8 was read right, U+FFFD and all, under a label that says UTF-8.
         (Ok(_), Label::Utf8OrNone) => None,
@@ -93,6 +86,23 @@ pub(super) fn reread(message: &Message<'_>, part: &MessagePart<'_>, read: &str) 
         }),
         (Err(_), Label::Ascii) => Some(unlabelled(&bytes)),
         (Err(_), _) => None,
+    }
+}
+
+/// A part's body bytes as sent, with the transfer `encoding` undone (`None` where it cannot be:
+/// base64 cut mid-group), before any charset reads them.
+pub(super) fn body_bytes(
+    message: &Message<'_>,
+    part: &MessagePart<'_>,
+    encoding: Encoding,
+) -> Option<Vec<u8>> {
+    let raw = message
+        .raw_message
+        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+    match encoding {
+        Encoding::None => Some(raw.to_vec()),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw),
+        Encoding::Base64 => base64_decode(raw),
     }
 }
 
